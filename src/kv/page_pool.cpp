@@ -1,0 +1,46 @@
+#include "kv/page_pool.h"
+
+#include "core/error.h"
+
+namespace vortex {
+
+PagePool::PagePool(int32_t num_pages) {
+  if (num_pages < 1) fail("page pool: num_pages must be at least 1, got ", num_pages);
+  refcounts_.assign(static_cast<size_t>(num_pages), 0);
+  free_.reserve(static_cast<size_t>(num_pages));
+  for (int32_t page = num_pages - 1; page >= 0; --page) free_.push_back(page);
+}
+
+std::optional<int32_t> PagePool::allocate() {
+  if (free_.empty()) return std::nullopt;
+  int32_t page = free_.back();
+  free_.pop_back();
+  VORTEX_ASSERT(refcounts_[static_cast<size_t>(page)] == 0);
+  refcounts_[static_cast<size_t>(page)] = 1;
+  return page;
+}
+
+void PagePool::retain(int32_t page) {
+  check_in_range(page);
+  int32_t& count = refcounts_[static_cast<size_t>(page)];
+  VORTEX_ASSERT(count > 0);
+  ++count;
+}
+
+void PagePool::release(int32_t page) {
+  check_in_range(page);
+  int32_t& count = refcounts_[static_cast<size_t>(page)];
+  VORTEX_ASSERT(count > 0);
+  if (--count == 0) free_.push_back(page);
+}
+
+int32_t PagePool::refcount(int32_t page) const {
+  check_in_range(page);
+  return refcounts_[static_cast<size_t>(page)];
+}
+
+void PagePool::check_in_range(int32_t page) const {
+  VORTEX_ASSERT(page >= 0 && page < num_pages());
+}
+
+}  // namespace vortex
