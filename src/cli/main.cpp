@@ -1,6 +1,42 @@
-// Placeholder entry point until the CLI lands.
+// `vortex`: the single entry point. Errors a user can cause print one line and exit 1 (bad input)
+// or 2 (bad usage); nothing a user types should crash the process.
 #include <cstdio>
-int main() {
-  std::puts("vortex: see --help");
-  return 0;
+#include <exception>
+#include <map>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Vortex: an LLM serving engine with programmable sparse attention", "vortex"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "vortex 0.1.0");
+  std::map<const CLI::App*, vortex::cli::Action> actions;
+  auto add = [&](vortex::cli::Action (*fn)(CLI::App&)) {
+    vortex::cli::Action act = fn(app);
+    actions[app.get_subcommands({}).back()] = std::move(act);
+  };
+  add(vortex::cli::add_generate_command);
+  add(vortex::cli::add_tokenize_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(vortex::ExitCode::kUsage);
+  }
+  try {
+    for (CLI::App* sub : app.get_subcommands()) return actions.at(sub)();
+    return 0;
+  } catch (const vortex::Error& e) {
+    std::fprintf(stderr, "vortex: error: %s\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "vortex: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vortex: error: %s\n", e.what());
+    return 1;
+  }
 }

@@ -1,0 +1,129 @@
+#include "engine/cpu_model_runner.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/rope.h"
+
+namespace vortex {
+
+CpuModelRunner::CpuModelRunner(const ModelConfig& config, const ModelWeights& weights,
+                               KvCache& cache)
+    : config_(config), weights_(weights), cache_(cache),
+      inv_freq_(cpu::rope_inv_freq(config.head_dim, config.rope)) {
+  const KvGeometry& g = cache.geometry();
+  VORTEX_ASSERT(g.num_layers == config.num_layers && g.num_kv_heads == config.num_kv_heads &&
+                g.head_dim == config.head_dim);
+}
+
+void CpuModelRunner::resize(int64_t T) {
+  const int64_t hidden = config_.hidden_size;
+  const int64_t qd = int64_t{config_.num_heads} * config_.head_dim;
+  const int64_t kvd = int64_t{config_.num_kv_heads} * config_.head_dim;
+  x_.resize(T * hidden);
+  h_.resize(T * hidden);
+  q_.resize(T * qd);
+  k_.resize(T * kvd);
+  v_.resize(T * kvd);
+  attn_.resize(T * qd);
+  gate_.resize(T * config_.intermediate_size);
+  up_.resize(T * config_.intermediate_size);
+}
+
+const std::vector<float>& CpuModelRunner::forward(const std::vector<ScheduledWork>& work) {
+  const int32_t P = cache_.geometry().page_size;
+  tokens_.clear();
+  positions_.clear();
+  kv_pages_.clear();
+  kv_slots_.clear();
+  sample_rows_.clear();
+  seqs_.clear();
+  for (const ScheduledWork& w : work) {
+    const Request& r = *w.request;
+    const std::vector<int32_t>& pages = r.blocks.pages();
+    VORTEX_ASSERT(static_cast<int64_t>(pages.size()) * P >= w.first + w.count);
+    seqs_.push_back({static_cast<int32_t>(tokens_.size()), w.count, w.first + w.count, &pages});
+    for (int32_t pos = w.first; pos < w.first + w.count; ++pos) {
+      tokens_.push_back(r.token_at(pos));
+      positions_.push_back(pos);
+      kv_pages_.push_back(pages[pos / P]);
+      kv_slots_.push_back(pos % P);
+    }
+    if (w.samples()) sample_rows_.push_back(static_cast<int32_t>(tokens_.size()) - 1);
+  }
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  resize(T);
+
+  cpu::embedding(tokens_.data(), T, weights_.embed_tokens, x_.data());
+  for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
+    attention_block(layer, T);
+    mlp_block(layer, T);
+  }
+
+  // Only the rows that sample need the final norm and the (large) vocabulary projection.
+  const int64_t hidden = config_.hidden_size;
+  const int64_t S = static_cast<int64_t>(sample_rows_.size());
+  last_.resize(S * hidden);
+  for (int64_t i = 0; i < S; ++i) {
+    std::copy_n(x_.data() + sample_rows_[i] * hidden, hidden, last_.data() + i * hidden);
+  }
+  cpu::rms_norm(last_.data(), S, hidden, weights_.final_norm, config_.rms_norm_eps, last_.data());
+  logits_.resize(S * config_.vocab_size);
+  cpu::linear(last_.data(), S, hidden, weights_.lm_head, nullptr, logits_.data());
+  return logits_;
+}
+
+void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
+  const LayerWeights& w = weights_.layers[layer];
+  const int64_t hidden = config_.hidden_size;
+  const int32_t D = config_.head_dim;
+  const int32_t Hq = config_.num_heads;
+  const int32_t Hkv = config_.num_kv_heads;
+
+  cpu::rms_norm(x_.data(), T, hidden, w.input_norm, config_.rms_norm_eps, h_.data());
+  cpu::linear(h_.data(), T, hidden, w.q_proj, w.q_bias.defined() ? &w.q_bias : nullptr, q_.data());
+  cpu::linear(h_.data(), T, hidden, w.k_proj, w.k_bias.defined() ? &w.k_bias : nullptr, k_.data());
+  cpu::linear(h_.data(), T, hidden, w.v_proj, w.v_bias.defined() ? &w.v_bias : nullptr, v_.data());
+  if (config_.has_qk_norm()) {
+    cpu::rms_norm(q_.data(), T * Hq, D, w.q_norm, config_.rms_norm_eps, q_.data());
+    cpu::rms_norm(k_.data(), T * Hkv, D, w.k_norm, config_.rms_norm_eps, k_.data());
+  }
+  cpu::apply_rope(q_.data(), T, Hq, D, positions_.data(), inv_freq_);
+  cpu::apply_rope(k_.data(), T, Hkv, D, positions_.data(), inv_freq_);
+
+  cpu::PagedKv kv{cache_.k_layer(layer), cache_.v_layer(layer), cache_.geometry().page_size,
+                  Hkv, D, cache_.page_stride(), cache_.head_stride()};
+  cpu::write_kv(kv, k_.data(), v_.data(), T, kv_pages_.data(), kv_slots_.data());
+
+  std::vector<cpu::AttentionSeq> seqs;
+  seqs.reserve(seqs_.size());
+  const int32_t P = kv.page_size;
+  for (const SeqView& s : seqs_) {
+    seqs.push_back({s.q_begin, s.q_len, s.kv_len, s.pages->data(), (s.kv_len + P - 1) / P});
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  cpu::paged_attention(q_.data(), Hq, kv, seqs.data(), static_cast<int32_t>(seqs.size()), scale,
+                       attn_.data());
+  // o_proj output goes to h_, then the residual add.
+  cpu::linear(attn_.data(), T, int64_t{Hq} * D, w.o_proj, nullptr, h_.data());
+  for (int64_t i = 0; i < T * hidden; ++i) x_[i] += h_[i];
+}
+
+void CpuModelRunner::mlp_block(int32_t layer, int64_t T) {
+  const LayerWeights& w = weights_.layers[layer];
+  const int64_t hidden = config_.hidden_size;
+  const int64_t inter = config_.intermediate_size;
+  cpu::rms_norm(x_.data(), T, hidden, w.post_attention_norm, config_.rms_norm_eps, h_.data());
+  cpu::linear(h_.data(), T, hidden, w.gate_proj, nullptr, gate_.data());
+  cpu::linear(h_.data(), T, hidden, w.up_proj, nullptr, up_.data());
+  cpu::silu_mul(gate_.data(), up_.data(), T * inter, gate_.data());
+  cpu::linear(gate_.data(), T, inter, w.down_proj, nullptr, h_.data());
+  for (int64_t i = 0; i < T * hidden; ++i) x_[i] += h_[i];
+}
+
+}  // namespace vortex

@@ -1,0 +1,45 @@
+// The forward pass of a decoder-only transformer (Qwen3, Llama) on the CPU, over the paged KV
+// cache: one call runs one engine step, i.e. a flat batch of prefill chunks and decode tokens.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/scheduler.h"
+#include "kv/kv_cache.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+
+namespace vortex {
+
+class CpuModelRunner {
+ public:
+  // Keeps references: config, weights and cache must outlive the runner.
+  CpuModelRunner(const ModelConfig& config, const ModelWeights& weights, KvCache& cache);
+
+  // Computes the step's tokens, writes their K/V into the cache (pages must already be reserved
+  // in each request's block table), and returns the logits of the work items that sample
+  // (samples() true), in the order they appear in `work`: [num_sampling, vocab], row-major.
+  const std::vector<float>& forward(const std::vector<ScheduledWork>& work);
+
+ private:
+  void attention_block(int32_t layer, int64_t T);
+  void mlp_block(int32_t layer, int64_t T);
+  void resize(int64_t T);
+
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  KvCache& cache_;
+  std::vector<float> inv_freq_;
+
+  // Per-step inputs, flattened over the batch.
+  std::vector<int32_t> tokens_, positions_, kv_pages_, kv_slots_;
+  std::vector<int32_t> sample_rows_;
+  struct SeqView { int32_t q_begin, q_len, kv_len; const std::vector<int32_t>* pages; };
+  std::vector<SeqView> seqs_;
+
+  // Activations, sized for the step's T tokens.
+  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, logits_, last_;
+};
+
+}  // namespace vortex

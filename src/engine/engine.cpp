@@ -1,0 +1,215 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <random>
+
+#include "core/error.h"
+
+namespace vortex {
+
+const char* finish_reason_name(FinishReason r) {
+  return r == FinishReason::kStop ? "stop" : "length";
+}
+
+struct Engine::Active {
+  Request request;
+  GenerationParams params;
+  Rng rng{0};
+  std::vector<double> logprobs;
+  std::optional<StreamDecoder> decoder;
+  std::string text;
+  size_t streamed = 0;  // bytes of `text` already given to on_token
+  size_t max_stop_len = 0;
+};
+
+namespace {
+
+int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
+  if (o.page_size <= 0 || (o.page_size & (o.page_size - 1)) != 0) {
+    fail_usage("page size must be a power of two, got ", o.page_size);
+  }
+  if (o.num_pages > 0) return o.num_pages;
+  KvGeometry g{m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, o.page_size};
+  size_t by_memory = o.kv_memory_bytes / KvCache::bytes_per_page(g);
+  // No need for more pages than max_running full-context sequences.
+  size_t useful = static_cast<size_t>(o.max_running) *
+                  ((m.config.max_position_embeddings + o.page_size - 1) / o.page_size);
+  size_t n = std::min(by_memory, useful);
+  if (n < 2) fail("KV cache budget of ", o.kv_memory_bytes, " bytes holds fewer than 2 pages");
+  return static_cast<int32_t>(std::min<size_t>(n, INT32_MAX / 2));
+}
+
+KvGeometry geometry_of(const LoadedModel& m, int32_t page_size) {
+  return {m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, page_size};
+}
+
+}  // namespace
+
+Engine::Engine(const LoadedModel& model, const EngineOptions& options)
+    : model_(model),
+      options_(options),
+      cache_(geometry_of(model, options.page_size), pages_for(model, options)),
+      pool_(cache_.num_pages()),
+      scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens}),
+      runner_(model.config, model.weights, cache_),
+      scratch_(static_cast<size_t>(model.config.vocab_size)) {}
+
+Engine::~Engine() = default;
+
+int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams& params) {
+  const ModelConfig& c = model_.config;
+  if (prompt.empty()) fail("the prompt is empty: give at least one token");
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    if (prompt[i] < 0 || prompt[i] >= c.vocab_size) {
+      fail("prompt token ", i, " has id ", prompt[i], ", outside the model's vocabulary [0, ",
+           c.vocab_size, ")");
+    }
+  }
+  if (static_cast<int64_t>(prompt.size()) >= c.max_position_embeddings) {
+    fail("the prompt has ", prompt.size(), " tokens but the model's context is ",
+         c.max_position_embeddings, " tokens (max_position_embeddings): no room to generate");
+  }
+  if (params.max_tokens < 1) fail_usage("max tokens must be at least 1, got ", params.max_tokens);
+  params.sampling.validate();
+  if (!params.stop.empty() && !model_.tokenizer) {
+    fail_usage("stop strings need a tokenizer, and model '", model_.source, "' has none");
+  }
+
+  auto a = std::make_unique<Active>();
+  a->request.id = next_id_++;
+  a->request.prompt = std::move(prompt);
+  a->params = params;
+  // Never generate past the context: the last token must still have a position.
+  const int32_t room = c.max_position_embeddings - static_cast<int32_t>(a->request.prompt.size());
+  a->params.max_tokens = std::min(a->params.max_tokens, room);
+  uint64_t seed = params.sampling.seed;
+  if (seed == 0 && params.sampling.temperature > 0) seed = std::random_device{}();
+  a->rng = Rng(seed);
+  if (model_.tokenizer) a->decoder.emplace(*model_.tokenizer, /*skip_special=*/true);
+  for (const std::string& s : params.stop) a->max_stop_len = std::max(a->max_stop_len, s.size());
+  scheduler_.add(&a->request);  // throws if it can never fit the cache
+  by_request_[&a->request] = a.get();
+  int64_t id = a->request.id;
+  active_[id] = std::move(a);
+  return id;
+}
+
+bool Engine::has_unfinished() const { return !active_.empty(); }
+
+namespace {
+
+// Bytes of `text` that can be streamed now: all but the last `hold` bytes (a stop string may
+// still complete there), moved back to a UTF-8 character boundary.
+size_t streamable(const std::string& text, size_t hold) {
+  size_t n = text.size() > hold ? text.size() - hold : 0;
+  while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) --n;
+  return n;
+}
+
+}  // namespace
+
+bool Engine::accept_token(Active& a, int32_t token, double logprob) {
+  a.request.output.push_back(token);
+  a.logprobs.push_back(logprob);
+  const std::vector<int32_t>& eos_ids = model_.config.eos_token_ids;
+  bool stopped = !a.params.ignore_eos &&
+                 std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();
+  if (a.decoder) {
+    size_t old_len = a.text.size();
+    a.text += a.decoder->push(token);
+    if (a.max_stop_len > 0 && a.text.size() > old_len) {
+      // Search only where a stop string could newly end.
+      size_t from = old_len >= a.max_stop_len ? old_len - a.max_stop_len + 1 : 0;
+      size_t cut = std::string::npos;
+      for (const std::string& s : a.params.stop) {
+        size_t at = a.text.find(s, from);
+        if (at != std::string::npos) cut = std::min(cut, at);
+      }
+      if (cut != std::string::npos) {
+        a.text.resize(cut);
+        stopped = true;
+      }
+    }
+  }
+  if (on_token) {
+    size_t upto = stopped ? a.text.size()
+                          : streamable(a.text, a.max_stop_len ? a.max_stop_len - 1 : 0);
+    upto = std::max(upto, a.streamed);
+    on_token(a.request.id, token, a.text.substr(a.streamed, upto - a.streamed));
+    a.streamed = upto;
+  }
+  return stopped;
+}
+
+GenerationResult Engine::finish(Active& a, FinishReason reason) {
+  GenerationResult r;
+  r.id = a.request.id;
+  r.prompt_tokens = static_cast<int32_t>(a.request.prompt.size());
+  r.token_ids = a.request.output;
+  r.logprobs = std::move(a.logprobs);
+  if (a.decoder && reason == FinishReason::kLength) a.text += a.decoder->flush();
+  if (on_token && a.streamed < a.text.size()) on_token(r.id, -1, a.text.substr(a.streamed));
+  r.text = std::move(a.text);
+  r.finish_reason = reason;
+  r.num_preemptions = a.request.num_preemptions;
+  scheduler_.finish(&a.request, pool_);
+  return r;
+}
+
+std::vector<GenerationResult> Engine::step() {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<GenerationResult> done;
+  std::vector<ScheduledWork> work = scheduler_.schedule(pool_);
+  stats_.preemptions += static_cast<int64_t>(scheduler_.preempted_last_step().size());
+  if (work.empty()) {
+    if (has_unfinished()) {
+      fail("internal error: the scheduler made no progress with ", active_.size(),
+           " unfinished requests");
+    }
+    return done;
+  }
+  ++stats_.steps;
+  for (const ScheduledWork& w : work) {
+    bool decode = w.count == 1 && w.first == w.request->seq_len() - 1 && !w.request->output.empty();
+    (decode ? stats_.decode_tokens : stats_.prefill_tokens) += w.count;
+  }
+  auto f0 = std::chrono::steady_clock::now();
+  const std::vector<float>& logits = runner_.forward(work);
+  stats_.forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+
+  const int32_t V = model_.config.vocab_size;
+  int64_t row = 0;
+  for (const ScheduledWork& w : work) {
+    if (!w.samples()) continue;
+    Active& a = *by_request_.at(w.request);
+    const float* lg = logits.data() + row * V;
+    ++row;
+    SampledToken s = sample_token(lg, V, a.params.sampling, a.rng, scratch_.data());
+    bool stopped = accept_token(a, s.token, s.logprob);
+    std::optional<FinishReason> reason;
+    if (stopped) {
+      reason = FinishReason::kStop;
+    } else if (static_cast<int32_t>(a.request.output.size()) >= a.params.max_tokens) {
+      reason = FinishReason::kLength;
+    }
+    if (reason) {
+      done.push_back(finish(a, *reason));
+      by_request_.erase(&a.request);
+      active_.erase(done.back().id);
+    }
+  }
+  stats_.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return done;
+}
+
+std::vector<GenerationResult> Engine::run_to_completion() {
+  std::vector<GenerationResult> all;
+  while (has_unfinished()) {
+    for (GenerationResult& r : step()) all.push_back(std::move(r));
+  }
+  std::sort(all.begin(), all.end(),
+            [](const GenerationResult& a, const GenerationResult& b) { return a.id < b.id; });
+  return all;
+}
+
+}  // namespace vortex

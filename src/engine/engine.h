@@ -1,0 +1,103 @@
+// The serving loop: requests come in (at any step), the scheduler batches them continuously,
+// the model runner computes each step, tokens are sampled per request, and requests finish on
+// eos, a stop string or their token limit. Results are exact regardless of batch composition:
+// a request gets the same tokens alone or among others (greedy), also after preemption.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/cpu_model_runner.h"
+#include "engine/loaded_model.h"
+#include "engine/request.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "kv/kv_cache.h"
+#include "kv/page_pool.h"
+
+namespace vortex {
+
+struct GenerationParams {
+  int32_t max_tokens = 128;
+  SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings (need a tokenizer); not part of the text
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kStop, kLength };
+const char* finish_reason_name(FinishReason r);  // "stop", "length" (as OpenAI's API)
+
+struct GenerationResult {
+  int64_t id = 0;
+  int32_t prompt_tokens = 0;
+  std::vector<int32_t> token_ids;  // generated, including a final eos if one stopped it
+  std::vector<double> logprobs;    // one per generated token, unscaled distribution
+  std::string text;                // decoded without special tokens; empty without tokenizer
+  FinishReason finish_reason = FinishReason::kLength;
+  int32_t num_preemptions = 0;
+};
+
+struct EngineOptions {
+  int32_t page_size = 16;
+  int32_t num_pages = 0;                      // 0: from kv_memory_bytes
+  size_t kv_memory_bytes = size_t{1} << 30;   // KV cache budget when num_pages is 0
+  int32_t max_running = 64;
+  int32_t max_step_tokens = 512;              // chunked-prefill budget per step
+};
+
+struct EngineStats {
+  int64_t steps = 0;
+  int64_t prefill_tokens = 0;   // tokens computed in prefill chunks (recompute included)
+  int64_t decode_tokens = 0;    // tokens computed one per request per step
+  int64_t preemptions = 0;
+  double forward_seconds = 0;
+  double wall_seconds = 0;      // time inside step()
+};
+
+class Engine {
+ public:
+  Engine(const LoadedModel& model, const EngineOptions& options);
+  ~Engine();
+
+  // Validates the prompt (token ids in range, fits the context) and queues it. Returns its id.
+  int64_t add_request(std::vector<int32_t> prompt, const GenerationParams& params);
+
+  bool has_unfinished() const;
+  // Runs one step and returns the requests that finished in it.
+  std::vector<GenerationResult> step();
+  // Steps until every queued request is done; results ordered by id.
+  std::vector<GenerationResult> run_to_completion();
+
+  // Called for each sampled token with the text that became final with it (streaming); at the
+  // end, once more with token -1 for text held back until then.
+  std::function<void(int64_t id, int32_t token, const std::string& new_text)> on_token;
+
+  const EngineStats& stats() const { return stats_; }
+  const PagePool& page_pool() const { return pool_; }
+  int32_t num_pages() const { return pool_.num_pages(); }
+
+ private:
+  struct Active;
+  bool accept_token(Active& a, int32_t token, double logprob);
+  GenerationResult finish(Active& a, FinishReason reason);
+
+  const LoadedModel& model_;
+  EngineOptions options_;
+  KvCache cache_;
+  PagePool pool_;
+  Scheduler scheduler_;
+  CpuModelRunner runner_;
+  std::map<int64_t, std::unique_ptr<Active>> active_;
+  std::map<const Request*, Active*> by_request_;
+  int64_t next_id_ = 0;
+  std::vector<float> scratch_;
+  EngineStats stats_;
+};
+
+}  // namespace vortex
