@@ -73,10 +73,18 @@ int64_t KvCache::block_offset(int32_t layer, int32_t page, int32_t kv_head) cons
   return layer_offset(layer) + page * page_stride() + kv_head * head_stride();
 }
 
-float* KvCache::k_layer(int32_t layer) { return k_.get() + layer_offset(layer); }
-float* KvCache::v_layer(int32_t layer) { return v_.get() + layer_offset(layer); }
-const float* KvCache::k_layer(int32_t layer) const { return k_.get() + layer_offset(layer); }
-const float* KvCache::v_layer(int32_t layer) const { return v_.get() + layer_offset(layer); }
+float* KvCache::k_layer(int32_t layer) {
+  return k_.get() + layer_offset(layer);
+}
+float* KvCache::v_layer(int32_t layer) {
+  return v_.get() + layer_offset(layer);
+}
+const float* KvCache::k_layer(int32_t layer) const {
+  return k_.get() + layer_offset(layer);
+}
+const float* KvCache::v_layer(int32_t layer) const {
+  return v_.get() + layer_offset(layer);
+}
 
 float* KvCache::k_block(int32_t layer, int32_t page, int32_t kv_head) {
   return k_.get() + block_offset(layer, page, kv_head);

@@ -9,7 +9,9 @@
 namespace vortex {
 namespace {
 
-KvGeometry small_geometry() { return KvGeometry{3, 2, 8, 4}; }  // L, Hkv, D, P
+KvGeometry small_geometry() {
+  return KvGeometry{3, 2, 8, 4};
+}  // L, Hkv, D, P
 
 std::string error_of(const KvGeometry& g) {
   try {
@@ -47,7 +49,8 @@ TEST(KvCache, StartsZeroedAndEveryElementHasItsOwnSlot) {
           for (int s = 0; s < g.page_size; ++s)
             for (int d = 0; d < g.head_dim; ++d) {
               float* base = kv == 0 ? cache.k_layer(l) : cache.v_layer(l);
-              float& x = base[p * cache.page_stride() + h * cache.head_stride() + s * g.head_dim + d];
+              float& x =
+                  base[p * cache.page_stride() + h * cache.head_stride() + s * g.head_dim + d];
               ASSERT_EQ(x, 0.0f);
               x = code(kv, l, p, h, s, d);
             }

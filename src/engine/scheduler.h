@@ -1,0 +1,91 @@
+// Continuous batching: each step, decide which tokens of which requests to compute, within a
+// token budget, a running-set limit and the free KV pages, and reserve their pages.
+//
+// Policy: running requests are served oldest admitted first, each with the tokens it has left
+// up to the step's budget: one for a request past its prefill (a decode), the next chunk for one
+// in prefill (chunked prefill). When a request cannot get a page, the most recently admitted
+// request is preempted by recompute (pages freed, num_computed = 0, output kept, back to the
+// front of the waiting queue), down to the requester itself. Then, unless something was
+// preempted, waiting requests are admitted in FIFO order while the running limit, the budget and
+// the free pages allow, less a page held back for each running request whose next token starts a
+// new page; the head of the queue blocks the rest.
+//
+// Only the most recently admitted running request can be part-way through its prefill (an older
+// one was cut short by the budget or the pages, which stops admission), so decodes always come
+// before prefill chunks and max_step_tokens >= max_running guarantees every decode its token.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "engine/request.h"
+#include "kv/page_pool.h"
+
+namespace vortex {
+
+struct SchedulerLimits {
+  int32_t page_size = 16;
+  int32_t num_pages = 0;          // pages in the pool that schedule() is given (required)
+  int32_t max_running = 64;       // requests in the running set
+  int32_t max_step_tokens = 512;  // tokens computed per step (decode tokens + prefill chunks)
+};
+
+// Compute tokens [first, first + count) of the request's sequence this step.
+struct ScheduledWork {
+  Request* request = nullptr;
+  int32_t first = 0;
+  int32_t count = 0;
+  // The step ends at the sequence's last token, so it samples the next one for this request.
+  bool samples() const { return first + count == request->seq_len(); }
+};
+
+class Scheduler {
+ public:
+  // Throws vortex::Error on limits that cannot work (page_size not a power of two, no pages,
+  // max_step_tokens below max_running so a step could not give every decode its token).
+  explicit Scheduler(SchedulerLimits limits);
+
+  // Queues a request (FIFO; state kWaiting). Throws vortex::Error for an empty prompt or one that
+  // could never run in the whole pool (its prompt plus one generated token must fit).
+  void add(Request* request);
+
+  // Plans one step: reserves the pages of every scheduled token and advances num_computed by the
+  // scheduled counts. The caller runs exactly this work, appends a token to every request whose
+  // work samples() (or finishes it) and only then calls schedule again.
+  std::vector<ScheduledWork> schedule(PagePool& pool);
+
+  // Releases the request's pages and drops it from the running set or the waiting queue;
+  // state kFinished.
+  void finish(Request* request, PagePool& pool);
+
+  const std::vector<Request*>& running() const { return running_; }
+  size_t num_waiting() const { return waiting_.size(); }
+  bool idle() const { return running_.empty() && waiting_.empty(); }
+  const SchedulerLimits& limits() const { return limits_; }
+
+  // Requests preempted by the last schedule() call, for stats and tests.
+  const std::vector<Request*>& preempted_last_step() const { return preempted_; }
+  // Requests the last schedule() call finished because their next token would need more pages
+  // than the whole pool has (the engine reports them as stopped for length).
+  const std::vector<Request*>& out_of_room_last_step() const { return out_of_room_; }
+
+ private:
+  // Tokens request running_[index] can store in its own pages and the free ones (capped at what
+  // it has left to compute); 0 when it needs a page and none is free to it.
+  int32_t token_room(size_t index, const PagePool& pool) const;
+  void preempt(Request* request, PagePool& pool);
+  void finish_out_of_room(PagePool& pool);
+  void admit(PagePool& pool, int32_t& budget, std::vector<ScheduledWork>& work);
+  void reserve_and_plan(Request* request, int32_t count, PagePool& pool, int32_t& budget,
+                        std::vector<ScheduledWork>& work);
+
+  SchedulerLimits limits_;
+  std::deque<Request*> waiting_;
+  std::vector<Request*> running_;  // in admission order: back() is the most recently admitted
+  std::vector<Request*> preempted_;
+  std::vector<Request*> out_of_room_;
+};
+
+}  // namespace vortex
