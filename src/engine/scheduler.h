@@ -27,9 +27,10 @@ namespace vortex {
 
 struct SchedulerLimits {
   int32_t page_size = 16;
-  int32_t num_pages = 0;          // pages in the pool that schedule() is given (required)
   int32_t max_running = 64;       // requests in the running set
   int32_t max_step_tokens = 512;  // tokens computed per step (decode tokens + prefill chunks)
+  int32_t num_pages = 0;          // pages in the pool given to schedule(); required, so that
+                                  // add() can reject a prompt that could never fit
 };
 
 // Compute tokens [first, first + count) of the request's sequence this step.
