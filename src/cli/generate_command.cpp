@@ -143,7 +143,10 @@ Action add_generate_command(CLI::App& app) {
     eo.max_running = a->max_batch;
     eo.max_step_tokens = a->max_step_tokens;
     if (eo.max_running < 1) fail_usage("--max-batch must be at least 1");
-    if (eo.max_step_tokens < 1) fail_usage("--max-step-tokens must be at least 1");
+    if (eo.max_step_tokens < eo.max_running) {
+      fail_usage("--max-step-tokens (", eo.max_step_tokens, ") must be at least --max-batch (",
+                 eo.max_running, "): every running request needs its decode token each step");
+    }
     Engine engine(model, eo);
 
     GenerationParams gp;

@@ -50,7 +50,8 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       options_(options),
       cache_(geometry_of(model, options.page_size), pages_for(model, options)),
       pool_(cache_.num_pages()),
-      scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens}),
+      scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
+                                 cache_.num_pages()}),
       runner_(model.config, model.weights, cache_),
       scratch_(static_cast<size_t>(model.config.vocab_size)) {}
 
@@ -161,7 +162,15 @@ std::vector<GenerationResult> Engine::step() {
   std::vector<GenerationResult> done;
   std::vector<ScheduledWork> work = scheduler_.schedule(pool_);
   stats_.preemptions += static_cast<int64_t>(scheduler_.preempted_last_step().size());
+  // Requests whose next token would need more pages than the whole cache end here.
+  for (Request* r : scheduler_.out_of_room_last_step()) {
+    Active& a = *by_request_.at(r);
+    done.push_back(finish(a, FinishReason::kLength));
+    by_request_.erase(r);
+    active_.erase(done.back().id);
+  }
   if (work.empty()) {
+    if (!done.empty()) return done;
     if (has_unfinished()) {
       fail("internal error: the scheduler made no progress with ", active_.size(),
            " unfinished requests");

@@ -47,7 +47,7 @@ struct EngineOptions {
   int32_t page_size = 16;
   int32_t num_pages = 0;                      // 0: from kv_memory_bytes
   size_t kv_memory_bytes = size_t{1} << 30;   // KV cache budget when num_pages is 0
-  int32_t max_running = 64;
+  int32_t max_running = 64;                   // at most max_step_tokens
   int32_t max_step_tokens = 512;              // chunked-prefill budget per step
 };
 

@@ -93,6 +93,7 @@ TEST(ContinuousBatching, StaggeredArrivalsGiveEachRequestItsSoloTokens) {
   std::vector<Job> jobs = make_jobs(m.config.vocab_size, 12, 7);
   EngineOptions eo;
   eo.max_step_tokens = 48;  // forces chunked prefill mixed with decodes
+  eo.max_running = 16;
   EngineStats stats;
   std::vector<GenerationResult> together = run_together(m, jobs, eo, &stats);
   EXPECT_EQ(stats.preemptions, 0);
@@ -106,6 +107,7 @@ TEST(ContinuousBatching, PagePressurePreemptsAndRecomputesWithoutChangingResults
   eo.page_size = 4;
   eo.num_pages = 40;  // 160 tokens for ten requests of up to 130 tokens each
   eo.max_step_tokens = 32;
+  eo.max_running = 8;
   EngineStats stats;
   std::vector<GenerationResult> together = run_together(m, jobs, eo, &stats);
   EXPECT_GT(stats.preemptions, 0) << "the pool was meant to be too small";

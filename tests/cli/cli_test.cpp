@@ -1,0 +1,259 @@
+// The `vortex` binary as a user meets it: --help everywhere, usage errors (exit 2), bad input
+// (exit 1) with a message naming the file, field or tensor, and correct output on good input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "core/json_file.h"
+
+namespace vortex {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Run vortex(const std::vector<std::string>& args) {
+  fs::path err_file = fs::temp_directory_path() / ("vortex_cli_err_" + std::to_string(getpid()));
+  std::string cmd = quote(VORTEX_BINARY);
+  for (const std::string& a : args) cmd += " " + quote(a);
+  cmd += " 2>" + quote(err_file.string());
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  fs::remove(err_file);
+  return r;
+}
+
+std::string data(const std::string& rel) { return std::string(VORTEX_SOURCE_DIR) + "/tests/data/" + rel; }
+
+// A scratch copy of a test model that a test may damage.
+class ModelCopy {
+ public:
+  explicit ModelCopy(const std::string& name) {
+    dir_ = fs::temp_directory_path() / ("vortex_cli_" + name + "_" + std::to_string(getpid()) + "_" +
+                                        std::to_string(counter_++));
+    fs::remove_all(dir_);
+    fs::copy(data("models/" + name), dir_, fs::copy_options::recursive);
+  }
+  ~ModelCopy() { fs::remove_all(dir_); }
+  std::string path() const { return dir_.string(); }
+  std::string file(const std::string& f) const { return (dir_ / f).string(); }
+  void write(const std::string& f, const std::string& text) const {
+    std::ofstream(dir_ / f, std::ios::binary | std::ios::trunc) << text;
+  }
+  Json json(const std::string& f) const { return read_json_file(file(f)); }
+
+ private:
+  fs::path dir_;
+  static inline int counter_ = 0;
+};
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE((haystack).find(needle), std::string::npos) << "in: " << (haystack)
+
+TEST(Cli, EveryCommandHasHelp) {
+  Run top = vortex({"--help"});
+  EXPECT_EQ(top.code, 0);
+  EXPECT_CONTAINS(top.out, "generate");
+  EXPECT_CONTAINS(top.out, "tokenize");
+  for (const char* cmd : {"generate", "tokenize"}) {
+    Run r = vortex({cmd, "--help"});
+    EXPECT_EQ(r.code, 0) << cmd;
+    EXPECT_CONTAINS(r.out, "--model");
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(vortex({}).code, 2);
+  Run r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--bogus-flag"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "bogus-flag");
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,x,3"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "'x' is not a token id");
+  r = vortex({"generate", "--model", data("models/tiny-qwen3")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--prompt");
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--page-size", "3"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "power of two");
+  r = vortex({"generate", "--model", "qwen3-0.6b", "--prompt-ids", "1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--random-weights");
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--top-p", "0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "top-p");
+}
+
+TEST(Cli, GenerateJsonMatchesTheTransformersReference) {
+  Json ref = read_json_file(data("models/tiny-qwen3/reference.json"));
+  const Json& c = ref["cases"][0];
+  ASSERT_TRUE(c.contains("prompt_text"));
+  Run r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt",
+                  c["prompt_text"].get<std::string>(), "--max-tokens", "24", "--ignore-eos",
+                  "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json out = parse_json(r.out, "generate output");
+  EXPECT_EQ(out["token_ids"], c["greedy_ids"]);
+  ASSERT_EQ(out["logprobs"].size(), c["greedy_logprobs"].size());
+  for (size_t i = 0; i < out["logprobs"].size(); ++i) {
+    EXPECT_NEAR(out["logprobs"][i].get<double>(), c["greedy_logprobs"][i].get<double>(), 1e-3);
+  }
+  EXPECT_EQ(out["prompt_tokens"], c["prompt_ids"].size());
+  EXPECT_EQ(out["completion_tokens"], 24);
+  EXPECT_TRUE(out["text"].is_string());
+  EXPECT_TRUE(out["stats"]["tokens_per_s"].is_number());
+  EXPECT_TRUE(out["stats"]["time_s"].is_number());
+}
+
+TEST(Cli, GenerateRunsSeveralPromptsAndChat) {
+  Run r = vortex({"generate", "--model", data("models/tiny-llama"), "--prompt-ids", "5,6,7",
+                  "--prompt", "hello there", "--chat", "Hi!", "--max-tokens", "4", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    Json j = parse_json(line, "generate output line");
+    EXPECT_EQ(j["id"], n);
+    EXPECT_LE(j["completion_tokens"].get<int>(), 4);
+    ++n;
+  }
+  EXPECT_EQ(n, 3);
+}
+
+TEST(Cli, TokenizeMatchesHuggingFaceTokenizers) {
+  Json ref = read_json_file(data("tokenizers/qwen3/tokenizer_reference.json"));
+  int checked = 0;
+  for (const Json& c : ref["cases"]) {
+    std::string text = c["text"];
+    if (text.empty() || checked >= 8) continue;
+    Run r = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", text, "--json"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(parse_json(r.out, "tokenize output")["ids"], c["ids"]) << text;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 8);
+  Run plain = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", "Hello world"});
+  EXPECT_EQ(plain.out, "9707 1879\n");
+}
+
+TEST(Cli, MissingOrMalformedConfigIsNamed) {
+  Run r = vortex({"generate", "--model", "/nonexistent/model", "--prompt-ids", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "neither a model directory nor a preset");
+  ModelCopy m("tiny-qwen3");
+  fs::remove(m.file("config.json"));
+  r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "config.json");
+  m.write("config.json", "{\"model_type\": \"qwen3\",");
+  r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "config.json");
+  EXPECT_CONTAINS(r.err, "JSON");
+}
+
+TEST(Cli, UnsupportedArchitectureListsTheSupportedOnes) {
+  ModelCopy m("tiny-qwen3");
+  Json cfg = m.json("config.json");
+  cfg["model_type"] = "gpt2";
+  cfg["architectures"] = {"GPT2LMHeadModel"};
+  m.write("config.json", cfg.dump());
+  Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "GPT2LMHeadModel");
+  EXPECT_CONTAINS(r.err, "Qwen3ForCausalLM");
+  EXPECT_CONTAINS(r.err, "LlamaForCausalLM");
+}
+
+TEST(Cli, TruncatedOrCorruptSafetensorsNameTheFileAndTensor) {
+  {
+    ModelCopy m("tiny-qwen3");
+    fs::resize_file(m.file("model.safetensors"), fs::file_size(m.file("model.safetensors")) - 1000);
+    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_CONTAINS(r.err, "model.safetensors");
+    EXPECT_CONTAINS(r.err, "tensor '");
+  }
+  {
+    ModelCopy m("tiny-qwen3");
+    m.write("model.safetensors", std::string("\x10\x00\x00\x00\x00\x00\x00\x00{not json}     ", 24));
+    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_CONTAINS(r.err, "model.safetensors");
+  }
+  {
+    ModelCopy m("tiny-llama");
+    fs::remove(m.file("model-00003-of-00008.safetensors"));
+    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_CONTAINS(r.err, "model-00003-of-00008.safetensors");
+  }
+}
+
+TEST(Cli, MissingOrWronglyShapedTensorsAreNamed) {
+  {
+    ModelCopy m("tiny-llama");
+    Json index = m.json("model.safetensors.index.json");
+    index["weight_map"].erase("model.layers.1.mlp.up_proj.weight");
+    m.write("model.safetensors.index.json", index.dump());
+    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_CONTAINS(r.err, "model.layers.1.mlp.up_proj.weight");
+  }
+  {
+    ModelCopy m("tiny-qwen3");
+    Json cfg = m.json("config.json");
+    cfg["intermediate_size"] = 128;
+    m.write("config.json", cfg.dump());
+    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_CONTAINS(r.err, "mlp.gate_proj.weight");
+    EXPECT_CONTAINS(r.err, "[160, 64]");
+  }
+}
+
+TEST(Cli, PromptLongerThanTheContextOrUnknownIdsAreRefused) {
+  std::string ids = "1";
+  for (int i = 0; i < 4100; ++i) ids += ",2";
+  Run r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", ids});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "context");
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,99999"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "99999");
+}
+
+TEST(Cli, PresetsRunWithRandomWeights) {
+  Run r = vortex({"generate", "--model", "qwen3-0.6b", "--random-weights", "--prompt-ids",
+                  "1,2,3", "--max-tokens", "2", "--json", "--kv-memory-gb", "0.05"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(parse_json(r.out, "generate output")["completion_tokens"], 2);
+}
+
+}  // namespace
+}  // namespace vortex
