@@ -1,1 +1,0 @@
-// placeholder so the part's library exists; removed when the part has sources

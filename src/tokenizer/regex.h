@@ -1,0 +1,29 @@
+// A compiled PCRE2 pattern (UTF + Unicode properties, JIT when available) that lists its
+// non-overlapping matches. Safe to use from several threads at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vortex::tok {
+
+class Regex {
+ public:
+  // Throws vortex::Error "<where>: invalid regex at offset N: <reason>" for a bad pattern.
+  Regex(const std::string& pattern, bool literal, const std::string& where);
+  ~Regex();
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // [begin, end) byte ranges of the successive leftmost matches in `text` (valid UTF-8).
+  std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vortex::tok
