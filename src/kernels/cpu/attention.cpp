@@ -32,62 +32,173 @@ void write_kv(const PagedKv& kv, const float* k_new, const float* v_new, int64_t
 
 namespace {
 
-struct QueryRow {
+// Query tokens of one sequence handled together: each K/V page is read once for all of them
+// (and for all G heads of the KV head), which is what makes prefill attention compute-bound.
+constexpr int32_t kQueryBlock = 8;
+
+struct WorkItem {
   int32_t seq;
-  int32_t index;  // 0 .. q_len - 1 within the sequence
+  int32_t first;  // first query index within the sequence
+  int32_t count;  // queries in the block
 };
 
-// Attention of one query token for the G query heads that share KV head `kv_head`: two passes
-// over the token's keys (scores, then softmax-weighted values), each page read once per pass
-// for all G heads.
-void attend_group(const float* q, int32_t num_q_heads, const PagedKv& kv, const AttentionSeq& s,
-                  int32_t index, int32_t kv_head, float scale, float* out,
-                  std::vector<float>& scores, std::vector<float>& acc) {
+// Per-thread buffers, grown as needed.
+struct Scratch {
+  std::vector<float> scores;             // [rows, n_max]
+  std::vector<float> acc;                // [rows, D]
+  std::vector<float> inv_sum;            // [rows]
+  std::vector<const float*> query;       // [rows]
+  std::vector<float*> row_out;           // [rows]
+  std::vector<const float*> prob;        // [rows]: the row's softmax numerators
+  std::vector<float*> acc_row;           // [rows]
+  std::vector<int32_t> keys;             // [rows]: keys the row attends to
+  std::vector<const float*> krow, vrow;  // [n_max]: where key / value j lives
+};
+
+void prefetch_rows(const float* p, int64_t floats) {
+  const auto* bytes = reinterpret_cast<const char*>(p);
+  for (int64_t off = 0; off < floats * 4; off += 64) __builtin_prefetch(bytes + off);
+}
+
+// Scores of rows [r_begin, rows) against key row k, four rows at a time sharing k's loads.
+void score_rows(const float* const* query, int32_t r_begin, int32_t rows, const float* k,
+                int32_t D, float scale, float* scores, int64_t ld, int32_t j) {
+  float dots[4];
+  int32_t r = r_begin;
+  for (; r + 4 <= rows; r += 4) {
+    dot_many<4>(query + r, k, D, dots);
+    for (int i = 0; i < 4; ++i) scores[(r + i) * ld + j] = dots[i] * scale;
+  }
+  switch (rows - r) {
+    case 3: dot_many<3>(query + r, k, D, dots); break;
+    case 2: dot_many<2>(query + r, k, D, dots); break;
+    case 1: dot_many<1>(query + r, k, D, dots); break;
+    default: return;
+  }
+  for (int32_t i = 0; i < rows - r; ++i) scores[(r + i) * ld + j] = dots[i] * scale;
+}
+
+// acc[r] = Σ_j p[r][j] · v_j over j < keys[r], ascending j, for R rows and 64 dims [c, c + 64)
+// held in registers (dims at or past D read as zero and are not stored).
+template <int R>
+void accumulate_values(const float* const* p, const int32_t* keys, const float* const* vrow,
+                       int32_t D, int32_t c, float* const* acc) {
+  constexpr int kChunks = 4;
+  F32x16 a[R][kChunks];
+  for (int r = 0; r < R; ++r)
+    for (int ch = 0; ch < kChunks; ++ch) a[r][ch] = F32x16{};
+  const bool full = c + kChunks * kLanes <= D;
+  const int32_t n_all = keys[R - 1];  // rows are in order of increasing key count
+  for (int32_t j = 0; j < n_all; ++j) {
+    F32x16 v[kChunks];
+    if (full) {
+      for (int ch = 0; ch < kChunks; ++ch) v[ch] = load16(vrow[j] + c + ch * kLanes);
+    } else {
+      for (int ch = 0; ch < kChunks; ++ch) {
+        const int32_t off = c + ch * kLanes;
+        v[ch] = off + kLanes <= D ? load16(vrow[j] + off)
+                : off < D         ? load16_partial(vrow[j] + off, D - off)
+                                  : F32x16{};
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      if (j >= keys[r]) continue;
+      const F32x16 pr = F32x16{} + p[r][j];
+      for (int ch = 0; ch < kChunks; ++ch) a[r][ch] = madd(a[r][ch], pr, v[ch]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int ch = 0; ch < kChunks; ++ch) {
+      const int32_t off = c + ch * kLanes;
+      if (off >= D) break;
+      float buf[kLanes];
+      store16(buf, a[r][ch]);
+      std::memcpy(acc[r] + off, buf, static_cast<size_t>(std::min(kLanes, D - off)) * 4);
+    }
+  }
+}
+
+// Attention of queries first .. first+count-1 of sequence s for the G query heads that share KV
+// head `kv_head`. Row r = (query i, head g) sees keys 0 .. keys[r] - 1 (causal). Two passes over
+// the block's keys (scores; then softmax-weighted values); whatever the block, every row goes
+// through the same operations in the same order, so its result does not depend on other rows.
+void attend_block(const float* q, int32_t num_q_heads, const PagedKv& kv, const AttentionSeq& s,
+                  const WorkItem& item, int32_t kv_head, float scale, float* out,
+                  Scratch& scratch) {
   const int32_t D = kv.head_dim;
   const int32_t P = kv.page_size;
   const int32_t G = num_q_heads / kv.num_kv_heads;
-  const int64_t t = s.q_begin + index;
-  const int32_t n = s.kv_len - s.q_len + index + 1;  // keys 0 .. position, inclusive
-  const float* qg = q + (t * num_q_heads + static_cast<int64_t>(kv_head) * G) * D;
-  scores.resize(static_cast<size_t>(G) * n);
-  acc.assign(static_cast<size_t>(G) * (D + 1), 0.0f);  // G sums of p·v, then G 1/Σp
+  const int32_t rows = item.count * G;
+  const int32_t first_pos = s.kv_len - s.q_len + item.first;
+  const int32_t n_max = first_pos + item.count;  // keys seen by the last query of the block
 
-  for (int32_t j0 = 0, page = 0; j0 < n; j0 += P, ++page) {
-    const float* kp = kv.k + s.pages[page] * kv.page_stride + kv_head * kv.head_stride;
-    const int32_t count = std::min(P, n - j0);
-    for (int32_t j = 0; j < count; ++j) {
-      for (int32_t g = 0; g < G; ++g)
-        scores[static_cast<size_t>(g) * n + j0 + j] = dot(qg + g * D, kp + j * D, D) * scale;
-    }
+  scratch.query.resize(static_cast<size_t>(rows));
+  scratch.keys.resize(static_cast<size_t>(rows));
+  scratch.row_out.resize(static_cast<size_t>(rows));
+  for (int32_t r = 0; r < rows; ++r) {
+    const int64_t t = s.q_begin + item.first + r / G;
+    const int64_t head = t * num_q_heads + static_cast<int64_t>(kv_head) * G + r % G;
+    scratch.query[static_cast<size_t>(r)] = q + head * D;
+    scratch.row_out[static_cast<size_t>(r)] = out + head * D;
+    scratch.keys[static_cast<size_t>(r)] = first_pos + r / G + 1;
   }
-  float* inv_sum = acc.data() + static_cast<size_t>(G) * D;
-  for (int32_t g = 0; g < G; ++g) {
-    float* sg = scores.data() + static_cast<size_t>(g) * n;
-    float max = sg[0];
-    for (int32_t j = 1; j < n; ++j) max = std::max(max, sg[j]);
+  scratch.krow.resize(static_cast<size_t>(n_max));
+  scratch.vrow.resize(static_cast<size_t>(n_max));
+  for (int32_t j = 0; j < n_max; ++j) {
+    const int64_t at = s.pages[j / P] * kv.page_stride + kv_head * kv.head_stride + (j % P) * D;
+    scratch.krow[static_cast<size_t>(j)] = kv.k + at;
+    scratch.vrow[static_cast<size_t>(j)] = kv.v + at;
+  }
+  const float* const* krow = scratch.krow.data();
+  const float* const* vrow = scratch.vrow.data();
+  const int32_t* keys = scratch.keys.data();
+
+  scratch.scores.resize(static_cast<size_t>(rows) * n_max);
+  float* scores = scratch.scores.data();
+  for (int32_t j = 0; j < n_max; ++j) {
+    if (j + P < n_max) prefetch_rows(krow[j + P], D);
+    // Rows are in order of increasing key count: those that see key j are a suffix.
+    const int32_t r_begin = std::max(0, (j - first_pos) * G);
+    score_rows(scratch.query.data(), r_begin, rows, krow[j], D, scale, scores, n_max, j);
+  }
+
+  scratch.inv_sum.resize(static_cast<size_t>(rows));
+  scratch.prob.resize(static_cast<size_t>(rows));
+  for (int32_t r = 0; r < rows; ++r) {
+    float* sr = scores + static_cast<size_t>(r) * n_max;
+    const int32_t n = keys[r];
+    float max = sr[0];
+    for (int32_t j = 1; j < n; ++j) max = std::max(max, sr[j]);
+    exp_shifted(sr, max, n, sr);
     float sum = 0.0f;
-    for (int32_t j = 0; j < n; ++j) {
-      sg[j] = std::exp(sg[j] - max);
-      sum += sg[j];
-    }
-    inv_sum[g] = 1.0f / sum;
+    for (int32_t j = 0; j < n; ++j) sum += sr[j];
+    scratch.inv_sum[static_cast<size_t>(r)] = 1.0f / sum;
+    scratch.prob[static_cast<size_t>(r)] = sr;
   }
-  for (int32_t j0 = 0, page = 0; j0 < n; j0 += P, ++page) {
-    const float* vp = kv.v + s.pages[page] * kv.page_stride + kv_head * kv.head_stride;
-    const int32_t count = std::min(P, n - j0);
-    for (int32_t j = 0; j < count; ++j) {
-      const float* vj = vp + j * D;
-      for (int32_t g = 0; g < G; ++g) {
-        const float p = scores[static_cast<size_t>(g) * n + j0 + j];
-        float* ag = acc.data() + static_cast<size_t>(g) * D;
-        for (int32_t d = 0; d < D; ++d) ag[d] += p * vj[d];
+
+  scratch.acc.resize(static_cast<size_t>(rows) * D);
+  scratch.acc_row.resize(static_cast<size_t>(rows));
+  for (int32_t r = 0; r < rows; ++r)
+    scratch.acc_row[static_cast<size_t>(r)] = scratch.acc.data() + static_cast<size_t>(r) * D;
+  for (int32_t j = 0; j < std::min(n_max, P); ++j) prefetch_rows(vrow[j], D);
+  for (int32_t r = 0; r < rows; r += 4) {
+    const float* const* p = scratch.prob.data() + r;
+    float* const* acc = scratch.acc_row.data() + r;
+    for (int32_t c = 0; c < D; c += 64) {
+      switch (std::min(4, rows - r)) {
+        case 4: accumulate_values<4>(p, keys + r, vrow, D, c, acc); break;
+        case 3: accumulate_values<3>(p, keys + r, vrow, D, c, acc); break;
+        case 2: accumulate_values<2>(p, keys + r, vrow, D, c, acc); break;
+        default: accumulate_values<1>(p, keys + r, vrow, D, c, acc); break;
       }
     }
   }
-  for (int32_t g = 0; g < G; ++g) {
-    float* og = out + (t * num_q_heads + static_cast<int64_t>(kv_head) * G + g) * D;
-    const float* ag = acc.data() + static_cast<size_t>(g) * D;
-    for (int32_t d = 0; d < D; ++d) og[d] = ag[d] * inv_sum[g];
+
+  for (int32_t r = 0; r < rows; ++r) {
+    const float* ar = scratch.acc_row[static_cast<size_t>(r)];
+    const float inv = scratch.inv_sum[static_cast<size_t>(r)];
+    float* o = scratch.row_out[static_cast<size_t>(r)];
+    for (int32_t d = 0; d < D; ++d) o[d] = ar[d] * inv;
   }
 }
 
@@ -101,7 +212,7 @@ void paged_attention(const float* q, int32_t num_q_heads, const PagedKv& kv,
   if (kv.page_size <= 0 || kv.head_dim <= 0)
     fail("paged_attention: page_size ", kv.page_size, " and head_dim ", kv.head_dim,
          " must be positive");
-  std::vector<QueryRow> rows;
+  std::vector<WorkItem> blocks;
   for (int32_t i = 0; i < num_seqs; ++i) {
     const AttentionSeq& s = seqs[i];
     if (s.q_len < 0 || s.q_len > s.kv_len)
@@ -110,16 +221,17 @@ void paged_attention(const float* q, int32_t num_q_heads, const PagedKv& kv,
     if (static_cast<int64_t>(s.num_pages) * kv.page_size < s.kv_len)
       fail("paged_attention: sequence ", i, " has ", s.kv_len, " keys but only ", s.num_pages,
            " pages of ", kv.page_size);
-    for (int32_t j = 0; j < s.q_len; ++j) rows.push_back({i, j});
+    for (int32_t j = 0; j < s.q_len; j += kQueryBlock)
+      blocks.push_back({i, j, std::min(kQueryBlock, s.q_len - j)});
   }
   const int32_t heads = kv.num_kv_heads;
-  const int64_t items = static_cast<int64_t>(rows.size()) * heads;
+  const int64_t items = static_cast<int64_t>(blocks.size()) * heads;
   ThreadPool::global().parallel_for(items, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores, acc;
-    for (int64_t item = begin; item < end; ++item) {
-      const QueryRow& r = rows[static_cast<size_t>(item / heads)];
-      attend_group(q, num_q_heads, kv, seqs[r.seq], r.index, static_cast<int32_t>(item % heads),
-                   scale, out, scores, acc);
+    Scratch scratch;
+    for (int64_t i = begin; i < end; ++i) {
+      const WorkItem& block = blocks[static_cast<size_t>(i / heads)];
+      attend_block(q, num_q_heads, kv, seqs[block.seq], block, static_cast<int32_t>(i % heads),
+                   scale, out, scratch);
     }
   });
 }
