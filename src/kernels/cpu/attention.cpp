@@ -229,8 +229,10 @@ void paged_attention(const float* q, int32_t num_q_heads, const PagedKv& kv,
   ThreadPool::global().parallel_for(items, 1, [&](int64_t begin, int64_t end) {
     Scratch scratch;
     for (int64_t i = begin; i < end; ++i) {
-      const WorkItem& block = blocks[static_cast<size_t>(i / heads)];
-      attend_block(q, num_q_heads, kv, seqs[block.seq], block, static_cast<int32_t>(i % heads),
+      // Last blocks first: they see the most keys, and the threads' chunks even out at the end.
+      const int64_t item = items - 1 - i;
+      const WorkItem& block = blocks[static_cast<size_t>(item / heads)];
+      attend_block(q, num_q_heads, kv, seqs[block.seq], block, static_cast<int32_t>(item % heads),
                    scale, out, scratch);
     }
   });

@@ -30,7 +30,8 @@ struct AttentionSeq {
 
 // out[t, h] = softmax_j(q[t, h] · k_j * scale) · v_j over keys j = 0 .. position(t) (causal),
 // with q head h reading KV head h / (num_q_heads / num_kv_heads). q, out: [T_total,
-// num_q_heads, head_dim]. Runs on ThreadPool::global(), in parallel over (token, KV head); a
+// num_q_heads, head_dim]. Runs on ThreadPool::global(), in parallel over (sequence, block of up
+// to 8 query tokens, KV head), each K/V page read once per block for all its query heads; a
 // token's result depends on its own query and keys only, not on the batch or thread count.
 // Throws vortex::Error if the heads do not divide, a sequence has q_len > kv_len, or its pages
 // hold fewer than kv_len tokens.
