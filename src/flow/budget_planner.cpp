@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 
-namespace vortex {
+namespace vortex::flow {
 
 void validate_budget_policy(const BudgetPolicy& policy, const std::string& context) {
   if (policy.pages && policy.ratio)
@@ -20,7 +20,7 @@ void validate_budget_policy(const BudgetPolicy& policy, const std::string& conte
     fail(context, ": floor (", policy.floor, ") is greater than cap (", *policy.cap, ")");
   if (policy.sink < 0) fail(context, ": sink must be >= 0, got ", policy.sink);
   if (policy.recent < 0) fail(context, ": recent must be >= 0, got ", policy.recent);
-  for (int32_t layer : policy.dense_layers)
+  for (int64_t layer : policy.dense_layers)
     if (layer < 0) fail(context, ": dense_layers must be non-negative, got ", layer);
 }
 
@@ -41,7 +41,7 @@ BudgetPolicy apply_budget_overrides(const BudgetPolicy& flow_policy,
   if (overrides.recent && *overrides.recent < 0)
     fail_usage("--recent-pages must be >= 0, got ", *overrides.recent);
   if (overrides.dense_layers)
-    for (int32_t layer : *overrides.dense_layers)
+    for (int64_t layer : *overrides.dense_layers)
       if (layer < 0) fail_usage("--dense-layers must be non-negative, got ", layer);
 
   BudgetPolicy policy = flow_policy;
@@ -69,7 +69,7 @@ int32_t row_budget(const BudgetPolicy& policy, int32_t num_pages) {
   if (policy.pages) {
     budget = *policy.pages;
   } else {
-    double x = policy.ratio.value_or(BudgetPolicy::kDefaultRatio) * num_pages;
+    double x = policy.effective_ratio() * num_pages;
     double nearest = std::round(x);
     // A ratio like 0.1 is not exact in binary; 0.1 * 30 must still give 3, not 4.
     budget = static_cast<int64_t>(std::abs(x - nearest) <= 1e-9 * std::max(1.0, x)
@@ -78,7 +78,7 @@ int32_t row_budget(const BudgetPolicy& policy, int32_t num_pages) {
   }
   budget = std::max<int64_t>(budget, policy.floor);
   if (policy.cap) budget = std::min<int64_t>(budget, *policy.cap);
-  return static_cast<int32_t>(budget);
+  return static_cast<int32_t>(std::min<int64_t>(budget, INT32_MAX));
 }
 
 bool is_dense_layer(const BudgetPolicy& policy, int32_t layer) {
@@ -105,13 +105,14 @@ RowPlan plan_row(const BudgetPolicy& policy, int32_t num_pages) {
   RowPlan plan;
   plan.num_pages = num_pages;
   plan.budget = row_budget(policy, num_pages);
-  plan.sink_end = std::min(policy.sink, num_pages);
+  plan.sink_end = static_cast<int32_t>(std::min<int64_t>(policy.sink, num_pages));
   // The last page holds the token being decoded: always read it, whatever `recent` says.
-  int32_t recent = num_pages > 0 ? std::max(policy.recent, 1) : 0;
-  plan.recent_begin = std::max(plan.sink_end, num_pages - std::min(recent, num_pages));
+  int64_t recent = num_pages > 0 ? std::max<int64_t>(policy.recent, 1) : 0;
+  plan.recent_begin = static_cast<int32_t>(
+      std::max<int64_t>(plan.sink_end, num_pages - std::min<int64_t>(recent, num_pages)));
   plan.read_all = num_pages <= std::max(plan.budget, plan.num_reserved());
   plan.k = plan.read_all ? 0 : std::max(0, plan.budget - plan.num_reserved());
   return plan;
 }
 
-}  // namespace vortex
+}  // namespace vortex::flow

@@ -1,4 +1,5 @@
-// The budget policy of a flow and the per-row plan it gives (docs/flows.md, "Budget"): how many
+// The budget policy of a flow (flow::BudgetPolicy, declared in the IR) with the user's overrides,
+// and the per-row plan it gives (docs/flows.md, "Budget"): how many
 // pages a row reads, which pages are always kept (sink and recent) and which compete on score.
 // The plan is O(1) and allocation-free: the reserved pages are a prefix and a suffix of the row's
 // pages and the scoreable pages are the contiguous range between them.
@@ -9,32 +10,21 @@
 #include <string>
 #include <vector>
 
-namespace vortex {
+#include "flow/ir.h"
 
-// A flow's `Budget(...)`; fields left out of the flow keep these defaults.
-struct BudgetPolicy {
-  std::optional<int32_t> pages;  // fixed budget B in pages; exclusive with ratio
-  std::optional<double> ratio;   // B = ceil(ratio * n); (0, 1]; neither set means 1/16
-  int32_t floor = 0;             // B = max(B, floor)
-  std::optional<int32_t> cap;    // B = min(B, cap) when set
-  int32_t sink = 1;              // first pages always kept
-  int32_t recent = 2;            // last pages always kept (the last page is kept even at 0)
-  std::vector<int32_t> dense_layers = {0};  // layers that read every page
-
-  static constexpr double kDefaultRatio = 1.0 / 16.0;
-};
+namespace vortex::flow {
 
 // User overrides (CLI `--topk-pages --topk-ratio --topk-floor --topk-cap --sink-pages
 // --recent-pages --dense-layers`): each set field replaces the flow's value. Setting pages
 // clears the flow's ratio and vice versa; setting both is an error.
 struct BudgetOverrides {
-  std::optional<int32_t> pages;
+  std::optional<int64_t> pages;
   std::optional<double> ratio;
-  std::optional<int32_t> floor;
-  std::optional<int32_t> cap;
-  std::optional<int32_t> sink;
-  std::optional<int32_t> recent;
-  std::optional<std::vector<int32_t>> dense_layers;
+  std::optional<int64_t> floor;
+  std::optional<int64_t> cap;
+  std::optional<int64_t> sink;
+  std::optional<int64_t> recent;
+  std::optional<std::vector<int64_t>> dense_layers;
 };
 
 // Throws vortex::Error naming the bad field (prefixed by `context`, e.g. "--topk-ratio" or
@@ -75,4 +65,4 @@ struct RowPlan {
 
 RowPlan plan_row(const BudgetPolicy& policy, int32_t num_pages);
 
-}  // namespace vortex
+}  // namespace vortex::flow

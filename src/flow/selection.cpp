@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 
-namespace vortex {
+namespace vortex::flow {
 
 void select_pages(const RowPlan& plan, std::span<const float> scores,
                   std::span<int32_t> selected, std::vector<int32_t>& scratch) {
@@ -46,4 +46,4 @@ std::vector<int32_t> select_pages(const RowPlan& plan, std::span<const float> sc
   return selected;
 }
 
-}  // namespace vortex
+}  // namespace vortex::flow

@@ -10,7 +10,7 @@
 
 #include "flow/budget_planner.h"
 
-namespace vortex {
+namespace vortex::flow {
 
 // True when scoreable page a ranks before scoreable page b (a, b index `scores`). A strict weak
 // order: NaN last, then higher score, then lower index.
@@ -31,4 +31,4 @@ void select_pages(const RowPlan& plan, std::span<const float> scores,
 // Convenience form that allocates its result.
 std::vector<int32_t> select_pages(const RowPlan& plan, std::span<const float> scores);
 
-}  // namespace vortex
+}  // namespace vortex::flow

@@ -6,10 +6,10 @@
 
 #include "core/error.h"
 
-namespace vortex {
+namespace vortex::flow {
 namespace {
 
-BudgetPolicy ratio_policy(double ratio, int32_t sink, int32_t recent) {
+BudgetPolicy ratio_policy(double ratio, int64_t sink, int64_t recent) {
   BudgetPolicy policy;
   policy.ratio = ratio;
   policy.sink = sink;
@@ -17,7 +17,7 @@ BudgetPolicy ratio_policy(double ratio, int32_t sink, int32_t recent) {
   return policy;
 }
 
-BudgetPolicy pages_policy(int32_t pages, int32_t sink, int32_t recent) {
+BudgetPolicy pages_policy(int64_t pages, int64_t sink, int64_t recent) {
   BudgetPolicy policy;
   policy.pages = pages;
   policy.sink = sink;
@@ -33,7 +33,7 @@ TEST(BudgetPlanner, DefaultsFollowTheSpec) {
   EXPECT_FALSE(policy.cap.has_value());
   EXPECT_EQ(policy.sink, 1);
   EXPECT_EQ(policy.recent, 2);
-  EXPECT_EQ(policy.dense_layers, std::vector<int32_t>{0});
+  EXPECT_EQ(policy.dense_layers, std::vector<int64_t>{0});
   // Neither pages nor ratio: ratio 1/16, rounded up.
   EXPECT_EQ(row_budget(policy, 160), 10);
   EXPECT_EQ(row_budget(policy, 161), 11);
@@ -175,13 +175,13 @@ TEST(BudgetPlanner, OverridesReplaceFieldsAndPagesDisplacesRatio) {
   BudgetOverrides overrides;
   overrides.pages = 7;
   overrides.sink = 4;
-  overrides.dense_layers = std::vector<int32_t>{0, 1};
+  overrides.dense_layers = std::vector<int64_t>{0, 1};
   BudgetPolicy policy = apply_budget_overrides(flow, overrides);
   EXPECT_EQ(policy.pages, 7);
   EXPECT_FALSE(policy.ratio.has_value());
   EXPECT_EQ(policy.sink, 4);
   EXPECT_EQ(policy.recent, 2);
-  EXPECT_EQ(policy.dense_layers, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(policy.dense_layers, (std::vector<int64_t>{0, 1}));
 
   BudgetOverrides to_ratio;
   to_ratio.ratio = 0.5;
@@ -238,4 +238,4 @@ TEST(BudgetPlanner, ValidationNamesTheContextAndField) {
 }
 
 }  // namespace
-}  // namespace vortex
+}  // namespace vortex::flow

@@ -10,10 +10,10 @@
 #include "core/error.h"
 #include "core/rng.h"
 
-namespace vortex {
+namespace vortex::flow {
 namespace {
 
-BudgetPolicy pages_policy(int32_t pages, int32_t sink, int32_t recent) {
+BudgetPolicy pages_policy(int64_t pages, int64_t sink, int64_t recent) {
   BudgetPolicy policy;
   policy.pages = pages;
   policy.sink = sink;
@@ -106,4 +106,4 @@ TEST(Selection, MatchesAFullSortOnRandomRowsWithTiesAndNans) {
 }
 
 }  // namespace
-}  // namespace vortex
+}  // namespace vortex::flow
