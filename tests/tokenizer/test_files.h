@@ -1,0 +1,32 @@
+// Temporary files for tokenizer tests: each test writes its own JSON beside the others in a
+// per-process folder under the system temp directory.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/json_file.h"
+
+namespace vortex::testing {
+
+inline std::string write_temp_file(const std::string& name, const std::string& content) {
+  static std::atomic<int> counter{0};
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("vortex_tokenizer_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / (std::to_string(counter++) + "_" + name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path.string();
+}
+
+inline std::string write_temp_json(const std::string& name, const Json& json) {
+  return write_temp_file(name, json.dump());
+}
+
+inline std::string qwen3_dir() { return std::string(VORTEX_SOURCE_DIR) + "/tests/data/tokenizers/qwen3"; }
+
+}  // namespace vortex::testing
