@@ -107,7 +107,7 @@ void AddedVocabulary::Matcher::add(std::string_view content, int32_t token_index
 }
 
 std::pair<int32_t, size_t> AddedVocabulary::Matcher::longest_at(std::string_view text,
-                                                               size_t pos) const {
+                                                                size_t pos) const {
   std::pair<int32_t, size_t> best{-1, 0};
   int32_t node = 0;
   for (size_t i = pos; i < text.size(); ++i) {

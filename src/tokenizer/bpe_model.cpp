@@ -42,7 +42,8 @@ BpeModel::BpeModel(const Json& spec, const std::string& file) {
   if (!spec.contains("vocab") || !spec["vocab"].is_object()) {
     fail(file, ": field 'model.vocab' must be an object of token -> id");
   }
-  if (spec.contains("dropout") && spec["dropout"].is_number() && spec["dropout"].get<double>() > 0) {
+  if (spec.contains("dropout") && spec["dropout"].is_number() &&
+      spec["dropout"].get<double>() > 0) {
     fail(file, ": field 'model.dropout': BPE dropout is not supported (inference needs none)");
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -50,6 +51,7 @@ BpeModel::BpeModel(const Json& spec, const std::string& file) {
       fail(file, ": field 'model.", key, "': non-empty values are not supported");
     }
   }
+  vocab_.reserve(spec["vocab"].size());
   for (const auto& [token, id_json] : spec["vocab"].items()) {
     if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 ||
         id_json.get<int64_t>() > INT32_MAX) {
@@ -145,8 +147,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   size_t pos = 0;
   bool last_was_unk = false;
   while (pos < word.size()) {
-    const size_t len = std::min(utf8_char_len(static_cast<unsigned char>(word[pos])),
-                                word.size() - pos);
+    const size_t len =
+        std::min(utf8_char_len(static_cast<unsigned char>(word[pos])), word.size() - pos);
     const std::string_view ch = word.substr(pos, len);
     pos += len;
     std::vector<int32_t> ids;

@@ -52,8 +52,7 @@ class BpeModel {
   static constexpr size_t kCacheCapacity = 100000;
   static constexpr size_t kCacheMaxWordBytes = 256;
   mutable std::shared_mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>>
-      cache_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
 };
 
 }  // namespace vortex::tok

@@ -31,7 +31,9 @@ const ByteTables& tables() {
 
 }  // namespace
 
-const std::string& byte_to_unicode(unsigned char b) { return tables().to_unicode[b]; }
+const std::string& byte_to_unicode(unsigned char b) {
+  return tables().to_unicode[b];
+}
 
 std::string bytes_to_byte_level(std::string_view bytes) {
   const auto& t = tables().to_unicode;

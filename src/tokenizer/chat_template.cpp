@@ -4,7 +4,6 @@
 #include <regex>
 
 #include "core/error.h"
-#include "core/json_file.h"
 #include "tokenizer/utf8.h"
 
 namespace vortex {
@@ -46,7 +45,9 @@ std::string_view rstrip_newlines(std::string_view s) {
   return s;
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 bool ends_with(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
@@ -90,7 +91,14 @@ std::string token_string(const Json& value) {
 }  // namespace
 
 ChatTemplate ChatTemplate::load(const std::string& path) {
-  const Json config = read_json_file(path);
+  try {
+    return load_config(read_json_file(path), path);
+  } catch (const Json::exception& e) {
+    fail(path, ": malformed tokenizer_config.json: ", e.what());
+  }
+}
+
+ChatTemplate ChatTemplate::load_config(const Json& config, const std::string& path) {
   if (!config.is_object() || !config.contains("chat_template") ||
       config["chat_template"].is_null()) {
     fail(path, ": the model has no chat template (field 'chat_template' is missing)");
@@ -138,8 +146,8 @@ ChatTemplate ChatTemplate::load(const std::string& path) {
     }
     return t;
   }
-  fail(path, ": field 'chat_template': unrecognised chat template (supported families: ",
-       kFamilies, ")");
+  fail(path, ": field 'chat_template': unrecognised chat template (supported families: ", kFamilies,
+       ")");
 }
 
 ChatTemplate ChatTemplate::from_family(const std::string& family, const std::string& bos_token) {
@@ -204,8 +212,8 @@ std::string ChatTemplate::render_qwen3(const std::vector<ChatMessage>& messages,
       if (const size_t close = content.find("</think>"); close != std::string_view::npos) {
         const std::string_view before = rstrip_newlines(content.substr(0, close));
         const size_t open = before.rfind("<think>");
-        reasoning = lstrip_newlines(open == std::string_view::npos ? before
-                                                                   : before.substr(open + 7));
+        reasoning =
+            lstrip_newlines(open == std::string_view::npos ? before : before.substr(open + 7));
         content = lstrip_newlines(content.substr(content.rfind("</think>") + 8));
       }
       out += "<|im_start|>" + m.role + "\n";
@@ -252,7 +260,8 @@ std::string ChatTemplate::render_llama3(const std::vector<ChatMessage>& messages
   } else if (!messages.empty()) {
     out += bos_token_;  // Llama-3.0 puts bos before the first message only
   }
-  for (size_t i = first; i < messages.size(); ++i) out += turn(messages[i].role, messages[i].content);
+  for (size_t i = first; i < messages.size(); ++i)
+    out += turn(messages[i].role, messages[i].content);
   if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
   return out;
 }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "core/json_file.h"
+
 namespace vortex {
 
 struct ChatMessage {
@@ -39,6 +41,7 @@ class ChatTemplate {
   std::string family() const { return family_; }
 
  private:
+  static ChatTemplate load_config(const Json& config, const std::string& path);
   std::string render_chatml(const std::vector<ChatMessage>& messages,
                             bool add_generation_prompt) const;
   std::string render_qwen3(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
@@ -48,9 +51,9 @@ class ChatTemplate {
 
   std::string family_;
   std::string bos_token_;
-  std::string default_system_;   // chatml: system prompt used when none is given
-  std::string knowledge_date_;   // llama3.1: "December 2023"
-  std::string today_date_;       // llama3.1: fixed date, or empty for today's
+  std::string default_system_;  // chatml: system prompt used when none is given
+  std::string knowledge_date_;  // llama3.1: "December 2023"
+  std::string today_date_;      // llama3.1: fixed date, or empty for today's
 };
 
 }  // namespace vortex

@@ -5,7 +5,9 @@
 
 namespace vortex::tok {
 
-Decoder::Decoder(const Json& spec, const std::string& file) { parse(spec, file, "decoder"); }
+Decoder::Decoder(const Json& spec, const std::string& file) {
+  parse(spec, file, "decoder");
+}
 
 void Decoder::parse(const Json& spec, const std::string& file, const std::string& field) {
   if (spec.is_null()) return;

@@ -177,7 +177,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::st
     const bool is_regex = pattern.is_object() && pattern.contains("Regex");
     const bool is_string = pattern.is_object() && pattern.contains("String");
     if (!(is_regex || is_string) || !pattern[is_regex ? "Regex" : "String"].is_string()) {
-      fail(file, ": field '", field, ".pattern' must be {\"Regex\": \"...\"} or {\"String\": \"...\"}");
+      fail(file, ": field '", field,
+           ".pattern' must be {\"Regex\": \"...\"} or {\"String\": \"...\"}");
     }
     return std::make_unique<SplitPreTokenizer>(
         pattern[is_regex ? "Regex" : "String"].get<std::string>(), !is_regex,

@@ -1,5 +1,7 @@
 // A compiled PCRE2 pattern (UTF + Unicode properties, JIT when available) that lists its
-// non-overlapping matches. Safe to use from several threads at once.
+// non-overlapping matches. Safe to use from several threads at once. HF runs these patterns on
+// Oniguruma; \s and \S are rewritten to mean Unicode White_Space as there (PCRE2's \s also takes
+// U+180E). Other class differences (\w) are not adjusted: HF's byte-level patterns do not use them.
 #pragma once
 
 #include <memory>

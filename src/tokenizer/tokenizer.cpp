@@ -8,17 +8,29 @@
 namespace vortex {
 
 Tokenizer Tokenizer::load(const std::string& path) {
+  try {
+    return Tokenizer(build(path));
+  } catch (const Json::exception& e) {
+    // A field of an unexpected JSON type that no check above caught.
+    fail(path, ": malformed tokenizer.json: ", e.what());
+  }
+}
+
+std::shared_ptr<const Tokenizer::Impl> Tokenizer::build(const std::string& path) {
   const Json json = read_json_file(path);
   if (!json.is_object()) fail(path, ": expected a JSON object at the top level");
   if (!json.contains("model")) fail(path, ": field 'model' is missing");
   auto impl = std::make_shared<Impl>();
   impl->path = path;
   const Json null;
-  auto field = [&](const char* key) -> const Json& { return json.contains(key) ? json[key] : null; };
+  auto field = [&](const char* key) -> const Json& {
+    return json.contains(key) ? json[key] : null;
+  };
   impl->normalizer = tok::make_normalizer(field("normalizer"), path);
   impl->pre_tokenizer = tok::make_pre_tokenizer(field("pre_tokenizer"), path);
   impl->model = std::make_unique<tok::BpeModel>(json["model"], path);
-  impl->added = tok::AddedVocabulary(field("added_tokens"), *impl->model, impl->normalizer.get(), path);
+  impl->added =
+      tok::AddedVocabulary(field("added_tokens"), *impl->model, impl->normalizer.get(), path);
   impl->post_processor = tok::PostProcessor(field("post_processor"), path);
   impl->decoder = tok::Decoder(field("decoder"), path);
 
@@ -29,7 +41,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
     max_id = std::max(max_id, token.id);
   }
   impl->vocab_size = max_id + 1;
-  return Tokenizer(std::move(impl));
+  return impl;
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
@@ -75,7 +87,9 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   return tok::utf8_lossy(bytes);
 }
 
-int32_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
+int32_t Tokenizer::vocab_size() const {
+  return impl_->vocab_size;
+}
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   if (const auto it = impl_->added_by_content.find(token); it != impl_->added_by_content.end()) {
@@ -84,9 +98,13 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   return impl_->model->token_to_id(token);
 }
 
-std::string Tokenizer::id_to_token(int32_t id) const { return impl_->token_of(id); }
+std::string Tokenizer::id_to_token(int32_t id) const {
+  return impl_->token_of(id);
+}
 
-bool Tokenizer::is_special(int32_t id) const { return impl_->is_special(id); }
+bool Tokenizer::is_special(int32_t id) const {
+  return impl_->is_special(id);
+}
 
 const std::string& Tokenizer::Impl::token_of(int32_t id) const {
   if (const auto it = added_by_id.find(id); it != added_by_id.end()) return it->second->content;

@@ -44,6 +44,7 @@ class Tokenizer {
  private:
   friend class StreamDecoder;
   struct Impl;
+  static std::shared_ptr<const Impl> build(const std::string& path);
   explicit Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;  // immutable and shared: copies are cheap
 };

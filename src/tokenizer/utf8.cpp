@@ -25,7 +25,10 @@ void append_utf8(std::string& out, char32_t cp) {
 char32_t next_code_point(std::string_view text, size_t& pos) {
   const auto lead = static_cast<unsigned char>(text[pos]);
   const size_t len = utf8_char_len(lead);
-  char32_t cp = len == 1 ? lead : len == 2 ? (lead & 0x1F) : len == 3 ? (lead & 0x0F) : (lead & 0x07);
+  char32_t cp = len == 1   ? lead
+                : len == 2 ? (lead & 0x1F)
+                : len == 3 ? (lead & 0x0F)
+                           : (lead & 0x07);
   for (size_t i = 1; i < len && pos + i < text.size(); ++i) {
     cp = (cp << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3F);
   }

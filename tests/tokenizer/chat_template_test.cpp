@@ -14,7 +14,9 @@ namespace {
 
 using Messages = std::vector<ChatMessage>;
 
-std::string qwen3_config() { return testing::qwen3_dir() + "/tokenizer_config.json"; }
+std::string qwen3_config() {
+  return testing::qwen3_dir() + "/tokenizer_config.json";
+}
 
 std::string error_of(const std::function<void()>& fn) {
   try {
@@ -128,8 +130,9 @@ TEST(ChatTemplate, MissingTemplateSaysTheModelHasNone) {
 
 TEST(ChatTemplate, UnrecognisedTemplateListsTheFamilies) {
   const std::string path = testing::write_temp_json(
-      "tokenizer_config.json", {{"chat_template", "{% for m in messages %}[INST] {{ m.content }}"
-                                                  " [/INST]{% endfor %}"}});
+      "tokenizer_config.json", {{"chat_template",
+                                 "{% for m in messages %}[INST] {{ m.content }}"
+                                 " [/INST]{% endfor %}"}});
   const std::string message = error_of([&] { ChatTemplate::load(path); });
   for (const char* family : {"qwen3", "chatml", "llama3", "llama3.1"}) {
     EXPECT_NE(message.find(family), std::string::npos) << message;
@@ -139,7 +142,8 @@ TEST(ChatTemplate, UnrecognisedTemplateListsTheFamilies) {
 }
 
 TEST(ChatTemplate, MissingConfigFileNamesThePath) {
-  const std::string message = error_of([] { ChatTemplate::load("no-such-dir/tokenizer_config.json"); });
+  const std::string message =
+      error_of([] { ChatTemplate::load("no-such-dir/tokenizer_config.json"); });
   EXPECT_NE(message.find("no-such-dir/tokenizer_config.json"), std::string::npos) << message;
 }
 

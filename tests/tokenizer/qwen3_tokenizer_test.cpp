@@ -23,9 +23,11 @@ TEST(Qwen3Tokenizer, EncodesLikeHuggingFace) {
       {"Hello world", {9707, 1879}},
       {"I'm here; it's 2024 and we'll see",
        {40, 2776, 1588, 26, 432, 594, 220, 17, 15, 17, 19, 323, 582, 3278, 1490}},
-      {"  two spaces\n\n\nnewlines\tand tabs  ", {220, 1378, 12621, 1406, 931, 7969, 52477, 22398, 256}},
+      {"  two spaces\n\n\nnewlines\tand tabs  ",
+       {220, 1378, 12621, 1406, 931, 7969, 52477, 22398, 256}},
       {"12345678", {16, 17, 18, 19, 20, 21, 22, 23}},
-      {"def add(a, b):\n    return a + b\n", {750, 912, 2877, 11, 293, 982, 262, 470, 264, 488, 293, 198}},
+      {"def add(a, b):\n    return a + b\n",
+       {750, 912, 2877, 11, 293, 982, 262, 470, 264, 488, 293, 198}},
       {"\U0001F468\u200D\U0001F469\u200D\U0001F467 family",
        {145367, 378, 235, 145233, 378, 235, 145665, 2997}},
       {"\u4F60\u597D\uFF0C\u4E16\u754C", {108386, 3837, 99489}},
@@ -164,8 +166,8 @@ TEST(Qwen3Tokenizer, RejectsInvalidUtf8Input) {
 
 TEST(Qwen3Tokenizer, LongInputsEncodeAndRoundTrip) {
   std::string text;
-  const char* parts[] = {"Hello world, ", "12345 ", "\u4F60\u597D ", "\U0001F600 ", "  \n\n",
-                         "<|im_end|>", "don't "};
+  const char* parts[] = {"Hello world, ", "12345 ",     "\u4F60\u597D ", "\U0001F600 ",
+                         "  \n\n",        "<|im_end|>", "don't "};
   for (int i = 0; text.size() < 100000; ++i) text += parts[(i * 7 + i / 3) % 7];
   const Ids ids = qwen3().encode(text);
   EXPECT_GT(ids.size(), 10000u);

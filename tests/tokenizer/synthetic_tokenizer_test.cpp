@@ -16,33 +16,38 @@ const char* const kSpace = "\u0120";
 
 Json added(const std::string& content, bool special, bool lstrip = false, bool rstrip = false,
            bool single_word = false) {
-  return {{"id", 0},          {"content", content}, {"single_word", single_word},
-          {"lstrip", lstrip}, {"rstrip", rstrip},   {"normalized", false},
+  return {{"id", 0},           {"content", content}, {"single_word", single_word},
+          {"lstrip", lstrip},  {"rstrip", rstrip},   {"normalized", false},
           {"special", special}};
 }
 
 // ids: a=0 b=1 c=2 Ġ=3 ab=4 abc=5 Ġa=6 bc=7 aa=8; added tokens then take 9, 10, ...
 Json tiny_tokenizer() {
-  Json vocab = {{"a", 0}, {"b", 1}, {"c", 2}, {kSpace, 3}, {"ab", 4},
-                {"abc", 5}, {std::string(kSpace) + "a", 6}, {"bc", 7}, {"aa", 8}};
-  Json merges = Json::array({Json::array({"a", "b"}), Json::array({"ab", "c"}),
-                             Json::array({kSpace, "a"}), Json::array({"b", "c"}),
-                             Json::array({"a", "a"})});
+  Json vocab = {{"a", 0},
+                {"b", 1},
+                {"c", 2},
+                {kSpace, 3},
+                {"ab", 4},
+                {"abc", 5},
+                {std::string(kSpace) + "a", 6},
+                {"bc", 7},
+                {"aa", 8}};
+  Json merges =
+      Json::array({Json::array({"a", "b"}), Json::array({"ab", "c"}), Json::array({kSpace, "a"}),
+                   Json::array({"b", "c"}), Json::array({"a", "a"})});
   return {
       {"version", "1.0"},
       {"added_tokens", Json::array({added("<s>", true), added("<x>", false, true, true),
                                     added("zz", false, false, false, true)})},
       {"normalizer", nullptr},
-      {"pre_tokenizer",
-       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
       {"post_processor",
        {{"type", "TemplateProcessing"},
         {"single", Json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
                                 {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {9}}, {"tokens", {"<s>"}}}}}}}},
       {"decoder", {{"type", "ByteLevel"}}},
-      {"model",
-       {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", false}}}};
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"ignore_merges", false}}}};
 }
 
 Tokenizer load_json(const Json& json) {
@@ -51,11 +56,11 @@ Tokenizer load_json(const Json& json) {
 
 TEST(SyntheticTokenizer, MergesByRankThenLeftmost) {
   const Tokenizer tok = load_json(tiny_tokenizer());
-  const bool raw = false;  // no post-processing
-  EXPECT_EQ(tok.encode("abc", raw), (Ids{5}));      // a+b (rank 0) before b+c (rank 3)
+  const bool raw = false;                       // no post-processing
+  EXPECT_EQ(tok.encode("abc", raw), (Ids{5}));  // a+b (rank 0) before b+c (rank 3)
   EXPECT_EQ(tok.encode("bc", raw), (Ids{7}));
   EXPECT_EQ(tok.encode("cab", raw), (Ids{2, 4}));
-  EXPECT_EQ(tok.encode("aaa", raw), (Ids{8, 0}));   // equal ranks: the leftmost pair first
+  EXPECT_EQ(tok.encode("aaa", raw), (Ids{8, 0}));         // equal ranks: the leftmost pair first
   EXPECT_EQ(tok.encode("abc abc", raw), (Ids{5, 3, 5}));  // "Ġ"+"ab" is no merge
   EXPECT_EQ(tok.encode(" a", raw), (Ids{6}));
   EXPECT_EQ(tok.encode("abd", raw), (Ids{4}));  // "d" is not in the vocab and there is no unk
@@ -121,11 +126,12 @@ TEST(SyntheticTokenizer, SplitBehaviorsShapeThePreTokens) {
     json["pre_tokenizer"] = {
         {"type", "Sequence"},
         {"pretokenizers",
-         Json::array({{{"type", "Split"},
-                       {"pattern", {{"Regex", " +"}}},
-                       {"behavior", behavior},
-                       {"invert", invert}},
-                      {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}};
+         Json::array(
+             {{{"type", "Split"},
+               {"pattern", {{"Regex", " +"}}},
+               {"behavior", behavior},
+               {"invert", invert}},
+              {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}};
     return load_json(json);
   };
   EXPECT_EQ(with_split("Isolated", false).encode("abc a", false), (Ids{5, 3, 0}));
@@ -157,9 +163,9 @@ TEST(SyntheticTokenizer, NoDecoderJoinsTokensWithSpaces) {
 TEST(SyntheticTokenizer, SequenceNormalizerAndPostProcessorAreApplied) {
   Json json = tiny_tokenizer();
   json["normalizer"] = {{"type", "Sequence"}, {"normalizers", Json::array({{{"type", "NFC"}}})}};
-  json["post_processor"] = {{"type", "Sequence"},
-                            {"processors", Json::array({{{"type", "ByteLevel"}},
-                                                        json["post_processor"]})}};
+  json["post_processor"] = {
+      {"type", "Sequence"},
+      {"processors", Json::array({{{"type", "ByteLevel"}}, json["post_processor"]})}};
   EXPECT_EQ(load_json(json).encode("abc"), (Ids{9, 5}));
 }
 

@@ -27,6 +27,8 @@ inline std::string write_temp_json(const std::string& name, const Json& json) {
   return write_temp_file(name, json.dump());
 }
 
-inline std::string qwen3_dir() { return std::string(VORTEX_SOURCE_DIR) + "/tests/data/tokenizers/qwen3"; }
+inline std::string qwen3_dir() {
+  return std::string(VORTEX_SOURCE_DIR) + "/tests/data/tokenizers/qwen3";
+}
 
 }  // namespace vortex::testing

@@ -35,7 +35,9 @@ void expect_contains(const std::string& message, const std::string& part) {
   EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
 }
 
-TEST(TokenizerErrors, MinimalTokenizerLoads) { EXPECT_EQ(load_error(minimal_tokenizer()), ""); }
+TEST(TokenizerErrors, MinimalTokenizerLoads) {
+  EXPECT_EQ(load_error(minimal_tokenizer()), "");
+}
 
 TEST(TokenizerErrors, MissingFileNamesThePath) {
   const std::string path = testing::write_temp_file("unused", "") + ".does-not-exist.json";
@@ -131,6 +133,15 @@ TEST(TokenizerErrors, AddedTokenWithoutContent) {
   Json json = minimal_tokenizer();
   json["added_tokens"] = Json::array({{{"id", 3}}});
   expect_contains(load_error(json), "added_tokens[0]");
+}
+
+TEST(TokenizerErrors, FieldOfTheWrongJsonTypeIsAnErrorNotACrash) {
+  Json json = minimal_tokenizer();
+  json["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single", Json::array({{{"SpecialToken", {{"id", "<s>"}}}}})},
+      {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", Json::array({"not a number"})}}}}}};
+  EXPECT_NE(load_error(json), "");
 }
 
 }  // namespace
