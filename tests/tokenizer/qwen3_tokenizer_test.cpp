@@ -2,6 +2,8 @@
 // the same strings, and checks round trips over a varied corpus.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "core/error.h"
