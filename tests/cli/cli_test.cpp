@@ -16,7 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct CmdResult {
   int code;
   std::string out, err;
 };
@@ -27,12 +27,12 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-Run vortex(const std::vector<std::string>& args) {
+CmdResult vortex(const std::vector<std::string>& args) {
   fs::path err_file = fs::temp_directory_path() / ("vortex_cli_err_" + std::to_string(getpid()));
   std::string cmd = quote(VORTEX_BINARY);
   for (const std::string& a : args) cmd += " " + quote(a);
   cmd += " 2>" + quote(err_file.string());
-  Run r;
+  CmdResult r;
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   size_t n;
@@ -75,12 +75,12 @@ class ModelCopy {
   EXPECT_NE((haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
 TEST(Cli, EveryCommandHasHelp) {
-  Run top = vortex({"--help"});
+  CmdResult top = vortex({"--help"});
   EXPECT_EQ(top.code, 0);
   EXPECT_CONTAINS(top.out, "generate");
   EXPECT_CONTAINS(top.out, "tokenize");
   for (const char* cmd : {"generate", "tokenize"}) {
-    Run r = vortex({cmd, "--help"});
+    CmdResult r = vortex({cmd, "--help"});
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_CONTAINS(r.out, "--model");
   }
@@ -88,7 +88,7 @@ TEST(Cli, EveryCommandHasHelp) {
 
 TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(vortex({}).code, 2);
-  Run r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--bogus-flag"});
+  CmdResult r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--bogus-flag"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "bogus-flag");
   r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,x,3"});
@@ -112,7 +112,7 @@ TEST(Cli, GenerateJsonMatchesTheTransformersReference) {
   Json ref = read_json_file(data("models/tiny-qwen3/reference.json"));
   const Json& c = ref["cases"][0];
   ASSERT_TRUE(c.contains("prompt_text"));
-  Run r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt",
+  CmdResult r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt",
                   c["prompt_text"].get<std::string>(), "--max-tokens", "24", "--ignore-eos",
                   "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -130,7 +130,7 @@ TEST(Cli, GenerateJsonMatchesTheTransformersReference) {
 }
 
 TEST(Cli, GenerateRunsSeveralPromptsAndChat) {
-  Run r = vortex({"generate", "--model", data("models/tiny-llama"), "--prompt-ids", "5,6,7",
+  CmdResult r = vortex({"generate", "--model", data("models/tiny-llama"), "--prompt-ids", "5,6,7",
                   "--prompt", "hello there", "--chat", "Hi!", "--max-tokens", "4", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::istringstream lines(r.out);
@@ -151,18 +151,18 @@ TEST(Cli, TokenizeMatchesHuggingFaceTokenizers) {
   for (const Json& c : ref["cases"]) {
     std::string text = c["text"];
     if (text.empty() || checked >= 8) continue;
-    Run r = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", text, "--json"});
+    CmdResult r = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", text, "--json"});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(parse_json(r.out, "tokenize output")["ids"], c["ids"]) << text;
     ++checked;
   }
   EXPECT_EQ(checked, 8);
-  Run plain = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", "Hello world"});
+  CmdResult plain = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", "Hello world"});
   EXPECT_EQ(plain.out, "9707 1879\n");
 }
 
 TEST(Cli, MissingOrMalformedConfigIsNamed) {
-  Run r = vortex({"generate", "--model", "/nonexistent/model", "--prompt-ids", "1"});
+  CmdResult r = vortex({"generate", "--model", "/nonexistent/model", "--prompt-ids", "1"});
   EXPECT_EQ(r.code, 1);
   EXPECT_CONTAINS(r.err, "neither a model directory nor a preset");
   ModelCopy m("tiny-qwen3");
@@ -183,7 +183,7 @@ TEST(Cli, UnsupportedArchitectureListsTheSupportedOnes) {
   cfg["model_type"] = "gpt2";
   cfg["architectures"] = {"GPT2LMHeadModel"};
   m.write("config.json", cfg.dump());
-  Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+  CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
   EXPECT_EQ(r.code, 1);
   EXPECT_CONTAINS(r.err, "GPT2LMHeadModel");
   EXPECT_CONTAINS(r.err, "Qwen3ForCausalLM");
@@ -194,7 +194,7 @@ TEST(Cli, TruncatedOrCorruptSafetensorsNameTheFileAndTensor) {
   {
     ModelCopy m("tiny-qwen3");
     fs::resize_file(m.file("model.safetensors"), fs::file_size(m.file("model.safetensors")) - 1000);
-    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
     EXPECT_EQ(r.code, 1);
     EXPECT_CONTAINS(r.err, "model.safetensors");
     EXPECT_CONTAINS(r.err, "tensor '");
@@ -202,14 +202,14 @@ TEST(Cli, TruncatedOrCorruptSafetensorsNameTheFileAndTensor) {
   {
     ModelCopy m("tiny-qwen3");
     m.write("model.safetensors", std::string("\x10\x00\x00\x00\x00\x00\x00\x00{not json}     ", 24));
-    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
     EXPECT_EQ(r.code, 1);
     EXPECT_CONTAINS(r.err, "model.safetensors");
   }
   {
     ModelCopy m("tiny-llama");
     fs::remove(m.file("model-00003-of-00008.safetensors"));
-    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
     EXPECT_EQ(r.code, 1);
     EXPECT_CONTAINS(r.err, "model-00003-of-00008.safetensors");
   }
@@ -221,7 +221,7 @@ TEST(Cli, MissingOrWronglyShapedTensorsAreNamed) {
     Json index = m.json("model.safetensors.index.json");
     index["weight_map"].erase("model.layers.1.mlp.up_proj.weight");
     m.write("model.safetensors.index.json", index.dump());
-    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
     EXPECT_EQ(r.code, 1);
     EXPECT_CONTAINS(r.err, "model.layers.1.mlp.up_proj.weight");
   }
@@ -230,7 +230,7 @@ TEST(Cli, MissingOrWronglyShapedTensorsAreNamed) {
     Json cfg = m.json("config.json");
     cfg["intermediate_size"] = 128;
     m.write("config.json", cfg.dump());
-    Run r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
+    CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
     EXPECT_EQ(r.code, 1);
     EXPECT_CONTAINS(r.err, "mlp.gate_proj.weight");
     EXPECT_CONTAINS(r.err, "[160, 64]");
@@ -240,7 +240,7 @@ TEST(Cli, MissingOrWronglyShapedTensorsAreNamed) {
 TEST(Cli, PromptLongerThanTheContextOrUnknownIdsAreRefused) {
   std::string ids = "1";
   for (int i = 0; i < 4100; ++i) ids += ",2";
-  Run r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", ids});
+  CmdResult r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", ids});
   EXPECT_EQ(r.code, 1);
   EXPECT_CONTAINS(r.err, "context");
   r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,99999"});
@@ -249,7 +249,7 @@ TEST(Cli, PromptLongerThanTheContextOrUnknownIdsAreRefused) {
 }
 
 TEST(Cli, PresetsRunWithRandomWeights) {
-  Run r = vortex({"generate", "--model", "qwen3-0.6b", "--random-weights", "--prompt-ids",
+  CmdResult r = vortex({"generate", "--model", "qwen3-0.6b", "--random-weights", "--prompt-ids",
                   "1,2,3", "--max-tokens", "2", "--json", "--kv-memory-gb", "0.05"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(parse_json(r.out, "generate output")["completion_tokens"], 2);
