@@ -194,6 +194,7 @@ Action add_generate_command(CLI::App& app) {
     }
     if (stream) {
       std::printf("\n");
+      std::fflush(stdout);
     } else {
       for (const GenerationResult& r : results) {
         std::printf("--- request %lld (%s) ---\n%s\n", static_cast<long long>(r.id),
@@ -210,6 +211,7 @@ Action add_generate_command(CLI::App& app) {
       for (int32_t t : results.at(0).token_ids) ids += std::to_string(t) + " ";
       std::printf("%s\n", ids.c_str());
     }
+    std::fflush(stdout);
     std::fprintf(stderr, "%lld requests, %lld tokens generated in %.2f s (%.1f tokens/s)\n",
                  static_cast<long long>(results.size()), static_cast<long long>(generated),
                  s.wall_seconds, s.wall_seconds > 0 ? generated / s.wall_seconds : 0.0);
