@@ -27,6 +27,7 @@ struct GenerateArgs {
   bool ignore_eos = false;
   int32_t page_size = 16, kv_pages = 0, max_batch = 64, max_step_tokens = 512, threads = 0;
   double kv_memory_gb = 1.0;
+  std::string device = "cpu";
   bool json = false;
 };
 
@@ -107,6 +108,7 @@ Action add_generate_command(CLI::App& app) {
   cmd->add_option("--max-step-tokens", a->max_step_tokens,
                   "Tokens computed per step (prefill chunk budget)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--json", a->json,
                 "Print one JSON object per request (token_ids, logprobs, text, stats)");
 
@@ -137,6 +139,7 @@ Action add_generate_command(CLI::App& app) {
     }
 
     EngineOptions eo;
+    eo.device = parse_device(a->device);
     eo.page_size = a->page_size;
     eo.num_pages = a->kv_pages;
     eo.kv_memory_bytes = static_cast<size_t>(a->kv_memory_gb * (1 << 30));

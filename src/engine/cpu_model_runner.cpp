@@ -12,13 +12,28 @@
 
 namespace vortex {
 
-CpuModelRunner::CpuModelRunner(const ModelConfig& config, const ModelWeights& weights,
-                               KvCache& cache)
-    : config_(config), weights_(weights), cache_(cache),
-      inv_freq_(cpu::rope_inv_freq(config.head_dim, config.rope)) {
-  const KvGeometry& g = cache.geometry();
-  VORTEX_ASSERT(g.num_layers == config.num_layers && g.num_kv_heads == config.num_kv_heads &&
-                g.head_dim == config.head_dim);
+CpuModelRunner::CpuModelRunner(const LoadedModel& model, const KvGeometry& geometry,
+                               int32_t num_pages)
+    : config_(model.config), weights_(model.weights), cache_(geometry, num_pages),
+      inv_freq_(cpu::rope_inv_freq(model.config.head_dim, model.config.rope)),
+      scratch_(static_cast<size_t>(model.config.vocab_size)) {
+  VORTEX_ASSERT(geometry.num_layers == config_.num_layers &&
+                geometry.num_kv_heads == config_.num_kv_heads &&
+                geometry.head_dim == config_.head_dim);
+}
+
+std::vector<SampledToken> CpuModelRunner::step(const std::vector<ScheduledWork>& work,
+                                               const std::vector<SamplingRow>& rows) {
+  const std::vector<float>& logits = forward(work);
+  const int32_t V = config_.vocab_size;
+  VORTEX_ASSERT(static_cast<int64_t>(logits.size()) == static_cast<int64_t>(rows.size()) * V);
+  std::vector<SampledToken> out;
+  out.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out.push_back(sample_token(logits.data() + i * V, V, *rows[i].params, *rows[i].rng,
+                               scratch_.data()));
+  }
+  return out;
 }
 
 void CpuModelRunner::resize(int64_t T) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/model_runner.h"
 #include "engine/scheduler.h"
 #include "kv/kv_cache.h"
 #include "model/model_config.h"
@@ -12,15 +13,20 @@
 
 namespace vortex {
 
-class CpuModelRunner {
+class CpuModelRunner : public ModelRunner {
  public:
-  // Keeps references: config, weights and cache must outlive the runner.
-  CpuModelRunner(const ModelConfig& config, const ModelWeights& weights, KvCache& cache);
+  // Keeps a reference to the model, which must outlive the runner; owns the KV cache.
+  CpuModelRunner(const LoadedModel& model, const KvGeometry& geometry, int32_t num_pages);
+
+  std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
+                                 const std::vector<SamplingRow>& rows) override;
+  Device device() const override { return Device::kCpu; }
 
   // Computes the step's tokens, writes their K/V into the cache (pages must already be reserved
   // in each request's block table), and returns the logits of the work items that sample
   // (samples() true), in the order they appear in `work`: [num_sampling, vocab], row-major.
   const std::vector<float>& forward(const std::vector<ScheduledWork>& work);
+  KvCache& cache() { return cache_; }
 
  private:
   void attention_block(int32_t layer, int64_t T);
@@ -29,7 +35,7 @@ class CpuModelRunner {
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
-  KvCache& cache_;
+  KvCache cache_;
   std::vector<float> inv_freq_;
 
   // Per-step inputs, flattened over the batch.
@@ -39,7 +45,7 @@ class CpuModelRunner {
   std::vector<SeqView> seqs_;
 
   // Activations, sized for the step's T tokens.
-  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, logits_, last_;
+  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, logits_, last_, scratch_;
 };
 
 }  // namespace vortex

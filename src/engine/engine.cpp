@@ -30,7 +30,7 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   }
   if (o.num_pages > 0) return o.num_pages;
   KvGeometry g{m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, o.page_size};
-  size_t by_memory = o.kv_memory_bytes / KvCache::bytes_per_page(g);
+  size_t by_memory = o.kv_memory_bytes / kv_bytes_per_page(o.device, g);
   // No need for more pages than max_running full-context sequences.
   size_t useful = static_cast<size_t>(o.max_running) *
                   ((m.config.max_position_embeddings + o.page_size - 1) / o.page_size);
@@ -48,12 +48,12 @@ KvGeometry geometry_of(const LoadedModel& m, int32_t page_size) {
 Engine::Engine(const LoadedModel& model, const EngineOptions& options)
     : model_(model),
       options_(options),
-      cache_(geometry_of(model, options.page_size), pages_for(model, options)),
-      pool_(cache_.num_pages()),
+      num_pages_(pages_for(model, options)),
+      runner_(make_model_runner(options.device, model, geometry_of(model, options.page_size),
+                                num_pages_)),
+      pool_(num_pages_),
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
-                                 cache_.num_pages()}),
-      runner_(model.config, model.weights, cache_),
-      scratch_(static_cast<size_t>(model.config.vocab_size)) {}
+                                 num_pages_}) {}
 
 Engine::~Engine() = default;
 
@@ -182,19 +182,21 @@ std::vector<GenerationResult> Engine::step() {
     bool decode = w.count == 1 && w.first == w.request->seq_len() - 1 && !w.request->output.empty();
     (decode ? stats_.decode_tokens : stats_.prefill_tokens) += w.count;
   }
-  auto f0 = std::chrono::steady_clock::now();
-  const std::vector<float>& logits = runner_.forward(work);
-  stats_.forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
-
-  const int32_t V = model_.config.vocab_size;
-  int64_t row = 0;
+  std::vector<SamplingRow> rows;
+  std::vector<Active*> sampling;
   for (const ScheduledWork& w : work) {
     if (!w.samples()) continue;
-    Active& a = *by_request_.at(w.request);
-    const float* lg = logits.data() + row * V;
-    ++row;
-    SampledToken s = sample_token(lg, V, a.params.sampling, a.rng, scratch_.data());
-    bool stopped = accept_token(a, s.token, s.logprob);
+    Active* a = by_request_.at(w.request);
+    sampling.push_back(a);
+    rows.push_back({&a->params.sampling, &a->rng});
+  }
+  auto f0 = std::chrono::steady_clock::now();
+  std::vector<SampledToken> tokens = runner_->step(work, rows);
+  stats_.forward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+
+  for (size_t i = 0; i < sampling.size(); ++i) {
+    Active& a = *sampling[i];
+    bool stopped = accept_token(a, tokens[i].token, tokens[i].logprob);
     std::optional<FinishReason> reason;
     if (stopped) {
       reason = FinishReason::kStop;

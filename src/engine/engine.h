@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/cpu_model_runner.h"
+#include "core/device.h"
 #include "engine/loaded_model.h"
+#include "engine/model_runner.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
-#include "kv/kv_cache.h"
 #include "kv/page_pool.h"
 
 namespace vortex {
@@ -44,6 +44,7 @@ struct GenerationResult {
 };
 
 struct EngineOptions {
+  Device device = Device::kCpu;
   int32_t page_size = 16;
   int32_t num_pages = 0;                      // 0: from kv_memory_bytes
   size_t kv_memory_bytes = size_t{1} << 30;   // KV cache budget when num_pages is 0
@@ -89,14 +90,13 @@ class Engine {
 
   const LoadedModel& model_;
   EngineOptions options_;
-  KvCache cache_;
+  int32_t num_pages_;
+  std::unique_ptr<ModelRunner> runner_;
   PagePool pool_;
   Scheduler scheduler_;
-  CpuModelRunner runner_;
   std::map<int64_t, std::unique_ptr<Active>> active_;
   std::map<const Request*, Active*> by_request_;
   int64_t next_id_ = 0;
-  std::vector<float> scratch_;
   EngineStats stats_;
 };
 

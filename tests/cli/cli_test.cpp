@@ -103,6 +103,9 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   r = vortex({"generate", "--model", "qwen3-0.6b", "--prompt-ids", "1"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "--random-weights");
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--device", "tpu"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "unknown device 'tpu'");
   r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--top-p", "0"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "top-p");

@@ -1,0 +1,20 @@
+#include "engine/model_runner.h"
+
+#include "core/error.h"
+#include "engine/cpu_model_runner.h"
+
+namespace vortex {
+
+size_t kv_bytes_per_page(Device device, const KvGeometry& geometry) {
+  if (device == Device::kCpu) return KvCache::bytes_per_page(geometry);
+  // bf16 K and V on the GPU.
+  return KvCache::bytes_per_page(geometry) / 2;
+}
+
+std::unique_ptr<ModelRunner> make_model_runner(Device device, const LoadedModel& model,
+                                               const KvGeometry& geometry, int32_t num_pages) {
+  if (device == Device::kCpu) return std::make_unique<CpuModelRunner>(model, geometry, num_pages);
+  fail("this build of vortex has no CUDA backend: use --device cpu");
+}
+
+}  // namespace vortex

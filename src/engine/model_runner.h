@@ -1,0 +1,42 @@
+// The device boundary of the engine: a ModelRunner owns the KV storage of one device and turns
+// one scheduled step into sampled tokens. The Engine (scheduling, stop handling, streaming) is
+// the same for every device; the CPU runner is the reference the CUDA runner is tested against.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/device.h"
+#include "engine/loaded_model.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "kv/kv_cache.h"
+
+namespace vortex {
+
+// How to sample for one work item that samples(): its request's parameters and RNG.
+struct SamplingRow {
+  const SamplingParams* params;
+  Rng* rng;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  // Computes the step's tokens (writing their K/V into pages already reserved in each request's
+  // block table) and samples one token for each work item whose samples() is true, in order.
+  // `rows` has one entry per such item.
+  virtual std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
+                                         const std::vector<SamplingRow>& rows) = 0;
+  virtual Device device() const = 0;
+};
+
+// Bytes of K+V per page (all layers) the runner of `device` stores.
+size_t kv_bytes_per_page(Device device, const KvGeometry& geometry);
+
+// Throws vortex::Error if the device is unavailable (no GPU, driver, or CUDA in this build).
+std::unique_ptr<ModelRunner> make_model_runner(Device device, const LoadedModel& model,
+                                               const KvGeometry& geometry, int32_t num_pages);
+
+}  // namespace vortex
