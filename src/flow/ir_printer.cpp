@@ -112,7 +112,8 @@ std::string print_function(const FlowProgram& program, const Function& fn) {
   for (size_t i = 0; i < fn.ops.size(); ++i) {
     const Op& op = fn.ops[i];
     std::string line = "  ";
-    if (op.type != ValueType::kVoid) line += "%" + std::to_string(i) + " = ";
+    // Stores define no value; they keep their number (as a label) so stages can list them.
+    line += "%" + std::to_string(i) + (op.type != ValueType::kVoid ? " = " : ": ");
     line += op_kind_name(op.kind);
     if (op.kind == OpKind::kInput) line += param_name(fn, op);
     line += attributes(program, op);

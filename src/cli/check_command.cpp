@@ -1,0 +1,239 @@
+// `vortex check FLOW.py...`: compiles flows for a model's geometry (or symbolically) and reports
+// their fields, per-page memory overhead, budget policy and any errors.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/json_file.h"
+#include "flow/compiler.h"
+#include "model/model_config.h"
+#include "model/presets.h"
+
+namespace vortex::cli {
+
+namespace {
+
+struct CheckArgs {
+  std::vector<std::string> files;
+  std::string model;
+  int64_t page_size = 16;
+  bool json = false;
+  bool dump_ir = false;
+};
+
+struct ResolvedGeometry {
+  flow::FlowGeometry geometry;
+  bool bound = false;
+  std::string model;
+};
+
+ResolvedGeometry resolve_geometry(const CheckArgs& args) {
+  ResolvedGeometry r;
+  if (args.page_size <= 0 || (args.page_size & (args.page_size - 1)) != 0 ||
+      args.page_size > 4096)
+    fail_usage("--page-size must be a power of two up to 4096, got ", args.page_size);
+  if (args.model.empty()) return r;
+  std::optional<ModelConfig> config = preset_config(args.model);
+  if (!config) {
+    if (!std::filesystem::is_directory(args.model)) {
+      std::string presets;
+      for (const std::string& p : preset_names()) presets += (presets.empty() ? "" : ", ") + p;
+      fail_usage("--model '", args.model, "' is neither a preset (", presets,
+                 ") nor a directory with config.json");
+    }
+    config = load_model_config(args.model);
+  }
+  r.geometry.G = config->group_size();
+  r.geometry.D = config->head_dim;
+  r.geometry.P = args.page_size;
+  r.bound = true;
+  r.model = args.model;
+  return r;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+std::string shape_text(const flow::Shape& dims) {
+  return dims.empty() ? "[] (scalar)" : flow::shape_to_string(dims);
+}
+
+// Elements of one field per (page, KV head, layer), if every dim is concrete.
+std::optional<int64_t> field_elements(const flow::FieldDecl& f) {
+  int64_t n = 1;
+  for (const flow::Dim& d : f.dims) {
+    if (!d.is_constant()) return std::nullopt;
+    n *= d.num;
+  }
+  return n;
+}
+
+std::string budget_text(const flow::BudgetPolicy& b) {
+  std::string out;
+  if (b.pages) out += "pages=" + std::to_string(*b.pages);
+  else {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", b.effective_ratio());
+    out += std::string("ratio=") + buf;
+  }
+  out += " floor=" + std::to_string(b.floor);
+  out += " cap=" + (b.cap ? std::to_string(*b.cap) : std::string("none"));
+  out += " sink=" + std::to_string(b.sink) + " recent=" + std::to_string(b.recent);
+  out += " dense_layers=[";
+  for (size_t i = 0; i < b.dense_layers.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(b.dense_layers[i]);
+  return out + "]";
+}
+
+Json budget_json(const flow::BudgetPolicy& b) {
+  Json j;
+  j["pages"] = b.pages ? Json(*b.pages) : Json(nullptr);
+  j["ratio"] = b.pages ? Json(nullptr) : Json(b.effective_ratio());
+  j["floor"] = b.floor;
+  j["cap"] = b.cap ? Json(*b.cap) : Json(nullptr);
+  j["sink"] = b.sink;
+  j["recent"] = b.recent;
+  j["dense_layers"] = b.dense_layers;
+  return j;
+}
+
+// Checks one file; prints its report; returns whether it compiled.
+bool check_one(const std::string& path, const ResolvedGeometry& geo, const CheckArgs& args) {
+  std::optional<std::string> source = read_file(path);
+  Json report;
+  report["file"] = path;
+  if (!source) {
+    if (args.json) {
+      report["ok"] = false;
+      report["errors"] = Json::array({{{"line", 0}, {"col", 0},
+                                       {"message", "cannot read the file"}}});
+      std::printf("%s\n", report.dump().c_str());
+    } else {
+      std::fprintf(stderr, "%s: error: cannot read the file\n", path.c_str());
+    }
+    return false;
+  }
+  flow::CompileOptions options;
+  options.dump_ir = args.dump_ir;
+  flow::CompileResult result =
+      flow::compile_flow(*source, path, geo.bound ? &geo.geometry : nullptr, options);
+
+  if (args.dump_ir && !args.json)
+    for (const std::string& dump : result.ir_dumps) std::printf("%s\n", dump.c_str());
+
+  report["ok"] = result.ok();
+  report["model"] = geo.bound ? Json(geo.model) : Json(nullptr);
+  report["geometry"] = geo.bound ? Json{{"G", geo.geometry.G}, {"D", geo.geometry.D},
+                                        {"P", geo.geometry.P}}
+                                 : Json(nullptr);
+  Json errors = Json::array();
+  for (const flow::Diagnostic& d : result.diagnostics)
+    errors.push_back({{"line", d.loc.line}, {"col", d.loc.col}, {"message", d.message}});
+  report["errors"] = errors;
+  if (!result.ok()) {
+    if (args.json) {
+      std::printf("%s\n", report.dump().c_str());
+    } else {
+      std::fputs(flow::format_compile_errors(result, *source, path).c_str(), stderr);
+      std::printf("%s: FAILED (%zu error%s)\n", path.c_str(), result.diagnostics.size(),
+                  result.diagnostics.size() == 1 ? "" : "s");
+    }
+    return false;
+  }
+
+  const flow::FlowProgram& program = *result.program;
+  int64_t field_bytes = 0, state_bytes = 0;
+  bool concrete = true;
+  Json fields = Json::array();
+  for (const flow::FieldDecl& f : program.fields) {
+    std::optional<int64_t> n = field_elements(f);
+    concrete = concrete && n.has_value();
+    if (n) (f.kind == flow::FieldKind::kField ? field_bytes : state_bytes) += *n * 4;
+    Json shape = Json::array();
+    for (const flow::Dim& d : f.dims) shape.push_back(flow::dim_to_string(d));
+    fields.push_back({{"name", f.name},
+                      {"kind", f.kind == flow::FieldKind::kField ? "Field" : "State"},
+                      {"shape", shape},
+                      {"bytes", n ? Json(*n * 4) : Json(nullptr)}});
+  }
+  // K and V of one page and KV head in bf16: 2 tensors x P x D x 2 bytes.
+  std::optional<int64_t> kv_bytes;
+  if (geo.bound) kv_bytes = 2 * geo.geometry.P * geo.geometry.D * 2;
+  report["class"] = program.class_name;
+  report["fields"] = fields;
+  report["field_bytes_per_page"] = concrete ? Json(field_bytes) : Json(nullptr);
+  report["state_bytes_per_page"] = concrete ? Json(state_bytes) : Json(nullptr);
+  report["kv_bytes_per_page"] = kv_bytes ? Json(*kv_bytes) : Json(nullptr);
+  report["overhead_fraction"] =
+      concrete && kv_bytes ? Json(static_cast<double>(field_bytes) / *kv_bytes) : Json(nullptr);
+  report["budget"] = budget_json(program.budget);
+  if (args.json) {
+    if (args.dump_ir) report["ir"] = result.ir_dumps;
+    std::printf("%s\n", report.dump().c_str());
+    return true;
+  }
+
+  std::printf("%s: ok: flow %s\n", path.c_str(), program.class_name.c_str());
+  if (geo.bound)
+    std::printf("  geometry: %s (G=%lld D=%lld P=%lld)\n", geo.model.c_str(),
+                static_cast<long long>(geo.geometry.G), static_cast<long long>(geo.geometry.D),
+                static_cast<long long>(geo.geometry.P));
+  else
+    std::printf("  geometry: symbolic (pass --model to check sizes for a model)\n");
+  if (program.fields.empty()) std::printf("  fields: none\n");
+  for (const flow::FieldDecl& f : program.fields) {
+    std::optional<int64_t> n = field_elements(f);
+    std::printf("  %-6s %-12s %s", f.kind == flow::FieldKind::kField ? "field" : "state",
+                f.name.c_str(), shape_text(f.dims).c_str());
+    if (n) std::printf("  %lld B", static_cast<long long>(*n * 4));
+    std::printf("\n");
+  }
+  if (concrete && kv_bytes) {
+    std::printf("  per-page overhead: %lld B per (page, KV head, layer) = %.2f%% of the page's "
+                "K+V in bf16 (%lld B)\n",
+                static_cast<long long>(field_bytes), 100.0 * field_bytes / *kv_bytes,
+                static_cast<long long>(*kv_bytes));
+    if (state_bytes)
+      std::printf("  per-request state: %lld B per (request, page, KV head, layer)\n",
+                  static_cast<long long>(state_bytes));
+  } else if (concrete) {
+    std::printf("  per-page overhead: %lld B per (page, KV head, layer) of f32 fields\n",
+                static_cast<long long>(field_bytes));
+  } else {
+    std::printf("  per-page overhead: depends on the geometry; pass --model for bytes\n");
+  }
+  std::printf("  budget: %s\n", budget_text(program.budget).c_str());
+  return true;
+}
+
+}  // namespace
+
+Action add_check_command(CLI::App& app) {
+  auto args = std::make_shared<CheckArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "check", "Verify flow files: fields, per-page memory overhead, budget policy, errors");
+  cmd->add_option("flows", args->files, "Flow files (.py)")->required();
+  cmd->add_option("--model", args->model,
+                  "Model directory (config.json) or preset name; without it, check symbolically");
+  cmd->add_option("--page-size", args->page_size, "Tokens per KV page (a power of two)");
+  cmd->add_flag("--json", args->json, "Print one JSON object per file");
+  cmd->add_flag("--dump-ir", args->dump_ir, "Print the IR after each compiler pass");
+  return [args]() {
+    ResolvedGeometry geo = resolve_geometry(*args);
+    bool all_ok = true;
+    for (const std::string& file : args->files) all_ok = check_one(file, geo, *args) && all_ok;
+    return all_ok ? 0 : 1;
+  };
+}
+
+}  // namespace vortex::cli
