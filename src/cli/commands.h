@@ -11,6 +11,7 @@ using Action = std::function<int()>;
 
 Action add_generate_command(CLI::App& app);
 Action add_tokenize_command(CLI::App& app);
+Action add_bench_command(CLI::App& app);
 Action add_check_command(CLI::App& app);
 
 }  // namespace vortex::cli

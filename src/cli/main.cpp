@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   };
   add(vortex::cli::add_generate_command);
   add(vortex::cli::add_tokenize_command);
+  add(vortex::cli::add_bench_command);
   add(vortex::cli::add_check_command);
 
   try {

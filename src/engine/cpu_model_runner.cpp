@@ -1,6 +1,10 @@
 #include "engine/cpu_model_runner.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstring>
+
+#include "core/thread_pool.h"
 
 #include "core/error.h"
 #include "kernels/cpu/activation.h"
@@ -20,6 +24,34 @@ CpuModelRunner::CpuModelRunner(const LoadedModel& model, const KvGeometry& geome
   VORTEX_ASSERT(geometry.num_layers == config_.num_layers &&
                 geometry.num_kv_heads == config_.num_kv_heads &&
                 geometry.head_dim == config_.head_dim);
+}
+
+double CpuModelRunner::measure_bandwidth() {
+  // Copy a buffer much larger than the caches with all threads; count bytes read + written.
+  const int64_t n = int64_t{64} << 20;  // floats: 256 MiB each way
+  std::vector<float> src(static_cast<size_t>(n), 1.0f), dst(static_cast<size_t>(n), 0.0f);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    ThreadPool::global().parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+      std::memcpy(dst.data() + b, src.data() + b, static_cast<size_t>(e - b) * sizeof(float));
+    });
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(n) * sizeof(float) / s);
+  }
+  return best;
+}
+
+size_t CpuModelRunner::weight_bytes() const {
+  size_t total = weights_.final_norm.nbytes() + weights_.lm_head.nbytes();
+  for (const LayerWeights& l : weights_.layers) {
+    for (const Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.q_norm,
+                            &l.k_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias,
+                            &l.post_attention_norm, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      if (t->defined()) total += t->nbytes();
+    }
+  }
+  return total;
 }
 
 std::vector<SampledToken> CpuModelRunner::step(const std::vector<ScheduledWork>& work,
@@ -125,7 +157,8 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
   cpu::paged_attention(q_.data(), Hq, kv, seqs.data(), static_cast<int32_t>(seqs.size()), scale,
                        attn_.data());
   // o_proj output goes to h_, then the residual add.
-  cpu::linear(attn_.data(), T, int64_t{Hq} * D, w.o_proj, nullptr, h_.data());
+  cpu::linear(attn_.data(), T, int64_t{Hq} * D, w.o_proj, w.o_bias.defined() ? &w.o_bias : nullptr,
+              h_.data());
   for (int64_t i = 0; i < T * hidden; ++i) x_[i] += h_[i];
 }
 

@@ -21,6 +21,8 @@ class CpuModelRunner : public ModelRunner {
   std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
                                  const std::vector<SamplingRow>& rows) override;
   Device device() const override { return Device::kCpu; }
+  double measure_bandwidth() override;
+  size_t weight_bytes() const override;
 
   // Computes the step's tokens, writes their K/V into the cache (pages must already be reserved
   // in each request's block table), and returns the logits of the work items that sample

@@ -178,10 +178,18 @@ std::vector<GenerationResult> Engine::step() {
     return done;
   }
   ++stats_.steps;
+  last_step_ = StepInfo{};
   for (const ScheduledWork& w : work) {
     bool decode = w.count == 1 && w.first == w.request->seq_len() - 1 && !w.request->output.empty();
-    (decode ? stats_.decode_tokens : stats_.prefill_tokens) += w.count;
+    if (decode) {
+      ++last_step_.decode_tokens;
+      last_step_.decode_kv_tokens += w.first + 1;
+    } else {
+      last_step_.prefill_tokens += w.count;
+    }
   }
+  stats_.decode_tokens += last_step_.decode_tokens;
+  stats_.prefill_tokens += last_step_.prefill_tokens;
   std::vector<SamplingRow> rows;
   std::vector<Active*> sampling;
   for (const ScheduledWork& w : work) {
@@ -209,7 +217,8 @@ std::vector<GenerationResult> Engine::step() {
       active_.erase(done.back().id);
     }
   }
-  stats_.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  last_step_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats_.wall_seconds += last_step_.seconds;
   return done;
 }
 

@@ -61,6 +61,14 @@ struct EngineStats {
   double wall_seconds = 0;      // time inside step()
 };
 
+// What the last step() computed, for benchmarks.
+struct StepInfo {
+  int32_t prefill_tokens = 0;
+  int32_t decode_tokens = 0;     // one per decoding request
+  int64_t decode_kv_tokens = 0;  // sum of the decoding requests' context lengths (KV read)
+  double seconds = 0;
+};
+
 class Engine {
  public:
   Engine(const LoadedModel& model, const EngineOptions& options);
@@ -80,6 +88,8 @@ class Engine {
   std::function<void(int64_t id, int32_t token, const std::string& new_text)> on_token;
 
   const EngineStats& stats() const { return stats_; }
+  const StepInfo& last_step() const { return last_step_; }
+  ModelRunner& runner() { return *runner_; }
   const PagePool& page_pool() const { return pool_; }
   int32_t num_pages() const { return pool_.num_pages(); }
 
@@ -98,6 +108,7 @@ class Engine {
   std::map<const Request*, Active*> by_request_;
   int64_t next_id_ = 0;
   EngineStats stats_;
+  StepInfo last_step_;
 };
 
 }  // namespace vortex

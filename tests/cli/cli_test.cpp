@@ -79,7 +79,7 @@ TEST(Cli, EveryCommandHasHelp) {
   EXPECT_EQ(top.code, 0);
   EXPECT_CONTAINS(top.out, "generate");
   EXPECT_CONTAINS(top.out, "tokenize");
-  for (const char* cmd : {"generate", "tokenize"}) {
+  for (const char* cmd : {"generate", "tokenize", "bench"}) {
     CmdResult r = vortex({cmd, "--help"});
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_CONTAINS(r.out, "--model");
@@ -249,6 +249,26 @@ TEST(Cli, PromptLongerThanTheContextOrUnknownIdsAreRefused) {
   r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,99999"});
   EXPECT_EQ(r.code, 1);
   EXPECT_CONTAINS(r.err, "99999");
+}
+
+TEST(Cli, BenchReportsThroughputLatencyAndTheBandwidthFloor) {
+  CmdResult r = vortex({"bench", "--model", data("models/tiny-llama"), "--batch", "3", "--input-len",
+                        "40", "--output-len", "6", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j = parse_json(r.out, "bench output");
+  EXPECT_EQ(j["prefill_tokens"], 120);
+  EXPECT_EQ(j["decode_tokens"], 15);  // the first token of each request comes from prefill
+  EXPECT_EQ(j["decode_steps_measured"], 5);
+  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "decode_step_ms_p50",
+                          "decode_step_ms_p95", "kv_bytes_per_step_p50", "bandwidth_bytes_per_s",
+                          "floor_step_ms_p50", "floor_fraction"}) {
+    ASSERT_TRUE(j[key].is_number()) << key;
+    EXPECT_GT(j[key].get<double>(), 0) << key;
+  }
+  EXPECT_CONTAINS(r.err, "100%");
+  CmdResult bad = vortex({"bench", "--model", data("models/tiny-llama"), "--input-len", "5000"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_CONTAINS(bad.err, "context");
 }
 
 TEST(Cli, PresetsRunWithRandomWeights) {

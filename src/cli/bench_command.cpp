@@ -1,0 +1,210 @@
+// `vortex bench`: throughput and latency of a synthetic workload (B requests of L random prompt
+// tokens, G generated tokens each), with the bandwidth floor of a decode step for comparison.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/json_file.h"
+#include "core/rng.h"
+#include "core/thread_pool.h"
+#include "engine/engine.h"
+#include "engine/loaded_model.h"
+
+namespace vortex::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  bool random_weights = false;
+  uint64_t weights_seed = 0;
+  std::string device = "cpu";
+  int32_t batch = 8, input_len = 512, output_len = 64;
+  int32_t page_size = 16, max_step_tokens = 2048, threads = 0;
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  double idx = p * static_cast<double>(v.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(idx));
+  size_t hi = std::min(v.size() - 1, lo + 1);
+  return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
+}
+
+// One line on stderr, redrawn in place on a terminal, else printed every 10%.
+class Progress {
+ public:
+  Progress(const char* what, int64_t total) : what_(what), total_(total), tty_(isatty(2)) {}
+  void update(int64_t done) {
+    if (total_ <= 0) return;
+    int pct = static_cast<int>(100 * done / total_);
+    if (pct == last_) return;
+    if (tty_) {
+      int bar = pct / 4;
+      std::fprintf(stderr, "\r%-8s [%.*s%*s] %3d%% (%lld/%lld)", what_, bar,
+                   "=========================", 25 - bar, "", pct, static_cast<long long>(done),
+                   static_cast<long long>(total_));
+      if (done >= total_) std::fprintf(stderr, "\n");
+    } else if (pct / 10 != last_ / 10 || pct == 100) {
+      std::fprintf(stderr, "%s: %d%% (%lld/%lld)\n", what_, pct, static_cast<long long>(done),
+                   static_cast<long long>(total_));
+    }
+    last_ = pct;
+  }
+
+ private:
+  const char* what_;
+  int64_t total_;
+  bool tty_;
+  int last_ = -1;
+};
+
+}  // namespace
+
+Action add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure prefill and decode throughput on a synthetic batch (random prompts)");
+  cmd->add_option("--model", a->model, "Model directory or preset name")->required();
+  cmd->add_flag("--random-weights", a->random_weights, "Deterministic random weights");
+  cmd->add_option("--weights-seed", a->weights_seed, "Seed of --random-weights")
+      ->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Requests (B)")->capture_default_str();
+  cmd->add_option("--input-len", a->input_len, "Prompt tokens per request (L)")
+      ->capture_default_str();
+  cmd->add_option("--output-len", a->output_len, "Generated tokens per request (G)")
+      ->capture_default_str();
+  cmd->add_option("--page-size", a->page_size, "KV page size")->capture_default_str();
+  cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed of the random prompts")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print the results as one JSON object");
+
+  return [a]() {
+    if (a->batch < 1 || a->input_len < 1 || a->output_len < 1) {
+      fail_usage("--batch, --input-len and --output-len must be at least 1");
+    }
+    if (a->threads < 0) fail_usage("--threads must be >= 0");
+    if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    LoadOptions lo;
+    lo.random_weights = a->random_weights;
+    lo.seed = a->weights_seed;
+    LoadedModel model = load_model(a->model, lo);
+    const ModelConfig& c = model.config;
+    if (a->input_len + a->output_len > c.max_position_embeddings) {
+      fail_usage("--input-len + --output-len (", a->input_len + a->output_len,
+                 ") exceeds the model's context of ", c.max_position_embeddings, " tokens");
+    }
+
+    EngineOptions eo;
+    eo.device = parse_device(a->device);
+    eo.page_size = a->page_size;
+    eo.max_running = a->batch;
+    eo.max_step_tokens = std::max(a->max_step_tokens, a->batch);
+    const int32_t pages_per_request = (a->input_len + a->output_len + a->page_size - 1) / a->page_size;
+    eo.num_pages = a->batch * pages_per_request + 1;
+    Engine engine(model, eo);
+
+    Rng rng(a->seed);
+    GenerationParams gp;
+    gp.max_tokens = a->output_len;
+    gp.ignore_eos = true;
+    for (int32_t b = 0; b < a->batch; ++b) {
+      std::vector<int32_t> prompt(static_cast<size_t>(a->input_len));
+      for (int32_t& t : prompt) t = static_cast<int32_t>(rng.next_u64() % c.vocab_size);
+      engine.add_request(std::move(prompt), gp);
+    }
+
+    const double bandwidth = engine.runner().measure_bandwidth();
+    const double weight_bytes = static_cast<double>(engine.runner().weight_bytes());
+    const double kv_bytes_per_token =
+        static_cast<double>(kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim,
+                                                          a->page_size})) / a->page_size;
+
+    // Prefill phase: steps that compute prompt tokens. Decode phase: steps where every request
+    // decodes (full batch), which is what the step-time percentiles describe.
+    double prefill_s = 0, decode_s = 0;
+    int64_t prefill_tokens = 0, decode_tokens = 0;
+    std::vector<double> step_s, step_floor_s, step_kv_bytes;
+    const int64_t total = int64_t{a->batch} * (a->input_len + a->output_len);
+    Progress progress("bench", total);
+    int64_t done_tokens = 0;
+    while (engine.has_unfinished()) {
+      engine.step();
+      const StepInfo& s = engine.last_step();
+      done_tokens += s.prefill_tokens + s.decode_tokens;
+      progress.update(std::min(done_tokens, total));
+      if (s.prefill_tokens > 0) {
+        prefill_s += s.seconds;
+        prefill_tokens += s.prefill_tokens;
+      } else {
+        decode_s += s.seconds;
+        decode_tokens += s.decode_tokens;
+        if (s.decode_tokens == a->batch) {
+          double kv = static_cast<double>(s.decode_kv_tokens) * kv_bytes_per_token;
+          step_s.push_back(s.seconds);
+          step_kv_bytes.push_back(kv);
+          step_floor_s.push_back((weight_bytes + kv) / bandwidth);
+        }
+      }
+    }
+    progress.update(total);
+    std::fflush(stderr);
+
+    const double p50 = percentile(step_s, 0.5), p95 = percentile(step_s, 0.95);
+    const double floor_p50 = percentile(step_floor_s, 0.5);
+    const double kv_p50 = percentile(step_kv_bytes, 0.5);
+    Json out = {
+        {"model", a->model},
+        {"device", a->device},
+        {"batch", a->batch},
+        {"input_len", a->input_len},
+        {"output_len", a->output_len},
+        {"page_size", a->page_size},
+        {"prefill_tokens", prefill_tokens},
+        {"prefill_seconds", prefill_s},
+        {"prefill_tokens_per_s", prefill_s > 0 ? prefill_tokens / prefill_s : 0.0},
+        {"decode_tokens", decode_tokens},
+        {"decode_seconds", decode_s},
+        {"decode_tokens_per_s", decode_s > 0 ? decode_tokens / decode_s : 0.0},
+        {"decode_steps_measured", step_s.size()},
+        {"decode_step_ms_p50", p50 * 1e3},
+        {"decode_step_ms_p95", p95 * 1e3},
+        {"kv_bytes_per_step_p50", kv_p50},
+        {"weight_bytes", weight_bytes},
+        {"bandwidth_bytes_per_s", bandwidth},
+        {"floor_step_ms_p50", floor_p50 * 1e3},
+        {"floor_fraction", p50 > 0 ? floor_p50 / p50 : 0.0},
+    };
+    if (a->json) {
+      std::printf("%s\n", out.dump().c_str());
+      return 0;
+    }
+    std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d\n",
+                a->model.c_str(), a->device.c_str(), a->batch, a->input_len, a->output_len,
+                a->page_size);
+    std::printf("  %-28s %12.1f\n", "prefill tokens/s", out["prefill_tokens_per_s"].get<double>());
+    std::printf("  %-28s %12.1f\n", "decode tokens/s", out["decode_tokens_per_s"].get<double>());
+    std::printf("  %-28s %12.3f\n", "decode step p50 (ms)", p50 * 1e3);
+    std::printf("  %-28s %12.3f\n", "decode step p95 (ms)", p95 * 1e3);
+    std::printf("  %-28s %12.2f\n", "KV read per step (MB)", kv_p50 / 1e6);
+    std::printf("  %-28s %12.2f\n", "weights read per step (MB)", weight_bytes / 1e6);
+    std::printf("  %-28s %12.2f\n", "measured bandwidth (GB/s)", bandwidth / 1e9);
+    std::printf("  %-28s %12.3f\n", "bandwidth floor (ms)", floor_p50 * 1e3);
+    std::printf("  %-28s %12.2f\n", "achieved / floor", p50 > 0 ? floor_p50 / p50 : 0.0);
+    return 0;
+  };
+}
+
+}  // namespace vortex::cli
