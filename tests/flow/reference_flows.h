@@ -213,3 +213,67 @@ inline std::vector<ReferenceFlow> reference_flows() {
 }
 
 }  // namespace vortex::flow::reference
+
+namespace vortex::flow::reference {
+
+// The spec's planning and selection, written out directly: which pages a row of n pages reads
+// given its scores (one per scoreable page, in page order).
+struct Budget {
+  long pages = -1;     // < 0: unset
+  double ratio = 0.0;  // 0: unset (1/16 when pages is unset too)
+  long floor = 0;
+  long cap = -1;       // < 0: unset
+  long sink = 1;
+  long recent = 2;
+};
+
+struct Plan {
+  bool read_all = false;
+  std::vector<int> reserved;
+  std::vector<int> scoreable;
+  long k = 0;
+};
+
+inline Plan plan(const Budget& b, int n) {
+  long budget;
+  if (b.pages >= 0) {
+    budget = b.pages;
+  } else {
+    double ratio = b.ratio > 0 ? b.ratio : 1.0 / 16.0;
+    double x = ratio * n;
+    budget = static_cast<long>(std::ceil(x - 1e-9 * std::max(1.0, x)));
+  }
+  budget = std::max(budget, b.floor);
+  if (b.cap >= 0) budget = std::min(budget, b.cap);
+  Plan p;
+  for (int page = 0; page < n; ++page) {
+    bool is_sink = page < b.sink;
+    bool is_recent = page >= n - b.recent || page == n - 1;
+    (is_sink || is_recent ? p.reserved : p.scoreable).push_back(page);
+  }
+  p.read_all = n <= std::max<long>(budget, static_cast<long>(p.reserved.size()));
+  if (p.read_all) p.scoreable.clear();
+  p.k = p.read_all ? 0 : std::max(0L, budget - static_cast<long>(p.reserved.size()));
+  return p;
+}
+
+inline std::vector<int> select(const Plan& p, int n, const std::vector<double>& scores) {
+  std::vector<int> selected;
+  if (p.read_all) {
+    for (int page = 0; page < n; ++page) selected.push_back(page);
+    return selected;
+  }
+  std::vector<size_t> order(p.scoreable.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    bool nan_a = std::isnan(scores[a]), nan_b = std::isnan(scores[b]);
+    if (nan_a || nan_b) return !nan_a && nan_b;
+    return scores[a] > scores[b];
+  });
+  selected = p.reserved;
+  for (long i = 0; i < p.k; ++i) selected.push_back(p.scoreable[order[static_cast<size_t>(i)]]);
+  std::sort(selected.begin(), selected.end());
+  return selected;
+}
+
+}  // namespace vortex::flow::reference
