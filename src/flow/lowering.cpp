@@ -503,6 +503,7 @@ class Lowering {
       case StmtKind::kPass: return;
       case StmtKind::kExpr:
         if (is_docstring(s)) return;
+        lower_expr(*s.value);  // reports forbidden names and calls first
         fail(s.loc, "this expression's value is not used; assign it to a name or a field");
       case StmtKind::kAssign: return lower_assign(*s.target, *s.value, nullptr, s.loc);
       case StmtKind::kAugAssign: return lower_assign(*s.target, *s.value, &s.text, s.loc);
@@ -1322,7 +1323,10 @@ class Lowering {
           ConstValue c = const_arg(*b, "a slice bound");
           if (c.kind == Kind::kNone) return std::nullopt;
           if (c.kind != Kind::kInt)
-            fail(b->loc, "slice bounds must be integer constants, got " + const_to_string(c));
+            fail(b->loc, "slice bounds must be integer constants, got " + const_to_string(c) +
+                             (c.kind == Kind::kSym ? " (a symbolic bound needs the geometry: "
+                                                     "check with --model)"
+                                                   : ""));
           if (c.i > kMaxDim || c.i < -kMaxDim) fail(b->loc, "slice bound is too large");
           return c.i;
         };

@@ -53,16 +53,23 @@ void check_result(const Function& score, DiagnosticSink& sink) {
     msg += ": it does not depend on the page; combine it with a field (self.name), or use "
            "zeros(N) for a constant score";
   } else if (s.size() > 1) {
-    std::string axes;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (is_page_dim(s[i])) continue;
-      if (!axes.empty()) axes += ", ";
-      axes += std::to_string(i);
+    std::vector<int> axes;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (!is_page_dim(s[i])) axes.push_back(static_cast<int>(i));
+    bool only_heads = axes.size() == 1 && s[axes[0]] == Dim::of(Symbol::kG);
+    if (only_heads) {
+      msg += ": reduce over the head axis, e.g. .max(axis=-1)";
+    } else if (axes.size() == 1) {
+      msg += ": reduce over axis " + std::to_string(axes[0]) + ", e.g. .max(axis=" +
+             std::to_string(axes[0]) + ")";
+    } else {
+      std::string list;
+      for (size_t i = 0; i < axes.size(); ++i) {
+        if (i) list += ", ";
+        list += std::to_string(axes[i]);
+      }
+      msg += ": reduce over axes " + list + ", e.g. .max(axis=(" + list + "))";
     }
-    bool last_is_head = !is_page_dim(s.back()) && s.back() == Dim::of(Symbol::kG);
-    msg += ": reduce over the other axes (" + axes + ")";
-    if (last_is_head) msg += ", e.g. over the head axis with .max(axis=-1)";
-    else msg += ", e.g. .max(axis=-1)";
   }
   sink.error(op.loc, msg);
 }
