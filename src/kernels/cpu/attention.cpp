@@ -129,7 +129,16 @@ void attend_block(const float* q, int32_t num_q_heads, const PagedKv& kv, const 
   const int32_t P = kv.page_size;
   const int32_t G = num_q_heads / kv.num_kv_heads;
   const int32_t rows = item.count * G;
-  const int32_t first_pos = s.kv_len - s.q_len + item.first;
+  // A sparse row gathers the tokens of its selected pages; its query sees all of them.
+  const bool sparse = s.selected != nullptr;
+  int32_t sparse_keys = 0;
+  if (sparse) {
+    for (int32_t i = 0; i < s.num_selected[kv_head]; ++i) {
+      const int32_t page = s.selected[kv_head][i];
+      sparse_keys += std::min(P, s.kv_len - page * P);
+    }
+  }
+  const int32_t first_pos = sparse ? sparse_keys - 1 : s.kv_len - s.q_len + item.first;
   const int32_t n_max = first_pos + item.count;  // keys seen by the last query of the block
 
   scratch.query.resize(static_cast<size_t>(rows));
@@ -144,10 +153,23 @@ void attend_block(const float* q, int32_t num_q_heads, const PagedKv& kv, const 
   }
   scratch.krow.resize(static_cast<size_t>(n_max));
   scratch.vrow.resize(static_cast<size_t>(n_max));
-  for (int32_t j = 0; j < n_max; ++j) {
-    const int64_t at = s.pages[j / P] * kv.page_stride + kv_head * kv.head_stride + (j % P) * D;
-    scratch.krow[static_cast<size_t>(j)] = kv.k + at;
-    scratch.vrow[static_cast<size_t>(j)] = kv.v + at;
+  if (sparse) {
+    int32_t j = 0;
+    for (int32_t i = 0; i < s.num_selected[kv_head]; ++i) {
+      const int32_t page = s.selected[kv_head][i];
+      const int32_t n = std::min(P, s.kv_len - page * P);
+      const int64_t base = s.pages[page] * kv.page_stride + kv_head * kv.head_stride;
+      for (int32_t slot = 0; slot < n; ++slot, ++j) {
+        scratch.krow[static_cast<size_t>(j)] = kv.k + base + slot * D;
+        scratch.vrow[static_cast<size_t>(j)] = kv.v + base + slot * D;
+      }
+    }
+  } else {
+    for (int32_t j = 0; j < n_max; ++j) {
+      const int64_t at = s.pages[j / P] * kv.page_stride + kv_head * kv.head_stride + (j % P) * D;
+      scratch.krow[static_cast<size_t>(j)] = kv.k + at;
+      scratch.vrow[static_cast<size_t>(j)] = kv.v + at;
+    }
   }
   const float* const* krow = scratch.krow.data();
   const float* const* vrow = scratch.vrow.data();
@@ -202,6 +224,24 @@ void attend_block(const float* q, int32_t num_q_heads, const PagedKv& kv, const 
   }
 }
 
+// A sparse selection must be a decode row whose page indices are ascending, in range, non-empty
+// and include the last (partial) page, whose token is the query itself.
+void check_selection(const AttentionSeq& s, int32_t i, const PagedKv& kv) {
+  if (s.q_len != 1) fail("paged_attention: sequence ", i, " selects pages but has ", s.q_len,
+                         " queries (page selection is for decode rows)");
+  const int32_t last = (s.kv_len - 1) / kv.page_size;
+  for (int32_t h = 0; h < kv.num_kv_heads; ++h) {
+    const int32_t n = s.num_selected[h];
+    if (n < 1 || s.selected[h][n - 1] != last)
+      fail("paged_attention: sequence ", i, " KV head ", h, " must select its last page ", last);
+    for (int32_t k = 0; k < n; ++k) {
+      if (s.selected[h][k] < 0 || (k > 0 && s.selected[h][k] <= s.selected[h][k - 1]))
+        fail("paged_attention: sequence ", i, " KV head ", h,
+             " selected pages must be ascending and non-negative");
+    }
+  }
+}
+
 }  // namespace
 
 void paged_attention(const float* q, int32_t num_q_heads, const PagedKv& kv,
@@ -221,6 +261,7 @@ void paged_attention(const float* q, int32_t num_q_heads, const PagedKv& kv,
     if (static_cast<int64_t>(s.num_pages) * kv.page_size < s.kv_len)
       fail("paged_attention: sequence ", i, " has ", s.kv_len, " keys but only ", s.num_pages,
            " pages of ", kv.page_size);
+    if (s.selected) check_selection(s, i, kv);
     for (int32_t j = 0; j < s.q_len; j += kQueryBlock)
       blocks.push_back({i, j, std::min(kQueryBlock, s.q_len - j)});
   }

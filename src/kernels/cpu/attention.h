@@ -26,6 +26,11 @@ struct AttentionSeq {
   int32_t q_begin, q_len, kv_len;
   const int32_t* pages;
   int32_t num_pages;
+  // Sparse decode (q_len == 1 only): for KV head h, the row reads only the pages
+  // selected[h][0 .. num_selected[h]) — indices into `pages`, ascending, the last page included —
+  // as if the other pages did not exist. nullptr: every page (dense).
+  const int32_t* const* selected = nullptr;
+  const int32_t* num_selected = nullptr;
 };
 
 // out[t, h] = softmax_j(q[t, h] · k_j * scale) · v_j over keys j = 0 .. position(t) (causal),
