@@ -49,6 +49,13 @@ inline float apply(Fn& fn, const std::array<const float*, K>& in,
   return fn(in[I][offset[I]]...);
 }
 
+template <size_t K, class Fn, size_t... I>
+inline void inner_map(Fn& fn, const std::array<const float*, K>& row,
+                      const std::array<int64_t, K>& step, float* out, int64_t count,
+                      std::index_sequence<I...>) {
+  for (int64_t j = 0; j < count; ++j) out[j] = fn(row[I][j * step[I]]...);
+}
+
 // out[i] = fn(operands broadcast to out's shape at i).
 template <size_t K, class Fn>
 void broadcast_map(const Dims& out_shape, float* out, const std::array<const float*, K>& in,
@@ -75,10 +82,16 @@ void broadcast_map(const Dims& out_shape, float* out, const std::array<const flo
     std::array<int64_t, K> base{};
     for (size_t k = 0; k < K; ++k)
       for (size_t a = 0; a + 1 < rank; ++a) base[k] += index[a] * strides[k][a];
-    for (int64_t j = 0; j < inner; ++j, ++o) {
-      for (size_t k = 0; k < K; ++k) offset[k] = base[k] + j * strides[k][rank - 1];
-      out[o] = apply(fn, in, offset, std::make_index_sequence<K>());
+    // The innermost axis is contiguous or broadcast for every operand; keep those two cases
+    // as plain strided loops the compiler can vectorise.
+    std::array<const float*, K> row;
+    std::array<int64_t, K> step;
+    for (size_t k = 0; k < K; ++k) {
+      row[k] = in[k] + base[k];
+      step[k] = strides[k][rank - 1];
     }
+    inner_map(fn, row, step, out + o, inner, std::make_index_sequence<K>());
+    o += inner;
   } while (next_index(index, out_shape, rank - 1));
 }
 
@@ -149,6 +162,82 @@ void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>&
     }
   }
   const bool extremum = kind == OpKind::kMax || kind == OpKind::kMin;
+  // Common case: the reduced axes are the trailing ones, so each output reads one contiguous run.
+  bool trailing = true;
+  for (size_t a = 0; a < xs.size(); ++a)
+    if ((out_strides[a] == 0) != (a + axes.size() >= xs.size())) trailing = false;
+  if (trailing && !axes.empty() && reduced > 0) {
+    for (int64_t o = 0; o < out_count; ++o) {
+      const float* run = x + o * reduced;
+      double a = run[0];
+      switch (kind) {
+        case OpKind::kMax:
+          for (int64_t j = 1; j < reduced; ++j) a = nan_max(static_cast<float>(a), run[j]);
+          break;
+        case OpKind::kMin:
+          for (int64_t j = 1; j < reduced; ++j) a = nan_min(static_cast<float>(a), run[j]);
+          break;
+        case OpKind::kL2Norm:
+          a *= a;
+          for (int64_t j = 1; j < reduced; ++j) a += static_cast<double>(run[j]) * run[j];
+          a = std::sqrt(a);
+          break;
+        default:
+          for (int64_t j = 1; j < reduced; ++j) a += run[j];
+          if (kind == OpKind::kMean) a /= static_cast<double>(reduced);
+          break;
+      }
+      out[o] = static_cast<float>(a);
+    }
+    return;
+  }
+  // The other common case: leading axes reduced (k.max(axis=0)): accumulate whole rows.
+  bool leading = !axes.empty();
+  for (size_t a = 0; a < xs.size(); ++a)
+    if ((out_strides[a] == 0) != (a < axes.size())) leading = false;
+  if (leading && reduced > 0 && !trailing && extremum) {  // exact in f32: no double needed
+    std::copy(x, x + out_count, out);
+    for (int64_t r = 1; r < reduced; ++r) {
+      const float* row = x + r * out_count;
+      if (kind == OpKind::kMax)
+        for (int64_t i = 0; i < out_count; ++i) out[i] = nan_max(out[i], row[i]);
+      else
+        for (int64_t i = 0; i < out_count; ++i) out[i] = nan_min(out[i], row[i]);
+    }
+    return;
+  }
+  if (leading && reduced > 0 && !trailing) {
+    acc.assign(x, x + out_count);
+    for (int64_t r = 1; r < reduced; ++r) {
+      const float* row = x + r * out_count;
+      switch (kind) {
+        case OpKind::kMax:
+          for (int64_t i = 0; i < out_count; ++i)
+            acc[static_cast<size_t>(i)] = nan_max(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
+          break;
+        case OpKind::kMin:
+          for (int64_t i = 0; i < out_count; ++i)
+            acc[static_cast<size_t>(i)] = nan_min(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
+          break;
+        case OpKind::kL2Norm:
+          if (r == 1)
+            for (int64_t i = 0; i < out_count; ++i) acc[static_cast<size_t>(i)] *= acc[static_cast<size_t>(i)];
+          for (int64_t i = 0; i < out_count; ++i)
+            acc[static_cast<size_t>(i)] += static_cast<double>(row[i]) * row[i];
+          break;
+        default:
+          for (int64_t i = 0; i < out_count; ++i) acc[static_cast<size_t>(i)] += row[i];
+          break;
+      }
+    }
+    for (int64_t i = 0; i < out_count; ++i) {
+      double a = acc[static_cast<size_t>(i)];
+      if (kind == OpKind::kL2Norm) a = reduced == 1 ? std::fabs(a) : std::sqrt(a);
+      if (kind == OpKind::kMean) a /= static_cast<double>(reduced);
+      out[i] = static_cast<float>(a);
+    }
+    return;
+  }
   const double init = kind == OpKind::kMax   ? -std::numeric_limits<double>::infinity()
                       : kind == OpKind::kMin ? std::numeric_limits<double>::infinity()
                                              : 0.0;

@@ -126,6 +126,9 @@ TEST(ExecutorOps, ReductionsOverEachAxisWithAndWithoutKeepdims) {
   expect_floats(run(OpKind::kMin, {1}, false, dims({4})), {0, 3, 6, 9});
   expect_floats(run(OpKind::kL2Norm, {1}, false, dims({4})),
                 {std::sqrt(5.0f), std::sqrt(50.0f), std::sqrt(149.0f), std::sqrt(302.0f)});
+  expect_floats(run(OpKind::kL2Norm, {0}, false, dims({3})),
+                {std::sqrt(126.0f), std::sqrt(166.0f), std::sqrt(214.0f)});
+  expect_floats(run(OpKind::kMin, {0}, true, dims({1, 3})), {0, 1, 2});
   expect_floats(run(OpKind::kSum, {0, 1}, false, dims({1})), {66});
   EXPECT_EQ(run(OpKind::kMean, {0, 1}, false, Shape{}), std::vector<float>{5.5f});
 }
