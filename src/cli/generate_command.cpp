@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/thread_pool.h"
@@ -29,6 +30,7 @@ struct GenerateArgs {
   double kv_memory_gb = 1.0;
   std::string device = "cpu";
   bool json = false;
+  SparseFlags sparse;
 };
 
 std::vector<int32_t> parse_ids(const std::string& list) {
@@ -111,6 +113,7 @@ Action add_generate_command(CLI::App& app) {
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--json", a->json,
                 "Print one JSON object per request (token_ids, logprobs, text, stats)");
+  add_sparse_flags(cmd, a->sparse, /*several_flows=*/false);
 
   return [a]() {
     if (a->prompts.empty() && a->prompt_ids.empty() && a->chats.empty()) {
@@ -146,6 +149,9 @@ Action add_generate_command(CLI::App& app) {
     eo.max_running = a->max_batch;
     eo.max_step_tokens = a->max_step_tokens;
     if (eo.max_running < 1) fail_usage("--max-batch must be at least 1");
+    if (!a->sparse.flows.empty()) {
+      eo.sparse = load_sparse_flags(a->sparse.flows[0], a->sparse, model.config, a->page_size);
+    }
     if (eo.max_step_tokens < eo.max_running) {
       fail_usage("--max-step-tokens (", eo.max_step_tokens, ") must be at least --max-batch (",
                  eo.max_running, "): every running request needs its decode token each step");
@@ -186,7 +192,12 @@ Action add_generate_command(CLI::App& app) {
                   {"decode_tokens", s.decode_tokens},
                   {"preemptions", s.preemptions},
                   {"kv_pages", engine.num_pages()},
-                  {"page_size", a->page_size}};
+                  {"page_size", a->page_size},
+                  {"kv_read_fraction", 1.0}};
+    if (const SparseStats* ss = engine.runner().sparse_stats()) {
+      stats["flow"] = a->sparse.flows[0];
+      stats.update(sparse_stats_json(*ss));
+    }
     if (a->json) {
       for (const GenerationResult& r : results) {
         Json j = result_json(r);
@@ -215,9 +226,17 @@ Action add_generate_command(CLI::App& app) {
       std::printf("%s\n", ids.c_str());
     }
     std::fflush(stdout);
-    std::fprintf(stderr, "%lld requests, %lld tokens generated in %.2f s (%.1f tokens/s)\n",
+    std::fprintf(stderr, "%lld requests, %lld tokens generated in %.2f s (%.1f tokens/s)",
                  static_cast<long long>(results.size()), static_cast<long long>(generated),
                  s.wall_seconds, s.wall_seconds > 0 ? generated / s.wall_seconds : 0.0);
+    if (stats.contains("flow")) {
+      std::fprintf(stderr, ", flow %s read %.1f%% of the KV pages",
+                   stats["flow"].get<std::string>().c_str(),
+                   100.0 * stats["kv_read_fraction"].get<double>());
+      if (stats.contains("recall_mean"))
+        std::fprintf(stderr, ", attention recall %.3f", stats["recall_mean"].get<double>());
+    }
+    std::fprintf(stderr, "\n");
     return 0;
   };
 }

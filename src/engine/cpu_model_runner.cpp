@@ -26,6 +26,19 @@ CpuModelRunner::CpuModelRunner(const LoadedModel& model, const KvGeometry& geome
                 geometry.head_dim == config_.head_dim);
 }
 
+void CpuModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
+  sparse_ = std::make_unique<CpuSparseAttention>(std::move(config), cache_.geometry(),
+                                                 cache_.num_pages(), config_.num_heads);
+}
+
+const SparseStats* CpuModelRunner::sparse_stats() const {
+  return sparse_ ? &sparse_->stats() : nullptr;
+}
+
+void CpuModelRunner::release_request(int64_t request_id) {
+  if (sparse_) sparse_->release(request_id);
+}
+
 double CpuModelRunner::measure_bandwidth() {
   // Copy a buffer much larger than the caches with all threads; count bytes read + written.
   const int64_t n = int64_t{64} << 20;  // floats: 256 MiB each way
@@ -105,6 +118,7 @@ const std::vector<float>& CpuModelRunner::forward(const std::vector<ScheduledWor
   }
   const int64_t T = static_cast<int64_t>(tokens_.size());
   resize(T);
+  if (sparse_) sparse_->begin_step(work);
 
   cpu::embedding(tokens_.data(), T, weights_.embed_tokens, x_.data());
   for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
@@ -146,6 +160,7 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
   cpu::PagedKv kv{cache_.k_layer(layer), cache_.v_layer(layer), cache_.geometry().page_size,
                   Hkv, D, cache_.page_stride(), cache_.head_stride()};
   cpu::write_kv(kv, k_.data(), v_.data(), T, kv_pages_.data(), kv_slots_.data());
+  if (sparse_ && sparse_->is_sparse_layer(layer)) sparse_->summarize(layer, cache_);
 
   std::vector<cpu::AttentionSeq> seqs;
   seqs.reserve(seqs_.size());
@@ -154,8 +169,15 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
     seqs.push_back({s.q_begin, s.q_len, s.kv_len, s.pages->data(), (s.kv_len + P - 1) / P});
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  if (sparse_) sparse_->select(layer, q_.data(), seqs);
+  auto t0 = std::chrono::steady_clock::now();
   cpu::paged_attention(q_.data(), Hq, kv, seqs.data(), static_cast<int32_t>(seqs.size()), scale,
                        attn_.data());
+  if (sparse_) {
+    sparse_->stats().attention_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    sparse_->record_recall(layer, q_.data(), kv, seqs, scale);
+  }
   // o_proj output goes to h_, then the residual add.
   cpu::linear(attn_.data(), T, int64_t{Hq} * D, w.o_proj, w.o_bias.defined() ? &w.o_bias : nullptr,
               h_.data());

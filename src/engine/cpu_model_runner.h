@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/cpu_sparse_attention.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
 #include "kv/kv_cache.h"
@@ -23,6 +24,9 @@ class CpuModelRunner : public ModelRunner {
   Device device() const override { return Device::kCpu; }
   double measure_bandwidth() override;
   size_t weight_bytes() const override;
+  void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) override;
+  const SparseStats* sparse_stats() const override;
+  void release_request(int64_t request_id) override;
 
   // Computes the step's tokens, writes their K/V into the cache (pages must already be reserved
   // in each request's block table), and returns the logits of the work items that sample
@@ -39,6 +43,7 @@ class CpuModelRunner : public ModelRunner {
   const ModelWeights& weights_;
   KvCache cache_;
   std::vector<float> inv_freq_;
+  std::unique_ptr<CpuSparseAttention> sparse_;  // null: dense attention
 
   // Per-step inputs, flattened over the batch.
   std::vector<int32_t> tokens_, positions_, kv_pages_, kv_slots_;

@@ -53,7 +53,9 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
                                 num_pages_)),
       pool_(num_pages_),
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
-                                 num_pages_}) {}
+                                 num_pages_}) {
+  if (options.sparse) runner_->set_sparse_attention(options.sparse);
+}
 
 Engine::~Engine() = default;
 
@@ -154,6 +156,7 @@ GenerationResult Engine::finish(Active& a, FinishReason reason) {
   r.finish_reason = reason;
   r.num_preemptions = a.request.num_preemptions;
   scheduler_.finish(&a.request, pool_);
+  runner_->release_request(r.id);
   return r;
 }
 

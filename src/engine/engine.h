@@ -50,6 +50,8 @@ struct EngineOptions {
   size_t kv_memory_bytes = size_t{1} << 30;   // KV cache budget when num_pages is 0
   int32_t max_running = 64;                   // at most max_step_tokens
   int32_t max_step_tokens = 512;              // chunked-prefill budget per step
+  // Sparse decode attention by a flow; null = dense.
+  std::shared_ptr<const SparseAttentionConfig> sparse;
 };
 
 struct EngineStats {

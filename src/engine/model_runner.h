@@ -11,6 +11,7 @@
 #include "engine/loaded_model.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
+#include "engine/sparse_attention.h"
 #include "kv/kv_cache.h"
 
 namespace vortex {
@@ -35,6 +36,14 @@ class ModelRunner {
   virtual double measure_bandwidth() = 0;
   // Bytes of weights the device reads per forward pass (all layers, embeddings row excluded).
   virtual size_t weight_bytes() const = 0;
+
+  // Makes decode attention sparse as the flow says (call before the first step). Throws
+  // vortex::Error on a device that cannot run flows yet.
+  virtual void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config);
+  // Counters of the sparse run so far; null when attention is dense.
+  virtual const SparseStats* sparse_stats() const { return nullptr; }
+  // The request finished: drop what the runner keeps for it (flow State).
+  virtual void release_request(int64_t request_id) {}
 };
 
 // Bytes of K+V per page (all layers) the runner of `device` stores.

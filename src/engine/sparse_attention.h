@@ -1,0 +1,50 @@
+// Sparse decode attention driven by a flow: the compiled flow, its budget policy with the user's
+// overrides, and the statistics a sparse run reports. The runner summarises pages as they fill
+// and, at each decode step and sparse layer, selects each row's pages (per request, per KV head).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flow/budget_planner.h"
+#include "flow/ir.h"
+#include "model/model_config.h"
+
+namespace vortex {
+
+struct SparseAttentionConfig {
+  std::string flow_path;
+  flow::FlowProgram program;  // compiled for the model's G, D and the page size
+  flow::BudgetPolicy policy;  // the flow's, with the user's overrides applied
+  bool record_recall = false;
+};
+
+// Reads and compiles FLOW_PATH for the model geometry; a flow with errors throws vortex::Error
+// carrying the compiler's diagnostics (file:line:col).
+SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
+                                            const flow::BudgetOverrides& overrides,
+                                            const ModelConfig& model, int32_t page_size,
+                                            bool record_recall);
+
+// Counters of one run (all decode steps). A "row" is one (request, KV head) in one layer.
+struct SparseStats {
+  int64_t decode_steps = 0;         // steps with at least one decode row
+  int64_t decode_rows = 0;          // rows of decode queries, all layers
+  int64_t dense_pages = 0;          // pages those rows would read with dense attention
+  int64_t read_pages = 0;           // pages they read
+  int64_t sparse_dense_pages = 0;   // the same two counts for sparse layers only
+  int64_t sparse_read_pages = 0;
+  int64_t sparse_rows = 0;          // rows in sparse layers
+  int64_t scored_rows = 0;          // of those, rows that did not fit their budget
+  int64_t summarized_pages = 0;     // (page, KV head, layer) summaries computed
+  double summarize_seconds = 0, select_seconds = 0, attention_seconds = 0;
+  // With record_recall: per layer, the attention recall of each sparse row (share of the full
+  // softmax mass, averaged over the row's query heads, that falls on the selected pages).
+  std::vector<std::vector<float>> recall;
+
+  double kv_read_fraction() const;               // read / dense over all layers
+  double sparse_layer_read_fraction() const;     // read / dense over sparse layers
+};
+
+}  // namespace vortex
