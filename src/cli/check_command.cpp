@@ -24,6 +24,7 @@ struct CheckArgs {
   int64_t page_size = 16;
   bool json = false;
   bool dump_ir = false;
+  bool page_size_given = false;
 };
 
 struct ResolvedGeometry {
@@ -34,10 +35,17 @@ struct ResolvedGeometry {
 
 ResolvedGeometry resolve_geometry(const CheckArgs& args) {
   ResolvedGeometry r;
-  if (args.page_size <= 0 || (args.page_size & (args.page_size - 1)) != 0 ||
-      args.page_size > 4096)
+  if (args.page_size <= 0 || (args.page_size & (args.page_size - 1)) != 0 || args.page_size > 4096)
     fail_usage("--page-size must be a power of two up to 4096, got ", args.page_size);
-  if (args.model.empty()) return r;
+  if (args.model.empty()) {
+    // Without a model only P can be bound; G and D stay symbolic.
+    if (args.page_size_given) {
+      r.geometry.P = args.page_size;
+      r.bound = true;
+      r.model = "symbolic G, D";
+    }
+    return r;
+  }
   std::optional<ModelConfig> config = preset_config(args.model);
   if (!config) {
     if (!std::filesystem::is_directory(args.model)) {
@@ -80,7 +88,8 @@ std::optional<int64_t> field_elements(const flow::FieldDecl& f) {
 
 std::string budget_text(const flow::BudgetPolicy& b) {
   std::string out;
-  if (b.pages) out += "pages=" + std::to_string(*b.pages);
+  if (b.pages)
+    out += "pages=" + std::to_string(*b.pages);
   else {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", b.effective_ratio());
@@ -115,8 +124,8 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   if (!source) {
     if (args.json) {
       report["ok"] = false;
-      report["errors"] = Json::array({{{"line", 0}, {"col", 0},
-                                       {"message", "cannot read the file"}}});
+      report["errors"] =
+          Json::array({{{"line", 0}, {"col", 0}, {"message", "cannot read the file"}}});
       std::printf("%s\n", report.dump().c_str());
     } else {
       std::fprintf(stderr, "%s: error: cannot read the file\n", path.c_str());
@@ -133,8 +142,10 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
 
   report["ok"] = result.ok();
   report["model"] = geo.bound ? Json(geo.model) : Json(nullptr);
-  report["geometry"] = geo.bound ? Json{{"G", geo.geometry.G}, {"D", geo.geometry.D},
-                                        {"P", geo.geometry.P}}
+  auto value_or_null = [](int64_t v) { return v > 0 ? Json(v) : Json(nullptr); };
+  report["geometry"] = geo.bound ? Json{{"G", value_or_null(geo.geometry.G)},
+                                        {"D", value_or_null(geo.geometry.D)},
+                                        {"P", value_or_null(geo.geometry.P)}}
                                  : Json(nullptr);
   Json errors = Json::array();
   for (const flow::Diagnostic& d : result.diagnostics)
@@ -168,7 +179,7 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   }
   // K and V of one page and KV head in bf16: 2 tensors x P x D x 2 bytes.
   std::optional<int64_t> kv_bytes;
-  if (geo.bound) kv_bytes = 2 * geo.geometry.P * geo.geometry.D * 2;
+  if (geo.geometry.D > 0 && geo.geometry.P > 0) kv_bytes = 2 * geo.geometry.P * geo.geometry.D * 2;
   report["class"] = program.class_name;
   report["fields"] = fields;
   report["field_bytes_per_page"] = concrete ? Json(field_bytes) : Json(nullptr);
@@ -184,10 +195,13 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   }
 
   std::printf("%s: ok: flow %s\n", path.c_str(), program.class_name.c_str());
+  auto dim = [](int64_t v, const char* sym) {
+    return v > 0 ? std::to_string(v) : std::string(sym);
+  };
   if (geo.bound)
-    std::printf("  geometry: %s (G=%lld D=%lld P=%lld)\n", geo.model.c_str(),
-                static_cast<long long>(geo.geometry.G), static_cast<long long>(geo.geometry.D),
-                static_cast<long long>(geo.geometry.P));
+    std::printf("  geometry: %s (G=%s D=%s P=%s)\n", geo.model.c_str(),
+                dim(geo.geometry.G, "G").c_str(), dim(geo.geometry.D, "D").c_str(),
+                dim(geo.geometry.P, "P").c_str());
   else
     std::printf("  geometry: symbolic (pass --model to check sizes for a model)\n");
   if (program.fields.empty()) std::printf("  fields: none\n");
@@ -199,10 +213,11 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
     std::printf("\n");
   }
   if (concrete && kv_bytes) {
-    std::printf("  per-page overhead: %lld B per (page, KV head, layer) = %.2f%% of the page's "
-                "K+V in bf16 (%lld B)\n",
-                static_cast<long long>(field_bytes), 100.0 * field_bytes / *kv_bytes,
-                static_cast<long long>(*kv_bytes));
+    std::printf(
+        "  per-page overhead: %lld B per (page, KV head, layer) = %.2f%% of the page's "
+        "K+V in bf16 (%lld B)\n",
+        static_cast<long long>(field_bytes), 100.0 * field_bytes / *kv_bytes,
+        static_cast<long long>(*kv_bytes));
     if (state_bytes)
       std::printf("  per-request state: %lld B per (request, page, KV head, layer)\n",
                   static_cast<long long>(state_bytes));
@@ -225,10 +240,12 @@ Action add_check_command(CLI::App& app) {
   cmd->add_option("flows", args->files, "Flow files (.py)")->required();
   cmd->add_option("--model", args->model,
                   "Model directory (config.json) or preset name; without it, check symbolically");
-  cmd->add_option("--page-size", args->page_size, "Tokens per KV page (a power of two)");
+  CLI::Option* page_size =
+      cmd->add_option("--page-size", args->page_size, "Tokens per KV page (a power of two)");
   cmd->add_flag("--json", args->json, "Print one JSON object per file");
   cmd->add_flag("--dump-ir", args->dump_ir, "Print the IR after each compiler pass");
-  return [args]() {
+  return [args, page_size]() {
+    args->page_size_given = page_size->count() > 0;
     ResolvedGeometry geo = resolve_geometry(*args);
     bool all_ok = true;
     for (const std::string& file : args->files) all_ok = check_one(file, geo, *args) && all_ok;

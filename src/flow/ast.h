@@ -17,10 +17,10 @@ using ExprPtr = std::unique_ptr<Expr>;
 using StmtPtr = std::unique_ptr<Stmt>;
 
 enum class ExprKind {
-  kInt,        // int_value
-  kFloat,      // float_value
-  kString,     // text
-  kBool,       // bool_value
+  kInt,     // int_value
+  kFloat,   // float_value
+  kString,  // text
+  kBool,    // bool_value
   kNone,
   kEllipsis,
   kName,       // text
@@ -57,11 +57,11 @@ struct Expr {
 };
 
 enum class StmtKind {
-  kExpr,        // value (a docstring, or an expression whose value is dropped)
-  kAssign,      // target = value
-  kAugAssign,   // target text= value, text is the operator without '=' ("+", "*", ...)
-  kReturn,      // value (may be null)
-  kIf,          // if value: body else: orelse (elif is an If inside orelse)
+  kExpr,       // value (a docstring, or an expression whose value is dropped)
+  kAssign,     // target = value
+  kAugAssign,  // target text= value, text is the operator without '=' ("+", "*", ...)
+  kReturn,     // value (may be null)
+  kIf,         // if value: body else: orelse (elif is an If inside orelse)
   kPass,
   kImportFrom,  // from text import aliases
   kImport,      // import aliases

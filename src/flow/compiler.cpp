@@ -18,8 +18,8 @@ std::string check_geometry(const FlowGeometry& g) {
 }
 
 void run_pipeline(std::string_view source, const std::string& filename,
-                  const FlowGeometry* geometry, const CompileOptions& options,
-                  DiagnosticSink& sink, CompileResult& result) {
+                  const FlowGeometry* geometry, const CompileOptions& options, DiagnosticSink& sink,
+                  CompileResult& result) {
   if (geometry) {
     std::string bad = check_geometry(*geometry);
     if (!bad.empty()) {
@@ -51,8 +51,8 @@ void run_pipeline(std::string_view source, const std::string& filename,
   auto check = [&](const char* after) {
     std::string broken = check_ir_invariants(*program);
     if (broken.empty()) return true;
-    sink.error(SourceLoc{}, std::string("internal compiler error after ") + after + ": " +
-                                broken + " (please report this flow)");
+    sink.error(SourceLoc{}, std::string("internal compiler error after ") + after + ": " + broken +
+                                " (please report this flow)");
     return false;
   };
   if (!check("lowering")) return;

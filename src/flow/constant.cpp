@@ -27,7 +27,9 @@ ConstValue ConstValue::boolean(bool v) {
   c.f = v ? 1.0 : 0.0;
   return c;
 }
-ConstValue ConstValue::none() { return ConstValue{}; }
+ConstValue ConstValue::none() {
+  return ConstValue{};
+}
 ConstValue ConstValue::dim(const Dim& d) {
   if (d.is_constant()) return integer(d.num);
   ConstValue c;
@@ -50,32 +52,47 @@ std::optional<Dim> ConstValue::as_dim() const {
 
 const char* const_kind_name(ConstValue::Kind k) {
   switch (k) {
-    case ConstValue::Kind::kInt: return "integer";
-    case ConstValue::Kind::kFloat: return "number";
-    case ConstValue::Kind::kBool: return "boolean";
-    case ConstValue::Kind::kNone: return "None";
-    case ConstValue::Kind::kSym: return "dim";
-    case ConstValue::Kind::kTuple: return "tuple";
-    case ConstValue::Kind::kList: return "list";
-    case ConstValue::Kind::kString: return "string";
-    case ConstValue::Kind::kEllipsis: return "...";
+    case ConstValue::Kind::kInt:
+      return "integer";
+    case ConstValue::Kind::kFloat:
+      return "number";
+    case ConstValue::Kind::kBool:
+      return "boolean";
+    case ConstValue::Kind::kNone:
+      return "None";
+    case ConstValue::Kind::kSym:
+      return "dim";
+    case ConstValue::Kind::kTuple:
+      return "tuple";
+    case ConstValue::Kind::kList:
+      return "list";
+    case ConstValue::Kind::kString:
+      return "string";
+    case ConstValue::Kind::kEllipsis:
+      return "...";
   }
   return "?";
 }
 
 std::string const_to_string(const ConstValue& v) {
   switch (v.kind) {
-    case ConstValue::Kind::kInt: return std::to_string(v.i);
+    case ConstValue::Kind::kInt:
+      return std::to_string(v.i);
     case ConstValue::Kind::kFloat: {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.9g", v.f);
       return buf;
     }
-    case ConstValue::Kind::kBool: return v.b ? "True" : "False";
-    case ConstValue::Kind::kNone: return "None";
-    case ConstValue::Kind::kSym: return dim_to_string(v.sym);
-    case ConstValue::Kind::kString: return "'" + v.s + "'";
-    case ConstValue::Kind::kEllipsis: return "...";
+    case ConstValue::Kind::kBool:
+      return v.b ? "True" : "False";
+    case ConstValue::Kind::kNone:
+      return "None";
+    case ConstValue::Kind::kSym:
+      return dim_to_string(v.sym);
+    case ConstValue::Kind::kString:
+      return "'" + v.s + "'";
+    case ConstValue::Kind::kEllipsis:
+      return "...";
     case ConstValue::Kind::kTuple:
     case ConstValue::Kind::kList: {
       std::string out = v.kind == ConstValue::Kind::kTuple ? "(" : "[";
@@ -95,8 +112,12 @@ namespace {
 
 using Kind = ConstValue::Kind;
 
-bool is_intlike(const ConstValue& v) { return v.kind == Kind::kInt || v.kind == Kind::kBool; }
-int64_t int_of(const ConstValue& v) { return v.kind == Kind::kBool ? (v.b ? 1 : 0) : v.i; }
+bool is_intlike(const ConstValue& v) {
+  return v.kind == Kind::kInt || v.kind == Kind::kBool;
+}
+int64_t int_of(const ConstValue& v) {
+  return v.kind == Kind::kBool ? (v.b ? 1 : 0) : v.i;
+}
 
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -104,13 +125,23 @@ int64_t floor_div(int64_t a, int64_t b) {
   return q;
 }
 
-ConstResult ok(ConstValue v) { return ConstResult{std::move(v), ""}; }
-ConstResult not_representable() { return ConstResult{}; }
-ConstResult error(std::string msg) { return ConstResult{std::nullopt, std::move(msg)}; }
+ConstResult ok(ConstValue v) {
+  return ConstResult{std::move(v), ""};
+}
+ConstResult not_representable() {
+  return ConstResult{};
+}
+ConstResult error(std::string msg) {
+  return ConstResult{std::nullopt, std::move(msg)};
+}
 
 ConstResult compare(const std::string& op, double x, double y) {
-  bool r = op == "<" ? x < y : op == "<=" ? x <= y : op == ">" ? x > y : op == ">=" ? x >= y
-         : op == "==" ? x == y : x != y;
+  bool r = op == "<"    ? x < y
+           : op == "<=" ? x <= y
+           : op == ">"  ? x > y
+           : op == ">=" ? x >= y
+           : op == "==" ? x == y
+                        : x != y;
   return ok(ConstValue::boolean(r));
 }
 
@@ -143,10 +174,12 @@ ConstResult int_binary(const std::string& op, int64_t a, int64_t b) {
     return ok(ConstValue::integer(op == "//" ? q : a - q * b));
   }
   if (op == "**") {
-    if (b < 0) return ok(ConstValue::real(std::pow(static_cast<double>(a), static_cast<double>(b))));
+    if (b < 0)
+      return ok(ConstValue::real(std::pow(static_cast<double>(a), static_cast<double>(b))));
     int64_t result = 1;
     for (int64_t k = 0; k < b; ++k) {
-      if (__builtin_mul_overflow(result, a, &result)) return error("integer overflow in a constant");
+      if (__builtin_mul_overflow(result, a, &result))
+        return error("integer overflow in a constant");
       if (result == 0 || result == 1) break;
     }
     return ok(ConstValue::integer(result));
@@ -250,15 +283,23 @@ ConstResult const_negate(const ConstValue& a) {
 
 std::optional<bool> const_truth(const ConstValue& a) {
   switch (a.kind) {
-    case Kind::kInt: return a.i != 0;
-    case Kind::kFloat: return a.f != 0.0;
-    case Kind::kBool: return a.b;
-    case Kind::kNone: return false;
-    case Kind::kSym: return a.sym.num != 0;
+    case Kind::kInt:
+      return a.i != 0;
+    case Kind::kFloat:
+      return a.f != 0.0;
+    case Kind::kBool:
+      return a.b;
+    case Kind::kNone:
+      return false;
+    case Kind::kSym:
+      return a.sym.num != 0;
     case Kind::kTuple:
-    case Kind::kList: return !a.items.empty();
-    case Kind::kString: return !a.s.empty();
-    case Kind::kEllipsis: return true;
+    case Kind::kList:
+      return !a.items.empty();
+    case Kind::kString:
+      return !a.s.empty();
+    case Kind::kEllipsis:
+      return true;
   }
   return std::nullopt;
 }

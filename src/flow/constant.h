@@ -28,7 +28,9 @@ struct ConstValue {
   static ConstValue none();
   static ConstValue dim(const Dim& d);  // an integer Dim gives kInt
 
-  bool is_number() const { return kind == Kind::kInt || kind == Kind::kFloat || kind == Kind::kBool; }
+  bool is_number() const {
+    return kind == Kind::kInt || kind == Kind::kFloat || kind == Kind::kBool;
+  }
   double as_double() const;  // numbers only
   // An integer-valued constant as a Dim (kInt or kSym).
   std::optional<Dim> as_dim() const;

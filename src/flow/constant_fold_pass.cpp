@@ -7,8 +7,12 @@
 namespace vortex::flow {
 namespace {
 
-bool is_const(const Function& fn, ValueId id) { return fn.ops[id].kind == OpKind::kConstant; }
-double value_of(const Function& fn, ValueId id) { return fn.ops[id].value; }
+bool is_const(const Function& fn, ValueId id) {
+  return fn.ops[id].kind == OpKind::kConstant;
+}
+double value_of(const Function& fn, ValueId id) {
+  return fn.ops[id].value;
+}
 
 // Product of the dims at `axes` if all are concrete.
 std::optional<double> count(const Shape& s, const std::vector<int>& axes) {
@@ -20,7 +24,9 @@ std::optional<double> count(const Shape& s, const std::vector<int>& axes) {
   return n;
 }
 
-double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 std::optional<double> fold(const Function& fn, const Op& op) {
   for (ValueId id : op.operands)
@@ -28,30 +34,54 @@ std::optional<double> fold(const Function& fn, const Op& op) {
   auto v = [&](size_t i) { return value_of(fn, op.operands[i]); };
   const Shape* in = op.operands.empty() ? nullptr : &fn.ops[op.operands[0]].shape;
   switch (op.kind) {
-    case OpKind::kNeg: return -v(0);
-    case OpKind::kAbs: return std::fabs(v(0));
-    case OpKind::kExp: return std::exp(v(0));
-    case OpKind::kLog: return std::log(v(0));
-    case OpKind::kSqrt: return std::sqrt(v(0));
-    case OpKind::kRelu: return v(0) > 0 ? v(0) : 0.0;
-    case OpKind::kSigmoid: return sigmoid(v(0));
-    case OpKind::kSilu: return v(0) * sigmoid(v(0));
-    case OpKind::kAdd: return v(0) + v(1);
-    case OpKind::kSub: return v(0) - v(1);
-    case OpKind::kMul: return v(0) * v(1);
-    case OpKind::kDiv: return v(0) / v(1);
-    case OpKind::kFloorDiv: return std::floor(v(0) / v(1));
-    case OpKind::kMod: return v(0) - std::floor(v(0) / v(1)) * v(1);
-    case OpKind::kPow: return std::pow(v(0), v(1));
-    case OpKind::kMaximum: return std::fmax(v(0), v(1));
-    case OpKind::kMinimum: return std::fmin(v(0), v(1));
-    case OpKind::kLt: return v(0) < v(1) ? 1.0 : 0.0;
-    case OpKind::kLe: return v(0) <= v(1) ? 1.0 : 0.0;
-    case OpKind::kGt: return v(0) > v(1) ? 1.0 : 0.0;
-    case OpKind::kGe: return v(0) >= v(1) ? 1.0 : 0.0;
-    case OpKind::kEq: return v(0) == v(1) ? 1.0 : 0.0;
-    case OpKind::kNe: return v(0) != v(1) ? 1.0 : 0.0;
-    case OpKind::kWhere: return v(0) != 0.0 ? v(1) : v(2);
+    case OpKind::kNeg:
+      return -v(0);
+    case OpKind::kAbs:
+      return std::fabs(v(0));
+    case OpKind::kExp:
+      return std::exp(v(0));
+    case OpKind::kLog:
+      return std::log(v(0));
+    case OpKind::kSqrt:
+      return std::sqrt(v(0));
+    case OpKind::kRelu:
+      return v(0) > 0 ? v(0) : 0.0;
+    case OpKind::kSigmoid:
+      return sigmoid(v(0));
+    case OpKind::kSilu:
+      return v(0) * sigmoid(v(0));
+    case OpKind::kAdd:
+      return v(0) + v(1);
+    case OpKind::kSub:
+      return v(0) - v(1);
+    case OpKind::kMul:
+      return v(0) * v(1);
+    case OpKind::kDiv:
+      return v(0) / v(1);
+    case OpKind::kFloorDiv:
+      return std::floor(v(0) / v(1));
+    case OpKind::kMod:
+      return v(0) - std::floor(v(0) / v(1)) * v(1);
+    case OpKind::kPow:
+      return std::pow(v(0), v(1));
+    case OpKind::kMaximum:
+      return std::fmax(v(0), v(1));
+    case OpKind::kMinimum:
+      return std::fmin(v(0), v(1));
+    case OpKind::kLt:
+      return v(0) < v(1) ? 1.0 : 0.0;
+    case OpKind::kLe:
+      return v(0) <= v(1) ? 1.0 : 0.0;
+    case OpKind::kGt:
+      return v(0) > v(1) ? 1.0 : 0.0;
+    case OpKind::kGe:
+      return v(0) >= v(1) ? 1.0 : 0.0;
+    case OpKind::kEq:
+      return v(0) == v(1) ? 1.0 : 0.0;
+    case OpKind::kNe:
+      return v(0) != v(1) ? 1.0 : 0.0;
+    case OpKind::kWhere:
+      return v(0) != 0.0 ? v(1) : v(2);
     case OpKind::kMax:
     case OpKind::kMin:
     case OpKind::kMean:
@@ -60,8 +90,10 @@ std::optional<double> fold(const Function& fn, const Op& op) {
     case OpKind::kFoldMean:
     case OpKind::kTranspose:
     case OpKind::kReshape:
-    case OpKind::kSlice: return v(0);
-    case OpKind::kFoldSum: return v(0) * static_cast<double>(op.group);
+    case OpKind::kSlice:
+      return v(0);
+    case OpKind::kFoldSum:
+      return v(0) * static_cast<double>(op.group);
     case OpKind::kSum: {
       std::optional<double> n = count(*in, op.axes);
       if (!n) return std::nullopt;
@@ -77,7 +109,8 @@ std::optional<double> fold(const Function& fn, const Op& op) {
       if (!n) return std::nullopt;
       return 1.0 / *n;
     }
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -104,7 +137,8 @@ std::optional<ValueId> identity(const Function& fn, const Op& op) {
     case OpKind::kSub:
       if (is(b, 0.0) && keeps(a)) return a;
       break;
-    default: break;
+    default:
+      break;
   }
   return std::nullopt;
 }

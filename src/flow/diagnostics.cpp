@@ -5,10 +5,11 @@ namespace vortex::flow {
 void DiagnosticSink::error(SourceLoc loc, std::string message, std::vector<Diagnostic> notes) {
   diagnostics_.push_back(Diagnostic{Severity::kError, loc, std::move(message), std::move(notes)});
   if (++error_count_ >= kMaxErrors) {
-    diagnostics_.push_back(Diagnostic{Severity::kError, SourceLoc{},
-                                      "too many errors; stopping after " +
-                                          std::to_string(kMaxErrors),
-                                      {}});
+    diagnostics_.push_back(
+        Diagnostic{Severity::kError,
+                   SourceLoc{},
+                   "too many errors; stopping after " + std::to_string(kMaxErrors),
+                   {}});
     throw CompileAborted{};
   }
 }
@@ -58,8 +59,8 @@ void render(const Diagnostic& d, std::string_view source, const std::string& fil
 
 }  // namespace
 
-std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics,
-                               std::string_view source, const std::string& filename) {
+std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics, std::string_view source,
+                               const std::string& filename) {
   std::string out;
   for (const Diagnostic& d : diagnostics) {
     render(d, source, filename, out);

@@ -45,7 +45,7 @@ class DiagnosticSink {
 
 // `file:line:col: error: message` then the source line and a caret under the column, for each
 // diagnostic and its notes. A diagnostic without a location prints `file: error: message`.
-std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics,
-                               std::string_view source, const std::string& filename);
+std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics, std::string_view source,
+                               const std::string& filename);
 
 }  // namespace vortex::flow

@@ -113,7 +113,9 @@ std::string print_function(const FlowProgram& program, const Function& fn) {
     const Op& op = fn.ops[i];
     std::string line = "  ";
     // Stores define no value; they keep their number (as a label) so stages can list them.
-    line += "%" + std::to_string(i) + (op.type != ValueType::kVoid ? " = " : ": ");
+    line += '%';
+    line += std::to_string(i);
+    line += op.type != ValueType::kVoid ? " = " : ": ";
     line += op_kind_name(op.kind);
     if (op.kind == OpKind::kInput) line += param_name(fn, op);
     line += attributes(program, op);

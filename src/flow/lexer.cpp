@@ -9,16 +9,26 @@ namespace vortex::flow {
 
 const char* token_kind_name(TokenKind k) {
   switch (k) {
-    case TokenKind::kName: return "name";
-    case TokenKind::kKeyword: return "keyword";
-    case TokenKind::kInt: return "integer";
-    case TokenKind::kFloat: return "number";
-    case TokenKind::kString: return "string";
-    case TokenKind::kOp: return "operator";
-    case TokenKind::kNewline: return "end of line";
-    case TokenKind::kIndent: return "indent";
-    case TokenKind::kDedent: return "dedent";
-    case TokenKind::kEnd: return "end of file";
+    case TokenKind::kName:
+      return "name";
+    case TokenKind::kKeyword:
+      return "keyword";
+    case TokenKind::kInt:
+      return "integer";
+    case TokenKind::kFloat:
+      return "number";
+    case TokenKind::kString:
+      return "string";
+    case TokenKind::kOp:
+      return "operator";
+    case TokenKind::kNewline:
+      return "end of line";
+    case TokenKind::kIndent:
+      return "indent";
+    case TokenKind::kDedent:
+      return "dedent";
+    case TokenKind::kEnd:
+      return "end of file";
   }
   return "?";
 }
@@ -26,24 +36,27 @@ const char* token_kind_name(TokenKind k) {
 namespace {
 
 constexpr std::array<std::string_view, 35> kKeywords = {
-    "False", "None",   "True",    "and",      "as",     "assert", "async",
-    "await", "break",  "class",   "continue", "def",    "del",    "elif",
-    "else",  "except", "finally", "for",      "from",   "global", "if",
-    "import", "in",    "is",      "lambda",   "nonlocal", "not",  "or",
-    "pass",  "raise",  "return",  "try",      "while",  "with",   "yield"};
+    "False", "None",     "True",  "and",    "as",   "assert", "async",  "await",    "break",
+    "class", "continue", "def",   "del",    "elif", "else",   "except", "finally",  "for",
+    "from",  "global",   "if",    "import", "in",   "is",     "lambda", "nonlocal", "not",
+    "or",    "pass",     "raise", "return", "try",  "while",  "with",   "yield"};
 
 // Longest first so that the first match is the longest.
 constexpr std::array<std::string_view, 47> kOperators = {
-    "**=", "//=", ">>=", "<<=", "...", "**", "//", "==", "!=", "<=", ">=", "->", "+=", "-=",
-    "*=",  "/=",  "%=",  "@=",  "&=",  "|=", "^=", ":=", "<<", ">>", "+",  "-",  "*",  "/",
-    "%",   "@",   "<",   ">",   "=",   "(",  ")",  "[",  "]",  "{",  "}",  ",",  ":",  ".",
-    ";",   "~",   "&",   "|",   "^"};
+    "**=", "//=", ">>=", "<<=", "...", "**", "//", "==", "!=", "<=", ">=", "->",
+    "+=",  "-=",  "*=",  "/=",  "%=",  "@=", "&=", "|=", "^=", ":=", "<<", ">>",
+    "+",   "-",   "*",   "/",   "%",   "@",  "<",  ">",  "=",  "(",  ")",  "[",
+    "]",   "{",   "}",   ",",   ":",   ".",  ";",  "~",  "&",  "|",  "^"};
 
 bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_name_char(char c) {
+  return is_name_start(c) || is_digit(c);
+}
 
 class Lexer {
  public:
@@ -92,9 +105,12 @@ class Lexer {
     int width = 0;
     size_t p = pos_;
     while (p < src_.size() && (src_[p] == ' ' || src_[p] == '\t' || src_[p] == '\f')) {
-      if (src_[p] == '\t') width = (width / 8 + 1) * 8;
-      else if (src_[p] == ' ') ++width;
-      else width = 0;
+      if (src_[p] == '\t')
+        width = (width / 8 + 1) * 8;
+      else if (src_[p] == ' ')
+        ++width;
+      else
+        width = 0;
       ++p;
     }
     char c = p < src_.size() ? src_[p] : '\0';
@@ -213,8 +229,8 @@ class Lexer {
       char b = peek(1);
       base = (b == 'x' || b == 'X') ? 16 : (b == 'o' || b == 'O') ? 8 : 2;
       pos_ += 2;
-      while (pos_ < src_.size() && (std::isxdigit(static_cast<unsigned char>(src_[pos_])) ||
-                                    src_[pos_] == '_')) {
+      while (pos_ < src_.size() &&
+             (std::isxdigit(static_cast<unsigned char>(src_[pos_])) || src_[pos_] == '_')) {
         if (src_[pos_] != '_') digits += src_[pos_];
         ++pos_;
       }
@@ -251,8 +267,8 @@ class Lexer {
       if (src_[pos_] == 'j' || src_[pos_] == 'J') {
         error(loc, "complex numbers are not supported in flows");
       } else {
-        error(loc, "invalid number literal '" +
-                       std::string(src_.substr(start, pos_ - start + 1)) + "'");
+        error(loc,
+              "invalid number literal '" + std::string(src_.substr(start, pos_ - start + 1)) + "'");
       }
       return;
     }

@@ -26,7 +26,7 @@ enum class TokenKind {
 
 struct Token {
   TokenKind kind = TokenKind::kEnd;
-  std::string text;    // names, keywords, operators; a string's decoded contents
+  std::string text;  // names, keywords, operators; a string's decoded contents
   int64_t int_value = 0;
   double float_value = 0.0;
   SourceLoc loc;

@@ -17,10 +17,10 @@ using Kind = ConstValue::Kind;
 
 const std::vector<std::string>& flow_module_names() {
   static const std::vector<std::string> names = {
-      "Flow",    "Field",   "State",   "Budget", "D",       "G",           "P",     "N",
-      "maximum", "minimum", "abs",     "exp",    "log",     "sqrt",        "relu",  "sigmoid",
-      "silu",    "where",   "sum",     "mean",   "max",     "min",         "l2norm", "softmax",
-      "expand_dims", "zeros", "ones",  "full"};
+      "Flow", "Field",   "State",   "Budget",      "D",     "G",    "P",
+      "N",    "maximum", "minimum", "abs",         "exp",   "log",  "sqrt",
+      "relu", "sigmoid", "silu",    "where",       "sum",   "mean", "max",
+      "min",  "l2norm",  "softmax", "expand_dims", "zeros", "ones", "full"};
   return names;
 }
 
@@ -34,24 +34,26 @@ constexpr int64_t kMaxDim = int64_t{1} << 31;
 
 const std::set<std::string>& forbidden_builtins() {
   static const std::set<std::string> names = {
-      "open",     "exec",  "eval",     "__import__", "getattr", "setattr", "delattr",
-      "globals",  "locals", "vars",    "compile",    "input",   "print",   "dir",
-      "type",     "object", "super",   "breakpoint", "memoryview", "help", "exit",
-      "quit",     "isinstance", "hasattr", "id",    "classmethod", "staticmethod",
-      "property", "len",   "range",    "list",       "dict",    "set",     "tuple",
-      "int",      "float", "str",      "bool",       "map",     "filter",  "zip",
-      "enumerate", "sorted", "reversed", "iter",     "next",    "round",   "pow",
-      "divmod",   "any",   "all",      "repr",       "format",  "chr",     "ord",
-      "bytes",    "bytearray", "frozenset", "slice", "hash",    "callable", "np", "numpy",
-      "torch",    "math",  "os",       "sys"};
+      "open",       "exec",        "eval",         "__import__", "getattr",    "setattr",
+      "delattr",    "globals",     "locals",       "vars",       "compile",    "input",
+      "print",      "dir",         "type",         "object",     "super",      "breakpoint",
+      "memoryview", "help",        "exit",         "quit",       "isinstance", "hasattr",
+      "id",         "classmethod", "staticmethod", "property",   "len",        "range",
+      "list",       "dict",        "set",          "tuple",      "int",        "float",
+      "str",        "bool",        "map",          "filter",     "zip",        "enumerate",
+      "sorted",     "reversed",    "iter",         "next",       "round",      "pow",
+      "divmod",     "any",         "all",          "repr",       "format",     "chr",
+      "ord",        "bytes",       "bytearray",    "frozenset",  "slice",      "hash",
+      "callable",   "np",          "numpy",        "torch",      "math",       "os",
+      "sys"};
   return names;
 }
 
 const std::vector<std::string>& tensor_methods() {
   static const std::vector<std::string> names = {
-      "abs",  "exp",      "log",      "sqrt",     "clip",      "sum",     "mean",
-      "max",  "min",      "l2norm",   "fold_max", "fold_min",  "fold_sum", "fold_mean",
-      "transpose", "reshape", "squeeze", "T"};
+      "abs",      "exp",       "log",       "sqrt",    "clip",     "sum",
+      "mean",     "max",       "min",       "l2norm",  "fold_max", "fold_min",
+      "fold_sum", "fold_mean", "transpose", "reshape", "squeeze",  "T"};
   return names;
 }
 
@@ -64,7 +66,9 @@ std::string join(const std::vector<std::string>& xs) {
   return out;
 }
 
-bool is_dunder(const std::string& name) { return name.size() >= 2 && name.rfind("__", 0) == 0; }
+bool is_dunder(const std::string& name) {
+  return name.size() >= 2 && name.rfind("__", 0) == 0;
+}
 
 // What an expression lowers to: a compile-time constant or an SSA value.
 struct Val {
@@ -94,10 +98,10 @@ struct MethodState {
   Phase phase = Phase::kSummarize;
   Function* fn = nullptr;
   std::map<std::string, Local> locals;
-  std::vector<int> writes;               // per field
-  std::vector<SourceLoc> first_write;    // per field
-  std::map<int, ValueId> field_values;   // the latest value written to a field, per field
-  bool scratch = false;                  // lowering a branch not taken: checked, then dropped
+  std::vector<int> writes;              // per field
+  std::vector<SourceLoc> first_write;   // per field
+  std::map<int, ValueId> field_values;  // the latest value written to a field, per field
+  bool scratch = false;                 // lowering a branch not taken: checked, then dropped
   bool returned = false;
 };
 
@@ -140,14 +144,21 @@ class Lowering {
           continue;
         }
         switch (s.kind) {
-          case StmtKind::kImportFrom: lower_import_from(s); break;
-          case StmtKind::kImport: lower_import(s); break;
-          case StmtKind::kAssign: lower_module_constant(s); break;
+          case StmtKind::kImportFrom:
+            lower_import_from(s);
+            break;
+          case StmtKind::kImport:
+            lower_import(s);
+            break;
+          case StmtKind::kAssign:
+            lower_module_constant(s);
+            break;
           case StmtKind::kClass:
             if (!derives_from_flow(s)) {
               fail(s.loc, "class '" + s.text +
                               "' does not derive from Flow; a flow file holds exactly one class, "
-                              "`class " + s.text + "(Flow):`");
+                              "`class " +
+                              s.text + "(Flow):`");
             }
             if (flow_class) {
               fail(s.loc, "only one Flow class is allowed per file; '" + flow_class->text +
@@ -157,18 +168,21 @@ class Lowering {
             flow_class = &s;
             break;
           case StmtKind::kDef:
-            fail(s.loc, "functions outside the Flow class are not allowed; put the logic in "
-                        "summarize or score");
+            fail(s.loc,
+                 "functions outside the Flow class are not allowed; put the logic in "
+                 "summarize or score");
           default:
-            fail(s.loc, "only a docstring, `from vortex.flow import ...`, constants and the Flow "
-                        "class are allowed at module level");
+            fail(s.loc,
+                 "only a docstring, `from vortex.flow import ...`, constants and the Flow "
+                 "class are allowed at module level");
         }
       } catch (const LowerError&) {
       }
     }
     if (!flow_class) {
-      fail(SourceLoc{1, 1}, "no class deriving from Flow: a flow file defines one, e.g. "
-                            "`class MyFlow(Flow):` with summarize(self, k, v) and score(self, q)");
+      fail(SourceLoc{1, 1},
+           "no class deriving from Flow: a flow file defines one, e.g. "
+           "`class MyFlow(Flow):` with summarize(self, k, v) and score(self, q)");
     }
     lower_class(*flow_class);
   }
@@ -181,14 +195,16 @@ class Lowering {
     const std::string& name = s.aliases.empty() ? std::string("?") : s.aliases[0].name;
     if (name == "vortex.flow" || name == "vortex")
       fail(s.loc, "`import " + name + "` is not allowed; write `from vortex.flow import ...`");
-    fail(s.loc, "`import " + name + "` is not allowed: a flow may only import names with "
-                "`from vortex.flow import ...`");
+    fail(s.loc, "`import " + name +
+                    "` is not allowed: a flow may only import names with "
+                    "`from vortex.flow import ...`");
   }
 
   void lower_import_from(const Stmt& s) {
     if (s.text != "vortex.flow") {
-      fail(s.loc, "imports from '" + s.text + "' are not allowed: a flow may only import names "
-                  "with `from vortex.flow import ...`");
+      fail(s.loc, "imports from '" + s.text +
+                      "' are not allowed: a flow may only import names "
+                      "with `from vortex.flow import ...`");
     }
     const auto& names = flow_module_names();
     for (const ast::Alias& a : s.aliases) {
@@ -197,8 +213,8 @@ class Lowering {
         continue;
       }
       if (std::find(names.begin(), names.end(), a.name) == names.end()) {
-        sink_.error(a.loc, "'" + a.name + "' is not part of vortex.flow; it offers: " +
-                               join(names));
+        sink_.error(a.loc,
+                    "'" + a.name + "' is not part of vortex.flow; it offers: " + join(names));
         continue;
       }
       if (is_dunder(a.as)) {
@@ -263,15 +279,20 @@ class Lowering {
           continue;
         }
         switch (s.kind) {
-          case StmtKind::kPass: break;
-          case StmtKind::kAssign: lower_class_assign(s); break;
+          case StmtKind::kPass:
+            break;
+          case StmtKind::kAssign:
+            lower_class_assign(s);
+            break;
           case StmtKind::kDef: {
             const Stmt** slot = s.text == "summarize" ? &summarize
                                 : s.text == "score"   ? &score
                                                       : nullptr;
             if (!slot) {
-              fail(s.loc, "only summarize(self, k, v) and score(self, q) methods are allowed; "
-                          "'" + s.text + "' is not one of them");
+              fail(s.loc,
+                   "only summarize(self, k, v) and score(self, q) methods are allowed; "
+                   "'" +
+                       s.text + "' is not one of them");
             }
             if (*slot) {
               fail(s.loc, "method '" + s.text + "' is defined twice (first at line " +
@@ -280,21 +301,24 @@ class Lowering {
             *slot = &s;
             break;
           }
-          case StmtKind::kClass: fail(s.loc, "nested classes are not allowed in flows");
+          case StmtKind::kClass:
+            fail(s.loc, "nested classes are not allowed in flows");
           case StmtKind::kImport:
           case StmtKind::kImportFrom:
             fail(s.loc, "imports belong at module level: `from vortex.flow import ...`");
           default:
-            fail(s.loc, "a Flow class body holds only a docstring, fields (Field/State), "
-                        "budget = Budget(...), constants and the summarize and score methods");
+            fail(s.loc,
+                 "a Flow class body holds only a docstring, fields (Field/State), "
+                 "budget = Budget(...), constants and the summarize and score methods");
         }
       } catch (const LowerError&) {
       }
     }
     program_.docstring = class_doc_.empty() ? module_doc_ : class_doc_;
     if (program_.docstring.find_first_not_of(" \t\r\n") == std::string::npos) {
-      sink_.error(cls.loc, "flow '" + cls.text + "' needs a docstring (module or class) that "
-                           "names the algorithm and cites its source");
+      sink_.error(cls.loc, "flow '" + cls.text +
+                               "' needs a docstring (module or class) that "
+                               "names the algorithm and cites its source");
     }
     in_class_ = false;
     program_.summarize.phase = Phase::kSummarize;
@@ -302,13 +326,16 @@ class Lowering {
                                  Param{"v", {sym(Symbol::kP), sym(Symbol::kD)}}};
     program_.score.phase = Phase::kScore;
     program_.score.params = {Param{"q", {sym(Symbol::kG), sym(Symbol::kD)}}};
-    if (summarize) lower_method(*summarize, Phase::kSummarize);
-    else program_.summarize.loc = cls.loc;
+    if (summarize)
+      lower_method(*summarize, Phase::kSummarize);
+    else
+      program_.summarize.loc = cls.loc;
     if (score) {
       lower_method(*score, Phase::kScore);
     } else {
-      sink_.error(cls.loc, "flow '" + cls.text + "' has no score(self, q) method; it must "
-                           "return one score per page, shape [N]");
+      sink_.error(cls.loc, "flow '" + cls.text +
+                               "' has no score(self, q) method; it must "
+                               "return one score per page, shape [N]");
     }
   }
 
@@ -336,8 +363,10 @@ class Lowering {
     if (c.kind == Kind::kSym && c.sym.symbol == Symbol::kN)
       fail(e.loc, "field dims cannot use N: a field is per page; the page axis is added in score");
     if (!d) {
-      fail(e.loc, "a dim of field '" + field + "' must be a positive integer or a multiple of D, "
-                  "G or P (e.g. P // 4), got " + const_to_string(c));
+      fail(e.loc, "a dim of field '" + field +
+                      "' must be a positive integer or a multiple of D, "
+                      "G or P (e.g. P // 4), got " +
+                      const_to_string(c));
     }
     if (d->num <= 0) {
       fail(e.loc, "a dim of field '" + field + "' must be positive, got " + dim_to_string(*d));
@@ -410,11 +439,11 @@ class Lowering {
         if (b.floor < 0) fail(vloc, "Budget floor must be >= 0, got " + std::to_string(b.floor));
       } else if (k.name == "cap") {
         b.cap = budget_int(k, true);
-        if (b.cap && *b.cap < 0) fail(vloc, "Budget cap must be >= 0, got " + std::to_string(*b.cap));
+        if (b.cap && *b.cap < 0)
+          fail(vloc, "Budget cap must be >= 0, got " + std::to_string(*b.cap));
       } else if (k.name == "sink" || k.name == "recent") {
         int64_t v = *budget_int(k, false);
-        if (v < 0)
-          fail(vloc, "Budget " + k.name + " must be >= 0 pages, got " + std::to_string(v));
+        if (v < 0) fail(vloc, "Budget " + k.name + " must be >= 0 pages, got " + std::to_string(v));
         (k.name == "sink" ? b.sink : b.recent) = v;
       } else if (k.name == "dense_layers") {
         ConstValue c = eval_constant(*k.value, "Budget dense_layers");
@@ -434,8 +463,9 @@ class Lowering {
       }
     }
     if (b.pages && b.ratio)
-      fail(pages_loc, "Budget takes pages or ratio, not both: pages fixes the count, ratio "
-                      "scales it with the row's length");
+      fail(pages_loc,
+           "Budget takes pages or ratio, not both: pages fixes the count, ratio "
+           "scales it with the row's length");
     if (b.cap && b.floor > *b.cap) {
       fail(floor_loc, "Budget floor (" + std::to_string(b.floor) + ") is larger than cap (" +
                           std::to_string(*b.cap) + ")");
@@ -500,20 +530,24 @@ class Lowering {
     if (m.returned && !m.scratch)
       fail(s.loc, "code after `return` is not allowed; return must be the last statement");
     switch (s.kind) {
-      case StmtKind::kPass: return;
+      case StmtKind::kPass:
+        return;
       case StmtKind::kExpr:
         if (is_docstring(s)) return;
         lower_expr(*s.value);  // reports forbidden names and calls first
         fail(s.loc, "this expression's value is not used; assign it to a name or a field");
-      case StmtKind::kAssign: return lower_assign(*s.target, *s.value, nullptr, s.loc);
-      case StmtKind::kAugAssign: return lower_assign(*s.target, *s.value, &s.text, s.loc);
+      case StmtKind::kAssign:
+        return lower_assign(*s.target, *s.value, nullptr, s.loc);
+      case StmtKind::kAugAssign:
+        return lower_assign(*s.target, *s.value, &s.text, s.loc);
       case StmtKind::kReturn: {
         if (m.phase == Phase::kSummarize)
           fail(s.loc, "summarize does not return a value; write fields with self.name = ...");
         if (!s.value) fail(s.loc, "score must return one score per page, shape [N]");
         if (!last_top_level)
-          fail(s.loc, "return must be the last statement of score, outside any `if`; assign the "
-                      "scores to a name in each branch and return it at the end");
+          fail(s.loc,
+               "return must be the last statement of score, outside any `if`; assign the "
+               "scores to a name in each branch and return it at the end");
         m.returned = true;
         Val v = lower_expr(*s.value);
         if (!v.tensor && (v.c.kind == Kind::kTuple || v.c.kind == Kind::kList))
@@ -521,11 +555,14 @@ class Lowering {
         m.fn->result = as_tensor(v, s.value->loc);
         return;
       }
-      case StmtKind::kIf: return lower_if(s);
+      case StmtKind::kIf:
+        return lower_if(s);
       case StmtKind::kDef:
         fail(s.loc, std::string("nested functions are not allowed in flows; write the "
-                                "computation inline in ") + method);
-      case StmtKind::kClass: fail(s.loc, "classes are not allowed inside methods");
+                                "computation inline in ") +
+                        method);
+      case StmtKind::kClass:
+        fail(s.loc, "classes are not allowed inside methods");
       case StmtKind::kImport:
       case StmtKind::kImportFrom:
         fail(s.loc, "imports belong at module level: `from vortex.flow import ...`");
@@ -537,8 +574,9 @@ class Lowering {
     Val cond = lower_expr(*s.value);
     std::optional<bool> truth = cond.tensor ? std::nullopt : const_truth(cond.c);
     if (!truth) {
-      fail(s.value->loc, "`if` conditions must be compile-time constants (numbers, D, G, P and "
-                         "module or class constants); for tensors use where(cond, a, b)");
+      fail(s.value->loc,
+           "`if` conditions must be compile-time constants (numbers, D, G, P and "
+           "module or class constants); for tensors use where(cond, a, b)");
     }
     const auto& taken = *truth ? s.body : s.orelse;
     const auto& dropped = *truth ? s.orelse : s.body;
@@ -576,8 +614,9 @@ class Lowering {
       return;
     }
     if (target.kind == ExprKind::kSubscript)
-      fail(target.loc, "item assignment is not allowed: tensors are immutable in flows; build "
-                       "the value with where(...) or arithmetic");
+      fail(target.loc,
+           "item assignment is not allowed: tensors are immutable in flows; build "
+           "the value with where(...) or arithmetic");
     if (target.kind == ExprKind::kAttribute)
       fail(target.loc, "only fields can be assigned, as self.name = ...");
     check_assignable_name(target);
@@ -601,13 +640,15 @@ class Lowering {
     }
     const FieldDecl& decl = program_.fields[f];
     if (m.phase == Phase::kSummarize && decl.kind == FieldKind::kState) {
-      fail(target.loc, "State '" + name + "' is per request and lives in score; summarize can "
-                       "only write Fields");
+      fail(target.loc, "State '" + name +
+                           "' is per request and lives in score; summarize can "
+                           "only write Fields");
     }
     if (m.phase == Phase::kScore && decl.kind == FieldKind::kField) {
-      fail(target.loc, "score cannot write Field '" + name + "': Fields are written once by "
-                       "summarize; declare per-request state with State(...) to update it in "
-                       "score");
+      fail(target.loc, "score cannot write Field '" + name +
+                           "': Fields are written once by "
+                           "summarize; declare per-request state with State(...) to update it in "
+                           "score");
     }
     if (m.writes[f] > 0) {
       fail(target.loc, std::string(decl.kind == FieldKind::kField ? "field" : "state") + " '" +
@@ -632,8 +673,9 @@ class Lowering {
 
   ValueId emit(Op op) {
     if (!method_)
-      fail(op.loc, "this needs a tensor operation, which is not allowed in a constant; constants "
-                   "are numbers and multiples of D, G, P (e.g. P // 4)");
+      fail(op.loc,
+           "this needs a tensor operation, which is not allowed in a constant; constants "
+           "are numbers and multiples of D, G, P (e.g. P // 4)");
     if (op.shape.size() > kMaxRank)
       fail(op.loc, "tensors of rank more than " + std::to_string(kMaxRank) +
                        " are not supported (shape " + shape_to_string(op.shape) + ")");
@@ -669,10 +711,14 @@ class Lowering {
   // ---- expressions ----
   Val lower_expr(const Expr& e) {
     switch (e.kind) {
-      case ExprKind::kInt: return Val::of(ConstValue::integer(e.int_value));
-      case ExprKind::kFloat: return Val::of(ConstValue::real(e.float_value));
-      case ExprKind::kBool: return Val::of(ConstValue::boolean(e.bool_value));
-      case ExprKind::kNone: return Val::of(ConstValue::none());
+      case ExprKind::kInt:
+        return Val::of(ConstValue::integer(e.int_value));
+      case ExprKind::kFloat:
+        return Val::of(ConstValue::real(e.float_value));
+      case ExprKind::kBool:
+        return Val::of(ConstValue::boolean(e.bool_value));
+      case ExprKind::kNone:
+        return Val::of(ConstValue::none());
       case ExprKind::kEllipsis: {
         ConstValue c;
         c.kind = Kind::kEllipsis;
@@ -680,22 +726,29 @@ class Lowering {
       }
       case ExprKind::kString:
         fail(e.loc, "strings are only allowed as docstrings");
-      case ExprKind::kName: return lower_name(e);
-      case ExprKind::kAttribute: return lower_attribute(e);
-      case ExprKind::kCall: return lower_call(e);
-      case ExprKind::kSubscript: return lower_subscript(e);
-      case ExprKind::kSlice: fail(e.loc, "slices (a:b) are only allowed inside [ ]");
+      case ExprKind::kName:
+        return lower_name(e);
+      case ExprKind::kAttribute:
+        return lower_attribute(e);
+      case ExprKind::kCall:
+        return lower_call(e);
+      case ExprKind::kSubscript:
+        return lower_subscript(e);
+      case ExprKind::kSlice:
+        fail(e.loc, "slices (a:b) are only allowed inside [ ]");
       case ExprKind::kBinary:
         return lower_binary_values(e.text, lower_expr(*e.lhs), lower_expr(*e.rhs), e.loc);
       case ExprKind::kCompare:
         return lower_binary_values(e.text, lower_expr(*e.lhs), lower_expr(*e.rhs), e.loc);
-      case ExprKind::kUnary: return lower_unary(e);
+      case ExprKind::kUnary:
+        return lower_unary(e);
       case ExprKind::kBoolOp: {
         Val a = lower_expr(*e.lhs);
         Val b = lower_expr(*e.rhs);
         if (a.tensor || b.tensor) {
-          fail(e.loc, "'" + e.text + "' works only on constants; for tensors use minimum, "
-                      "maximum or where");
+          fail(e.loc, "'" + e.text +
+                          "' works only on constants; for tensors use minimum, "
+                          "maximum or where");
         }
         bool ta = const_truth(a.c).value_or(false);
         if (e.text == "and") return ta ? b : a;
@@ -722,8 +775,9 @@ class Lowering {
   Val lower_name(const Expr& e) {
     const std::string& name = e.text;
     if (is_dunder(name))
-      fail(e.loc, "'" + name + "' is not available in flows: names starting with '__' are "
-                  "not allowed");
+      fail(e.loc, "'" + name +
+                      "' is not available in flows: names starting with '__' are "
+                      "not allowed");
     if (method_) {
       auto it = method_->locals.find(name);
       if (it != method_->locals.end()) {
@@ -754,19 +808,22 @@ class Lowering {
     if (name == "self") fail(e.loc, "'self' can only be used as self.field");
     if (method_) {
       if (method_->phase == Phase::kSummarize && name == "q")
-        fail(e.loc, "'q' is not available in summarize: the query exists only in score; "
-                    "summarize sees the page's keys and values (k, v)");
+        fail(e.loc,
+             "'q' is not available in summarize: the query exists only in score; "
+             "summarize sees the page's keys and values (k, v)");
       if (method_->phase == Phase::kScore && (name == "k" || name == "v"))
-        fail(e.loc, "'" + name + "' is not available in score: keys and values exist only in "
-                    "summarize; score reads the fields it stored (self.name) and q");
+        fail(e.loc, "'" + name +
+                        "' is not available in score: keys and values exist only in "
+                        "summarize; score reads the fields it stored (self.name) and q");
       if (class_consts_.count(name))
         fail(e.loc, "'" + name + "' is a class constant; write self." + name);
       if (program_.field_index(name) >= 0)
         fail(e.loc, "'" + name + "' is a field; write self." + name);
     }
     if (forbidden_builtins().count(name))
-      fail(e.loc, "'" + name + "' is not available in flows: a flow can only use names imported "
-                  "from vortex.flow, its constants, fields and locals");
+      fail(e.loc, "'" + name +
+                      "' is not available in flows: a flow can only use names imported "
+                      "from vortex.flow, its constants, fields and locals");
     const auto& names = flow_module_names();
     if (std::find(names.begin(), names.end(), name) != names.end())
       fail(e.loc, "'" + name + "' is not imported; add it to `from vortex.flow import ...`");
@@ -776,8 +833,9 @@ class Lowering {
   Val read_self_attribute(const Expr& e) {
     const std::string& name = e.text;
     if (name == "summarize" || name == "score")
-      fail(e.loc, "self." + name + " cannot be used: flows have no calls between methods and "
-                  "no recursion");
+      fail(e.loc, "self." + name +
+                      " cannot be used: flows have no calls between methods and "
+                      "no recursion");
     if (auto it = class_consts_.find(name); it != class_consts_.end()) return Val::of(it->second);
     int f = program_.field_index(name);
     if (f < 0)
@@ -789,8 +847,9 @@ class Lowering {
     if (auto it = m.field_values.find(f); it != m.field_values.end()) return Val::of(it->second);
     if (m.phase == Phase::kSummarize) {
       if (decl.kind == FieldKind::kState)
-        fail(e.loc, "State '" + name + "' is per request and lives in score; summarize cannot "
-                    "read it");
+        fail(e.loc, "State '" + name +
+                        "' is per request and lives in score; summarize cannot "
+                        "read it");
       fail(e.loc, "field '" + name + "' is read in summarize before it is written");
     }
     Op op;
@@ -804,8 +863,9 @@ class Lowering {
 
   Val lower_attribute(const Expr& e) {
     if (is_dunder(e.text))
-      fail(e.loc, "attribute '" + e.text + "' is not allowed: flows cannot reach Python "
-                  "internals");
+      fail(e.loc, "attribute '" + e.text +
+                      "' is not allowed: flows cannot reach Python "
+                      "internals");
     if (e.lhs->kind == ExprKind::kName && e.lhs->text == "self") return read_self_attribute(e);
     Val obj = lower_expr(*e.lhs);
     if (e.text == "T") {
@@ -839,11 +899,10 @@ class Lowering {
 
   static std::optional<OpKind> binary_kind(const std::string& op) {
     static const std::map<std::string, OpKind> kinds = {
-        {"+", OpKind::kAdd},  {"-", OpKind::kSub},   {"*", OpKind::kMul},
-        {"/", OpKind::kDiv},  {"//", OpKind::kFloorDiv}, {"%", OpKind::kMod},
-        {"**", OpKind::kPow}, {"<", OpKind::kLt},    {"<=", OpKind::kLe},
-        {">", OpKind::kGt},   {">=", OpKind::kGe},   {"==", OpKind::kEq},
-        {"!=", OpKind::kNe},  {"@", OpKind::kMatMul}};
+        {"+", OpKind::kAdd},       {"-", OpKind::kSub},   {"*", OpKind::kMul},  {"/", OpKind::kDiv},
+        {"//", OpKind::kFloorDiv}, {"%", OpKind::kMod},   {"**", OpKind::kPow}, {"<", OpKind::kLt},
+        {"<=", OpKind::kLe},       {">", OpKind::kGt},    {">=", OpKind::kGe},  {"==", OpKind::kEq},
+        {"!=", OpKind::kNe},       {"@", OpKind::kMatMul}};
     auto it = kinds.find(op);
     if (it == kinds.end()) return std::nullopt;
     return it->second;
@@ -873,8 +932,7 @@ class Lowering {
       if (!b.c.is_number() && b.c.kind != Kind::kSym)
         fail(loc, "operator '" + op + "' cannot be applied to " + const_to_string(b.c));
     }
-    if (*kind == OpKind::kPow && b.tensor)
-      fail(loc, "the exponent of ** must be a constant");
+    if (*kind == OpKind::kPow && b.tensor) fail(loc, "the exponent of ** must be a constant");
     ValueId x = as_tensor(a, loc);
     ValueId y = as_tensor(b, loc);
     return Val::of(elementwise(*kind, {x, y}, loc, op));
@@ -972,12 +1030,14 @@ class Lowering {
       for (int i = 0; i < rank; ++i) axes.push_back(i);
       return axes;
     }
-    if (c.kind == Kind::kTuple || c.kind == Kind::kList) items = c.items;
-    else items = {c};
+    if (c.kind == Kind::kTuple || c.kind == Kind::kList)
+      items = c.items;
+    else
+      items = {c};
     for (const ConstValue& item : items) {
       if (item.kind != Kind::kInt)
-        fail(e->loc, "axis must be an integer, a tuple of integers or None, got " +
-                         const_to_string(c));
+        fail(e->loc,
+             "axis must be an integer, a tuple of integers or None, got " + const_to_string(c));
       std::optional<int> a = normalize_axis(item.i, rank);
       if (!a) fail(e->loc, axis_out_of_range_message(item.i, shape));
       if (std::find(axes.begin(), axes.end(), *a) != axes.end())
@@ -990,8 +1050,9 @@ class Lowering {
 
   Dim dim_value(const ConstValue& c, const Expr& e, bool allow_minus_one) {
     std::optional<Dim> d = c.as_dim();
-    if (!d) fail(e.loc, "a dim must be an integer or a multiple of N, G, D or P, got " +
-                            const_to_string(c));
+    if (!d)
+      fail(e.loc,
+           "a dim must be an integer or a multiple of N, G, D or P, got " + const_to_string(c));
     if (allow_minus_one && d->is_constant() && d->num == -1) return *d;
     if (d->num <= 0) fail(e.loc, "dims must be positive, got " + dim_to_string(*d));
     if (d->symbol == Symbol::kN && !(d->num == 1 && d->den == 1))
@@ -1028,12 +1089,14 @@ class Lowering {
     }
     if (callee.kind == ExprKind::kAttribute) {
       if (is_dunder(callee.text))
-        fail(callee.loc, "attribute '" + callee.text + "' is not allowed: flows cannot reach "
-                         "Python internals");
+        fail(callee.loc, "attribute '" + callee.text +
+                             "' is not allowed: flows cannot reach "
+                             "Python internals");
       if (callee.lhs->kind == ExprKind::kName && callee.lhs->text == "self") {
         if (callee.text == "summarize" || callee.text == "score")
-          fail(callee.loc, "self." + callee.text + "(...) cannot be called: flows have no calls "
-                           "between methods and no recursion");
+          fail(callee.loc, "self." + callee.text +
+                               "(...) cannot be called: flows have no calls "
+                               "between methods and no recursion");
         read_self_attribute(callee);  // reports unknown fields first
         fail(callee.loc, "self." + callee.text + " is not a method");
       }
@@ -1047,25 +1110,28 @@ class Lowering {
 
   static std::optional<OpKind> unary_kind(const std::string& name) {
     static const std::map<std::string, OpKind> kinds = {
-        {"abs", OpKind::kAbs},   {"exp", OpKind::kExp},         {"log", OpKind::kLog},
-        {"sqrt", OpKind::kSqrt}, {"relu", OpKind::kRelu},       {"sigmoid", OpKind::kSigmoid},
+        {"abs", OpKind::kAbs},   {"exp", OpKind::kExp},   {"log", OpKind::kLog},
+        {"sqrt", OpKind::kSqrt}, {"relu", OpKind::kRelu}, {"sigmoid", OpKind::kSigmoid},
         {"silu", OpKind::kSilu}};
     auto it = kinds.find(name);
     if (it == kinds.end()) return std::nullopt;
     return it->second;
   }
   static std::optional<OpKind> reduction_kind(const std::string& name) {
-    static const std::map<std::string, OpKind> kinds = {
-        {"sum", OpKind::kSum}, {"mean", OpKind::kMean}, {"max", OpKind::kMax},
-        {"min", OpKind::kMin}, {"l2norm", OpKind::kL2Norm}};
+    static const std::map<std::string, OpKind> kinds = {{"sum", OpKind::kSum},
+                                                        {"mean", OpKind::kMean},
+                                                        {"max", OpKind::kMax},
+                                                        {"min", OpKind::kMin},
+                                                        {"l2norm", OpKind::kL2Norm}};
     auto it = kinds.find(name);
     if (it == kinds.end()) return std::nullopt;
     return it->second;
   }
   static std::optional<OpKind> fold_kind(const std::string& name) {
-    static const std::map<std::string, OpKind> kinds = {
-        {"fold_sum", OpKind::kFoldSum}, {"fold_mean", OpKind::kFoldMean},
-        {"fold_max", OpKind::kFoldMax}, {"fold_min", OpKind::kFoldMin}};
+    static const std::map<std::string, OpKind> kinds = {{"fold_sum", OpKind::kFoldSum},
+                                                        {"fold_mean", OpKind::kFoldMean},
+                                                        {"fold_max", OpKind::kFoldMax},
+                                                        {"fold_min", OpKind::kFoldMin}};
     auto it = kinds.find(name);
     if (it == kinds.end()) return std::nullopt;
     return it->second;
@@ -1084,8 +1150,8 @@ class Lowering {
       auto a = bind(call, fn, {"a", "b"}, 2);
       ValueId x = tensor_arg(*a[0]);
       ValueId y = tensor_arg(*a[1]);
-      return Val::of(elementwise(fn == "maximum" ? OpKind::kMaximum : OpKind::kMinimum, {x, y},
-                                 call.loc, fn));
+      return Val::of(
+          elementwise(fn == "maximum" ? OpKind::kMaximum : OpKind::kMinimum, {x, y}, call.loc, fn));
     }
     if (fn == "where") {
       auto a = bind(call, fn, {"cond", "a", "b"}, 3);
@@ -1097,8 +1163,8 @@ class Lowering {
     if (auto k = reduction_kind(fn)) {
       auto a = bind(call, fn, {"x", "axis", "keepdims"}, 1);
       ValueId x = tensor_arg(*a[0]);
-      return Val::of(reduce(*k, x, axes_arg(a[1], shape_of(x)), bool_arg(a[2], "keepdims"),
-                            call.loc));
+      return Val::of(
+          reduce(*k, x, axes_arg(a[1], shape_of(x)), bool_arg(a[2], "keepdims"), call.loc));
     }
     if (fn == "softmax") {
       auto a = bind(call, fn, {"x", "axis"}, 1);
@@ -1274,8 +1340,9 @@ class Lowering {
     bool has_from = pf < static_cast<int>(from.size()), has_to = pt < static_cast<int>(to.size());
     Shape out;
     if (has_from || has_to) {
-      std::string msg = "reshape cannot touch the page axis N: " + shape_to_string(from) +
-                        " to " + shape_to_string(to) + "; keep N as it is and reshape the other "
+      std::string msg = "reshape cannot touch the page axis N: " + shape_to_string(from) + " to " +
+                        shape_to_string(to) +
+                        "; keep N as it is and reshape the other "
                         "axes";
       if (!has_from || !has_to) fail(loc, msg);
       Shape fa(from.begin(), from.begin() + pf), fb(from.begin() + pf + 1, from.end());
@@ -1338,8 +1405,9 @@ class Lowering {
       } else {
         Val v = lower_expr(*ie);
         if (v.tensor)
-          fail(ie->loc, "indices must be integer constants, slices, None or ...; indexing with a "
-                        "tensor is not supported");
+          fail(ie->loc,
+               "indices must be integer constants, slices, None or ...; indexing with a "
+               "tensor is not supported");
         if (v.c.kind == Kind::kNone) {
           item.kind = Item::kNewAxis;
         } else if (v.c.kind == Kind::kEllipsis) {
@@ -1363,8 +1431,8 @@ class Lowering {
     }
     int rank = static_cast<int>(s.size());
     if (consumed > rank)
-      fail(e.loc, "too many indices (" + std::to_string(consumed) + ") for shape " +
-                      shape_to_string(s));
+      fail(e.loc,
+           "too many indices (" + std::to_string(consumed) + ") for shape " + shape_to_string(s));
     std::vector<SliceSpec> specs;
     Shape sliced, final_shape;
     bool any_slice = false;
@@ -1377,7 +1445,9 @@ class Lowering {
     };
     for (const Item& it : items) {
       switch (it.kind) {
-        case Item::kNewAxis: final_shape.push_back(Dim::constant(1)); break;
+        case Item::kNewAxis:
+          final_shape.push_back(Dim::constant(1));
+          break;
         case Item::kEllipsis:
           for (int k = 0; k < rank - consumed; ++k) full_axis();
           break;
@@ -1406,8 +1476,9 @@ class Lowering {
             fail(it.loc, "slicing the page axis N is not allowed: use ':' for it");
           std::string error;
           std::optional<Dim> len = slice_length(d, it.spec, &error);
-          if (!len) fail(it.loc, error + " (axis " + std::to_string(axis) + " of shape " +
-                                     shape_to_string(s) + ")");
+          if (!len)
+            fail(it.loc, error + " (axis " + std::to_string(axis) + " of shape " +
+                             shape_to_string(s) + ")");
           specs.push_back(it.spec);
           sliced.push_back(*len);
           final_shape.push_back(*len);

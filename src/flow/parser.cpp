@@ -19,12 +19,17 @@ struct SyntaxError {};
 
 std::string describe(const Token& t) {
   switch (t.kind) {
-    case TokenKind::kName: return "name '" + t.text + "'";
-    case TokenKind::kKeyword: return "keyword '" + t.text + "'";
-    case TokenKind::kOp: return "'" + t.text + "'";
+    case TokenKind::kName:
+      return "name '" + t.text + "'";
+    case TokenKind::kKeyword:
+      return "keyword '" + t.text + "'";
+    case TokenKind::kOp:
+      return "'" + t.text + "'";
     case TokenKind::kInt:
-    case TokenKind::kFloat: return "number " + t.text;
-    default: return token_kind_name(t.kind);
+    case TokenKind::kFloat:
+      return "number " + t.text;
+    default:
+      return token_kind_name(t.kind);
   }
 }
 
@@ -83,8 +88,8 @@ class Parser {
     Parser& p;
     explicit DepthGuard(Parser& parser, SourceLoc loc) : p(parser) {
       if (++p.depth_ > kMaxNestingDepth) {
-        p.sink_.error(loc, "nesting is too deep (more than " +
-                               std::to_string(kMaxNestingDepth) + " levels)");
+        p.sink_.error(
+            loc, "nesting is too deep (more than " + std::to_string(kMaxNestingDepth) + " levels)");
         throw CompileAborted{};
       }
     }
@@ -250,7 +255,8 @@ class Parser {
   }
 
   std::string parse_dotted_name() {
-    if (at_op(".")) fail(cur().loc, "relative imports are not allowed; use `from vortex.flow import ...`");
+    if (at_op("."))
+      fail(cur().loc, "relative imports are not allowed; use `from vortex.flow import ...`");
     std::string name = expect_name("a module name");
     while (at_op(".")) {
       advance();
@@ -397,7 +403,8 @@ class Parser {
       fail(cur().loc, "'" + cur().text + "' is not allowed in flows");
     ExprPtr e = parse_or();
     if (at_keyword("if"))
-      fail(cur().loc, "conditional expressions (a if c else b) are not allowed; use where(c, a, b)");
+      fail(cur().loc,
+           "conditional expressions (a if c else b) are not allowed; use where(c, a, b)");
     if (at_op(":=")) fail(cur().loc, "':=' (assignment expression) is not allowed in flows");
     return e;
   }
@@ -635,7 +642,8 @@ class Parser {
         if (t.text == "{") fail(loc, "dicts and sets are not allowed in flows");
         break;
       }
-      default: break;
+      default:
+        break;
     }
     fail_unexpected("an expression");
   }

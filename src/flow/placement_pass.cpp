@@ -18,15 +18,17 @@ bool mixes_pages(const Function& fn, const Op& op) {
     case OpKind::kMax:
     case OpKind::kMin:
     case OpKind::kL2Norm:
-      return std::any_of(op.axes.begin(), op.axes.end(),
-                         [&](int a) { return is_page_dim(in[a]); });
+      return std::any_of(op.axes.begin(), op.axes.end(), [&](int a) { return is_page_dim(in[a]); });
     case OpKind::kSoftmax:
     case OpKind::kFoldSum:
     case OpKind::kFoldMean:
     case OpKind::kFoldMax:
-    case OpKind::kFoldMin: return is_page_dim(in[op.axis]);
-    case OpKind::kMatMul: return !in.empty() && is_page_dim(in.back());
-    default: return false;
+    case OpKind::kFoldMin:
+      return is_page_dim(in[op.axis]);
+    case OpKind::kMatMul:
+      return !in.empty() && is_page_dim(in.back());
+    default:
+      return false;
   }
 }
 

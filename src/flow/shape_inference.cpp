@@ -88,11 +88,16 @@ ShapeResult broadcast_shapes(const Shape& a, const Shape& b) {
     const Dim* da = has_a ? &a[a.size() - 1 - i] : nullptr;
     const Dim* db = has_b ? &b[b.size() - 1 - i] : nullptr;
     Dim& o = out[rank - 1 - i];
-    if (!da) o = *db;
-    else if (!db) o = *da;
-    else if (*da == *db) o = *da;
-    else if (da->is_one()) o = *db;
-    else if (db->is_one()) o = *da;
+    if (!da)
+      o = *db;
+    else if (!db)
+      o = *da;
+    else if (*da == *db)
+      o = *da;
+    else if (da->is_one())
+      o = *db;
+    else if (db->is_one())
+      o = *da;
     else
       return ShapeResult::fail("shapes " + shape_to_string(a) + " and " + shape_to_string(b) +
                                " do not broadcast (" + dims_pair(*da, *db) + ")");
@@ -117,8 +122,10 @@ Shape reduce_shape(const Shape& s, const std::vector<int>& axes, bool keepdims) 
   Shape out;
   for (int i = 0; i < static_cast<int>(s.size()); ++i) {
     bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
-    if (!reduced) out.push_back(s[i]);
-    else if (keepdims) out.push_back(Dim::constant(1));
+    if (!reduced)
+      out.push_back(s[i]);
+    else if (keepdims)
+      out.push_back(Dim::constant(1));
   }
   return out;
 }
@@ -129,8 +136,8 @@ ShapeResult fold_shape(const Shape& s, int axis, int64_t group) {
   if (group > (int64_t{1} << 31)) return ShapeResult::fail("fold size is too large");
   Shape out = s;
   const Dim& d = s[axis];
-  std::string where = "axis " + std::to_string(axis) + " of size " + dim_to_string(d) +
-                      " (shape " + shape_to_string(s) + ")";
+  std::string where = "axis " + std::to_string(axis) + " of size " + dim_to_string(d) + " (shape " +
+                      shape_to_string(s) + ")";
   if (d.is_constant()) {
     if (d.num % group != 0)
       return ShapeResult::fail("fold size " + std::to_string(group) + " does not divide " + where);
@@ -172,9 +179,8 @@ ShapeResult matmul_shape(const Shape& a, const Shape& b) {
 
 ShapeResult transpose_shape(const Shape& s, const std::vector<int>& perm) {
   if (perm.size() != s.size())
-    return ShapeResult::fail("transpose needs " + std::to_string(s.size()) +
-                             " axes for shape " + shape_to_string(s) + ", got " +
-                             std::to_string(perm.size()));
+    return ShapeResult::fail("transpose needs " + std::to_string(s.size()) + " axes for shape " +
+                             shape_to_string(s) + ", got " + std::to_string(perm.size()));
   std::vector<bool> seen(s.size(), false);
   Shape out;
   for (int p : perm) {

@@ -48,7 +48,9 @@ ShapeResult reshape_shape(const Shape& from, const Shape& to);
 std::optional<Dim> slice_length(const Dim& size, const SliceSpec& spec, std::string* error);
 
 // True when the dim mentions the page axis symbol N.
-inline bool is_page_dim(const Dim& d) { return d.symbol == Symbol::kN; }
+inline bool is_page_dim(const Dim& d) {
+  return d.symbol == Symbol::kN;
+}
 int count_page_axes(const Shape& s);
 
 }  // namespace vortex::flow

@@ -31,10 +31,9 @@ void check_stores(const FlowProgram& program, const Function& fn, DiagnosticSink
     if (fn.phase == Phase::kScore) want.insert(want.begin(), Dim::of(Symbol::kN));
     if (got == want) continue;
     std::string who = fn.phase == Phase::kSummarize ? "summarize" : "score";
-    std::string msg = std::string(f.kind == FieldKind::kField ? "field" : "state") + " '" +
-                      f.name + "' is declared " + declared(f) + ", so " + who +
-                      " must write shape " + shape_to_string(want) + "; this writes " +
-                      shape_to_string(got);
+    std::string msg = std::string(f.kind == FieldKind::kField ? "field" : "state") + " '" + f.name +
+                      "' is declared " + declared(f) + ", so " + who + " must write shape " +
+                      shape_to_string(want) + "; this writes " + shape_to_string(got);
     if (lost_unit_dims(want, got)) msg += ": keep the reduced axis with keepdims=True";
     sink.error(op.loc, msg, {DiagnosticSink::note(f.loc, "'" + f.name + "' is declared here")});
   }
@@ -46,12 +45,13 @@ void check_result(const Function& score, DiagnosticSink& sink) {
   const Shape& s = op.shape;
   Shape want{Dim::of(Symbol::kN)};
   if (s == want) return;
-  std::string msg = "score must return one score per page, shape [N]; this returns " +
-                    shape_to_string(s);
+  std::string msg =
+      "score must return one score per page, shape [N]; this returns " + shape_to_string(s);
   int page_axes = count_page_axes(s);
   if (page_axes == 0) {
-    msg += ": it does not depend on the page; combine it with a field (self.name), or use "
-           "zeros(N) for a constant score";
+    msg +=
+        ": it does not depend on the page; combine it with a field (self.name), or use "
+        "zeros(N) for a constant score";
   } else if (s.size() > 1) {
     std::vector<int> axes;
     for (size_t i = 0; i < s.size(); ++i)
@@ -60,8 +60,8 @@ void check_result(const Function& score, DiagnosticSink& sink) {
     if (only_heads) {
       msg += ": reduce over the head axis, e.g. .max(axis=-1)";
     } else if (axes.size() == 1) {
-      msg += ": reduce over axis " + std::to_string(axes[0]) + ", e.g. .max(axis=" +
-             std::to_string(axes[0]) + ")";
+      msg += ": reduce over axis " + std::to_string(axes[0]) +
+             ", e.g. .max(axis=" + std::to_string(axes[0]) + ")";
     } else {
       std::string list;
       for (size_t i = 0; i < axes.size(); ++i) {
@@ -89,19 +89,25 @@ void verify_flow(const FlowProgram& program, DiagnosticSink& sink) {
     const FieldDecl& f = program.fields[i];
     if (f.kind == FieldKind::kField) {
       if (summarize_writes[i] == 0) {
-        sink.error(f.loc, "field '" + f.name + "' is never written by summarize: assign it "
-                          "once there, e.g. self." + f.name + " = k.mean(axis=0, keepdims=True)");
+        sink.error(f.loc, "field '" + f.name +
+                              "' is never written by summarize: assign it "
+                              "once there, e.g. self." +
+                              f.name + " = k.mean(axis=0, keepdims=True)");
       } else if (score_reads[i] == 0) {
-        sink.error(f.loc, "field '" + f.name + "' is written but never read by score: remove it "
-                          "or use it");
+        sink.error(f.loc, "field '" + f.name +
+                              "' is written but never read by score: remove it "
+                              "or use it");
       }
     } else {
       if (score_writes[i] == 0) {
-        sink.error(f.loc, "state '" + f.name + "' is never written by score: update it there, "
-                          "e.g. self." + f.name + " = self." + f.name + " * 0.9 + ...");
+        sink.error(f.loc, "state '" + f.name +
+                              "' is never written by score: update it there, "
+                              "e.g. self." +
+                              f.name + " = self." + f.name + " * 0.9 + ...");
       } else if (score_reads[i] == 0) {
-        sink.error(f.loc, "state '" + f.name + "' is written but never read by score: remove it "
-                          "or use it");
+        sink.error(f.loc, "state '" + f.name +
+                              "' is written but never read by score: remove it "
+                              "or use it");
       }
     }
   }
@@ -133,8 +139,7 @@ std::string check_ir_invariants(const FlowProgram& program) {
         if (d.num <= 0 || d.den <= 0)
           return name + " %" + std::to_string(i) + ": non-positive dim " + dim_to_string(d);
     }
-    if (fn->result >= static_cast<ValueId>(fn->ops.size()))
-      return name + ": result is not defined";
+    if (fn->result >= static_cast<ValueId>(fn->ops.size())) return name + ": result is not defined";
   }
   return {};
 }

@@ -42,7 +42,9 @@ void expect_golden(const fs::path& flow, const fs::path& golden, const FlowGeome
   EXPECT_EQ(got, read(golden)) << "IR of " << flow << " differs from " << golden;
 }
 
-fs::path golden_dir() { return fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/golden"; }
+fs::path golden_dir() {
+  return fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/golden";
+}
 
 TEST(GoldenIr, EveryGoldenFlowMatchesItsDump) {
   int count = 0;

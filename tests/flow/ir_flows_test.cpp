@@ -86,8 +86,8 @@ TEST(GoodFlows, ShippedFlowsCompileForModelGeometries) {
     if (entry.path().extension() != ".py") continue;
     ++count;
     std::string src = read(entry.path());
-    for (const FlowGeometry* g : {static_cast<const FlowGeometry*>(nullptr), &qwen3_1_7b,
-                                  &llama_3_1_8b}) {
+    for (const FlowGeometry* g :
+         {static_cast<const FlowGeometry*>(nullptr), &qwen3_1_7b, &llama_3_1_8b}) {
       CompileResult r = compile_flow(src, entry.path().filename().string(), g);
       EXPECT_TRUE(r.ok()) << format_compile_errors(r, src, entry.path().string());
     }

@@ -8,11 +8,21 @@
 namespace vortex::flow {
 namespace {
 
-Dim n() { return Dim::of(Symbol::kN); }
-Dim g() { return Dim::of(Symbol::kG); }
-Dim d() { return Dim::of(Symbol::kD); }
-Dim p(int64_t num = 1, int64_t den = 1) { return Dim::of(Symbol::kP, num, den); }
-Dim c(int64_t v) { return Dim::constant(v); }
+Dim n() {
+  return Dim::of(Symbol::kN);
+}
+Dim g() {
+  return Dim::of(Symbol::kG);
+}
+Dim d() {
+  return Dim::of(Symbol::kD);
+}
+Dim p(int64_t num = 1, int64_t den = 1) {
+  return Dim::of(Symbol::kP, num, den);
+}
+Dim c(int64_t v) {
+  return Dim::constant(v);
+}
 
 TEST(Dims, AreNormalisedAndPrinted) {
   EXPECT_EQ(dim_to_string(Dim::of(Symbol::kP, 2, 8)), "P/4");
@@ -67,9 +77,9 @@ TEST(Fold, DividesTheAxisAndChecksDivisibility) {
   EXPECT_EQ(r.shape, (Shape{p(1, 4), d()}));
   EXPECT_EQ(fold_shape({c(16), c(128)}, 1, 32).shape, (Shape{c(16), c(4)}));
   EXPECT_FALSE(fold_shape({c(16), c(128)}, 0, 3).ok());
-  EXPECT_FALSE(fold_shape({p(), d()}, 0, 3).ok());       // P is a power of two
-  EXPECT_TRUE(fold_shape({p(3), d()}, 0, 3).ok());       // 3P / 3 = P
-  EXPECT_FALSE(fold_shape({n(), d()}, 0, 2).ok());       // never across pages
+  EXPECT_FALSE(fold_shape({p(), d()}, 0, 3).ok());  // P is a power of two
+  EXPECT_TRUE(fold_shape({p(3), d()}, 0, 3).ok());  // 3P / 3 = P
+  EXPECT_FALSE(fold_shape({n(), d()}, 0, 2).ok());  // never across pages
 }
 
 TEST(Matmul, ContractsAndBroadcastsBatchDims) {
@@ -85,8 +95,7 @@ TEST(Matmul, ContractsAndBroadcastsBatchDims) {
 }
 
 TEST(Reshape, InfersMinusOneAndComparesSymbolicCounts) {
-  EXPECT_EQ(reshape_shape({p(), d()}, {p(1, 4), c(4), d()}).shape,
-            (Shape{p(1, 4), c(4), d()}));
+  EXPECT_EQ(reshape_shape({p(), d()}, {p(1, 4), c(4), d()}).shape, (Shape{p(1, 4), c(4), d()}));
   EXPECT_EQ(reshape_shape({p(), c(8)}, {c(-1)}).shape, (Shape{Dim::of(Symbol::kP, 8)}));
   EXPECT_EQ(reshape_shape({g(), c(4)}, {c(2), c(-1)}).shape, (Shape{c(2), Dim::of(Symbol::kG, 2)}));
   EXPECT_FALSE(reshape_shape({p(), d()}, {c(-1)}).ok());  // P * D is not a single dim
@@ -106,7 +115,7 @@ TEST(Slices, LengthsForConstantAndSymbolicAxes) {
   EXPECT_EQ(len(d(), -8, std::nullopt), c(8));
   EXPECT_EQ(len(p(), std::nullopt, std::nullopt, 2), p(1, 2));
   EXPECT_FALSE(len(d(), 1, std::nullopt).has_value());  // D - 1: not a fixed length
-  EXPECT_FALSE(len(c(4), 5, 9).has_value());             // empty
+  EXPECT_FALSE(len(c(4), 5, 9).has_value());            // empty
 }
 
 // The shape of score's returned value for a score body `expr` (q: [G, D]; fields a: Field(1, D),
@@ -126,8 +135,11 @@ std::string score_shape(const std::string& expr, const FlowGeometry* geo = nullp
       "    def score(self, q):\n"
       "        a = self.a\n"
       "        s = self.s\n"
-      "        x = " + expr + "\n"
-      "        return (q * a).sum(axis=-1).max(axis=-1) + (s.sum(axis=(1, 2)) + (x * 0).sum()) * 0\n";
+      "        x = " +
+      expr +
+      "\n"
+      "        return (q * a).sum(axis=-1).max(axis=-1) + (s.sum(axis=(1, 2)) + (x * 0).sum()) * "
+      "0\n";
   CompileOptions opts;
   CompileResult r = compile_flow(src, "f.py", geo, opts);
   if (!r.ok()) {
@@ -191,8 +203,7 @@ TEST(InferredShapes, BoundGeometryMakesDimsConcrete) {
   EXPECT_EQ(score_shape("q[:, None, :] * s[:, None]", &geo), "[N, 4, 4, 64]");
   std::string error;
   EXPECT_EQ(score_shape("s.fold_max(8, axis=1)", &geo, &error), "error");
-  EXPECT_NE(error.find("fold size 8 does not divide axis 1 of size 4"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("fold size 8 does not divide axis 1 of size 4"), std::string::npos) << error;
   EXPECT_EQ(score_shape("q[:, 0:D // 2]", &geo), "[4, 32]");
 }
 

@@ -1,7 +1,7 @@
 // Lexer: Python tokens with INDENT/DEDENT, strings, numbers, line joining, and lexical errors.
-#include <gtest/gtest.h>
-
 #include "flow/lexer.h"
+
+#include <gtest/gtest.h>
 
 namespace vortex::flow {
 namespace {
@@ -9,8 +9,10 @@ namespace {
 std::vector<Token> lex(std::string_view src, DiagnosticSink* out = nullptr) {
   DiagnosticSink sink;
   std::vector<Token> t = tokenize(src, sink);
-  if (out) *out = sink;
-  else EXPECT_FALSE(sink.has_errors()) << sink.diagnostics().front().message;
+  if (out)
+    *out = sink;
+  else
+    EXPECT_FALSE(sink.has_errors()) << sink.diagnostics().front().message;
   return t;
 }
 
@@ -24,11 +26,12 @@ using K = TokenKind;
 
 TEST(Lexer, IndentAndDedentFollowTheBlocks) {
   auto t = lex("if x:\n    y = 1\n    if z:\n        pass\nw\n");
-  EXPECT_EQ(kinds(t), (std::vector<K>{K::kKeyword, K::kName, K::kOp, K::kNewline, K::kIndent,
-                                      K::kName, K::kOp, K::kInt, K::kNewline, K::kKeyword,
-                                      K::kName, K::kOp, K::kNewline, K::kIndent, K::kKeyword,
-                                      K::kNewline, K::kDedent, K::kDedent, K::kName, K::kNewline,
-                                      K::kEnd}));
+  EXPECT_EQ(
+      kinds(t),
+      (std::vector<K>{K::kKeyword, K::kName,    K::kOp,      K::kNewline, K::kIndent, K::kName,
+                      K::kOp,      K::kInt,     K::kNewline, K::kKeyword, K::kName,   K::kOp,
+                      K::kNewline, K::kIndent,  K::kKeyword, K::kNewline, K::kDedent, K::kDedent,
+                      K::kName,    K::kNewline, K::kEnd}));
 }
 
 TEST(Lexer, BlankAndCommentLinesDoNotChangeIndentation) {
@@ -38,9 +41,9 @@ TEST(Lexer, BlankAndCommentLinesDoNotChangeIndentation) {
 
 TEST(Lexer, NewlinesInsideBracketsAndAfterBackslashJoinLines) {
   auto t = lex("x = (1,\n     2)\ny = 1 + \\\n    2\n");
-  EXPECT_EQ(kinds(t), (std::vector<K>{K::kName, K::kOp, K::kOp, K::kInt, K::kOp, K::kInt, K::kOp,
-                                      K::kNewline, K::kName, K::kOp, K::kInt, K::kOp, K::kInt,
-                                      K::kNewline, K::kEnd}));
+  EXPECT_EQ(kinds(t),
+            (std::vector<K>{K::kName, K::kOp, K::kOp, K::kInt, K::kOp, K::kInt, K::kOp, K::kNewline,
+                            K::kName, K::kOp, K::kInt, K::kOp, K::kInt, K::kNewline, K::kEnd}));
 }
 
 TEST(Lexer, NumbersAreIntsOrFloats) {
@@ -119,7 +122,8 @@ INSTANTIATE_TEST_SUITE_P(
                       LexError{"x = 1 ? 2\n", 1, 7, "invalid character '?'"},
                       LexError{"if x:\n    a\n  b\n", 3, 3, "unindent does not match"},
                       LexError{"x = 3j\n", 1, 5, "complex numbers are not supported"},
-                      LexError{"x = 1 \\ 2\n", 1, 7, "unexpected character after line continuation"},
+                      LexError{"x = 1 \\ 2\n", 1, 7,
+                               "unexpected character after line continuation"},
                       LexError{"x = \xc3\xa9\n", 1, 5, "non-ASCII character"},
                       LexError{"x = 99999999999999999999\n", 1, 5, "too large"}));
 

@@ -60,7 +60,8 @@ const Expected kExpected[] = {
     {"reshape_page_axis", 13, 18, "reshape cannot touch the page axis N"},
     // Fields and state.
     {"field_never_written", 7, 5, "field 'e' is never written by summarize"},
-    {"field_never_read", 7, 5, "field 'extra' is written but never read by score: remove it or use it"},
+    {"field_never_read", 7, 5,
+     "field 'extra' is written but never read by score: remove it or use it"},
     {"field_written_twice", 10, 14, "field 'c' is written twice (first at line 9)"},
     {"state_never_written", 7, 5, "state 'acc' is never written by score"},
     {"state_written_in_summarize", 11, 14, "State 'acc' is per request and lives in score"},
@@ -110,10 +111,9 @@ TEST_P(MalformedFlow, FailsWithPinnedDiagnostic) {
     EXPECT_NE(d.message.find(e.message), std::string::npos)
         << e.file << ": got '" << d.message << "'";
     std::string text = format_compile_errors(r, source, "x.py");
-    EXPECT_EQ(text.rfind("x.py:" + std::to_string(e.line) + ":" + std::to_string(e.col) +
-                             ": error: ",
-                         0),
-              0u)
+    EXPECT_EQ(
+        text.rfind("x.py:" + std::to_string(e.line) + ":" + std::to_string(e.col) + ": error: ", 0),
+        0u)
         << text;
   }
 }

@@ -42,7 +42,8 @@ std::string mutate(const std::string& base, const std::vector<std::string>& all,
     size_t pos = s.empty() ? 0 : rng.next_u64() % (s.size() + 1);
     switch (rng.next_u64() % 5) {
       case 0:  // flip a bit
-        if (!s.empty() && pos < s.size()) s[pos] = static_cast<char>(s[pos] ^ (1 << (rng.next_u64() % 8)));
+        if (!s.empty() && pos < s.size())
+          s[pos] = static_cast<char>(s[pos] ^ (1 << (rng.next_u64() % 8)));
         break;
       case 1:  // insert a grammar byte
         s.insert(s.begin() + pos, kInteresting[rng.next_u64() % kInteresting.size()]);
@@ -116,7 +117,8 @@ TEST(ParserFuzz, PathologicalInputsAreDiagnostics) {
       "x = 1" + std::string(5000, '.') + "\n",
       "class A(Flow):\n" + std::string(5000, '\t') + "pass\n",
   };
-  std::string nested_ifs = "from vortex.flow import Flow\nclass A(Flow):\n    def score(self, q):\n";
+  std::string nested_ifs =
+      "from vortex.flow import Flow\nclass A(Flow):\n    def score(self, q):\n";
   for (int i = 0; i < 400; ++i) nested_ifs += std::string(8 + 4 * i, ' ') + "if 1:\n";
   inputs.push_back(nested_ifs);
   for (const std::string& src : inputs) {

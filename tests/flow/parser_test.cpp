@@ -1,7 +1,7 @@
 // Parser: the AST of the flow subset with locations, and syntax errors with recovery.
-#include <gtest/gtest.h>
-
 #include "flow/parser.h"
+
+#include <gtest/gtest.h>
 
 namespace vortex::flow {
 namespace {
@@ -66,9 +66,9 @@ TEST(Parser, PrecedenceFollowsPython) {
   ASSERT_EQ(e.kind, ExprKind::kCompare);
   const ast::Expr& sum = *e.lhs;
   ASSERT_EQ(sum.text, "+");
-  EXPECT_EQ(sum.lhs->kind, ExprKind::kUnary);       // -(a ** 2)
+  EXPECT_EQ(sum.lhs->kind, ExprKind::kUnary);  // -(a ** 2)
   EXPECT_EQ(sum.lhs->lhs->text, "**");
-  EXPECT_EQ(sum.rhs->text, "@");                      // (b * c) @ d
+  EXPECT_EQ(sum.rhs->text, "@");  // (b * c) @ d
   EXPECT_EQ(sum.rhs->lhs->text, "*");
 }
 

@@ -1,8 +1,9 @@
 // IR passes: constant folding, dead-code removal and PER_PAGE / CROSS_PAGE placement.
+#include "flow/passes.h"
+
 #include <gtest/gtest.h>
 
 #include "flow/compiler.h"
-#include "flow/passes.h"
 #include "flow/verifier.h"
 
 namespace vortex::flow {
@@ -33,7 +34,9 @@ int count(const Function& fn, OpKind kind) {
   return n;
 }
 
-const Op& result_op(const FlowProgram& p) { return p.score.ops[p.score.result]; }
+const Op& result_op(const FlowProgram& p) {
+  return p.score.ops[p.score.result];
+}
 
 TEST(ConstantFolding, FoldsScalarMathOnBoundGeometry) {
   FlowGeometry geo{2, 64, 16};
@@ -62,8 +65,8 @@ TEST(ConstantFolding, KeepsSymbolicValuesSymbolic) {
 TEST(ConstantFolding, ReductionsOfConstantsFoldOnlyOverConcreteSizes) {
   FlowGeometry geo{2, 64, 16};
   FlowProgram p = compile_ok(
-      "        a = ones((G, 4)).sum(axis=1)\n"          // [2] of 4.0: folds
-      "        b = ones(N).sum()\n"                      // over N: cannot fold
+      "        a = ones((G, 4)).sum(axis=1)\n"  // [2] of 4.0: folds
+      "        b = ones(N).sum()\n"             // over N: cannot fold
       "        s = (q * self.c).sum(axis=-1).max(axis=-1)\n"
       "        return s * a.max() + b\n",
       &geo);
