@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 #include "engine/cpu_model_runner.h"
+#ifdef VORTEX_WITH_CUDA
+#include "engine/cuda/cuda_model_runner.h"
+#endif
 
 namespace vortex {
 
@@ -14,6 +17,9 @@ size_t kv_bytes_per_page(Device device, const KvGeometry& geometry) {
 std::unique_ptr<ModelRunner> make_model_runner(Device device, const LoadedModel& model,
                                                const KvGeometry& geometry, int32_t num_pages) {
   if (device == Device::kCpu) return std::make_unique<CpuModelRunner>(model, geometry, num_pages);
+#ifdef VORTEX_WITH_CUDA
+  return std::make_unique<CudaModelRunner>(model, geometry, num_pages);
+#endif
   fail("this build of vortex has no CUDA backend: use --device cpu");
 }
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The CUDA backend's check on a GPU machine, in one go: build, GPU tests, headline benchmarks.
+#
+#   scripts/gpu-check.sh prepare [BUILD_DIR]   on the development machine (Debian, no GPU):
+#       builds the CUDA targets in BUILD_DIR (default build-cuda) and puts into .carry/gpu what
+#       the GPU machine lacks: the build dependencies as a relocatable prefix (nlohmann/json,
+#       CLI11, GoogleTest, PCRE2 and utf8proc static libraries with their pkg-config files, a
+#       pkg-config) and the prebuilt binaries with the two shared libraries they need.
+#   scripts/gpu-check.sh [run]                 on the GPU machine (CUDA 13, cmake, ninja, g++;
+#       none of the -dev packages): builds from source against .carry/gpu/prefix (falling back to
+#       the prebuilt binaries if that fails), runs the CUDA tests and the benchmarks, and writes
+#       logs and results.txt under $OUT (default ./gpu-results).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+CARRY=.carry/gpu
+mode=${1:-run}
+
+if [ "$mode" = prepare ]; then
+  set -e
+  build=${2:-build-cuda}
+  cmake -S . -B "$build" -G Ninja -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target vortex vortex_cuda_bench test_cuda_attention \
+    test_cuda_elementwise test_cuda_sampling test_cuda_runner
+  rm -rf "$CARRY"
+  mkdir -p "$CARRY/bin" "$CARRY/lib" "$CARRY/prefix/bin" "$CARRY/prefix/include" \
+    "$CARRY/prefix/share/cmake" "$CARRY/prefix/lib/x86_64-linux-gnu/pkgconfig"
+  cp "$build"/vortex "$build"/vortex_cuda_bench "$build"/test_cuda_* "$CARRY/bin/" 2>/dev/null || true
+  rm -f "$CARRY"/bin/*.cmake
+  cp -L /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /usr/lib/x86_64-linux-gnu/libutf8proc.so.2 "$CARRY/lib/"
+  p=$CARRY/prefix
+  cp -r /usr/include/nlohmann /usr/include/CLI /usr/include/gtest /usr/include/gmock \
+    /usr/include/pcre2.h /usr/include/utf8proc.h "$p/include/"
+  cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$p/share/cmake/"
+  mkdir -p "$p/lib/x86_64-linux-gnu/cmake"
+  cp -r /usr/lib/x86_64-linux-gnu/cmake/GTest "$p/lib/x86_64-linux-gnu/cmake/"
+  cp /usr/lib/x86_64-linux-gnu/libgtest*.a /usr/lib/x86_64-linux-gnu/libgmock*.a \
+    /usr/lib/x86_64-linux-gnu/libpcre2-8.a /usr/lib/x86_64-linux-gnu/libutf8proc.a \
+    "$p/lib/x86_64-linux-gnu/"
+  for pc in libpcre2-8 libutf8proc; do
+    sed 's|^prefix=.*|prefix=${pcfiledir}/../../..|' \
+      /usr/lib/x86_64-linux-gnu/pkgconfig/$pc.pc >"$p/lib/x86_64-linux-gnu/pkgconfig/$pc.pc"
+  done
+  cp /usr/bin/pkgconf "$p/bin/pkgconf.bin"
+  cp -L /lib/x86_64-linux-gnu/libpkgconf.so.3 "$p/bin/"
+  cat >"$p/bin/pkg-config" <<'WRAP'
+#!/usr/bin/env bash
+here=$(cd "$(dirname "$0")" && pwd)
+export PKG_CONFIG_LIBDIR="$here/../lib/x86_64-linux-gnu/pkgconfig"
+LD_LIBRARY_PATH="$here${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/pkgconf.bin" "$@"
+WRAP
+  chmod +x "$p/bin/pkg-config"
+  du -sh "$CARRY"
+  exit 0
+fi
+
+OUT=${OUT:-$PWD/gpu-results}
+mkdir -p "$OUT"
+log() { echo "== $*" | tee -a "$OUT/results.txt"; }
+: >"$OUT/results.txt"
+log "date $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader \
+  2>&1 | tee -a "$OUT/results.txt"
+
+# 1. Build from source against the carried prefix.
+bin=""
+if [ -d "$CARRY/prefix" ]; then
+  p=$PWD/$CARRY/prefix
+  start=$(date +%s)
+  if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$p" \
+      -DPKG_CONFIG_EXECUTABLE="$p/bin/pkg-config" -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc \
+      >"$OUT/build.log" 2>&1 &&
+    cmake --build build-gpu -j "$(nproc)" --target vortex vortex_cuda_bench test_cuda_attention \
+      test_cuda_elementwise test_cuda_sampling test_cuda_runner >>"$OUT/build.log" 2>&1; then
+    bin=build-gpu
+    log "source build on the GPU machine: ok in $(($(date +%s) - start)) s"
+  else
+    log "source build on the GPU machine FAILED (see build.log); using the prebuilt binaries"
+    tail -20 "$OUT/build.log"
+  fi
+fi
+if [ -z "$bin" ]; then
+  bin=$CARRY/bin
+  export LD_LIBRARY_PATH="$PWD/$CARRY/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+# 2. GPU tests.
+status=0
+for t in elementwise attention sampling runner; do
+  if "$bin/test_cuda_$t" >"$OUT/test_$t.log" 2>&1; then
+    log "test_cuda_$t: $(grep -E '^\[  PASSED  \]' "$OUT/test_$t.log")"
+  else
+    status=1
+    log "test_cuda_$t: FAILED"
+    grep -E '^\[  FAILED  \]|Failure|error' "$OUT/test_$t.log" | head -20 | tee -a "$OUT/results.txt"
+  fi
+done
+
+# 3. Benchmarks: kernels and the model through the runner, then `vortex bench` end to end.
+"$bin/vortex_cuda_bench" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || status=1
+grep -v '^JSON' "$OUT/bench.log" | tee -a "$OUT/results.txt"
+if [ -z "${SKIP_E2E:-}" ]; then
+  "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 32 \
+    --input-len 16384 --output-len 32 --max-step-tokens 16384 --json >"$OUT/e2e_decode.json" \
+    2>"$OUT/e2e_decode.err" || status=1
+  log "vortex bench decode 32 x 16K: $(head -c 1500 "$OUT/e2e_decode.json")"
+fi
+log "exit status $status"
+exit $status

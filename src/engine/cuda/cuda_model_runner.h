@@ -1,0 +1,57 @@
+// The forward pass on one CUDA GPU (Hopper): bf16 weights and paged KV cache, f32 accumulation,
+// cuBLASLt GEMMs and the kernels of kernels/cuda; sampling on the device, so only the sampled
+// tokens and their logprobs come back. Steps made only of decode tokens are replayed from CUDA
+// graphs captured per padded batch size.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model_runner.h"
+
+namespace vortex {
+
+struct CudaRunnerOptions {
+  bool use_graphs = true;         // the environment variable VORTEX_CUDA_GRAPHS=0 turns it off
+  int32_t max_graph_batch = 256;  // larger decode batches run without a graph
+  bool keep_logits = false;       // copy every step's logits to the host (for tests)
+};
+
+class CudaModelRunner : public ModelRunner {
+ public:
+  // Uploads the weights and allocates the KV cache (num_pages pages of bf16 K and V). Throws
+  // vortex::Error if no usable GPU is found, cuBLASLt cannot be loaded or memory runs out.
+  CudaModelRunner(const LoadedModel& model, const KvGeometry& geometry, int32_t num_pages,
+                  const CudaRunnerOptions& options = {});
+  ~CudaModelRunner() override;
+
+  std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
+                                 const std::vector<SamplingRow>& rows) override;
+  Device device() const override { return Device::kCuda; }
+  // Device-to-device copy bandwidth of this GPU (bytes read + written per second).
+  double measure_bandwidth() override;
+  // bf16 bytes of every layer, the final norm and lm_head (the embedding table is not read
+  // whole).
+  size_t weight_bytes() const override;
+
+  // The last step's logits of the sampling rows, [rows, vocab] (keep_logits only).
+  const std::vector<float>& last_logits() const;
+  // K and V of one (layer, page, KV head) block as f32, [page_size, head_dim] each.
+  void read_kv_block(int32_t layer, int32_t page, int32_t kv_head, float* k, float* v) const;
+
+  struct Stats {
+    int64_t eager_steps = 0;
+    int64_t graph_steps = 0;
+    int64_t graphs_captured = 0;
+  };
+  const Stats& stats() const;
+  const std::string& gpu_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vortex
