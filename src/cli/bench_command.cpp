@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/rng.h"
@@ -29,6 +30,8 @@ struct BenchArgs {
   int32_t page_size = 16, max_step_tokens = 2048, threads = 0;
   uint64_t seed = 1;
   bool json = false;
+  bool compare_full = false;
+  SparseFlags sparse;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -68,6 +71,154 @@ class Progress {
   int last_ = -1;
 };
 
+// Runs the workload once (dense when `sparse` is null) and returns its figures.
+Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& label,
+               std::shared_ptr<const SparseAttentionConfig> sparse) {
+  const ModelConfig& c = model.config;
+  EngineOptions eo;
+  eo.device = parse_device(a.device);
+  eo.page_size = a.page_size;
+  eo.max_running = a.batch;
+  eo.max_step_tokens = std::max(a.max_step_tokens, a.batch);
+  const int32_t pages_per_request = (a.input_len + a.output_len + a.page_size - 1) / a.page_size;
+  eo.num_pages = a.batch * pages_per_request + 1;
+  eo.sparse = sparse;
+  Engine engine(model, eo);
+
+  Rng rng(a.seed);
+  GenerationParams gp;
+  gp.max_tokens = a.output_len;
+  gp.ignore_eos = true;
+  for (int32_t b = 0; b < a.batch; ++b) {
+    std::vector<int32_t> prompt(static_cast<size_t>(a.input_len));
+    for (int32_t& t : prompt) t = static_cast<int32_t>(rng.next_u64() % c.vocab_size);
+    engine.add_request(std::move(prompt), gp);
+  }
+
+  const double bandwidth = engine.runner().measure_bandwidth();
+  const double weight_bytes = static_cast<double>(engine.runner().weight_bytes());
+  const double kv_bytes_per_token =
+      static_cast<double>(kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim,
+                                                        a.page_size})) / a.page_size;
+
+  // Prefill phase: steps that compute prompt tokens. Decode phase: steps where every request
+  // decodes (full batch), which is what the step-time percentiles describe.
+  double prefill_s = 0, decode_s = 0;
+  int64_t prefill_tokens = 0, decode_tokens = 0;
+  std::vector<double> step_s, step_floor_s, step_kv_bytes;
+  const int64_t total = int64_t{a.batch} * (a.input_len + a.output_len);
+  Progress progress(label.c_str(), total);
+  int64_t done_tokens = 0;
+  int64_t read_before = 0, dense_before = 0;
+  while (engine.has_unfinished()) {
+    engine.step();
+    const StepInfo& s = engine.last_step();
+    // The KV this step read: all of it when dense, the flow's share when sparse.
+    double kv_fraction = 1.0;
+    if (const SparseStats* ss = engine.runner().sparse_stats()) {
+      int64_t read = ss->read_pages - read_before, dense = ss->dense_pages - dense_before;
+      read_before = ss->read_pages;
+      dense_before = ss->dense_pages;
+      if (dense > 0) kv_fraction = static_cast<double>(read) / static_cast<double>(dense);
+    }
+    done_tokens += s.prefill_tokens + s.decode_tokens;
+    progress.update(std::min(done_tokens, total));
+    if (s.prefill_tokens > 0) {
+      prefill_s += s.seconds;
+      prefill_tokens += s.prefill_tokens;
+    } else {
+      decode_s += s.seconds;
+      decode_tokens += s.decode_tokens;
+      if (s.decode_tokens == a.batch) {
+        double kv = static_cast<double>(s.decode_kv_tokens) * kv_bytes_per_token * kv_fraction;
+        step_s.push_back(s.seconds);
+        step_kv_bytes.push_back(kv);
+        step_floor_s.push_back((weight_bytes + kv) / bandwidth);
+      }
+    }
+  }
+  progress.update(total);
+  std::fflush(stderr);
+
+  const double p50 = percentile(step_s, 0.5), p95 = percentile(step_s, 0.95);
+  const double floor_p50 = percentile(step_floor_s, 0.5);
+  Json out = {
+      {"label", label},
+      {"model", a.model},
+      {"device", a.device},
+      {"batch", a.batch},
+      {"input_len", a.input_len},
+      {"output_len", a.output_len},
+      {"page_size", a.page_size},
+      {"prefill_tokens", prefill_tokens},
+      {"prefill_seconds", prefill_s},
+      {"prefill_tokens_per_s", prefill_s > 0 ? prefill_tokens / prefill_s : 0.0},
+      {"decode_tokens", decode_tokens},
+      {"decode_seconds", decode_s},
+      {"decode_tokens_per_s", decode_s > 0 ? decode_tokens / decode_s : 0.0},
+      {"decode_steps_measured", step_s.size()},
+      {"decode_step_ms_p50", p50 * 1e3},
+      {"decode_step_ms_p95", p95 * 1e3},
+      {"kv_bytes_per_step_p50", percentile(step_kv_bytes, 0.5)},
+      {"weight_bytes", weight_bytes},
+      {"bandwidth_bytes_per_s", bandwidth},
+      {"floor_step_ms_p50", floor_p50 * 1e3},
+      {"floor_fraction", p50 > 0 ? floor_p50 / p50 : 0.0},
+      {"kv_read_fraction", 1.0},
+  };
+  if (const SparseStats* ss = engine.runner().sparse_stats()) {
+    out["flow"] = label;
+    out.update(sparse_stats_json(*ss));
+  }
+  return out;
+}
+
+void print_single(const Json& r, const BenchArgs& a) {
+  std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d%s%s\n",
+              a.model.c_str(), a.device.c_str(), a.batch, a.input_len, a.output_len, a.page_size,
+              r.contains("flow") ? ", flow " : "",
+              r.contains("flow") ? r["flow"].get<std::string>().c_str() : "");
+  auto row = [&](const char* name, const char* key, double scale, const char* fmt) {
+    std::printf("  %-28s ", name);
+    std::printf(fmt, r[key].get<double>() * scale);
+    std::printf("\n");
+  };
+  row("prefill tokens/s", "prefill_tokens_per_s", 1, "%12.1f");
+  row("decode tokens/s", "decode_tokens_per_s", 1, "%12.1f");
+  row("decode step p50 (ms)", "decode_step_ms_p50", 1, "%12.3f");
+  row("decode step p95 (ms)", "decode_step_ms_p95", 1, "%12.3f");
+  row("KV read per step (MB)", "kv_bytes_per_step_p50", 1e-6, "%12.2f");
+  row("weights read per step (MB)", "weight_bytes", 1e-6, "%12.2f");
+  row("measured bandwidth (GB/s)", "bandwidth_bytes_per_s", 1e-9, "%12.2f");
+  row("bandwidth floor (ms)", "floor_step_ms_p50", 1, "%12.3f");
+  row("achieved / floor", "floor_fraction", 1, "%12.2f");
+  if (r.contains("flow")) {
+    row("KV pages read (fraction)", "kv_read_fraction", 1, "%12.3f");
+    row("flow summarize (s)", "time_summarize_s", 1, "%12.3f");
+    row("flow score+select (s)", "time_score_select_s", 1, "%12.3f");
+    row("decode attention (s)", "time_decode_attention_s", 1, "%12.3f");
+    if (r.contains("recall_mean")) row("attention recall (mean)", "recall_mean", 1, "%12.3f");
+  }
+}
+
+void print_comparison(const std::vector<Json>& runs, const BenchArgs& a) {
+  std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d\n",
+              a.model.c_str(), a.device.c_str(), a.batch, a.input_len, a.output_len, a.page_size);
+  std::printf("  %-28s %12s %12s %10s %10s %8s\n", "attention", "decode tok/s", "step p50 ms",
+              "KV read", "recall", "speedup");
+  for (const Json& r : runs) {
+    std::string recall = r.contains("recall_mean")
+                             ? std::to_string(r["recall_mean"].get<double>()).substr(0, 5)
+                             : "-";
+    std::string speedup = r.contains("decode_speedup_vs_full")
+                              ? std::to_string(r["decode_speedup_vs_full"].get<double>()).substr(0, 4) + "x"
+                              : "-";
+    std::printf("  %-28s %12.1f %12.3f %10.3f %10s %8s\n", r["label"].get<std::string>().c_str(),
+                r["decode_tokens_per_s"].get<double>(), r["decode_step_ms_p50"].get<double>(),
+                r["kv_read_fraction"].get<double>(), recall.c_str(), speedup.c_str());
+  }
+}
+
 }  // namespace
 
 Action add_bench_command(CLI::App& app) {
@@ -90,6 +241,9 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the random prompts")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");
+  add_sparse_flags(cmd, a->sparse, /*several_flows=*/true);
+  cmd->add_flag("--compare-full", a->compare_full,
+                "Also run full attention on the same workload and report each flow's speed-up");
 
   return [a]() {
     if (a->batch < 1 || a->input_len < 1 || a->output_len < 1) {
@@ -97,112 +251,42 @@ Action add_bench_command(CLI::App& app) {
     }
     if (a->threads < 0) fail_usage("--threads must be >= 0");
     if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    if (a->compare_full && a->sparse.flows.empty()) fail_usage("--compare-full needs --flow");
     LoadOptions lo;
     lo.random_weights = a->random_weights;
     lo.seed = a->weights_seed;
     LoadedModel model = load_model(a->model, lo);
-    const ModelConfig& c = model.config;
-    if (a->input_len + a->output_len > c.max_position_embeddings) {
+    if (a->input_len + a->output_len > model.config.max_position_embeddings) {
       fail_usage("--input-len + --output-len (", a->input_len + a->output_len,
-                 ") exceeds the model's context of ", c.max_position_embeddings, " tokens");
+                 ") exceeds the model's context of ", model.config.max_position_embeddings,
+                 " tokens");
     }
-
-    EngineOptions eo;
-    eo.device = parse_device(a->device);
-    eo.page_size = a->page_size;
-    eo.max_running = a->batch;
-    eo.max_step_tokens = std::max(a->max_step_tokens, a->batch);
-    const int32_t pages_per_request = (a->input_len + a->output_len + a->page_size - 1) / a->page_size;
-    eo.num_pages = a->batch * pages_per_request + 1;
-    Engine engine(model, eo);
-
-    Rng rng(a->seed);
-    GenerationParams gp;
-    gp.max_tokens = a->output_len;
-    gp.ignore_eos = true;
-    for (int32_t b = 0; b < a->batch; ++b) {
-      std::vector<int32_t> prompt(static_cast<size_t>(a->input_len));
-      for (int32_t& t : prompt) t = static_cast<int32_t>(rng.next_u64() % c.vocab_size);
-      engine.add_request(std::move(prompt), gp);
+    // Compile every flow before running anything, so a bad flow fails fast.
+    std::vector<std::pair<std::string, std::shared_ptr<const SparseAttentionConfig>>> configs;
+    if (a->sparse.flows.empty() || a->compare_full) configs.push_back({"full", nullptr});
+    for (const std::string& f : a->sparse.flows) {
+      configs.push_back({f, load_sparse_flags(f, a->sparse, model.config, a->page_size)});
     }
+    std::vector<Json> runs;
+    for (const auto& [label, sparse] : configs) runs.push_back(run_bench(model, *a, label, sparse));
 
-    const double bandwidth = engine.runner().measure_bandwidth();
-    const double weight_bytes = static_cast<double>(engine.runner().weight_bytes());
-    const double kv_bytes_per_token =
-        static_cast<double>(kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim,
-                                                          a->page_size})) / a->page_size;
-
-    // Prefill phase: steps that compute prompt tokens. Decode phase: steps where every request
-    // decodes (full batch), which is what the step-time percentiles describe.
-    double prefill_s = 0, decode_s = 0;
-    int64_t prefill_tokens = 0, decode_tokens = 0;
-    std::vector<double> step_s, step_floor_s, step_kv_bytes;
-    const int64_t total = int64_t{a->batch} * (a->input_len + a->output_len);
-    Progress progress("bench", total);
-    int64_t done_tokens = 0;
-    while (engine.has_unfinished()) {
-      engine.step();
-      const StepInfo& s = engine.last_step();
-      done_tokens += s.prefill_tokens + s.decode_tokens;
-      progress.update(std::min(done_tokens, total));
-      if (s.prefill_tokens > 0) {
-        prefill_s += s.seconds;
-        prefill_tokens += s.prefill_tokens;
+    if (runs.size() == 1) {
+      if (a->json) {
+        std::printf("%s\n", runs[0].dump().c_str());
       } else {
-        decode_s += s.seconds;
-        decode_tokens += s.decode_tokens;
-        if (s.decode_tokens == a->batch) {
-          double kv = static_cast<double>(s.decode_kv_tokens) * kv_bytes_per_token;
-          step_s.push_back(s.seconds);
-          step_kv_bytes.push_back(kv);
-          step_floor_s.push_back((weight_bytes + kv) / bandwidth);
-        }
+        print_single(runs[0], *a);
       }
-    }
-    progress.update(total);
-    std::fflush(stderr);
-
-    const double p50 = percentile(step_s, 0.5), p95 = percentile(step_s, 0.95);
-    const double floor_p50 = percentile(step_floor_s, 0.5);
-    const double kv_p50 = percentile(step_kv_bytes, 0.5);
-    Json out = {
-        {"model", a->model},
-        {"device", a->device},
-        {"batch", a->batch},
-        {"input_len", a->input_len},
-        {"output_len", a->output_len},
-        {"page_size", a->page_size},
-        {"prefill_tokens", prefill_tokens},
-        {"prefill_seconds", prefill_s},
-        {"prefill_tokens_per_s", prefill_s > 0 ? prefill_tokens / prefill_s : 0.0},
-        {"decode_tokens", decode_tokens},
-        {"decode_seconds", decode_s},
-        {"decode_tokens_per_s", decode_s > 0 ? decode_tokens / decode_s : 0.0},
-        {"decode_steps_measured", step_s.size()},
-        {"decode_step_ms_p50", p50 * 1e3},
-        {"decode_step_ms_p95", p95 * 1e3},
-        {"kv_bytes_per_step_p50", kv_p50},
-        {"weight_bytes", weight_bytes},
-        {"bandwidth_bytes_per_s", bandwidth},
-        {"floor_step_ms_p50", floor_p50 * 1e3},
-        {"floor_fraction", p50 > 0 ? floor_p50 / p50 : 0.0},
-    };
-    if (a->json) {
-      std::printf("%s\n", out.dump().c_str());
       return 0;
     }
-    std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d\n",
-                a->model.c_str(), a->device.c_str(), a->batch, a->input_len, a->output_len,
-                a->page_size);
-    std::printf("  %-28s %12.1f\n", "prefill tokens/s", out["prefill_tokens_per_s"].get<double>());
-    std::printf("  %-28s %12.1f\n", "decode tokens/s", out["decode_tokens_per_s"].get<double>());
-    std::printf("  %-28s %12.3f\n", "decode step p50 (ms)", p50 * 1e3);
-    std::printf("  %-28s %12.3f\n", "decode step p95 (ms)", p95 * 1e3);
-    std::printf("  %-28s %12.2f\n", "KV read per step (MB)", kv_p50 / 1e6);
-    std::printf("  %-28s %12.2f\n", "weights read per step (MB)", weight_bytes / 1e6);
-    std::printf("  %-28s %12.2f\n", "measured bandwidth (GB/s)", bandwidth / 1e9);
-    std::printf("  %-28s %12.3f\n", "bandwidth floor (ms)", floor_p50 * 1e3);
-    std::printf("  %-28s %12.2f\n", "achieved / floor", p50 > 0 ? floor_p50 / p50 : 0.0);
+    const double full_tps = a->compare_full ? runs[0]["decode_tokens_per_s"].get<double>() : 0.0;
+    for (Json& r : runs) {
+      if (full_tps > 0) r["decode_speedup_vs_full"] = r["decode_tokens_per_s"].get<double>() / full_tps;
+    }
+    if (a->json) {
+      std::printf("%s\n", Json{{"runs", runs}}.dump().c_str());
+      return 0;
+    }
+    print_comparison(runs, *a);
     return 0;
   };
 }

@@ -174,8 +174,10 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
   cpu::paged_attention(q_.data(), Hq, kv, seqs.data(), static_cast<int32_t>(seqs.size()), scale,
                        attn_.data());
   if (sparse_) {
-    sparse_->stats().attention_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (sparse_->pure_decode_step()) {
+      sparse_->stats().attention_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     sparse_->record_recall(layer, q_.data(), kv, seqs, scale);
   }
   // o_proj output goes to h_, then the residual add.

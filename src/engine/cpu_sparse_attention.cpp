@@ -53,6 +53,7 @@ void CpuSparseAttention::begin_step(const std::vector<ScheduledWork>& work) {
     }
   }
   if (!decode_rows_.empty()) ++stats_.decode_steps;
+  pure_decode_ = !decode_rows_.empty() && decode_rows_.size() == work.size();
 }
 
 void CpuSparseAttention::summarize(int32_t layer, KvCache& cache) {

@@ -25,6 +25,8 @@ class CpuSparseAttention {
   // generating) and which pages became full.
   void begin_step(const std::vector<ScheduledWork>& work);
   bool is_sparse_layer(int32_t layer) const;
+  // The step computes decode rows only (no prefill chunk): its attention time is decode time.
+  bool pure_decode_step() const { return pure_decode_; }
   // Runs summarize for the pages that became full in this step (after their K/V were written).
   void summarize(int32_t layer, KvCache& cache);
   // For a sparse layer, selects the pages of every decode row per KV head and points seqs[i]
@@ -57,6 +59,7 @@ class CpuSparseAttention {
   // This step.
   std::vector<DecodeRow> decode_rows_;
   std::vector<int32_t> full_pages_;
+  bool pure_decode_ = false;
   // Per decode row and KV head: the selection and the pointers the attention kernel reads.
   std::vector<std::vector<int32_t>> selected_;
   std::vector<const int32_t*> selected_ptr_;

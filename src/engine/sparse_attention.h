@@ -38,7 +38,9 @@ struct SparseStats {
   int64_t sparse_rows = 0;          // rows in sparse layers
   int64_t scored_rows = 0;          // of those, rows that did not fit their budget
   int64_t summarized_pages = 0;     // (page, KV head, layer) summaries computed
-  double summarize_seconds = 0, select_seconds = 0, attention_seconds = 0;
+  double summarize_seconds = 0;  // all steps (prefill fills most pages)
+  double select_seconds = 0;     // plan + score + top-k, decode rows
+  double attention_seconds = 0;  // attention of decode-only steps
   // With record_recall: per layer, the attention recall of each sparse row (share of the full
   // softmax mass, averaged over the row's query heads, that falls on the selected pages).
   std::vector<std::vector<float>> recall;

@@ -79,7 +79,7 @@ TEST(Cli, EveryCommandHasHelp) {
   EXPECT_EQ(top.code, 0);
   EXPECT_CONTAINS(top.out, "generate");
   EXPECT_CONTAINS(top.out, "tokenize");
-  for (const char* cmd : {"generate", "tokenize", "bench"}) {
+  for (const char* cmd : {"generate", "tokenize", "bench", "check"}) {
     CmdResult r = vortex({cmd, "--help"});
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_CONTAINS(r.out, "--model");
@@ -269,6 +269,82 @@ TEST(Cli, BenchReportsThroughputLatencyAndTheBandwidthFloor) {
   CmdResult bad = vortex({"bench", "--model", data("models/tiny-llama"), "--input-len", "5000"});
   EXPECT_EQ(bad.code, 2);
   EXPECT_CONTAINS(bad.err, "context");
+}
+
+TEST(Cli, CheckAcceptsEveryShippedFlowForRealGeometries) {
+  std::vector<std::string> flows;
+  for (const auto& e : fs::directory_iterator(std::string(VORTEX_SOURCE_DIR) + "/flows")) {
+    if (e.path().extension() == ".py") flows.push_back(e.path().string());
+  }
+  ASSERT_EQ(flows.size(), 7u);
+  for (const char* model : {"qwen3-1.7b", "llama-3.1-8b"}) {
+    std::vector<std::string> args = {"check"};
+    args.insert(args.end(), flows.begin(), flows.end());
+    args.insert(args.end(), {"--model", model, "--json"});
+    CmdResult r = vortex(args);
+    EXPECT_EQ(r.code, 0) << model << ": " << r.err << r.out;
+    std::istringstream lines(r.out);
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+      Json j = parse_json(line, "check output");
+      EXPECT_TRUE(j["ok"].get<bool>()) << line;
+      // Every flow but StreamingLLM keeps a summary beside each page.
+      if (j["file"].get<std::string>().find("streaming") == std::string::npos) {
+        EXPECT_GT(j["overhead_fraction"].get<double>(), 0.0) << line;
+      }
+      ++n;
+    }
+    EXPECT_EQ(n, 7) << model;
+  }
+}
+
+TEST(Cli, CheckReportsFlowErrorsWithTheirLocation) {
+  CmdResult r = vortex({"check", data("flows/malformed/for_loop.py")});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, "for_loop.py:12:9: error: loops are not allowed");
+  r = vortex({"check", "/nonexistent/flow.py"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_CONTAINS(r.err + r.out, "flow.py");
+}
+
+TEST(Cli, GenerateWithAFlowReportsSparseStatistics) {
+  std::string ids = "1";
+  for (int i = 0; i < 300; ++i) ids += "," + std::to_string((i * 37) % 1000 + 3);
+  CmdResult r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", ids,
+                        "--max-tokens", "5", "--ignore-eos", "--flow",
+                        std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py", "--topk-pages", "6",
+                        "--record-recall", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json s = parse_json(r.out, "generate output")["stats"];
+  EXPECT_LT(s["kv_read_fraction"].get<double>(), 1.0);
+  EXPECT_GT(s["kv_read_fraction"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(s["pages_selected_per_row"].get<double>(), 6.0);
+  for (const char* key : {"time_summarize_s", "time_score_select_s", "time_decode_attention_s",
+                          "recall_mean", "pages_read_per_step"}) {
+    EXPECT_TRUE(s[key].is_number()) << key;
+  }
+  ASSERT_EQ(s["recall_by_layer"].size(), 1u);  // layer 0 dense, layer 1 sparse
+  EXPECT_EQ(s["recall_by_layer"][0]["layer"], 1);
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,2",
+              "--flow", std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py", "--topk-ratio", "2"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--topk-ratio");
+}
+
+TEST(Cli, BenchComparesFlowsWithFullAttention) {
+  CmdResult r = vortex({"bench", "--model", data("models/tiny-qwen3"), "--batch", "2",
+                        "--input-len", "200", "--output-len", "4", "--flow",
+                        std::string(VORTEX_SOURCE_DIR) + "/flows/block_topk.py", "--flow",
+                        std::string(VORTEX_SOURCE_DIR) + "/flows/streaming.py", "--compare-full",
+                        "--topk-pages", "4", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json runs = parse_json(r.out, "bench output")["runs"];
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0]["label"], "full");
+  EXPECT_DOUBLE_EQ(runs[0]["decode_speedup_vs_full"].get<double>(), 1.0);
+  EXPECT_LT(runs[1]["kv_read_fraction"].get<double>(), 1.0);
+  EXPECT_TRUE(runs[2]["decode_speedup_vs_full"].is_number());
 }
 
 TEST(Cli, PresetsRunWithRandomWeights) {
