@@ -2,7 +2,7 @@
 // over the measured ceiling): device copy bandwidth, bf16 GEMM rate, dense paged decode
 // attention at Qwen3-1.7B geometry, causal prefill attention. Random (non-zero) data, pages in
 // shuffled order, CUDA-event timing, median of the runs. End-to-end figures come from
-// `vortex bench`. Usage: vortex_cuda_bench [--quick]
+// `vortex bench`. Usage: vortex_cuda_bench [--only GROUP]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -273,27 +273,38 @@ void bench_model(const std::string& preset, int batch, int context, int decode_s
 
 int main(int argc, char** argv) {
   try {
-    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    // --only copy|gemm|decode|decode1|prefill|model runs one group (decode1: B32 x 16K only).
+    std::string only;
+    for (int i = 1; i + 1 < argc; ++i)
+      if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+    auto want = [&](const char* g) { return only.empty() || only == g; };
     const std::string gpu = require_cuda_device();
     std::printf("GPU: %s\n", gpu.c_str());
     const double bw = measure_copy_bandwidth();
     std::printf("device copy bandwidth (read + write): %.3f TB/s\n", bw / 1e12);
     std::printf("JSON {\"bench\":\"copy\",\"rate\":%.4e,\"unit\":\"B/s\"}\n", bw);
     CublasLt blas;
-    const double mm = bench_gemm(blas, 8192, 8192, 8192, 0);
-    bench_gemm(blas, 32, 2 * 6144, 2048, mm);   // decode gate|up of Qwen3-1.7B
-    bench_gemm(blas, 8192, 2 * 6144, 2048, mm); // prefill gate|up
+    double mm = 7.8e14;
+    if (want("gemm") || want("prefill")) {
+      mm = bench_gemm(blas, 8192, 8192, 8192, 0);
+      bench_gemm(blas, 32, 2 * 6144, 2048, mm);    // decode gate|up of Qwen3-1.7B
+      bench_gemm(blas, 8192, 2 * 6144, 2048, mm);  // prefill gate|up
+    }
     const Geometry qwen{16, 8, 128, 16};
-    bench_decode(qwen, 32, 16384, bw);
-    if (!quick) {
+    if (want("decode") || want("decode1")) bench_decode(qwen, 32, 16384, bw);
+    if (want("decode")) {
       bench_decode(qwen, 8, 32768, bw);
       bench_decode(qwen, 64, 4096, bw);
       bench_decode({32, 8, 128, 16}, 32, 16384, bw);  // G = 4 (Llama-3-8B style)
     }
-    bench_prefill(qwen, 8192, mm);
-    if (!quick) bench_prefill(qwen, 2048, mm);
-    bench_model("qwen3-1.7b", 4, 8192, 8, bw);     // prefill 8K
-    bench_model("qwen3-1.7b", 32, 16384, 24, bw);  // decode 32 x 16K
+    if (want("prefill")) {
+      bench_prefill(qwen, 8192, mm);
+      bench_prefill(qwen, 2048, mm);
+    }
+    if (want("model")) {
+      bench_model("qwen3-1.7b", 4, 8192, 8, bw);     // prefill 8K
+      bench_model("qwen3-1.7b", 32, 16384, 24, bw);  // decode 32 x 16K
+    }
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

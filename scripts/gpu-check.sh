@@ -98,6 +98,21 @@ done
 # 3. Benchmarks: kernels and the model through the runner, then `vortex bench` end to end.
 "$bin/vortex_cuda_bench" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || status=1
 grep -v '^JSON' "$OUT/bench.log" | tee -a "$OUT/results.txt"
+# Decode-attention pipeline shapes (tile tokens x stages), for tuning.
+for v in ${DECODE_VARIANTS:-}; do
+  echo "-- VORTEX_DECODE_VARIANT=$v" | tee -a "$OUT/results.txt"
+  VORTEX_DECODE_VARIANT=$v "$bin/vortex_cuda_bench" --only decode 2>&1 | grep decode_attention |
+    grep -v '^JSON' | tee -a "$OUT/results.txt"
+done
+# One profile of the decode-attention kernel (B32 x 16K), when NCU=1.
+if [ -n "${NCU:-}" ] && command -v ncu >/dev/null; then
+  ncu --kernel-name regex:decode_split --launch-skip 2 --launch-count 1 \
+    --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+    --section WarpStateStats --section SchedulerStats --section LaunchStats \
+    "$bin/vortex_cuda_bench" --only decode1 >"$OUT/ncu_decode.txt" 2>&1 || true
+  grep -E "Throughput|Duration|Stall|Occupancy|Registers|Shared Memory|Warp Cycles|Eligible|Issued" \
+    "$OUT/ncu_decode.txt" | head -40 | tee -a "$OUT/results.txt"
+fi
 if [ -z "${SKIP_E2E:-}" ]; then
   "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 32 \
     --input-len 16384 --output-len 32 --max-step-tokens 16384 --json >"$OUT/e2e_decode.json" \

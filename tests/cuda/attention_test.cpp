@@ -195,6 +195,7 @@ TEST(CudaDecodeAttention, SmallHeadsPagesAndWideGroupsEqualCpuKernel) {
   run_decode({32, 4, 2, 4, 3, false});
   run_decode({64, 32, 4, 32, 0, false});
   run_decode({128, 8, 8, 64, 2, false});
+  run_decode({128, 32, 2, 16, 0, false});  // G = 16: a full fragment of query heads
 }
 
 TEST(CudaDecodeAttention, PerRowPageListsReadOnlyTheirPages) {

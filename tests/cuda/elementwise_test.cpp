@@ -114,7 +114,7 @@ void check_qkv_rope(int D, int Hq, int Hkv, bool qk_norm, bool bias, const RopeP
   std::vector<int32_t> pos(T), pages(T), slots(T);
   for (int t = 0; t < T; ++t) {
     pos[t] = static_cast<int32_t>(rng.next_u64() % 5000);
-    pages[t] = (t * 3) % num_pages;
+    pages[t] = (t / P * 3) % num_pages;  // each token its own (page, slot)
     slots[t] = t % P;
   }
   const std::vector<float> inv = cpu::rope_inv_freq(D, rope);

@@ -135,8 +135,8 @@ CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry
   if (cfg.head_dim % 8 != 0 || cfg.head_dim > 128)
     fail("--device cuda supports head_dim a multiple of 8 up to 128, the model has ",
          cfg.head_dim);
-  if (cfg.group_size() > 8)
-    fail("--device cuda supports up to 8 query heads per KV head, the model has ",
+  if (cfg.group_size() > 16)
+    fail("--device cuda supports up to 16 query heads per KV head, the model has ",
          cfg.group_size());
   if (const char* env = std::getenv("VORTEX_CUDA_GRAPHS"); env && std::string(env) == "0")
     opt.use_graphs = false;

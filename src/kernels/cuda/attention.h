@@ -43,7 +43,8 @@ int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int he
                                 int group_size);
 size_t decode_attention_workspace_bytes(int64_t num_seqs, int num_q_heads, int head_dim,
                                         int num_splits);
-// head_dim a multiple of 8, at most 256; group size Hq / Hkv at most 8.
+// head_dim a multiple of 8, at most 256; group size Hq / Hkv at most 16 (at most 8 when
+// head_dim > 128). Tensor cores compute the scores and the weighted sum when head_dim <= 128.
 cudaError_t decode_attention(const DecodeAttentionArgs& args, const DevicePagedKv& kv,
                              cudaStream_t stream);
 

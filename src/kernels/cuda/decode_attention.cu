@@ -3,19 +3,20 @@
 // shared memory by cp.async, kStages deep, so that enough bytes are in flight to keep HBM busy
 // while the block computes on earlier tiles. Scores and the softmax-weighted sum of V use f32.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/mma.cuh"
 
 namespace vortex::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kTile = 32;  // tokens per pipeline stage
-constexpr int kStages = 4;
 constexpr int kMaxGroup = 8;
 constexpr int kMaxHeadDim = 256;
-constexpr int kThreadsPerToken = kThreads / kTile;
+constexpr int kMinTile = 32;  // splits are multiples of this many tokens
 
 struct SmemLayout {
   int ld;             // elements per K/V row in shared memory (padded against bank conflicts)
@@ -23,6 +24,8 @@ struct SmemLayout {
   size_t q_offset, p_offset, stat_offset, total;
 };
 
+// kTile tokens per pipeline stage, kStages stages.
+template <int kTile, int kStages>
 __host__ __device__ inline SmemLayout smem_layout(int D, int G) {
   SmemLayout s;
   s.ld = D + 8;
@@ -38,28 +41,52 @@ __host__ __device__ inline SmemLayout smem_layout(int D, int G) {
   return s;
 }
 
-__device__ __forceinline__ void load_tile(uint16_t* ks, uint16_t* vs, int ld, const DevicePagedKv& kv,
-                                          const int32_t* pages, int kvh, int t0, int t_end) {
-  const int D = kv.head_dim, chunks = D / 8, P = kv.page_size;
-  for (int idx = threadIdx.x; idx < kTile * chunks; idx += kThreads) {
-    const int r = idx / chunks, c = idx - r * chunks;
-    const int t = t0 + r;
-    const bool valid = t < t_end;
-    int64_t off = 0;
-    if (valid) {
-      const int64_t page = pages[t / P];
-      off = page * kv.page_stride + kvh * kv.head_stride + int64_t{t % P} * D + c * 8;
-    }
-    cp_async_16(ks + r * ld + c * 8, kv.k + off, valid ? 16 : 0);
-    cp_async_16(vs + r * ld + c * 8, kv.v + off, valid ? 16 : 0);
-  }
-}
+// A thread copies the same rows of every tile: rows (threadIdx.x + k * kThreads) / chunks.
+// Their page numbers are read one tile ahead into registers, so that issuing a tile's copies
+// never waits on a page-table load.
+template <int kTile>
+struct TileRows {
+  static constexpr int kMaxIters = kTile * (kMaxHeadDim / 8) / kThreads;
+  int32_t page[kMaxIters];
 
+  __device__ __forceinline__ void fetch(const int32_t* pages, int chunks, int P, int t0,
+                                        int t_end) {
+#pragma unroll
+    for (int k = 0; k < kMaxIters; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      const int t = t0 + idx / chunks;
+      page[k] = idx < kTile * chunks && t < t_end ? __ldg(pages + t / P) : -1;
+    }
+  }
+
+  __device__ __forceinline__ void copy(uint16_t* ks, uint16_t* vs, int ld,
+                                       const DevicePagedKv& kv, int kvh, int t0) const {
+    const int D = kv.head_dim, chunks = D / 8, P = kv.page_size;
+#pragma unroll
+    for (int k = 0; k < kMaxIters; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      if (idx < kTile * chunks) {
+        const int r = idx / chunks, c = idx - r * chunks;
+        const bool valid = page[k] >= 0;
+        const int64_t off =
+            valid ? int64_t{page[k]} * kv.page_stride + kvh * kv.head_stride +
+                        int64_t{(t0 + r) % P} * D + c * 8
+                  : 0;
+        cp_async_16(ks + r * ld + c * 8, kv.k + off, valid ? 16 : 0);
+        cp_async_16(vs + r * ld + c * 8, kv.v + off, valid ? 16 : 0);
+      }
+    }
+  }
+};
+
+template <int kTile, int kStages>
 __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionArgs a,
                                                                 DevicePagedKv kv) {
+  constexpr int kThreadsPerToken = kThreads / kTile;
+  constexpr int kPerLane = kTile / 32;
   extern __shared__ __align__(16) unsigned char smem[];
   const int D = kv.head_dim, Hkv = kv.num_kv_heads, G = a.num_q_heads / Hkv;
-  const SmemLayout L = smem_layout(D, G);
+  const SmemLayout L = smem_layout<kTile, kStages>(D, G);
   uint16_t* ks = reinterpret_cast<uint16_t*>(smem);
   uint16_t* vs = ks + kStages * kTile * L.ld;
   float* q_s = reinterpret_cast<float*>(smem + L.q_offset);
@@ -72,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   const int seq = row / Hkv, kvh = row - seq * Hkv;
   const int n_tok = a.row_num_tokens[row];
   const int per_split = (n_tok + a.num_splits - 1) / a.num_splits;
-  const int chunk = (per_split + kTile - 1) / kTile * kTile;
+  const int chunk = (per_split + kMinTile - 1) / kMinTile * kMinTile;
   const int t_begin = split * chunk;
   const int t_end = min(n_tok, t_begin + chunk);
   const int64_t part = int64_t{row} * a.num_splits + split;
@@ -87,13 +114,16 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   }
   const int32_t* pages = a.pages + a.row_page_offset[row];
   const int num_tiles = (t_end - t_begin + kTile - 1) / kTile;
+  TileRows<kTile> rows;
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < num_tiles)
-      load_tile(ks + s * kTile * L.ld, vs + s * kTile * L.ld, L.ld, kv, pages, kvh,
-                t_begin + s * kTile, t_end);
+    if (s < num_tiles) {
+      rows.fetch(pages, D / 8, kv.page_size, t_begin + s * kTile, t_end);
+      rows.copy(ks + s * kTile * L.ld, vs + s * kTile * L.ld, L.ld, kv, kvh, t_begin + s * kTile);
+    }
     cp_async_commit();
   }
+  rows.fetch(pages, D / 8, kv.page_size, t_begin + (kStages - 1) * kTile, t_end);
   const uint16_t* q = a.q + (int64_t{a.q_rows[seq]} * a.num_q_heads + kvh * G) * D;
   for (int i = threadIdx.x; i < G * D; i += kThreads)
     q_s[i] = bf16_bits_to_float(q[i]) * a.scale;
@@ -115,9 +145,11 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   for (int tile = 0; tile < num_tiles; ++tile) {
     const int ahead = tile + kStages - 1;
-    if (ahead < num_tiles)
-      load_tile(ks + (ahead % kStages) * kTile * L.ld, vs + (ahead % kStages) * kTile * L.ld,
-                L.ld, kv, pages, kvh, t_begin + ahead * kTile, t_end);
+    if (ahead < num_tiles) {
+      rows.copy(ks + (ahead % kStages) * kTile * L.ld, vs + (ahead % kStages) * kTile * L.ld,
+                L.ld, kv, kvh, t_begin + ahead * kTile);
+      rows.fetch(pages, D / 8, kv.page_size, t_begin + (ahead + 1) * kTile, t_end);
+    }
     cp_async_commit();
     cp_async_wait<kStages - 1>();
     __syncthreads();
@@ -159,14 +191,25 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
       }
     }
     __syncthreads();
-    // Online softmax: one warp per head, one token per lane (kTile == 32).
+    // Online softmax: one warp per head, kPerLane tokens per lane.
     for (int g = warp; g < G; g += kThreads / 32) {
-      const float s = p_s[g * kTile + lane];
+      float sc[kPerLane];
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        sc[j] = p_s[g * kTile + j * 32 + lane];
+        mx = fmaxf(mx, sc[j]);
+      }
       const float m_old = m_s[g];
-      const float m_new = fmaxf(m_old, warp_max(s));
-      const float p = __expf(s - m_new);
-      const float sum = warp_sum(p);
-      p_s[g * kTile + lane] = p;
+      const float m_new = fmaxf(m_old, warp_max(mx));
+      float part = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kPerLane; ++j) {
+        const float p = __expf(sc[j] - m_new);
+        p_s[g * kTile + j * 32 + lane] = p;
+        part += p;
+      }
+      const float sum = warp_sum(part);
       __syncwarp();
       if (lane == 0) {
         const float alpha = __expf(m_old - m_new);
@@ -230,6 +273,235 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   }
 }
 
+
+// The tensor-core variant (head_dim <= 128, G <= 16): the G query heads of the row are the rows
+// of one m16 fragment (zero-padded), shared by the 4 warps; each warp takes 16 of the tile's 64
+// keys and keeps its own online-softmax state, merged across warps at the end. One barrier per
+// tile; K/V tiles of 64 tokens are gathered kStages deep as above.
+template <int kD>
+struct MmaTileRows {
+  static constexpr int kChunks = kD / 8;
+  static constexpr int kIters = 64 * kChunks / kThreads;
+  int32_t page[kIters];
+
+  __device__ __forceinline__ void fetch(const int32_t* pages, int P, int t0, int t_end) {
+#pragma unroll
+    for (int k = 0; k < kIters; ++k) {
+      const int t = t0 + (threadIdx.x + k * kThreads) / kChunks;
+      page[k] = t < t_end ? __ldg(pages + t / P) : -1;
+    }
+  }
+
+  __device__ __forceinline__ void copy(uint16_t* ks, uint16_t* vs, const DevicePagedKv& kv,
+                                       int kvh, int t0) const {
+    constexpr int kLd = kD + 8;
+    const int D = kv.head_dim, P = kv.page_size;
+#pragma unroll
+    for (int k = 0; k < kIters; ++k) {
+      const int idx = threadIdx.x + k * kThreads;
+      const int r = idx / kChunks, c = idx % kChunks;
+      const bool valid = page[k] >= 0 && c * 8 < D;
+      const int64_t off = valid ? int64_t{page[k]} * kv.page_stride + kvh * kv.head_stride +
+                                      int64_t{(t0 + r) & (P - 1)} * D + c * 8
+                                : 0;
+      cp_async_16(ks + r * kLd + c * 8, kv.k + off, valid ? 16 : 0);
+      cp_async_16(vs + r * kLd + c * 8, kv.v + off, valid ? 16 : 0);
+    }
+  }
+};
+
+template <int kD, int kStages>
+constexpr size_t mma_smem_bytes() {
+  return size_t{2} * kStages * 64 * (kD + 8) * sizeof(uint16_t);
+}
+
+template <int kD, int kStages>
+__global__ void __launch_bounds__(kThreads) decode_mma_kernel(DecodeAttentionArgs a,
+                                                              DevicePagedKv kv) {
+  constexpr int kTileKeys = 64, kLd = kD + 8, kKc = kD / 16, kNt = kD / 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  uint16_t* ks = reinterpret_cast<uint16_t*>(smem);
+  uint16_t* vs = ks + kStages * kTileKeys * kLd;
+  const int D = kv.head_dim, Hkv = kv.num_kv_heads, G = a.num_q_heads / Hkv;
+  const int row = blockIdx.y, split = blockIdx.x;
+  const int seq = row / Hkv, kvh = row - seq * Hkv;
+  const int n_tok = a.row_num_tokens[row];
+  const int per_split = (n_tok + a.num_splits - 1) / a.num_splits;
+  const int chunk = (per_split + kMinTile - 1) / kMinTile * kMinTile;
+  const int t_begin = split * chunk;
+  const int t_end = min(n_tok, t_begin + chunk);
+  const int64_t part = int64_t{row} * a.num_splits + split;
+  float* part_o = a.workspace + part * G * D;
+  float* part_ml = a.workspace + int64_t{gridDim.y} * a.num_splits * G * D + part * G * 2;
+  if (t_begin >= t_end) {
+    for (int g = threadIdx.x; g < G; g += kThreads) {
+      part_ml[2 * g] = -INFINITY;
+      part_ml[2 * g + 1] = 0.0f;
+    }
+    return;
+  }
+  const int32_t* pages = a.pages + a.row_page_offset[row];
+  const int num_tiles = (t_end - t_begin + kTileKeys - 1) / kTileKeys;
+  MmaTileRows<kD> rows;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < num_tiles) {
+      rows.fetch(pages, kv.page_size, t_begin + s * kTileKeys, t_end);
+      rows.copy(ks + s * kTileKeys * kLd, vs + s * kTileKeys * kLd, kv, kvh,
+                t_begin + s * kTileKeys);
+    }
+    cp_async_commit();
+  }
+  rows.fetch(pages, kv.page_size, t_begin + (kStages - 1) * kTileKeys, t_end);
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int gid = lane >> 2, tid4 = lane & 3;
+  // Q fragment: rows gid and gid + 8 are heads of the group (rows >= G are zero).
+  uint32_t qf[kKc][4];
+  {
+    const uint16_t* q = a.q + (int64_t{a.q_rows[seq]} * a.num_q_heads + kvh * G) * D;
+#pragma unroll
+    for (int kc = 0; kc < kKc; ++kc) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int r = gid + (j & 1) * 8, col = kc * 16 + tid4 * 2 + (j >> 1) * 8;
+        qf[kc][j] = r < G && col < D ? *reinterpret_cast<const uint32_t*>(q + r * D + col) : 0u;
+      }
+    }
+  }
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  float o[kNt][4];
+#pragma unroll
+  for (int n = 0; n < kNt; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+    // Every warp is past the previous tile: its buffer can be refilled.
+    const int ahead = tile + kStages - 1;
+    if (ahead < num_tiles) {
+      rows.copy(ks + (ahead % kStages) * kTileKeys * kLd, vs + (ahead % kStages) * kTileKeys * kLd,
+                kv, kvh, t_begin + ahead * kTileKeys);
+      rows.fetch(pages, kv.page_size, t_begin + (ahead + 1) * kTileKeys, t_end);
+    }
+    cp_async_commit();
+    const uint16_t* kt = ks + (tile % kStages) * kTileKeys * kLd + warp * 16 * kLd;
+    const uint16_t* vt = vs + (tile % kStages) * kTileKeys * kLd + warp * 16 * kLd;
+    const int key0 = t_begin + tile * kTileKeys + warp * 16;
+    if (key0 >= t_end) continue;  // this warp's keys are all past the end
+
+    float s[2][4];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int kc = 0; kc < kKc; ++kc) {
+      uint32_t b0, b1, b2, b3;
+      ldmatrix_x4(b0, b1, b2, b3,
+                  kt + ((lane & 7) + (lane >> 4) * 8) * kLd + kc * 16 + ((lane >> 3) & 1) * 8);
+      mma_bf16(s[0], qf[kc], b0, b1);
+      mma_bf16(s[1], qf[kc], b2, b3);
+    }
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const bool valid = key0 + n * 8 + tid4 * 2 + j < t_end;
+        s[n][j] = valid ? s[n][j] * scale_log2 : -INFINITY;
+        s[n][2 + j] = valid ? s[n][2 + j] * scale_log2 : -INFINITY;
+        mx0 = fmaxf(mx0, s[n][j]);
+        mx1 = fmaxf(mx1, s[n][2 + j]);
+      }
+    }
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+    }
+    // key0 < t_end, so every row has a finite maximum here.
+    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+    const float alpha0 = exp2f(m0 - mn0), alpha1 = exp2f(m1 - mn1);
+    m0 = mn0;
+    m1 = mn1;
+    float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      s[n][0] = exp2f(s[n][0] - mn0);
+      s[n][1] = exp2f(s[n][1] - mn0);
+      s[n][2] = exp2f(s[n][2] - mn1);
+      s[n][3] = exp2f(s[n][3] - mn1);
+      sum0 += s[n][0] + s[n][1];
+      sum1 += s[n][2] + s[n][3];
+    }
+    l0 = l0 * alpha0 + sum0;
+    l1 = l1 * alpha1 + sum1;
+    uint32_t pa[4];
+    pa[0] = float2_to_bf16x2(s[0][0], s[0][1]);
+    pa[1] = float2_to_bf16x2(s[0][2], s[0][3]);
+    pa[2] = float2_to_bf16x2(s[1][0], s[1][1]);
+    pa[3] = float2_to_bf16x2(s[1][2], s[1][3]);
+#pragma unroll
+    for (int n = 0; n < kNt; n += 2) {
+      o[n][0] *= alpha0;
+      o[n][1] *= alpha0;
+      o[n][2] *= alpha1;
+      o[n][3] *= alpha1;
+      o[n + 1][0] *= alpha0;
+      o[n + 1][1] *= alpha0;
+      o[n + 1][2] *= alpha1;
+      o[n + 1][3] *= alpha1;
+      uint32_t b0, b1, b2, b3;
+      ldmatrix_x4_trans(b0, b1, b2, b3, vt + (lane & 15) * kLd + n * 8 + (lane >> 4) * 8);
+      mma_bf16(o[n], pa, b0, b1);
+      mma_bf16(o[n + 1], pa, b2, b3);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  // Merge the 4 warps (each row's state in log2 units) through shared memory.
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+  }
+  float* o_w = reinterpret_cast<float*>(smem);  // [4][16][kD]
+  float* m_w = o_w + 4 * 16 * kD;               // [4][16]
+  float* l_w = m_w + 4 * 16;                    // [4][16]
+  if (tid4 == 0) {
+    m_w[warp * 16 + gid] = m0;
+    m_w[warp * 16 + gid + 8] = m1;
+    l_w[warp * 16 + gid] = l0;
+    l_w[warp * 16 + gid + 8] = l1;
+  }
+#pragma unroll
+  for (int n = 0; n < kNt; ++n) {
+    const int d = n * 8 + tid4 * 2;
+    o_w[(warp * 16 + gid) * kD + d] = o[n][0];
+    o_w[(warp * 16 + gid) * kD + d + 1] = o[n][1];
+    o_w[(warp * 16 + gid + 8) * kD + d] = o[n][2];
+    o_w[(warp * 16 + gid + 8) * kD + d + 1] = o[n][3];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < G * D; i += kThreads) {
+    const int g = i / D, d = i - g * D;
+    float m = -INFINITY;
+    for (int w = 0; w < 4; ++w) m = fmaxf(m, m_w[w * 16 + g]);
+    float acc = 0.0f, l = 0.0f;
+    for (int w = 0; w < 4; ++w) {
+      const float f = m_w[w * 16 + g] == -INFINITY ? 0.0f : exp2f(m_w[w * 16 + g] - m);
+      acc += o_w[(w * 16 + g) * kD + d] * f;
+      l += l_w[w * 16 + g] * f;
+    }
+    part_o[i] = acc;
+    if (d == 0) {
+      part_ml[2 * g] = m * 0.6931471805599453f;  // natural-log units, as the merge expects
+      part_ml[2 * g + 1] = l;
+    }
+  }
+}
+
 // One block per (sequence, query head): merges the splits' partial sums.
 __global__ void decode_merge_kernel(DecodeAttentionArgs a, int Hkv, int D) {
   const int Hq = a.num_q_heads, G = Hq / Hkv;
@@ -260,23 +532,72 @@ __global__ void decode_merge_kernel(DecodeAttentionArgs a, int Hkv, int D) {
   }
 }
 
-// Raises the kernel's dynamic shared memory limit when needed, so that inside a graph capture
+// Raises a kernel's dynamic shared memory limit when needed, so that inside a graph capture
 // (which replays a size already run) no attribute call is made.
-cudaError_t allow_smem(size_t bytes) {
-  static size_t allowed = 48 * 1024;
+template <class Kernel>
+cudaError_t allow_smem(Kernel kernel, size_t bytes, size_t& allowed) {
   if (bytes <= allowed) return cudaSuccess;
   const cudaError_t err = cudaFuncSetAttribute(
-      decode_split_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   if (err == cudaSuccess) allowed = bytes;
   return err;
 }
 
+// The kernel for a shape: tensor cores (3 stages) unless head_dim > 128 or G > 16. The
+// environment variable VORTEX_DECODE_VARIANT=scalar or mma4 picks another (benchmarks).
+struct Launch {
+  const void* kernel;
+  size_t smem;
+  cudaError_t (*run)(const DecodeAttentionArgs&, const DevicePagedKv&, dim3, size_t,
+                     cudaStream_t);
+};
+
+template <class K>
+cudaError_t run_kernel(K kernel, const DecodeAttentionArgs& a, const DevicePagedKv& kv,
+                       dim3 grid, size_t smem, cudaStream_t stream) {
+  kernel<<<grid, kThreads, smem, stream>>>(a, kv);
+  return cudaGetLastError();
+}
+
+template <int kD, int kStages>
+Launch mma_launch() {
+  static size_t allowed = 48 * 1024;
+  const size_t smem = mma_smem_bytes<kD, kStages>();
+  allow_smem(decode_mma_kernel<kD, kStages>, smem, allowed);
+  return {reinterpret_cast<const void*>(decode_mma_kernel<kD, kStages>), smem,
+          [](const DecodeAttentionArgs& a, const DevicePagedKv& kv, dim3 grid, size_t smem,
+             cudaStream_t stream) {
+            return run_kernel(decode_mma_kernel<kD, kStages>, a, kv, grid, smem, stream);
+          }};
+}
+
+Launch pick(int D, int G) {
+  static const std::string variant = [] {
+    const char* e = std::getenv("VORTEX_DECODE_VARIANT");
+    return std::string(e ? e : "");
+  }();
+  if (variant != "scalar" && D <= 128 && G <= 16) {
+    const bool four = variant == "mma4";
+    if (D <= 16) return four ? mma_launch<16, 4>() : mma_launch<16, 3>();
+    if (D <= 32) return four ? mma_launch<32, 4>() : mma_launch<32, 3>();
+    if (D <= 64) return four ? mma_launch<64, 4>() : mma_launch<64, 3>();
+    return four ? mma_launch<128, 4>() : mma_launch<128, 3>();
+  }
+  static size_t allowed = 48 * 1024;
+  const size_t smem = smem_layout<32, 4>(D, G).total;
+  allow_smem(decode_split_kernel<32, 4>, smem, allowed);
+  return {reinterpret_cast<const void*>(decode_split_kernel<32, 4>), smem,
+          [](const DecodeAttentionArgs& a, const DevicePagedKv& kv, dim3 grid, size_t smem,
+             cudaStream_t stream) {
+            return run_kernel(decode_split_kernel<32, 4>, a, kv, grid, smem, stream);
+          }};
+}
+
 int occupancy(int D, int G) {
-  const SmemLayout L = smem_layout(D, G);
+  const Launch l = pick(D, G);
   int blocks = 0;
-  allow_smem(L.total);
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
-          &blocks, decode_split_kernel, kThreads, L.total, cudaOccupancyDefault) != cudaSuccess)
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(&blocks, l.kernel, kThreads, l.smem,
+                                                             cudaOccupancyDefault) != cudaSuccess)
     blocks = 1;
   return std::max(blocks, 1);
 }
@@ -289,8 +610,9 @@ int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int he
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
   const int64_t slots = int64_t{sms} * occupancy(head_dim, group_size);
-  const int64_t max_useful = std::max<int64_t>(1, (max_row_tokens + kTile - 1) / kTile);
-  // The split count that fills whole waves best, among those with at least one wave.
+  const int64_t max_useful = std::max<int64_t>(1, (max_row_tokens + 255) / 256);
+  // The fewest splits that fill the machine in whole waves to 90% (fewer splits: longer runs of
+  // pipelined tiles per block and less merging); else the best filling.
   int best = 1;
   double best_eff = -1.0;
   for (int s = 1; s <= 64 && s <= max_useful; ++s) {
@@ -298,6 +620,7 @@ int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int he
     const int64_t waves = (ctas + slots - 1) / slots;
     double eff = static_cast<double>(ctas) / static_cast<double>(waves * slots);
     if (ctas < slots) eff *= 0.5;  // less than one wave leaves SMs idle
+    if (eff >= 0.9) return s;
     if (eff > best_eff + 1e-9) {
       best_eff = eff;
       best = s;
@@ -316,15 +639,13 @@ cudaError_t decode_attention(const DecodeAttentionArgs& a, const DevicePagedKv& 
                              cudaStream_t stream) {
   const int D = kv.head_dim, Hkv = kv.num_kv_heads;
   if (D % 8 != 0 || D > kMaxHeadDim || Hkv <= 0 || a.num_q_heads % Hkv != 0 ||
-      a.num_q_heads / Hkv > kMaxGroup || a.num_splits < 1)
+      a.num_q_heads / Hkv > (D <= 128 ? 16 : kMaxGroup) || a.num_splits < 1)
     return cudaErrorInvalidValue;
   if (a.num_seqs == 0) return cudaGetLastError();
   const int G = a.num_q_heads / Hkv;
-  const SmemLayout L = smem_layout(D, G);
-  const cudaError_t err = allow_smem(L.total);
+  const Launch l = pick(D, G);
+  const cudaError_t err = l.run(a, kv, dim3(a.num_splits, a.num_seqs * Hkv), l.smem, stream);
   if (err != cudaSuccess) return err;
-  const dim3 grid(a.num_splits, a.num_seqs * Hkv);
-  decode_split_kernel<<<grid, kThreads, L.total, stream>>>(a, kv);
   decode_merge_kernel<<<a.num_seqs * a.num_q_heads, D >= 128 ? 128 : 64, 0, stream>>>(a, Hkv,
                                                                                        D);
   return cudaGetLastError();
