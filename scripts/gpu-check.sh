@@ -114,10 +114,15 @@ if [ -n "${NCU:-}" ] && command -v ncu >/dev/null; then
     "$OUT/ncu_decode.txt" | head -40 | tee -a "$OUT/results.txt"
 fi
 if [ -z "${SKIP_E2E:-}" ]; then
+  # Output long enough that most decode steps run with the whole batch.
   "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 32 \
-    --input-len 16384 --output-len 32 --max-step-tokens 16384 --json >"$OUT/e2e_decode.json" \
+    --input-len 16384 --output-len 128 --max-step-tokens 16384 --json >"$OUT/e2e_decode.json" \
     2>"$OUT/e2e_decode.err" || status=1
   log "vortex bench decode 32 x 16K: $(head -c 1500 "$OUT/e2e_decode.json")"
+  "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 4 \
+    --input-len 8192 --output-len 4 --max-step-tokens 8192 --json >"$OUT/e2e_prefill.json" \
+    2>"$OUT/e2e_prefill.err" || status=1
+  log "vortex bench prefill 4 x 8K: $(head -c 1500 "$OUT/e2e_prefill.json")"
 fi
 log "exit status $status"
 exit $status

