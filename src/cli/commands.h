@@ -13,5 +13,6 @@ Action add_generate_command(CLI::App& app);
 Action add_tokenize_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
 Action add_check_command(CLI::App& app);
+Action add_eval_command(CLI::App& app);
 
 }  // namespace vortex::cli

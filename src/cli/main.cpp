@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(vortex::cli::add_tokenize_command);
   add(vortex::cli::add_bench_command);
   add(vortex::cli::add_check_command);
+  add(vortex::cli::add_eval_command);
 
   try {
     app.parse(argc, argv);

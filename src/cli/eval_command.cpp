@@ -1,0 +1,456 @@
+// `vortex eval`: accuracy. The synthetic suite (--tasks) generates RULER-style samples with the
+// model's tokenizer at --context tokens and scores greedy answers; --data scores a jsonl
+// question/answer dataset by final answer with --trials K (mean@K, pass@K); --dump-tasks writes
+// the generated samples for the training script instead of running them.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/sparse_flags.h"
+#include "core/error.h"
+#include "core/json_file.h"
+#include "core/thread_pool.h"
+#include "engine/engine.h"
+#include "engine/loaded_model.h"
+#include "eval/eval_report.h"
+#include "eval/eval_runner.h"
+#include "eval/final_answer.h"
+#include "eval/qa_dataset.h"
+#include "eval/task_scoring.h"
+#include "eval/tasks/task_random.h"
+#include "eval/tasks/tasks.h"
+
+namespace vortex::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int32_t kDataDefaultMaxTokens = 2048;
+constexpr const char* kDefaultQuestionTemplate =
+    "{question}\n\nPlease reason step by step, and put your final answer within \\boxed{}.";
+
+struct EvalArgs {
+  std::string model;
+  bool random_weights = false;
+  uint64_t weights_seed = 0;
+  std::string tasks = "all";
+  int32_t context = 4096;
+  int32_t samples = 20;
+  uint64_t seed = 1;
+  bool chat = false;
+  std::string system;
+  std::string dump_tasks, task_file, data, predictions;
+  std::string question_template = kDefaultQuestionTemplate;
+  int32_t trials = 1;
+  double temperature = 0.0, top_p = 1.0;
+  int32_t top_k = 0;
+  int32_t max_tokens = 0;
+  int32_t page_size = 16, kv_pages = 0, max_batch = 64, max_step_tokens = 2048, threads = 0;
+  double kv_memory_gb = 1.0;
+  std::string device = "cpu";
+  bool json = false;
+  SparseFlags sparse;
+};
+
+// One line on stderr, redrawn in place on a terminal, else printed every 10%.
+class Progress {
+ public:
+  Progress(std::string what, bool quiet)
+      : what_(std::move(what)), tty_(isatty(2) != 0), quiet_(quiet) {}
+  void update(int64_t done, int64_t total) {
+    if (quiet_ || total <= 0) return;
+    const int pct = static_cast<int>(100 * done / total);
+    if (pct == last_) return;
+    if (tty_) {
+      std::fprintf(stderr, "\r%s: %3d%%", what_.c_str(), pct);
+      if (done >= total) std::fprintf(stderr, "\n");
+    } else if (pct / 10 != last_ / 10 || pct == 100) {
+      std::fprintf(stderr, "%s: %d%%\n", what_.c_str(), pct);
+    }
+    std::fflush(stderr);
+    last_ = pct;
+  }
+
+ private:
+  std::string what_;
+  bool tty_, quiet_;
+  int last_ = -1;
+};
+
+void write_jsonl(const std::string& path, const std::vector<Json>& rows) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) fail(path, ": cannot open for writing");
+  for (const Json& r : rows) out << r.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+  if (!out) fail(path, ": write failed");
+}
+
+std::optional<ChatTemplate> chat_template_of(const std::string& model_dir) {
+  const fs::path cfg = fs::path(model_dir) / "tokenizer_config.json";
+  if (!fs::exists(cfg)) fail("model '", model_dir, "' has no tokenizer_config.json: --chat needs "
+                             "its chat template");
+  return ChatTemplate::load(cfg.string());
+}
+
+// --dump-tasks: only the tokenizer (and chat template) are needed, not the weights.
+int dump_tasks(const EvalArgs& a) {
+  const std::vector<std::string> tasks = eval::parse_task_list(a.tasks);
+  eval::PromptEncoder encoder(load_tokenizer_of(a.model),
+                              a.chat ? chat_template_of(a.model) : std::nullopt);
+  std::vector<eval::TaskSample> samples =
+      eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder);
+  std::vector<Json> rows;
+  for (const eval::TaskSample& s : samples) rows.push_back(eval::task_sample_to_json(s));
+  write_jsonl(a.dump_tasks, rows);
+  if (!a.json) {
+    std::fprintf(stderr, "wrote %zu samples (%zu tasks x %d) at context %d to %s\n",
+                 samples.size(), tasks.size(), a.samples, a.context, a.dump_tasks.c_str());
+  }
+  return 0;
+}
+
+std::vector<eval::TaskSample> read_task_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open the task file");
+  std::vector<eval::TaskSample> samples;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(n);
+    Json j;
+    try {
+      j = Json::parse(line);
+    } catch (const Json::parse_error& e) {
+      fail(where, ": not valid JSON (", e.what(), ")");
+    }
+    samples.push_back(eval::task_sample_from_json(j, where));
+  }
+  if (samples.empty()) fail(path, ": holds no sample");
+  return samples;
+}
+
+EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model) {
+  EngineOptions eo;
+  eo.device = parse_device(a.device);
+  eo.page_size = a.page_size;
+  eo.num_pages = a.kv_pages;
+  eo.kv_memory_bytes = static_cast<size_t>(a.kv_memory_gb * (1 << 30));
+  eo.max_running = a.max_batch;
+  eo.max_step_tokens = std::max(a.max_step_tokens, a.max_batch);
+  if (!a.sparse.flows.empty()) {
+    eo.sparse = load_sparse_flags(a.sparse.flows[0], a.sparse, model.config, a.page_size);
+  }
+  return eo;
+}
+
+// Throughput and sparse-attention figures shared by both modes.
+Json run_stats(const eval::EvalTiming& t, Engine& engine, const EvalArgs& a) {
+  const int64_t tokens = t.prefill_tokens + t.decode_tokens;
+  Json j = {{"time_s", t.seconds},
+            {"tokens_per_s", t.seconds > 0 ? tokens / t.seconds : 0.0},
+            {"prefill_tokens", t.prefill_tokens},
+            {"prefill_tokens_per_s", t.prefill_seconds > 0 ? t.prefill_tokens / t.prefill_seconds : 0.0},
+            {"decode_tokens", t.decode_tokens},
+            {"decode_tokens_per_s", t.decode_seconds > 0 ? t.decode_tokens / t.decode_seconds : 0.0},
+            {"generated_tokens", t.generated_tokens},
+            {"preemptions", engine.stats().preemptions},
+            {"flow", a.sparse.flows.empty() ? "full" : a.sparse.flows[0]},
+            {"kv_read_fraction", 1.0}};
+  if (const SparseStats* ss = engine.runner().sparse_stats()) j.update(sparse_stats_json(*ss));
+  return j;
+}
+
+void print_run_stats(const Json& s) {
+  std::printf("  %.2f s, %lld tokens (%.1f tokens/s; prefill %.1f/s, decode %.1f/s)\n",
+              s["time_s"].get<double>(),
+              static_cast<long long>(s["prefill_tokens"].get<int64_t>() +
+                                     s["decode_tokens"].get<int64_t>()),
+              s["tokens_per_s"].get<double>(), s["prefill_tokens_per_s"].get<double>(),
+              s["decode_tokens_per_s"].get<double>());
+  if (s["flow"] != "full") {
+    std::printf("  flow %s read %.1f%% of the KV pages", s["flow"].get<std::string>().c_str(),
+                100.0 * s["kv_read_fraction"].get<double>());
+    if (s.contains("recall_mean")) {
+      std::printf(", attention recall %.3f", s["recall_mean"].get<double>());
+    }
+    std::printf("\n");
+  }
+}
+
+void check_fits(const LoadedModel& model, int64_t prompt_tokens, int64_t max_tokens,
+                const std::string& what) {
+  const int64_t limit = model.config.max_position_embeddings;
+  if (prompt_tokens + max_tokens > limit) {
+    fail_usage(what, ": ", prompt_tokens, " prompt tokens plus ", max_tokens,
+               " to generate exceed the model's context of ", limit,
+               " tokens (max_position_embeddings): lower --context or --max-tokens");
+  }
+}
+
+int run_tasks(const EvalArgs& a) {
+  LoadOptions lo;
+  lo.random_weights = a.random_weights;
+  lo.seed = a.weights_seed;
+  LoadedModel model = load_model(a.model, lo);
+  const Tokenizer& tokenizer = model.require_tokenizer();
+
+  std::vector<eval::TaskSample> samples;
+  if (!a.task_file.empty()) {
+    samples = read_task_file(a.task_file);
+  } else {
+    const std::vector<std::string> tasks = eval::parse_task_list(a.tasks);
+    if (a.chat && !model.chat_template) {
+      fail("model '", a.model, "' has no chat template (tokenizer_config.json): drop --chat");
+    }
+    eval::PromptEncoder encoder(tokenizer, a.chat ? model.chat_template : std::nullopt);
+    std::fprintf(stderr, "generating %zu samples at context %d\n",
+                 tasks.size() * static_cast<size_t>(a.samples), a.context);
+    samples = eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder);
+  }
+
+  std::vector<eval::EvalRequest> requests;
+  for (const eval::TaskSample& s : samples) {
+    eval::EvalRequest r;
+    r.prompt = tokenizer.encode(s.prompt, /*add_special_tokens=*/!s.chat);
+    r.params.max_tokens = a.max_tokens > 0 ? a.max_tokens : s.max_new_tokens;
+    check_fits(model, static_cast<int64_t>(r.prompt.size()), r.params.max_tokens,
+               s.task + " sample " + std::to_string(s.index));
+    requests.push_back(std::move(r));
+  }
+  Engine engine(model, engine_options(a, model));
+  Progress progress("eval", /*quiet=*/false);
+  eval::EvalRun run = eval::run_eval_requests(
+      engine, requests, [&](int64_t done, int64_t total) { progress.update(done, total); });
+
+  std::vector<double> scores;
+  std::vector<Json> predictions;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const std::string& completion = run.results[i].text;
+    scores.push_back(eval::score_task_completion(completion, samples[i].answers));
+    predictions.push_back({{"task", samples[i].task},
+                           {"index", samples[i].index},
+                           {"seed", std::to_string(samples[i].seed)},
+                           {"prompt_tokens", requests[i].prompt.size()},
+                           {"answers", samples[i].answers},
+                           {"completion", completion},
+                           {"score", scores.back()}});
+  }
+  if (!a.predictions.empty()) write_jsonl(a.predictions, predictions);
+  const eval::TaskReport report = eval::summarize_task_scores(samples, scores);
+  const Json stats = run_stats(run.timing, engine, a);
+
+  if (a.json) {
+    Json tasks = Json::object();
+    for (const eval::TaskScore& t : report.tasks) {
+      tasks[t.task] = {{"accuracy", t.accuracy},
+                       {"samples", t.samples},
+                       {"prompt_tokens_mean", t.prompt_tokens_mean}};
+    }
+    Json out = {{"model", a.model},
+                {"context", a.task_file.empty() ? Json(a.context) : Json(nullptr)},
+                {"seed", a.seed},
+                {"chat", a.chat},
+                {"accuracy", report.accuracy},
+                {"samples", report.samples},
+                {"tasks", tasks}};
+    if (!a.task_file.empty()) out["task_file"] = a.task_file;
+    out.update(stats);
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+  std::printf("vortex eval: %s, %s, %s attention\n", a.model.c_str(),
+              a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str()
+                                  : a.task_file.c_str(),
+              a.sparse.flows.empty() ? "full" : a.sparse.flows[0].c_str());
+  std::printf("  %-18s %9s %8s %14s\n", "task", "accuracy", "samples", "prompt tokens");
+  for (const eval::TaskScore& t : report.tasks) {
+    std::printf("  %-18s %9.3f %8lld %14.1f\n", t.task.c_str(), t.accuracy,
+                static_cast<long long>(t.samples), t.prompt_tokens_mean);
+  }
+  std::printf("  %-18s %9.3f %8lld\n", "overall", report.accuracy,
+              static_cast<long long>(report.samples));
+  print_run_stats(stats);
+  return 0;
+}
+
+std::string render_question(const std::string& tmpl, const std::string& question) {
+  std::string out = tmpl;
+  const std::string key = "{question}";
+  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + question.size())) {
+    out.replace(at, key.size(), question);
+  }
+  return out;
+}
+
+int run_data(const EvalArgs& a) {
+  if (a.trials < 1) fail_usage("--trials must be at least 1, got ", a.trials);
+  if (a.question_template.find("{question}") == std::string::npos) {
+    fail_usage("--question-template must contain {question}");
+  }
+  const std::vector<eval::QaItem> items = eval::load_qa_jsonl(a.data);
+  LoadOptions lo;
+  lo.random_weights = a.random_weights;
+  lo.seed = a.weights_seed;
+  LoadedModel model = load_model(a.model, lo);
+  const Tokenizer& tokenizer = model.require_tokenizer();
+  if (a.chat && !model.chat_template) {
+    fail("model '", a.model, "' has no chat template (tokenizer_config.json): drop --chat");
+  }
+
+  const int32_t max_tokens = a.max_tokens > 0 ? a.max_tokens : kDataDefaultMaxTokens;
+  std::vector<eval::EvalRequest> requests;
+  for (size_t p = 0; p < items.size(); ++p) {
+    const std::string body = render_question(a.question_template, items[p].question);
+    std::vector<int32_t> prompt;
+    if (a.chat) {
+      std::vector<ChatMessage> msgs;
+      if (!a.system.empty()) msgs.push_back({"system", a.system});
+      msgs.push_back({"user", body});
+      prompt = tokenizer.encode(model.chat_template->apply(msgs, true), false);
+    } else {
+      prompt = tokenizer.encode(body, true);
+    }
+    const int64_t room = model.config.max_position_embeddings - static_cast<int64_t>(prompt.size());
+    if (room < 1) {
+      fail(a.data, ":", items[p].line, ": the question takes ", prompt.size(),
+           " tokens, more than the model's context of ", model.config.max_position_embeddings);
+    }
+    for (int32_t t = 0; t < a.trials; ++t) {
+      eval::EvalRequest r;
+      r.prompt = prompt;
+      // The engine stops a request at the model's context, so long budgets are safe.
+      r.params.max_tokens = static_cast<int32_t>(std::min<int64_t>(max_tokens, room));
+      r.params.sampling.temperature = static_cast<float>(a.temperature);
+      r.params.sampling.top_p = static_cast<float>(a.top_p);
+      r.params.sampling.top_k = a.top_k;
+      // Every trial its own reproducible stream (seed 0 would mean "random").
+      r.params.sampling.seed =
+          eval::sample_seed(a.seed, "trial", static_cast<int64_t>(p) * a.trials + t) | 1;
+      requests.push_back(std::move(r));
+    }
+  }
+  Engine engine(model, engine_options(a, model));
+  Progress progress("eval", /*quiet=*/false);
+  eval::EvalRun run = eval::run_eval_requests(
+      engine, requests, [&](int64_t done, int64_t total) { progress.update(done, total); });
+
+  std::vector<int64_t> correct(items.size(), 0);
+  std::vector<Json> predictions;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const size_t p = i / static_cast<size_t>(a.trials);
+    const std::string& text = run.results[i].text;
+    const std::optional<std::string> extracted = eval::extract_final_answer(text);
+    const bool ok = extracted && eval::final_answers_match(*extracted, items[p].answer);
+    correct[p] += ok ? 1 : 0;
+    predictions.push_back({{"id", items[p].id},
+                           {"trial", i % static_cast<size_t>(a.trials)},
+                           {"answer", items[p].answer},
+                           {"extracted", extracted ? Json(*extracted) : Json(nullptr)},
+                           {"correct", ok},
+                           {"completion", text}});
+  }
+  if (!a.predictions.empty()) write_jsonl(a.predictions, predictions);
+  const eval::QaReport report = eval::summarize_qa(correct, a.trials);
+  const Json stats = run_stats(run.timing, engine, a);
+  if (a.json) {
+    Json out = {{"model", a.model},          {"data", a.data},
+                {"problems", report.problems}, {"trials", report.trials},
+                {"accuracy", report.mean_at_k}, {"mean_at_k", report.mean_at_k},
+                {"pass_at_k", report.pass_at_k}, {"pass_at_1", report.pass_at_1},
+                {"temperature", a.temperature}, {"top_p", a.top_p},
+                {"seed", a.seed}};
+    out.update(stats);
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+  std::printf("vortex eval: %s on %s, %lld problems x %d trials, %s attention\n", a.model.c_str(),
+              a.data.c_str(), static_cast<long long>(report.problems), a.trials,
+              a.sparse.flows.empty() ? "full" : a.sparse.flows[0].c_str());
+  std::printf("  mean@%d %.3f   pass@%d %.3f\n", a.trials, report.mean_at_k, a.trials,
+              report.pass_at_k);
+  print_run_stats(stats);
+  return 0;
+}
+
+}  // namespace
+
+Action add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Accuracy: synthetic long-context tasks (RULER-style) or a jsonl Q/A dataset");
+  cmd->add_option("--model", a->model, "Model directory (Hugging Face layout) or preset name")
+      ->required();
+  cmd->add_flag("--random-weights", a->random_weights, "Use deterministic random weights");
+  cmd->add_option("--weights-seed", a->weights_seed, "Seed of --random-weights")
+      ->capture_default_str();
+  cmd->add_option("--tasks", a->tasks,
+                  "Comma-separated tasks: niah_single, niah_multikey, niah_multivalue, vt, cwe, "
+                  "or all")
+      ->capture_default_str();
+  cmd->add_option("--context", a->context, "Prompt length of each sample in tokens")
+      ->capture_default_str();
+  cmd->add_option("--samples", a->samples, "Samples per task")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed of the generated samples (and of sampling)")
+      ->capture_default_str();
+  cmd->add_flag("--chat", a->chat, "Wrap each prompt as a user turn of the model's chat template");
+  cmd->add_option("--system", a->system, "System message with --chat and --data");
+  cmd->add_option("--dump-tasks", a->dump_tasks,
+                  "Write the generated samples to this jsonl file and exit (needs only the "
+                  "tokenizer)");
+  cmd->add_option("--task-file", a->task_file,
+                  "Evaluate samples read from a --dump-tasks file instead of generating them");
+  cmd->add_option("--data", a->data,
+                  "Question/answer jsonl dataset (fields question|problem and answer)");
+  cmd->add_option("--question-template", a->question_template,
+                  "Prompt for --data; {question} is replaced by the question");
+  cmd->add_option("--trials", a->trials, "Samples per question with --data (mean@K, pass@K)")
+      ->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "Sampling temperature; 0 = greedy")
+      ->capture_default_str();
+  cmd->add_option("--top-p", a->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", a->max_tokens,
+                  "Tokens to generate per sample (0 = the task's answer length plus a margin, or "
+                  "2048 with --data)")
+      ->capture_default_str();
+  cmd->add_option("--predictions", a->predictions,
+                  "Also write every sample's completion and score to this jsonl file");
+  cmd->add_option("--page-size", a->page_size, "KV cache page size in tokens")
+      ->capture_default_str();
+  cmd->add_option("--kv-pages", a->kv_pages, "KV cache pages (0 = from --kv-memory-gb)")
+      ->capture_default_str();
+  cmd->add_option("--kv-memory-gb", a->kv_memory_gb, "KV cache budget when --kv-pages is 0")
+      ->capture_default_str();
+  cmd->add_option("--max-batch", a->max_batch, "Requests running at once")->capture_default_str();
+  cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print the results as one JSON object");
+  add_sparse_flags(cmd, a->sparse, /*several_flows=*/false);
+
+  return [a]() {
+    if (a->samples < 1) fail_usage("--samples must be at least 1, got ", a->samples);
+    if (a->context < 1) fail_usage("--context must be at least 1, got ", a->context);
+    if (a->max_tokens < 0) fail_usage("--max-tokens must be >= 0, got ", a->max_tokens);
+    if (a->kv_memory_gb <= 0) fail_usage("--kv-memory-gb must be positive");
+    if (a->max_batch < 1) fail_usage("--max-batch must be at least 1");
+    if (a->threads < 0) fail_usage("--threads must be >= 0");
+    if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    const int modes = !a->dump_tasks.empty() + !a->task_file.empty() + !a->data.empty();
+    if (modes > 1) fail_usage("--dump-tasks, --task-file and --data exclude each other");
+    if (!a->dump_tasks.empty()) return dump_tasks(*a);
+    if (!a->data.empty()) return run_data(*a);
+    return run_tasks(*a);
+  };
+}
+
+}  // namespace vortex::cli
