@@ -85,15 +85,18 @@ fi
 
 # 2. GPU tests.
 status=0
+: >"$OUT/tests.log"
 for t in elementwise attention sampling runner; do
-  if "$bin/test_cuda_$t" >"$OUT/test_$t.log" 2>&1; then
-    log "test_cuda_$t: $(grep -E '^\[  PASSED  \]' "$OUT/test_$t.log")"
+  if "$bin/test_cuda_$t" >"$OUT/test.tmp" 2>&1; then
+    log "test_cuda_$t: $(grep -E '^\[  PASSED  \]' "$OUT/test.tmp")"
   else
     status=1
     log "test_cuda_$t: FAILED"
-    grep -E '^\[  FAILED  \]|Failure|error' "$OUT/test_$t.log" | head -20 | tee -a "$OUT/results.txt"
+    grep -E -A4 '^\[  FAILED  \]|Failure|error' "$OUT/test.tmp" | head -40 | tee -a "$OUT/results.txt"
   fi
+  cat "$OUT/test.tmp" >>"$OUT/tests.log"
 done
+rm -f "$OUT/test.tmp"
 
 # 3. Benchmarks: kernels and the model through the runner, then `vortex bench` end to end.
 "$bin/vortex_cuda_bench" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || status=1
@@ -117,11 +120,11 @@ if [ -z "${SKIP_E2E:-}" ]; then
   # Output long enough that most decode steps run with the whole batch.
   "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 32 \
     --input-len 16384 --output-len 128 --max-step-tokens 16384 --json >"$OUT/e2e_decode.json" \
-    2>"$OUT/e2e_decode.err" || status=1
+    2>>"$OUT/e2e.log" || status=1
   log "vortex bench decode 32 x 16K: $(head -c 1500 "$OUT/e2e_decode.json")"
   "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 4 \
     --input-len 8192 --output-len 4 --max-step-tokens 8192 --json >"$OUT/e2e_prefill.json" \
-    2>"$OUT/e2e_prefill.err" || status=1
+    2>>"$OUT/e2e.log" || status=1
   log "vortex bench prefill 4 x 8K: $(head -c 1500 "$OUT/e2e_prefill.json")"
 fi
 log "exit status $status"

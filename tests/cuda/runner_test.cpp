@@ -209,7 +209,7 @@ TEST(CudaRunner, GraphsOffGivesTheSameTokens) {
     EXPECT_EQ(with_graphs[i].token_ids, without[i].token_ids) << "prompt " << i;
     // Graphs pad the batch (GEMM algorithm, attention splits): equal up to rounding.
     for (size_t t = 0; t < without[i].logprobs.size(); ++t)
-      EXPECT_NEAR(with_graphs[i].logprobs[t], without[i].logprobs[t], 1e-2) << "token " << t;
+      EXPECT_NEAR(with_graphs[i].logprobs[t], without[i].logprobs[t], 2e-2) << "token " << t;
   }
 }
 
