@@ -22,6 +22,7 @@
 #include "eval/eval_report.h"
 #include "eval/eval_runner.h"
 #include "eval/final_answer.h"
+#include "eval/jsonl.h"
 #include "eval/qa_dataset.h"
 #include "eval/task_scoring.h"
 #include "eval/tasks/task_random.h"
@@ -94,8 +95,10 @@ void write_jsonl(const std::string& path, const std::vector<Json>& rows) {
 
 std::optional<ChatTemplate> chat_template_of(const std::string& model_dir) {
   const fs::path cfg = fs::path(model_dir) / "tokenizer_config.json";
-  if (!fs::exists(cfg)) fail("model '", model_dir, "' has no tokenizer_config.json: --chat needs "
-                             "its chat template");
+  if (!fs::exists(cfg))
+    fail("model '", model_dir,
+         "' has no tokenizer_config.json: --chat needs "
+         "its chat template");
   return ChatTemplate::load(cfg.string());
 }
 
@@ -110,28 +113,17 @@ int dump_tasks(const EvalArgs& a) {
   for (const eval::TaskSample& s : samples) rows.push_back(eval::task_sample_to_json(s));
   write_jsonl(a.dump_tasks, rows);
   if (!a.json) {
-    std::fprintf(stderr, "wrote %zu samples (%zu tasks x %d) at context %d to %s\n",
-                 samples.size(), tasks.size(), a.samples, a.context, a.dump_tasks.c_str());
+    std::fprintf(stderr, "wrote %zu samples (%zu tasks x %d) at context %d to %s\n", samples.size(),
+                 tasks.size(), a.samples, a.context, a.dump_tasks.c_str());
   }
   return 0;
 }
 
 std::vector<eval::TaskSample> read_task_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open the task file");
   std::vector<eval::TaskSample> samples;
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(n);
-    Json j;
-    try {
-      j = Json::parse(line);
-    } catch (const Json::parse_error& e) {
-      fail(where, ": not valid JSON (", e.what(), ")");
-    }
+  eval::read_jsonl(path, [&](const Json& j, const std::string& where) {
     samples.push_back(eval::task_sample_from_json(j, where));
-  }
+  });
   if (samples.empty()) fail(path, ": holds no sample");
   return samples;
 }
@@ -153,16 +145,17 @@ EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model) {
 // Throughput and sparse-attention figures shared by both modes.
 Json run_stats(const eval::EvalTiming& t, Engine& engine, const EvalArgs& a) {
   const int64_t tokens = t.prefill_tokens + t.decode_tokens;
-  Json j = {{"time_s", t.seconds},
-            {"tokens_per_s", t.seconds > 0 ? tokens / t.seconds : 0.0},
-            {"prefill_tokens", t.prefill_tokens},
-            {"prefill_tokens_per_s", t.prefill_seconds > 0 ? t.prefill_tokens / t.prefill_seconds : 0.0},
-            {"decode_tokens", t.decode_tokens},
-            {"decode_tokens_per_s", t.decode_seconds > 0 ? t.decode_tokens / t.decode_seconds : 0.0},
-            {"generated_tokens", t.generated_tokens},
-            {"preemptions", engine.stats().preemptions},
-            {"flow", a.sparse.flows.empty() ? "full" : a.sparse.flows[0]},
-            {"kv_read_fraction", 1.0}};
+  Json j = {
+      {"time_s", t.seconds},
+      {"tokens_per_s", t.seconds > 0 ? tokens / t.seconds : 0.0},
+      {"prefill_tokens", t.prefill_tokens},
+      {"prefill_tokens_per_s", t.prefill_seconds > 0 ? t.prefill_tokens / t.prefill_seconds : 0.0},
+      {"decode_tokens", t.decode_tokens},
+      {"decode_tokens_per_s", t.decode_seconds > 0 ? t.decode_tokens / t.decode_seconds : 0.0},
+      {"generated_tokens", t.generated_tokens},
+      {"preemptions", engine.stats().preemptions},
+      {"flow", a.sparse.flows.empty() ? "full" : a.sparse.flows[0]},
+      {"kv_read_fraction", 1.0}};
   if (const SparseStats* ss = engine.runner().sparse_stats()) j.update(sparse_stats_json(*ss));
   return j;
 }
@@ -265,10 +258,10 @@ int run_tasks(const EvalArgs& a) {
     std::printf("%s\n", out.dump().c_str());
     return 0;
   }
-  std::printf("vortex eval: %s, %s, %s attention\n", a.model.c_str(),
-              a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str()
-                                  : a.task_file.c_str(),
-              a.sparse.flows.empty() ? "full" : a.sparse.flows[0].c_str());
+  std::printf(
+      "vortex eval: %s, %s, %s attention\n", a.model.c_str(),
+      a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str() : a.task_file.c_str(),
+      a.sparse.flows.empty() ? "full" : a.sparse.flows[0].c_str());
   std::printf("  %-18s %9s %8s %14s\n", "task", "accuracy", "samples", "prompt tokens");
   for (const eval::TaskScore& t : report.tasks) {
     std::printf("  %-18s %9.3f %8lld %14.1f\n", t.task.c_str(), t.accuracy,
@@ -283,7 +276,8 @@ int run_tasks(const EvalArgs& a) {
 std::string render_question(const std::string& tmpl, const std::string& question) {
   std::string out = tmpl;
   const std::string key = "{question}";
-  for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at + question.size())) {
+  for (size_t at = out.find(key); at != std::string::npos;
+       at = out.find(key, at + question.size())) {
     out.replace(at, key.size(), question);
   }
   return out;
@@ -360,11 +354,16 @@ int run_data(const EvalArgs& a) {
   const eval::QaReport report = eval::summarize_qa(correct, a.trials);
   const Json stats = run_stats(run.timing, engine, a);
   if (a.json) {
-    Json out = {{"model", a.model},          {"data", a.data},
-                {"problems", report.problems}, {"trials", report.trials},
-                {"accuracy", report.mean_at_k}, {"mean_at_k", report.mean_at_k},
-                {"pass_at_k", report.pass_at_k}, {"pass_at_1", report.pass_at_1},
-                {"temperature", a.temperature}, {"top_p", a.top_p},
+    Json out = {{"model", a.model},
+                {"data", a.data},
+                {"problems", report.problems},
+                {"trials", report.trials},
+                {"accuracy", report.mean_at_k},
+                {"mean_at_k", report.mean_at_k},
+                {"pass_at_k", report.pass_at_k},
+                {"pass_at_1", report.pass_at_1},
+                {"temperature", a.temperature},
+                {"top_p", a.top_p},
                 {"seed", a.seed}};
     out.update(stats);
     std::printf("%s\n", out.dump().c_str());

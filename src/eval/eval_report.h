@@ -12,7 +12,7 @@ namespace vortex::eval {
 struct TaskScore {
   std::string task;
   int64_t samples = 0;
-  double accuracy = 0;           // mean sample score
+  double accuracy = 0;  // mean sample score
   double prompt_tokens_mean = 0;
 };
 
@@ -28,10 +28,10 @@ TaskReport summarize_task_scores(const std::vector<TaskSample>& samples,
 
 struct QaReport {
   int64_t problems = 0;
-  int64_t trials = 0;      // K, per problem
-  double mean_at_k = 0;    // mean over problems of the fraction of correct trials
-  double pass_at_k = 0;    // mean over problems of "at least one of the K trials is correct"
-  double pass_at_1 = 0;    // unbiased pass@1 (equals mean@K)
+  int64_t trials = 0;    // K, per problem
+  double mean_at_k = 0;  // mean over problems of the fraction of correct trials
+  double pass_at_k = 0;  // mean over problems of "at least one of the K trials is correct"
+  double pass_at_1 = 0;  // unbiased pass@1 (equals mean@K)
 };
 
 // `correct[p]` is how many of problem p's `trials` trials were correct.

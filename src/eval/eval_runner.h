@@ -16,12 +16,12 @@ struct EvalRequest {
 };
 
 struct EvalTiming {
-  double seconds = 0;           // all steps
-  double prefill_seconds = 0;   // steps that computed prompt tokens
-  double decode_seconds = 0;    // steps that only decoded
-  int64_t prefill_tokens = 0;   // prompt tokens computed (recompute after preemption included)
+  double seconds = 0;          // all steps
+  double prefill_seconds = 0;  // steps that computed prompt tokens
+  double decode_seconds = 0;   // steps that only decoded
+  int64_t prefill_tokens = 0;  // prompt tokens computed (recompute after preemption included)
   int64_t decode_tokens = 0;
-  int64_t generated_tokens = 0; // tokens in the results
+  int64_t generated_tokens = 0;  // tokens in the results
 };
 
 struct EvalRun {

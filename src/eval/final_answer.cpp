@@ -7,7 +7,9 @@ namespace vortex::eval {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // The text between the brace at `open` and its match, or nullopt when unbalanced.
 std::optional<std::string> braced(std::string_view text, size_t open) {
@@ -35,7 +37,8 @@ std::optional<std::string> last_boxed(std::string_view text) {
   // "\boxed 42": the next whitespace-delimited word.
   while (i < text.size() && text[i] == ' ') ++i;
   size_t start = i;
-  while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])) && text[i] != '$') ++i;
+  while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])) && text[i] != '$')
+    ++i;
   if (i == start) return std::nullopt;
   return std::string(text.substr(start, i - start));
 }
@@ -128,8 +131,8 @@ std::string normalize_final_answer(std::string_view answer) {
   for (std::string_view cmd : {"\\boxed", "\\text", "\\textbf", "\\mathrm", "\\mathbf"}) {
     unwrap_command(s, cmd);
   }
-  for (std::string_view drop : {"\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "$", "^{\\circ}",
-                                "^\\circ", "\\%", "%"}) {
+  for (std::string_view drop :
+       {"\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "$", "^{\\circ}", "^\\circ", "\\%", "%"}) {
     replace_all(s, drop, "");
   }
   replace_all(s, "\\dfrac", "\\frac");

@@ -1,9 +1,8 @@
 #include "eval/qa_dataset.h"
 
-#include <fstream>
-
 #include "core/error.h"
 #include "core/json_file.h"
+#include "eval/jsonl.h"
 
 namespace vortex::eval {
 
@@ -19,23 +18,11 @@ std::string json_scalar_text(const Json& v) {
 }  // namespace
 
 std::vector<QaItem> load_qa_jsonl(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open the dataset file");
   std::vector<QaItem> items;
-  std::string text;
-  for (int64_t line = 1; std::getline(in, text); ++line) {
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(line);
-    Json j;
-    try {
-      j = Json::parse(text);
-    } catch (const Json::parse_error& e) {
-      fail(where, ": not valid JSON (", e.what(), ")");
-    }
+  read_jsonl(path, [&](const Json& j, const std::string& where) {
     if (!j.is_object()) fail(where, ": expected a JSON object per line");
     QaItem item;
-    item.line = line;
+    item.line = std::stoll(where.substr(where.rfind(':') + 1));
     const char* question_key = j.contains("question") ? "question" : "problem";
     if (!j.contains(question_key)) fail(where, ": no 'question' or 'problem' field");
     if (!j[question_key].is_string()) fail(where, ": field '", question_key, "' must be a string");
@@ -49,10 +36,10 @@ std::vector<QaItem> load_qa_jsonl(const std::string& path) {
     if (j.contains("id") && (j["id"].is_string() || j["id"].is_number())) {
       item.id = json_scalar_text(j["id"]);
     } else {
-      item.id = std::to_string(line);
+      item.id = std::to_string(item.line);
     }
     items.push_back(std::move(item));
-  }
+  });
   if (items.empty()) fail(path, ": the dataset holds no question (one JSON object per line)");
   return items;
 }

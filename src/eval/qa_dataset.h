@@ -10,10 +10,10 @@
 namespace vortex::eval {
 
 struct QaItem {
-  std::string id;        // "id" if given, else the line number
+  std::string id;  // "id" if given, else the line number
   std::string question;
-  std::string answer;    // numbers as written by JSON (42, 3.5)
-  int64_t line = 0;      // 1-based line in the file
+  std::string answer;  // numbers as written by JSON (42, 3.5)
+  int64_t line = 0;    // 1-based line in the file
 };
 
 // Reads the file; errors name the file and line ("data.jsonl:7: no 'question' or 'problem'

@@ -41,8 +41,8 @@ TaskBody make_common_words(int32_t context, Rng& rng, const PromptEncoder& encod
   double mean_cost = 0;
   for (const std::string& w : pool) mean_cost += encoder.count(" " + w);
   mean_cost /= static_cast<double>(pool.size());
-  const auto entries = static_cast<int64_t>(static_cast<double>(std::max<int64_t>(budget, 0)) /
-                                            mean_cost);
+  const auto entries =
+      static_cast<int64_t>(static_cast<double>(std::max<int64_t>(budget, 0)) / mean_cost);
 
   // Frequencies: uncommon words appear f_u times (more once the distinct words run out), common
   // ones f_c times, about kCommonShare of the list, at most kFrequencyRatio * f_u.
@@ -50,19 +50,21 @@ TaskBody make_common_words(int32_t context, Rng& rng, const PromptEncoder& encod
   while (true) {
     f_c = std::max<int64_t>(
         f_u + kMinFrequencyGap,
-        std::min<int64_t>(kFrequencyRatio * f_u,
-                          static_cast<int64_t>(kCommonShare * static_cast<double>(entries)) /
-                              kCommonWords));
+        std::min<int64_t>(
+            kFrequencyRatio * f_u,
+            static_cast<int64_t>(kCommonShare * static_cast<double>(entries)) / kCommonWords));
     n_uncommon = (entries - kCommonWords * f_c) / f_u;
     if (n_uncommon <= static_cast<int64_t>(uncommon.size())) break;
     ++f_u;
   }
   if (n_uncommon < 1) {
-    const auto needed = static_cast<int64_t>(
-        (kCommonWords * (kMinUncommonFrequency + kMinFrequencyGap) + 2 * kMinUncommonFrequency) *
-        mean_cost) + (context - budget);
-    fail("cwe: a context of ", context, " tokens is too short for this task (needs about ",
-         needed, ")");
+    const auto needed =
+        static_cast<int64_t>((kCommonWords * (kMinUncommonFrequency + kMinFrequencyGap) +
+                              2 * kMinUncommonFrequency) *
+                             mean_cost) +
+        (context - budget);
+    fail("cwe: a context of ", context, " tokens is too short for this task (needs about ", needed,
+         ")");
   }
 
   std::vector<std::string> list;

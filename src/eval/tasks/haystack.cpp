@@ -62,7 +62,8 @@ std::string filler_sentence(Rng& rng) {
     }
     case 5: {
       std::string p = place(), n = noun(), v = verb(), a = adj();
-      return "Near the " + p + ", an old " + n + " " + v + " " + with_article(a) + " " + noun() + ".";
+      return "Near the " + p + ", an old " + n + " " + v + " " + with_article(a) + " " + noun() +
+             ".";
     }
     case 6: {
       std::string a = adj(), n = noun(), v = verb();
@@ -88,8 +89,7 @@ std::string join_units(const std::string& head, const std::vector<std::string>& 
 
 int32_t fit_units_to_context(const std::string& task, const std::string& head,
                              std::vector<std::string>& units, std::vector<char>& removable,
-                             const std::string& tail, int32_t context,
-                             const PromptEncoder& encoder,
+                             const std::string& tail, int32_t context, const PromptEncoder& encoder,
                              const std::function<std::string(int32_t)>& pad) {
   auto measure = [&] {
     return static_cast<int32_t>(encoder.encode(join_units(head, units, tail)).size());
@@ -141,12 +141,14 @@ int32_t fit_units_to_context(const std::string& task, const std::string& head,
 std::string build_haystack_body(const std::string& task, const std::string& head,
                                 const std::vector<Needle>& needles, const std::string& tail,
                                 int32_t context, const PromptEncoder& encoder, Rng& rng) {
-  int64_t budget = int64_t{context} - encoder.overhead() - encoder.count(head) -
-                   encoder.count(tail);
+  int64_t budget =
+      int64_t{context} - encoder.overhead() - encoder.count(head) - encoder.count(tail);
   for (const Needle& n : needles) budget -= encoder.count(" " + n.text);
   if (budget < 0) {
-    fail(task, ": a context of ", context, " tokens is too short for this task (the instructions, "
-         "needles and question alone take ", int64_t{context} - budget, ")");
+    fail(task, ": a context of ", context,
+         " tokens is too short for this task (the instructions, "
+         "needles and question alone take ",
+         int64_t{context} - budget, ")");
   }
 
   // Whole sentences while they fit, then the words of one more that fit.

@@ -42,7 +42,7 @@ std::string join_units(const std::string& head, const std::vector<std::string>& 
 // vortex::Error naming `task` when no removable unit is left and the text is still too long.
 int32_t fit_units_to_context(const std::string& task, const std::string& head,
                              std::vector<std::string>& units, std::vector<char>& removable,
-                             const std::string& tail, int32_t context,
-                             const PromptEncoder& encoder, const std::function<std::string(int32_t)>& pad);
+                             const std::string& tail, int32_t context, const PromptEncoder& encoder,
+                             const std::function<std::string(int32_t)>& pad);
 
 }  // namespace vortex::eval

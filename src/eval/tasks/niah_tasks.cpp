@@ -13,7 +13,7 @@ namespace vortex::eval {
 namespace {
 
 constexpr int kValueDigits = 7;
-constexpr int kMultikeyNeedles = 4;     // the asked key and three distractors
+constexpr int kMultikeyNeedles = 4;  // the asked key and three distractors
 constexpr int kMultivalueNeedles = 4;
 
 // `count` distinct keys such as "quiet-harbor".
@@ -21,8 +21,8 @@ std::vector<std::string> distinct_keys(Rng& rng, int count) {
   std::set<std::string> seen;
   std::vector<std::string> keys;
   while (static_cast<int>(keys.size()) < count) {
-    std::string k = std::string(random_pick(rng, adjectives())) + "-" +
-                    std::string(random_pick(rng, nouns()));
+    std::string k =
+        std::string(random_pick(rng, adjectives())) + "-" + std::string(random_pick(rng, nouns()));
     if (seen.insert(k).second) keys.push_back(k);
   }
   return keys;
@@ -60,8 +60,8 @@ TaskBody make_niah_single(int32_t context, Rng& rng, const PromptEncoder& encode
   const std::string key = distinct_keys(rng, 1)[0];
   const std::string value = random_number(rng, kValueDigits);
   std::vector<Needle> needles = {{needle_text(key, value), random_unit(rng)}};
-  return {build_haystack_body("niah_single", kSingleHead, needles, one_value_question(key),
-                              context, encoder, rng),
+  return {build_haystack_body("niah_single", kSingleHead, needles, one_value_question(key), context,
+                              encoder, rng),
           {value}};
 }
 
@@ -91,9 +91,9 @@ TaskBody make_niah_multivalue(int32_t context, Rng& rng, const PromptEncoder& en
   }
   const std::string question = "\n\nWhat are all the special magic numbers for " + key +
                                " mentioned in the provided text?\nAnswer:";
-  return {build_haystack_body("niah_multivalue", kManyHead, needles, question, context, encoder,
-                              rng),
-          values};
+  return {
+      build_haystack_body("niah_multivalue", kManyHead, needles, question, context, encoder, rng),
+      values};
 }
 
 }  // namespace vortex::eval

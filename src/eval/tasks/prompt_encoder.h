@@ -19,7 +19,8 @@ class PromptEncoder {
  public:
   // With `chat`, bodies become one user message followed by the assistant's generation prompt
   // (thinking off where the template has it, so the answer comes first).
-  PromptEncoder(Tokenizer tokenizer, std::optional<ChatTemplate> chat, bool enable_thinking = false);
+  PromptEncoder(Tokenizer tokenizer, std::optional<ChatTemplate> chat,
+                bool enable_thinking = false);
 
   // The model input text of `body`: the body itself or its chat rendering.
   std::string render(const std::string& body) const;

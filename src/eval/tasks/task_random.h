@@ -15,7 +15,9 @@
 namespace vortex::eval {
 
 // A value in [0, n), n > 0.
-inline uint64_t random_below(Rng& rng, uint64_t n) { return rng.next_u64() % n; }
+inline uint64_t random_below(Rng& rng, uint64_t n) {
+  return rng.next_u64() % n;
+}
 
 // A value in [0, 1].
 inline double random_unit(Rng& rng) {

@@ -22,9 +22,8 @@ TaskSample task_sample_from_json(const Json& j, const std::string& where) {
   auto field = [&](const char* name, Json::value_t type, const char* type_name) -> const Json& {
     auto it = j.find(name);
     if (it == j.end()) fail(where, ": missing field '", name, "'");
-    bool ok = it->type() == type ||
-              (type == Json::value_t::number_integer &&
-               it->type() == Json::value_t::number_unsigned);
+    bool ok = it->type() == type || (type == Json::value_t::number_integer &&
+                                     it->type() == Json::value_t::number_unsigned);
     if (!ok) fail(where, ": field '", name, "' must be ", type_name);
     return *it;
   };

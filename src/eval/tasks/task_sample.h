@@ -14,13 +14,13 @@ namespace vortex::eval {
 struct TaskSample {
   std::string task;
   int64_t index = 0;
-  uint64_t seed = 0;          // this sample's own seed (sample_seed of the run's seed)
-  int32_t context = 0;        // requested input tokens
-  std::string prompt;         // the model input text (chat-rendered with `chat`)
-  std::string target;         // the completion a perfect model writes (without eos)
+  uint64_t seed = 0;                 // this sample's own seed (sample_seed of the run's seed)
+  int32_t context = 0;               // requested input tokens
+  std::string prompt;                // the model input text (chat-rendered with `chat`)
+  std::string target;                // the completion a perfect model writes (without eos)
   std::vector<std::string> answers;  // gold answers; scoring treats them as a set
-  int32_t prompt_tokens = 0;  // input tokens of `prompt` (at most `context`)
-  int32_t max_new_tokens = 0; // generation budget: the target's tokens with room to spare
+  int32_t prompt_tokens = 0;         // input tokens of `prompt` (at most `context`)
+  int32_t max_new_tokens = 0;        // generation budget: the target's tokens with room to spare
   bool chat = false;
 };
 

@@ -42,7 +42,8 @@ TaskBody make_variable_tracking(int32_t context, Rng& rng, const PromptEncoder& 
     for (int i = 0; i <= kHops; ++i) depths.push_back(random_unit(rng));
     std::sort(depths.begin(), depths.end());
     const auto& chain = chains[static_cast<size_t>(c)];
-    needles.push_back({"VAR " + chain[0] + " = " + values[static_cast<size_t>(c)] + ".", depths[0]});
+    needles.push_back(
+        {"VAR " + chain[0] + " = " + values[static_cast<size_t>(c)] + ".", depths[0]});
     for (int i = 1; i <= kHops; ++i) {
       needles.push_back({"VAR " + chain[static_cast<size_t>(i)] + " = VAR " +
                              chain[static_cast<size_t>(i - 1)] + ".",

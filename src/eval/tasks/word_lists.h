@@ -8,9 +8,9 @@
 
 namespace vortex::eval {
 
-std::span<const std::string_view> nouns();        // distinct, lowercase, ASCII
-std::span<const std::string_view> adjectives();   // distinct, lowercase, none is also a noun
-std::span<const std::string_view> verbs_past();   // "admired", "borrowed", ...
-std::span<const std::string_view> places();       // "village", "market", ...
+std::span<const std::string_view> nouns();       // distinct, lowercase, ASCII
+std::span<const std::string_view> adjectives();  // distinct, lowercase, none is also a noun
+std::span<const std::string_view> verbs_past();  // "admired", "borrowed", ...
+std::span<const std::string_view> places();      // "village", "market", ...
 
 }  // namespace vortex::eval
