@@ -49,6 +49,7 @@ struct EvalArgs {
   bool chat = false;
   std::string system;
   std::string dump_tasks, task_file, data, predictions;
+  bool dump_ids = false;
   std::string question_template = kDefaultQuestionTemplate;
   int32_t trials = 1;
   double temperature = 0.0, top_p = 1.0;
@@ -110,7 +111,8 @@ int dump_tasks(const EvalArgs& a) {
   std::vector<eval::TaskSample> samples =
       eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder);
   std::vector<Json> rows;
-  for (const eval::TaskSample& s : samples) rows.push_back(eval::task_sample_to_json(s));
+  for (const eval::TaskSample& s : samples)
+    rows.push_back(eval::task_sample_to_json(s, a.dump_ids));
   write_jsonl(a.dump_tasks, rows);
   if (!a.json) {
     std::fprintf(stderr, "wrote %zu samples (%zu tasks x %d) at context %d to %s\n", samples.size(),
@@ -211,7 +213,17 @@ int run_tasks(const EvalArgs& a) {
   std::vector<eval::EvalRequest> requests;
   for (const eval::TaskSample& s : samples) {
     eval::EvalRequest r;
-    r.prompt = tokenizer.encode(s.prompt, /*add_special_tokens=*/!s.chat);
+    if (a.task_file.empty()) {
+      r.prompt = s.prompt_ids;
+    } else {
+      r.prompt = tokenizer.encode(s.prompt, /*add_special_tokens=*/!s.chat);
+      if (!s.prompt_ids.empty() && s.prompt_ids != r.prompt) {
+        fail(a.task_file, ": sample ", s.task, " ", s.index,
+             " was tokenized by another tokenizer "
+             "than model '",
+             a.model, "'s (its prompt_ids differ)");
+      }
+    }
     r.params.max_tokens = a.max_tokens > 0 ? a.max_tokens : s.max_new_tokens;
     check_fits(model, static_cast<int64_t>(r.prompt.size()), r.params.max_tokens,
                s.task + " sample " + std::to_string(s.index));
@@ -403,6 +415,8 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--dump-tasks", a->dump_tasks,
                   "Write the generated samples to this jsonl file and exit (needs only the "
                   "tokenizer)");
+  cmd->add_flag("--dump-ids", a->dump_ids,
+                "With --dump-tasks, also write prompt_ids and target_ids (Vortex's tokenization)");
   cmd->add_option("--task-file", a->task_file,
                   "Evaluate samples read from a --dump-tasks file instead of generating them");
   cmd->add_option("--data", a->data,

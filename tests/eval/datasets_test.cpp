@@ -91,9 +91,17 @@ TEST(TaskSampleJson, RoundTripsAndKeepsSixtyFourBitSeeds) {
   s.answers = {"A", "B"};
   s.prompt_tokens = 4093;
   s.max_new_tokens = 12;
+  s.prompt_ids = {5, 6, 7};
+  s.target_ids = {8};
   const Json j = task_sample_to_json(s);
   EXPECT_EQ(j["seed"], "18446744073709551557");
+  EXPECT_FALSE(j.contains("prompt_ids"));
   EXPECT_EQ(task_sample_to_json(task_sample_from_json(j, "x")), j);
+  const Json with_ids = task_sample_to_json(s, /*with_ids=*/true);
+  EXPECT_EQ(with_ids["prompt_ids"], Json::array({5, 6, 7}));
+  const TaskSample back = task_sample_from_json(with_ids, "x");
+  EXPECT_EQ(back.prompt_ids, s.prompt_ids);
+  EXPECT_EQ(back.target_ids, s.target_ids);
 }
 
 TEST(TaskSampleJson, MissingOrIllTypedFieldsAreNamed) {
@@ -115,6 +123,9 @@ TEST(TaskSampleJson, MissingOrIllTypedFieldsAreNamed) {
   bad_answers["answers"] = Json::array({1});
   EXPECT_THROW(task_sample_from_json(bad_answers, "w"), Error);
   EXPECT_THROW(task_sample_from_json(Json::array(), "w"), Error);
+  Json bad_ids = j;
+  bad_ids["prompt_ids"] = Json::array({"x"});
+  EXPECT_THROW(task_sample_from_json(bad_ids, "w"), Error);
 }
 
 }  // namespace

@@ -116,8 +116,9 @@ TEST(EvalCli, SparseFlowReportsKvReadAndRecall) {
 
 TEST(EvalCli, DumpedTasksEvaluateToTheSameRun) {
   const std::string dump = temp_path("dump.jsonl");
-  CmdResult d = vortex({"eval", "--model", kModel, "--tasks", "niah_multikey,cwe", "--context",
-                        "500", "--samples", "2", "--seed", "5", "--dump-tasks", dump});
+  CmdResult d =
+      vortex({"eval", "--model", kModel, "--tasks", "niah_multikey,cwe", "--context", "500",
+              "--samples", "2", "--seed", "5", "--dump-tasks", dump, "--dump-ids"});
   ASSERT_EQ(d.code, 0) << d.err;
   const std::vector<Json> rows = read_jsonl(dump);
   ASSERT_EQ(rows.size(), 4u);
@@ -127,6 +128,8 @@ TEST(EvalCli, DumpedTasksEvaluateToTheSameRun) {
       EXPECT_TRUE(row.contains(f)) << f;
     }
     EXPECT_EQ(row["context"], 500);
+    EXPECT_EQ(row["prompt_ids"].size(), row["prompt_tokens"].get<size_t>());
+    EXPECT_FALSE(row["target_ids"].empty());
   }
   EXPECT_EQ(rows[0]["task"], "niah_multikey");
   EXPECT_EQ(rows[3]["task"], "cwe");

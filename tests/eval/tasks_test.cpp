@@ -79,7 +79,9 @@ TEST(Tasks, PromptsHitTheRequestedTokenCount) {
       for (uint64_t seed = 0; seed < 6; ++seed) {
         TaskSample s = generate_task_sample(task, context, seed, qwen3_encoder());
         const auto ids = qwen3_encoder().tokenizer().encode(s.prompt, true);
+        EXPECT_EQ(ids, s.prompt_ids);
         EXPECT_EQ(static_cast<int32_t>(ids.size()), s.prompt_tokens);
+        EXPECT_EQ(s.target_ids, qwen3_encoder().tokenizer().encode(s.target, false));
         EXPECT_LE(s.prompt_tokens, context) << task << " seed " << seed;
         EXPECT_GE(s.prompt_tokens, context - 4) << task << " seed " << seed;
         EXPECT_EQ(s.context, context);

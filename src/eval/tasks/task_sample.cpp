@@ -4,17 +4,22 @@
 
 namespace vortex::eval {
 
-Json task_sample_to_json(const TaskSample& s) {
-  return {{"task", s.task},
-          {"index", s.index},
-          {"seed", std::to_string(s.seed)},
-          {"context", s.context},
-          {"prompt", s.prompt},
-          {"target", s.target},
-          {"answers", s.answers},
-          {"prompt_tokens", s.prompt_tokens},
-          {"max_new_tokens", s.max_new_tokens},
-          {"chat", s.chat}};
+Json task_sample_to_json(const TaskSample& s, bool with_ids) {
+  Json j = {{"task", s.task},
+            {"index", s.index},
+            {"seed", std::to_string(s.seed)},
+            {"context", s.context},
+            {"prompt", s.prompt},
+            {"target", s.target},
+            {"answers", s.answers},
+            {"prompt_tokens", s.prompt_tokens},
+            {"max_new_tokens", s.max_new_tokens},
+            {"chat", s.chat}};
+  if (with_ids) {
+    j["prompt_ids"] = s.prompt_ids;
+    j["target_ids"] = s.target_ids;
+  }
+  return j;
 }
 
 TaskSample task_sample_from_json(const Json& j, const std::string& where) {
@@ -50,6 +55,16 @@ TaskSample task_sample_from_json(const Json& j, const std::string& where) {
   s.max_new_tokens =
       field("max_new_tokens", Json::value_t::number_integer, "an integer").get<int32_t>();
   s.chat = field("chat", Json::value_t::boolean, "true or false").get<bool>();
+  auto read_ids = [&](const char* name, std::vector<int32_t>& ids) {
+    if (!j.contains(name)) return;
+    for (const Json& id : field(name, Json::value_t::array, "an array of token ids")) {
+      if (!id.is_number_integer())
+        fail(where, ": field '", name, "' must be an array of token ids");
+      ids.push_back(id.get<int32_t>());
+    }
+  };
+  read_ids("prompt_ids", s.prompt_ids);
+  read_ids("target_ids", s.target_ids);
   return s;
 }
 

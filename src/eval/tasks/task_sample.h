@@ -22,13 +22,17 @@ struct TaskSample {
   int32_t prompt_tokens = 0;         // input tokens of `prompt` (at most `context`)
   int32_t max_new_tokens = 0;        // generation budget: the target's tokens with room to spare
   bool chat = false;
+  std::vector<int32_t> prompt_ids;  // the model input ids of `prompt`
+  std::vector<int32_t> target_ids;  // ids of `target` (no special tokens)
 };
 
 // {"task", "index", "seed", "context", "prompt", "target", "answers", "prompt_tokens",
-//  "max_new_tokens", "chat"}; the seed is written as a string, as JSON readers in other
-// languages may not hold 64-bit integers exactly.
-Json task_sample_to_json(const TaskSample& sample);
-// The inverse; `where` (e.g. "file.jsonl:3") prefixes errors about missing or ill-typed fields.
+//  "max_new_tokens", "chat"}, and with `with_ids` also "prompt_ids" and "target_ids" (so a
+// trainer uses Vortex's own token ids). The seed is written as a string, as JSON readers in
+// other languages may not hold 64-bit integers exactly.
+Json task_sample_to_json(const TaskSample& sample, bool with_ids = false);
+// The inverse (ids optional); `where` (e.g. "file.jsonl:3") prefixes errors about missing or
+// ill-typed fields.
 TaskSample task_sample_from_json(const Json& j, const std::string& where);
 
 }  // namespace vortex::eval

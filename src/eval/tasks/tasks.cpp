@@ -93,8 +93,10 @@ TaskSample generate_task_sample(const std::string& task, int32_t context, uint64
   std::string answer_text;
   for (const std::string& a : body.answers) answer_text += (answer_text.empty() ? "" : ", ") + a;
   s.target = (encoder.chat() ? "" : " ") + answer_text;
-  s.prompt_tokens = static_cast<int32_t>(encoder.encode(body.body).size());
-  s.max_new_tokens = encoder.count(s.target) + kGenerationMargin;
+  s.prompt_ids = encoder.encode(body.body);
+  s.prompt_tokens = static_cast<int32_t>(s.prompt_ids.size());
+  s.target_ids = encoder.tokenizer().encode(s.target, /*add_special_tokens=*/false);
+  s.max_new_tokens = static_cast<int32_t>(s.target_ids.size()) + kGenerationMargin;
   s.chat = encoder.chat();
   return s;
 }
