@@ -74,16 +74,18 @@ void print_row(const char* what, const std::string& shape, double ms, double amo
   const double rate = amount / (ms * 1e-3);
   std::printf("%-28s %-30s %9.3f ms %9.1f %s  (%5.1f%% of %.1f)\n", what, shape.c_str(), ms,
               rate / 1e12, unit, 100.0 * rate / ceiling, ceiling / 1e12);
-  std::printf("JSON {\"bench\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,\"rate\":%.4e,\"unit\":\"%s\","
-              "\"fraction_of_ceiling\":%.4f}\n",
-              what, shape.c_str(), ms, rate, unit, rate / ceiling);
+  std::printf(
+      "JSON {\"bench\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,\"rate\":%.4e,\"unit\":\"%s\","
+      "\"fraction_of_ceiling\":%.4f}\n",
+      what, shape.c_str(), ms, rate, unit, rate / ceiling);
 }
 
 void bench_decode(const Geometry& g, int batch, int context, double bandwidth) {
   const int pages_per_seq = (context + g.P - 1) / g.P;
   const int num_pages = batch * pages_per_seq;
   const int64_t page_elems = int64_t{g.Hkv} * g.P * g.D;
-  DeviceBuffer k(size_t(num_pages) * page_elems * 2, "K"), v(size_t(num_pages) * page_elems * 2, "V");
+  DeviceBuffer k(size_t(num_pages) * page_elems * 2, "K"),
+      v(size_t(num_pages) * page_elems * 2, "V");
   fill_random(k.as<cuda::bf16_t>(), size_t(num_pages) * page_elems, 1);
   fill_random(v.as<cuda::bf16_t>(), size_t(num_pages) * page_elems, 2);
   std::vector<int32_t> pages(num_pages);
@@ -99,7 +101,8 @@ void bench_decode(const Geometry& g, int batch, int context, double bandwidth) {
     }
   }
   DeviceBuffer d_pages(pages.size() * 4), d_rows(q_rows.size() * 4), d_off(row_off.size() * 4),
-      d_tok(row_tok.size() * 4), q(size_t(batch) * g.Hq * g.D * 2), out(size_t(batch) * g.Hq * g.D * 2);
+      d_tok(row_tok.size() * 4), q(size_t(batch) * g.Hq * g.D * 2),
+      out(size_t(batch) * g.Hq * g.D * 2);
   cudaMemcpy(d_pages.data(), pages.data(), d_pages.bytes(), cudaMemcpyHostToDevice);
   cudaMemcpy(d_rows.data(), q_rows.data(), d_rows.bytes(), cudaMemcpyHostToDevice);
   cudaMemcpy(d_off.data(), row_off.data(), d_off.bytes(), cudaMemcpyHostToDevice);
@@ -109,7 +112,7 @@ void bench_decode(const Geometry& g, int batch, int context, double bandwidth) {
   const int splits = cuda::decode_attention_num_splits(int64_t{batch} * g.Hkv, context, g.D, G);
   DeviceBuffer ws(cuda::decode_attention_workspace_bytes(batch, g.Hq, g.D, splits));
   cuda::DevicePagedKv kv{k.as<cuda::bf16_t>(), v.as<cuda::bf16_t>(), g.P, g.Hkv, g.D,
-                         page_elems, int64_t{g.P} * g.D};
+                         page_elems,           int64_t{g.P} * g.D};
   cuda::DecodeAttentionArgs a;
   a.q = q.as<cuda::bf16_t>();
   a.out = out.as<cuda::bf16_t>();
@@ -154,7 +157,7 @@ void bench_prefill(const Geometry& g, int tokens, double matmul_rate) {
   cudaMemcpy(d_bstart.data(), bstart.data(), d_bstart.bytes(), cudaMemcpyHostToDevice);
   cudaMemcpy(d_seq.data(), seq.data(), d_seq.bytes(), cudaMemcpyHostToDevice);
   cuda::DevicePagedKv kv{k.as<cuda::bf16_t>(), v.as<cuda::bf16_t>(), g.P, g.Hkv, g.D,
-                         page_elems, int64_t{g.P} * g.D};
+                         page_elems,           int64_t{g.P} * g.D};
   cuda::PrefillAttentionArgs a;
   a.q = q.as<cuda::bf16_t>();
   a.out = out.as<cuda::bf16_t>();
@@ -168,7 +171,8 @@ void bench_prefill(const Geometry& g, int tokens, double matmul_rate) {
   a.num_blocks = static_cast<int32_t>(bseq.size());
   a.num_q_heads = g.Hq;
   a.scale = 1.0f / std::sqrt(float(g.D));
-  const double ms = time_ms([&] { check_cuda(cuda::prefill_attention(a, kv, nullptr), "prefill"); });
+  const double ms =
+      time_ms([&] { check_cuda(cuda::prefill_attention(a, kv, nullptr), "prefill"); });
   const double flops = 4.0 * g.D * g.Hq * (double(tokens) * (tokens + 1) / 2);
   char shape[96];
   std::snprintf(shape, sizeof shape, "%d tokens causal, %d/%dx%d", tokens, g.Hq, g.Hkv, g.D);
@@ -190,8 +194,7 @@ double bench_gemm(CublasLt& blas, int64_t M, int64_t N, int64_t K, double ceilin
 }
 
 double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // The whole model through CudaModelRunner (the Engine's runner), driven step by step: prefill of
@@ -232,9 +235,10 @@ void bench_model(const std::string& preset, int batch, int context, int decode_s
   std::printf("%-28s %-30s %9.3f ms %9.1f Ktok/s\n", "model_prefill",
               (preset + " " + std::to_string(context) + " tokens").c_str(), pre * 1e3,
               context / pre / 1e3);
-  std::printf("JSON {\"bench\":\"model_prefill\",\"model\":\"%s\",\"tokens\":%d,"
-              "\"ms\":%.3f,\"tokens_per_s\":%.1f}\n",
-              preset.c_str(), context, pre * 1e3, context / pre);
+  std::printf(
+      "JSON {\"bench\":\"model_prefill\",\"model\":\"%s\",\"tokens\":%d,"
+      "\"ms\":%.3f,\"tokens_per_s\":%.1f}\n",
+      preset.c_str(), context, pre * 1e3, context / pre);
   // Decode.
   std::vector<double> step_s;
   for (int s = 0; s < decode_steps; ++s) {
@@ -262,11 +266,12 @@ void bench_model(const std::string& preset, int batch, int context, int decode_s
   std::printf("%-28s %-30s %9.3f ms  floor %.3f ms  ratio %.3f  (%d graph steps)\n",
               "model_decode_step", shape, p50 * 1e3, floor_s * 1e3, p50 / floor_s,
               static_cast<int>(runner.stats().graph_steps));
-  std::printf("JSON {\"bench\":\"model_decode_step\",\"model\":\"%s\",\"batch\":%d,"
-              "\"context\":%d,\"p50_ms\":%.3f,\"floor_ms\":%.3f,\"ratio\":%.4f,"
-              "\"weight_bytes\":%.0f,\"kv_bytes\":%.0f,\"tokens_per_s\":%.1f}\n",
-              preset.c_str(), batch, context, p50 * 1e3, floor_s * 1e3, p50 / floor_s,
-              static_cast<double>(runner.weight_bytes()), kv_bytes, batch / p50);
+  std::printf(
+      "JSON {\"bench\":\"model_decode_step\",\"model\":\"%s\",\"batch\":%d,"
+      "\"context\":%d,\"p50_ms\":%.3f,\"floor_ms\":%.3f,\"ratio\":%.4f,"
+      "\"weight_bytes\":%.0f,\"kv_bytes\":%.0f,\"tokens_per_s\":%.1f}\n",
+      preset.c_str(), batch, context, p50 * 1e3, floor_s * 1e3, p50 / floor_s,
+      static_cast<double>(runner.weight_bytes()), kv_bytes, batch / p50);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Op consistency of the paged attention kernels against the CPU kernel (dense) and a
 // double-precision reference (per-row page lists), on random bf16 caches and queries.
+#include "kernels/cpu/attention.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <numeric>
 
 #include "cuda/cuda_test_util.h"
-#include "kernels/cpu/attention.h"
 #include "kernels/cuda/attention.h"
 
 namespace vortex {
@@ -129,9 +130,9 @@ void run_decode(const DecodeCase& dc) {
     }
   }
   int64_t max_tokens = *std::max_element(row_tokens.begin(), row_tokens.end());
-  const int splits = dc.splits > 0 ? dc.splits
-                                   : cuda::decode_attention_num_splits(S * dc.Hkv, max_tokens,
-                                                                       dc.D, G);
+  const int splits = dc.splits > 0
+                         ? dc.splits
+                         : cuda::decode_attention_num_splits(S * dc.Hkv, max_tokens, dc.D, G);
   DeviceArray<uint16_t> d_k(c.k), d_v(c.v), d_q(q), d_out(size_t(T) * dc.Hq * dc.D);
   DeviceArray<int32_t> d_rows(q_rows), d_off(row_offset), d_tok(row_tokens), d_pages(pages);
   DeviceArray<float> d_ws(cuda::decode_attention_workspace_bytes(S, dc.Hq, dc.D, splits) / 4);
@@ -170,8 +171,8 @@ void run_decode(const DecodeCase& dc) {
     for (int h = 0; h < dc.Hq; ++h) {
       const size_t at = (size_t(q_rows[s]) * dc.Hq + h) * dc.D;
       std::vector<float> got(out.begin() + at, out.begin() + at + dc.D);
-      std::vector<float> ref = reference(qf.data() + at, c, h / G, row_keys[s * dc.Hkv + h / G],
-                                         a.scale);
+      std::vector<float> ref =
+          reference(qf.data() + at, c, h / G, row_keys[s * dc.Hkv + h / G], a.scale);
       EXPECT_LT(test::rel_error(got, ref), 1e-2) << "seq " << s << " head " << h;
       if (!cpu_out.empty()) {
         std::vector<float> cref(cpu_out.begin() + (size_t(s) * dc.Hq + h) * dc.D,
@@ -213,8 +214,8 @@ void run_prefill(const PrefillCase& pc) {
                std::to_string(pc.Hkv) + " P " + std::to_string(pc.P));
   Rng rng(200 + pc.D + pc.P);
   // (new tokens, total tokens): a plain prompt, a chunk after a cached prefix, a single token.
-  const std::vector<std::pair<int, int>> seqs_spec = {{70, 70}, {33, 100}, {1, 9}, {130, 300},
-                                                      {5, 5}};
+  const std::vector<std::pair<int, int>> seqs_spec = {
+      {70, 70}, {33, 100}, {1, 9}, {130, 300}, {5, 5}};
   const int S = static_cast<int>(seqs_spec.size()), G = pc.Hq / pc.Hkv;
   int total_pages = 0, T = 0;
   for (auto [q_len, kv_len] : seqs_spec) {

@@ -41,8 +41,9 @@ class DeviceArray {
   std::vector<T> download() const {
     std::vector<T> v(n_);
     check_cuda(cudaDeviceSynchronize(), "kernel");
-    if (n_) check_cuda(cudaMemcpy(v.data(), buf_.data(), n_ * sizeof(T), cudaMemcpyDeviceToHost),
-                       "download");
+    if (n_)
+      check_cuda(cudaMemcpy(v.data(), buf_.data(), n_ * sizeof(T), cudaMemcpyDeviceToHost),
+                 "download");
     return v;
   }
 

@@ -1,5 +1,7 @@
 // Op consistency of the per-token CUDA kernels (embedding, residual RMSNorm, SwiGLU, fused
 // QK-norm + RoPE + KV append) and the cuBLASLt GEMM against the CPU kernels, on random inputs.
+#include "kernels/cuda/elementwise.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +14,6 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
-#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/qkv_rope.h"
 
 namespace vortex {
@@ -61,15 +62,15 @@ TEST(CudaElementwise, ResidualRmsNormMatchesCpuAddThenNorm) {
       DeviceArray<float> d_x(x), d_delta(delta);
       DeviceArray<uint16_t> d_w(w), d_b(b), d_out(rows.size() * dim);
       DeviceArray<int32_t> d_rows(rows);
-      ASSERT_EQ(cuda::residual_rms_norm(d_x.get(), d_delta.get(), with_bias ? d_b.get() : nullptr,
-                                        d_rows.get(), 3, dim, d_w.get(), 1e-6f, d_out.get(),
-                                        nullptr),
-                cudaSuccess);
+      ASSERT_EQ(
+          cuda::residual_rms_norm(d_x.get(), d_delta.get(), with_bias ? d_b.get() : nullptr,
+                                  d_rows.get(), 3, dim, d_w.get(), 1e-6f, d_out.get(), nullptr),
+          cudaSuccess);
       std::vector<float> sum(rows.size() * dim);
       for (size_t r = 0; r < rows.size(); ++r)
         for (int64_t j = 0; j < dim; ++j)
-          sum[r * dim + j] = x[rows[r] * dim + j] + (delta[rows[r] * dim + j] +
-                                                     (with_bias ? bf[j] : 0.0f));
+          sum[r * dim + j] =
+              x[rows[r] * dim + j] + (delta[rows[r] * dim + j] + (with_bias ? bf[j] : 0.0f));
       std::vector<float> ref(sum.size());
       cpu::rms_norm(sum.data(), 3, dim, bf16_tensor(w, {dim}), 1e-6, ref.data());
       const std::vector<float> got = test::to_f32(d_out.download());
@@ -149,9 +150,12 @@ void check_qkv_rope(int D, int Hq, int Hkv, bool qk_norm, bool bias, const RopeP
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < width; ++i) {
       const float x = qkv[t * width + i] + (bias ? bias_f[i] : 0.0f);
-      if (i < Hq * D) q[t * Hq * D + i] = x;
-      else if (i < (Hq + Hkv) * D) k[t * Hkv * D + i - Hq * D] = x;
-      else v[t * Hkv * D + i - (Hq + Hkv) * D] = x;
+      if (i < Hq * D)
+        q[t * Hq * D + i] = x;
+      else if (i < (Hq + Hkv) * D)
+        k[t * Hkv * D + i - Hq * D] = x;
+      else
+        v[t * Hkv * D + i - (Hq + Hkv) * D] = x;
     }
   if (qk_norm) {
     cpu::rms_norm(q.data(), T * Hq, D, bf16_tensor(qn, {D}), 1e-6, q.data());

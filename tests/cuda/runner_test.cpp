@@ -41,8 +41,8 @@ LoadedModel bf16_model(const std::string& name) {
   w.lm_head = round_to_bf16(w.lm_head);
   for (LayerWeights& l : w.layers) {
     for (Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.q_norm,
-                      &l.k_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias,
-                      &l.post_attention_norm, &l.gate_proj, &l.up_proj, &l.down_proj})
+                      &l.k_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.post_attention_norm,
+                      &l.gate_proj, &l.up_proj, &l.down_proj})
       *t = round_to_bf16(*t);
   }
   return m;
@@ -121,7 +121,8 @@ CpuGreedy cpu_greedy(const LoadedModel& m, const std::vector<int32_t>& prompt, i
   CpuGreedy out;
   int32_t first = 0;
   for (int32_t i = 0; i < n; ++i) {
-    const std::vector<float>& logits = runner.forward({ScheduledWork{&r, first, r.seq_len() - first}});
+    const std::vector<float>& logits =
+        runner.forward({ScheduledWork{&r, first, r.seq_len() - first}});
     int32_t best = 0;
     double mean = 0, sq = 0;
     for (int32_t v = 0; v < c.vocab_size; ++v) {
@@ -158,17 +159,18 @@ TEST_P(CudaGreedy, MatchesCpuBackendTokenForToken) {
   const auto gpu = generate(m, Device::kCuda, page_size, ps, kTokens, true);
   int clear = 0;
   for (size_t i = 0; i < ps.size(); ++i) {
-    SCOPED_TRACE("prompt " + std::to_string(i) + " of " + std::to_string(ps[i].size()) +
-                 " tokens");
+    SCOPED_TRACE("prompt " + std::to_string(i) + " of " + std::to_string(ps[i].size()) + " tokens");
     const CpuGreedy cpu = cpu_greedy(m, ps[i], kTokens);
     size_t check = 0;
     while (check < cpu.tokens.size() && cpu.margins[check] >= kNearTie) ++check;
-    if (check == cpu.tokens.size()) ++clear;
+    if (check == cpu.tokens.size())
+      ++clear;
     else
-      std::printf("  %s prompt %zu: CPU near-tie at token %zu (margin %.2e of the logits' "
-                  "spread); GPU %s there\n",
-                  name.c_str(), i, check, cpu.margins[check],
-                  gpu[i].token_ids[check] == cpu.tokens[check] ? "agrees" : "differs");
+      std::printf(
+          "  %s prompt %zu: CPU near-tie at token %zu (margin %.2e of the logits' "
+          "spread); GPU %s there\n",
+          name.c_str(), i, check, cpu.margins[check],
+          gpu[i].token_ids[check] == cpu.tokens[check] ? "agrees" : "differs");
     for (size_t t = 0; t < check; ++t) {
       ASSERT_EQ(gpu[i].token_ids[t], cpu.tokens[t])
           << "token " << t << ", CPU margin " << cpu.margins[t];

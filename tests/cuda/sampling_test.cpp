@@ -1,5 +1,7 @@
 // Device sampling against the CPU sampler's rules: greedy argmax with the lowest id on ties, the
 // log-softmax logprob, and the kept sets and frequencies of temperature/top-k/top-p/min-p.
+#include "kernels/cuda/sampling.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 
 #include "cuda/cuda_test_util.h"
 #include "engine/sampler.h"
-#include "kernels/cuda/sampling.h"
 
 namespace vortex {
 namespace {
@@ -35,7 +36,7 @@ TEST(CudaSampling, GreedyTakesLowestIdOnTiesWithCpuLogprob) {
   std::vector<float> logits(size_t(V) * 3);
   for (auto& x : logits) x = rng.normal() * 4.0f;
   logits[size_t(0) * V + 777] = logits[size_t(0) * V + 90000] = 40.0f;  // tie: 777 wins
-  logits[size_t(1) * V + V - 1] = 35.0f;                                 // the last id
+  logits[size_t(1) * V + V - 1] = 35.0f;                                // the last id
   std::vector<cuda::SampleParams> params(3);
   const auto out = run(logits, V, params);
   EXPECT_EQ(out[0].token, 777);
@@ -53,8 +54,8 @@ std::set<int32_t> cpu_kept(const std::vector<float>& logits, const SamplingParam
   float scratch[64];
   for (uint64_t seed = 0; seed < 3000; ++seed) {
     Rng rng(seed);
-    kept.insert(sample_token(logits.data(), static_cast<int32_t>(logits.size()), p, rng, scratch)
-                    .token);
+    kept.insert(
+        sample_token(logits.data(), static_cast<int32_t>(logits.size()), p, rng, scratch).token);
   }
   return kept;
 }
@@ -63,7 +64,11 @@ TEST(CudaSampling, FiltersKeepTheCpuSamplersTokensWithTheirProbabilities) {
   VORTEX_REQUIRE_GPU();
   const std::vector<float> base = {1.0f, 3.0f, 0.5f, 2.5f, -1.0f, 2.0f, 0.0f, 2.9f};
   const int32_t V = static_cast<int32_t>(base.size());
-  struct Case { float t; int32_t k; float p, min_p; };
+  struct Case {
+    float t;
+    int32_t k;
+    float p, min_p;
+  };
   for (Case c : {Case{1.0f, 0, 1.0f, 0.0f}, Case{0.7f, 3, 1.0f, 0.0f}, Case{1.0f, 0, 0.8f, 0.0f},
                  Case{1.3f, 0, 1.0f, 0.3f}, Case{1.0f, 5, 0.9f, 0.1f}}) {
     SCOPED_TRACE("t " + std::to_string(c.t) + " k " + std::to_string(c.k) + " p " +

@@ -38,7 +38,8 @@ namespace {
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 
 void check_lt(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) fail("cuBLASLt error in ", what, ": status ", static_cast<int>(s));
+  if (s != CUBLAS_STATUS_SUCCESS)
+    fail("cuBLASLt error in ", what, ": status ", static_cast<int>(s));
 }
 
 template <class F>
@@ -62,8 +63,10 @@ CublasLt::CublasLt() : api_(std::make_unique<Api>()) {
     errors += str_cat("\n  ", dlerror());
   }
   if (!lib_) {
-    fail("cannot load cuBLASLt (CUDA 13), needed for --device cuda; set VORTEX_CUBLASLT to the "
-         "path of libcublasLt.so.13. Tried:", errors);
+    fail(
+        "cannot load cuBLASLt (CUDA 13), needed for --device cuda; set VORTEX_CUBLASLT to the "
+        "path of libcublasLt.so.13. Tried:",
+        errors);
   }
   Api& a = *api_;
   resolve(lib_, "cublasLtCreate", a.create);
@@ -116,8 +119,8 @@ CublasLt::Plan& CublasLt::plan(int64_t M, int64_t N, int64_t K, bool y_f32) {
   a.pref_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  cublasStatus_t s = a.heuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a, p->b,
-                                 p->c, p->c, pref, 1, &result, &found);
+  cublasStatus_t s = a.heuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a, p->b, p->c,
+                                 p->c, pref, 1, &result, &found);
   a.pref_destroy(pref);
   if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
     fail("cuBLASLt has no bf16 GEMM for M=", M, " N=", N, " K=", K, " (status ",
@@ -127,15 +130,15 @@ CublasLt::Plan& CublasLt::plan(int64_t M, int64_t N, int64_t K, bool y_f32) {
   return *(plans_[key] = std::move(p));
 }
 
-void CublasLt::gemm(const cuda::bf16_t* x, int64_t M, int64_t K, const cuda::bf16_t* w,
-                    int64_t N, void* y, bool y_f32, cudaStream_t stream) {
+void CublasLt::gemm(const cuda::bf16_t* x, int64_t M, int64_t K, const cuda::bf16_t* w, int64_t N,
+                    void* y, bool y_f32, cudaStream_t stream) {
   if (M == 0) return;
   Plan& p = plan(M, N, K, y_f32);
   const float alpha = 1.0f, beta = 0.0f;
-  check_lt(api_->matmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &alpha, w, p.a, x, p.b,
-                        &beta, y, p.c, y, p.c, &p.algo, workspace_.data(), workspace_.bytes(),
-                        stream),
-           "cublasLtMatmul");
+  check_lt(
+      api_->matmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &alpha, w, p.a, x, p.b, &beta, y,
+                   p.c, y, p.c, &p.algo, workspace_.data(), workspace_.bytes(), stream),
+      "cublasLtMatmul");
 }
 
 }  // namespace vortex

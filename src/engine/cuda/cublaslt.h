@@ -26,8 +26,8 @@ class CublasLt {
 
   // The algorithm for each (M, N, K, output type) is chosen once and cached; the call is
   // capturable in a CUDA graph. Throws vortex::Error if cuBLASLt rejects the problem.
-  void gemm(const cuda::bf16_t* x, int64_t M, int64_t K, const cuda::bf16_t* w, int64_t N,
-            void* y, bool y_f32, cudaStream_t stream);
+  void gemm(const cuda::bf16_t* x, int64_t M, int64_t K, const cuda::bf16_t* w, int64_t N, void* y,
+            bool y_f32, cudaStream_t stream);
 
  private:
   struct Api;

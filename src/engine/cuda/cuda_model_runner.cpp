@@ -24,10 +24,12 @@ using cuda::bf16_t;
 namespace {
 
 // Padded decode batch sizes that get a CUDA graph each.
-constexpr int32_t kBuckets[] = {1,  2,  4,  8,   12,  16,  24,  32,  40,  48,  56,  64,
+constexpr int32_t kBuckets[] = {1,  2,  4,   8,   12,  16,  24,  32,  40,  48,  56,  64,
                                 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512};
 
-size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+size_t align_up(size_t n, size_t a) {
+  return (n + a - 1) / a * a;
+}
 
 // The host's description of one step, flattened into the int32 arrays the kernels read.
 struct StepPlan {
@@ -44,8 +46,8 @@ struct StepPlan {
 // come last, so one copy of the used prefix uploads a step.
 struct MetaLayout {
   size_t tokens, positions, kv_pages, kv_slots, sample_rows, q_rows, row_page_offset,
-      row_num_tokens, block_seq, block_q_start, seq_q_begin, seq_q_len, seq_kv_len,
-      seq_page_offset, params, pages, total;
+      row_num_tokens, block_seq, block_q_start, seq_q_begin, seq_q_len, seq_kv_len, seq_page_offset,
+      params, pages, total;
   MetaLayout() = default;
   MetaLayout(int64_t t_cap, int64_t s_cap, int64_t rows_cap, int64_t pages_cap) {
     size_t at = 0;
@@ -97,7 +99,9 @@ struct CudaModelRunner::Impl {
   void clear_graphs();
 
   template <class T>
-  T* meta(size_t offset) const { return reinterpret_cast<T*>(meta_d.as<char>() + offset); }
+  T* meta(size_t offset) const {
+    return reinterpret_cast<T*>(meta_d.as<char>() + offset);
+  }
   int64_t layer_elems() const {
     return int64_t{num_pages + 1} * geo.num_kv_heads * geo.page_size * geo.head_dim;
   }
@@ -126,15 +130,14 @@ struct CudaModelRunner::Impl {
   Stats stats;
 };
 
-CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry,
-                            int32_t pages, const CudaRunnerOptions& options)
+CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry, int32_t pages,
+                            const CudaRunnerOptions& options)
     : cfg(model.config), geo(geometry), num_pages(pages), opt(options) {
   gpu = require_cuda_device();
   VORTEX_ASSERT(geo.num_layers == cfg.num_layers && geo.num_kv_heads == cfg.num_kv_heads &&
                 geo.head_dim == cfg.head_dim);
   if (cfg.head_dim % 8 != 0 || cfg.head_dim > 128)
-    fail("--device cuda supports head_dim a multiple of 8 up to 128, the model has ",
-         cfg.head_dim);
+    fail("--device cuda supports head_dim a multiple of 8 up to 128, the model has ", cfg.head_dim);
   if (cfg.group_size() > 16)
     fail("--device cuda supports up to 16 query heads per KV head, the model has ",
          cfg.group_size());
@@ -148,9 +151,9 @@ CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry
   kv_v = DeviceBuffer(kv_bytes, "the V cache");
   const std::vector<float> freq = cpu::rope_inv_freq(cfg.head_dim, cfg.rope);
   inv_freq = DeviceBuffer(freq.size() * sizeof(float), "rope frequencies");
-  check_cuda(cudaMemcpy(inv_freq.data(), freq.data(), freq.size() * sizeof(float),
-                        cudaMemcpyHostToDevice),
-             "rope upload");
+  check_cuda(
+      cudaMemcpy(inv_freq.data(), freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice),
+      "rope upload");
   ensure_capacity(256, 64, 4096, 0);
 }
 
@@ -210,7 +213,9 @@ void CudaModelRunner::Impl::build_plan(const std::vector<ScheduledWork>& work,
   p = StepPlan{};
   const int32_t P = geo.page_size, Hkv = geo.num_kv_heads;
   const int32_t tpb = cuda::prefill_attention_block_tokens(cfg.group_size());
-  struct Block { int32_t seq, q_start, last_pos; };
+  struct Block {
+    int32_t seq, q_start, last_pos;
+  };
   std::vector<Block> blocks;
   size_t row = 0;
   for (const ScheduledWork& wk : work) {
@@ -328,13 +333,13 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t lstride = layer_elems();
 
-  check_cuda(cuda::embedding(meta<int32_t>(layout.tokens), T, w.embed.as<bf16_t>(),
-                             cfg.vocab_size, H, x.as<float>(), stream),
+  check_cuda(cuda::embedding(meta<int32_t>(layout.tokens), T, w.embed.as<bf16_t>(), cfg.vocab_size,
+                             H, x.as<float>(), stream),
              "embedding");
   for (int32_t l = 0; l < cfg.num_layers; ++l) {
     const DeviceLayerWeights& lw = w.layers[static_cast<size_t>(l)];
-    check_cuda(cuda::residual_rms_norm(x.as<float>(), l == 0 ? nullptr : delta.as<float>(),
-                                       nullptr, nullptr, T, H, lw.input_norm.as<bf16_t>(), eps,
+    check_cuda(cuda::residual_rms_norm(x.as<float>(), l == 0 ? nullptr : delta.as<float>(), nullptr,
+                                       nullptr, T, H, lw.input_norm.as<bf16_t>(), eps,
                                        h.as<bf16_t>(), stream),
                "input norm");
     blas->gemm(h.as<bf16_t>(), T, H, lw.qkv.as<bf16_t>(), qkv_dim, qkv.data(), true, stream);
@@ -400,13 +405,11 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
       check_cuda(cuda::prefill_attention(pa, kv, stream), "prefill attention");
     }
     blas->gemm(attn.as<bf16_t>(), T, qd, lw.o_proj.as<bf16_t>(), H, delta.data(), true, stream);
-    check_cuda(cuda::residual_rms_norm(x.as<float>(), delta.as<float>(),
-                                       lw.o_bias.as<bf16_t>(), nullptr, T, H,
-                                       lw.post_attention_norm.as<bf16_t>(), eps, h.as<bf16_t>(),
-                                       stream),
+    check_cuda(cuda::residual_rms_norm(x.as<float>(), delta.as<float>(), lw.o_bias.as<bf16_t>(),
+                                       nullptr, T, H, lw.post_attention_norm.as<bf16_t>(), eps,
+                                       h.as<bf16_t>(), stream),
                "post-attention norm");
-    blas->gemm(h.as<bf16_t>(), T, H, lw.gate_up.as<bf16_t>(), 2 * I, gate_up.data(), true,
-               stream);
+    blas->gemm(h.as<bf16_t>(), T, H, lw.gate_up.as<bf16_t>(), 2 * I, gate_up.data(), true, stream);
     check_cuda(cuda::swiglu(gate_up.as<float>(), T, I, act.as<bf16_t>(), stream), "swiglu");
     blas->gemm(act.as<bf16_t>(), T, I, lw.down.as<bf16_t>(), H, delta.data(), true, stream);
   }
@@ -416,10 +419,9 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
                                      w.final_norm.as<bf16_t>(), eps, hs.as<bf16_t>(), stream),
              "final norm");
   blas->gemm(hs.as<bf16_t>(), s.S, H, w.lm_head(), cfg.vocab_size, logits.data(), true, stream);
-  check_cuda(cuda::sample_tokens(logits.as<float>(), s.S, cfg.vocab_size,
-                                 meta<cuda::SampleParams>(layout.params),
-                                 sample_scratch.as<float>(),
-                                 results.as<cuda::SampleResult>(), stream),
+  check_cuda(cuda::sample_tokens(
+                 logits.as<float>(), s.S, cfg.vocab_size, meta<cuda::SampleParams>(layout.params),
+                 sample_scratch.as<float>(), results.as<cuda::SampleResult>(), stream),
              "sampling");
 }
 
@@ -445,8 +447,8 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
   if (bucket > 0) {
     pad_for_graph(bucket);
     shape.T = shape.S = shape.decode_seqs = bucket;
-    shape.splits = cuda::decode_attention_num_splits(int64_t{bucket} * Hkv,
-                                                     cfg.max_position_embeddings, D, G);
+    shape.splits =
+        cuda::decode_attention_num_splits(int64_t{bucket} * Hkv, cfg.max_position_embeddings, D, G);
   } else {
     shape.T = n_tokens;
     shape.S = n_real;
@@ -457,8 +459,8 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                                                            plan.max_row_tokens, D, G)
                        : 1;
   }
-  const size_t ws = cuda::decode_attention_workspace_bytes(shape.decode_seqs, cfg.num_heads, D,
-                                                           shape.splits);
+  const size_t ws =
+      cuda::decode_attention_workspace_bytes(shape.decode_seqs, cfg.num_heads, D, shape.splits);
   ensure_capacity(shape.T, std::max(shape.S, 1), static_cast<int64_t>(plan.pages.size()), ws);
   upload_plan();
 
@@ -466,8 +468,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
     auto it = graphs.find(bucket);
     if (it == graphs.end()) {
       cudaGraph_t graph = nullptr;
-      check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
-                 "graph capture");
+      check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
       try {
         enqueue_forward(shape);
       } catch (...) {
@@ -497,8 +498,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
   if (opt.keep_logits) {
     logits_host.resize(static_cast<size_t>(n_real) * cfg.vocab_size);
     check_cuda(cudaMemcpyAsync(logits_host.data(), logits.data(),
-                               logits_host.size() * sizeof(float), cudaMemcpyDeviceToHost,
-                               stream),
+                               logits_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream),
                "reading logits");
   }
   check_cuda(cudaStreamSynchronize(stream), "forward step");
@@ -531,7 +531,9 @@ size_t CudaModelRunner::weight_bytes() const {
          static_cast<size_t>(c.vocab_size) * c.hidden_size * sizeof(bf16_t);
 }
 
-const std::vector<float>& CudaModelRunner::last_logits() const { return impl_->logits_host; }
+const std::vector<float>& CudaModelRunner::last_logits() const {
+  return impl_->logits_host;
+}
 
 void CudaModelRunner::read_kv_block(int32_t layer, int32_t page, int32_t kv_head, float* k,
                                     float* v) const {
@@ -552,7 +554,11 @@ void CudaModelRunner::read_kv_block(int32_t layer, int32_t page, int32_t kv_head
   }
 }
 
-const CudaModelRunner::Stats& CudaModelRunner::stats() const { return impl_->stats; }
-const std::string& CudaModelRunner::gpu_name() const { return impl_->gpu; }
+const CudaModelRunner::Stats& CudaModelRunner::stats() const {
+  return impl_->stats;
+}
+const std::string& CudaModelRunner::gpu_name() const {
+  return impl_->gpu;
+}
 
 }  // namespace vortex

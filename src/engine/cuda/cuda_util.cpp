@@ -18,8 +18,9 @@ std::string require_cuda_device() {
   if (err != cudaSuccess) {
     cudaGetLastError();  // not sticky: later calls report their own errors
     if (err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice) {
-      fail("no CUDA GPU found: no NVIDIA driver with a GPU on this machine (or a driver older "
-           "than this build's CUDA 13 runtime); use --device cpu");
+      fail(
+          "no CUDA GPU found: no NVIDIA driver with a GPU on this machine (or a driver older "
+          "than this build's CUDA 13 runtime); use --device cpu");
     }
     fail("no CUDA GPU found: ", cudaGetErrorString(err), " (use --device cpu)");
   }
@@ -65,8 +66,8 @@ DeviceBuffer::DeviceBuffer(size_t bytes, const char* what) : bytes_(bytes) {
     data_ = nullptr;
     size_t free_bytes = 0, total = 0;
     cudaMemGetInfo(&free_bytes, &total);
-    fail("cannot allocate ", bytes, " bytes of GPU memory for ", what, " (", free_bytes,
-         " of ", total, " bytes free): ", cudaGetErrorString(err));
+    fail("cannot allocate ", bytes, " bytes of GPU memory for ", what, " (", free_bytes, " of ",
+         total, " bytes free): ", cudaGetErrorString(err));
   }
 }
 

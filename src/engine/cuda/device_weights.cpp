@@ -26,13 +26,13 @@ DeviceBuffer upload(const std::vector<const Tensor*>& parts, const std::string& 
       if (dt != DType::kF32 && dt != DType::kF16)
         fail(what, ": weight has dtype ", dtype_name(dt), ", expected f32, bf16 or f16");
       const void* src = t->data();
-      ThreadPool::global().parallel_for(static_cast<int64_t>(n), 1 << 16,
-                                        [&](int64_t begin, int64_t end) {
-        std::vector<float> buf(static_cast<size_t>(end - begin));
-        const size_t esz = dtype_size(dt);
-        convert_to_f32(dt, static_cast<const char*>(src) + begin * esz, buf.data(), buf.size());
-        for (int64_t i = begin; i < end; ++i) dst[i] = f32_to_bf16(buf[i - begin]);
-      });
+      ThreadPool::global().parallel_for(
+          static_cast<int64_t>(n), 1 << 16, [&](int64_t begin, int64_t end) {
+            std::vector<float> buf(static_cast<size_t>(end - begin));
+            const size_t esz = dtype_size(dt);
+            convert_to_f32(dt, static_cast<const char*>(src) + begin * esz, buf.data(), buf.size());
+            for (int64_t i = begin; i < end; ++i) dst[i] = f32_to_bf16(buf[i - begin]);
+          });
     }
     at += n;
   }
@@ -47,9 +47,8 @@ DeviceBuffer upload(const std::vector<const Tensor*>& parts, const std::string& 
 size_t DeviceWeights::bytes() const {
   size_t b = embed.bytes() + final_norm.bytes() + lm_head_own.bytes();
   for (const DeviceLayerWeights& l : layers) {
-    b += l.input_norm.bytes() + l.post_attention_norm.bytes() + l.qkv.bytes() +
-         l.qkv_bias.bytes() + l.q_norm.bytes() + l.k_norm.bytes() + l.o_proj.bytes() +
-         l.o_bias.bytes() +
+    b += l.input_norm.bytes() + l.post_attention_norm.bytes() + l.qkv.bytes() + l.qkv_bias.bytes() +
+         l.q_norm.bytes() + l.k_norm.bytes() + l.o_proj.bytes() + l.o_bias.bytes() +
          l.gate_up.bytes() + l.down.bytes();
   }
   return b;
@@ -67,7 +66,8 @@ DeviceWeights upload_weights(const ModelWeights& w, const ModelConfig& config) {
     dl.input_norm = upload({&l.input_norm}, name + " input norm");
     dl.post_attention_norm = upload({&l.post_attention_norm}, name + " post-attention norm");
     dl.qkv = upload({&l.q_proj, &l.k_proj, &l.v_proj}, name + " qkv");
-    if (l.q_bias.defined()) dl.qkv_bias = upload({&l.q_bias, &l.k_bias, &l.v_bias}, name + " qkv bias");
+    if (l.q_bias.defined())
+      dl.qkv_bias = upload({&l.q_bias, &l.k_bias, &l.v_bias}, name + " qkv bias");
     if (config.has_qk_norm()) {
       dl.q_norm = upload({&l.q_norm}, name + " q norm");
       dl.k_norm = upload({&l.k_norm}, name + " k norm");

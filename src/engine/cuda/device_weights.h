@@ -13,13 +13,13 @@ namespace vortex {
 
 struct DeviceLayerWeights {
   DeviceBuffer input_norm, post_attention_norm;  // [hidden]
-  DeviceBuffer qkv;       // [(Hq + 2 Hkv) * D, hidden]
-  DeviceBuffer qkv_bias;  // [(Hq + 2 Hkv) * D], empty without attention_bias
-  DeviceBuffer q_norm, k_norm;  // [D], empty without QK-norm
-  DeviceBuffer o_proj;    // [hidden, Hq * D]
-  DeviceBuffer o_bias;    // [hidden], empty without one
-  DeviceBuffer gate_up;   // [2 * intermediate, hidden]
-  DeviceBuffer down;      // [hidden, intermediate]
+  DeviceBuffer qkv;                              // [(Hq + 2 Hkv) * D, hidden]
+  DeviceBuffer qkv_bias;                         // [(Hq + 2 Hkv) * D], empty without attention_bias
+  DeviceBuffer q_norm, k_norm;                   // [D], empty without QK-norm
+  DeviceBuffer o_proj;                           // [hidden, Hq * D]
+  DeviceBuffer o_bias;                           // [hidden], empty without one
+  DeviceBuffer gate_up;                          // [2 * intermediate, hidden]
+  DeviceBuffer down;                             // [hidden, intermediate]
 };
 
 struct DeviceWeights {

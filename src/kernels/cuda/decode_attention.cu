@@ -19,8 +19,8 @@ constexpr int kMaxHeadDim = 256;
 constexpr int kMinTile = 32;  // splits are multiples of this many tokens
 
 struct SmemLayout {
-  int ld;             // elements per K/V row in shared memory (padded against bank conflicts)
-  size_t kv_bytes;    // K and V stages; reused for the final reduction
+  int ld;           // elements per K/V row in shared memory (padded against bank conflicts)
+  size_t kv_bytes;  // K and V stages; reused for the final reduction
   size_t q_offset, p_offset, stat_offset, total;
 };
 
@@ -59,8 +59,8 @@ struct TileRows {
     }
   }
 
-  __device__ __forceinline__ void copy(uint16_t* ks, uint16_t* vs, int ld,
-                                       const DevicePagedKv& kv, int kvh, int t0) const {
+  __device__ __forceinline__ void copy(uint16_t* ks, uint16_t* vs, int ld, const DevicePagedKv& kv,
+                                       int kvh, int t0) const {
     const int D = kv.head_dim, chunks = D / 8, P = kv.page_size;
 #pragma unroll
     for (int k = 0; k < kMaxIters; ++k) {
@@ -68,10 +68,9 @@ struct TileRows {
       if (idx < kTile * chunks) {
         const int r = idx / chunks, c = idx - r * chunks;
         const bool valid = page[k] >= 0;
-        const int64_t off =
-            valid ? int64_t{page[k]} * kv.page_stride + kvh * kv.head_stride +
-                        int64_t{(t0 + r) % P} * D + c * 8
-                  : 0;
+        const int64_t off = valid ? int64_t{page[k]} * kv.page_stride + kvh * kv.head_stride +
+                                        int64_t{(t0 + r) % P} * D + c * 8
+                                  : 0;
         cp_async_16(ks + r * ld + c * 8, kv.k + off, valid ? 16 : 0);
         cp_async_16(vs + r * ld + c * 8, kv.v + off, valid ? 16 : 0);
       }
@@ -80,8 +79,8 @@ struct TileRows {
 };
 
 template <int kTile, int kStages>
-__global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionArgs a,
-                                                                DevicePagedKv kv) {
+__global__ void __launch_bounds__(kThreads)
+    decode_split_kernel(DecodeAttentionArgs a, DevicePagedKv kv) {
   constexpr int kThreadsPerToken = kThreads / kTile;
   constexpr int kPerLane = kTile / 32;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -125,8 +124,7 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   }
   rows.fetch(pages, D / 8, kv.page_size, t_begin + (kStages - 1) * kTile, t_end);
   const uint16_t* q = a.q + (int64_t{a.q_rows[seq]} * a.num_q_heads + kvh * G) * D;
-  for (int i = threadIdx.x; i < G * D; i += kThreads)
-    q_s[i] = bf16_bits_to_float(q[i]) * a.scale;
+  for (int i = threadIdx.x; i < G * D; i += kThreads) q_s[i] = bf16_bits_to_float(q[i]) * a.scale;
   if (threadIdx.x < kMaxGroup) {
     m_s[threadIdx.x] = -INFINITY;
     l_s[threadIdx.x] = 0.0f;
@@ -146,8 +144,8 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   for (int tile = 0; tile < num_tiles; ++tile) {
     const int ahead = tile + kStages - 1;
     if (ahead < num_tiles) {
-      rows.copy(ks + (ahead % kStages) * kTile * L.ld, vs + (ahead % kStages) * kTile * L.ld,
-                L.ld, kv, kvh, t_begin + ahead * kTile);
+      rows.copy(ks + (ahead % kStages) * kTile * L.ld, vs + (ahead % kStages) * kTile * L.ld, L.ld,
+                kv, kvh, t_begin + ahead * kTile);
       rows.fetch(pages, D / 8, kv.page_size, t_begin + (ahead + 1) * kTile, t_end);
     }
     cp_async_commit();
@@ -273,7 +271,6 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(DecodeAttentionA
   }
 }
 
-
 // The tensor-core variant (head_dim <= 128, G <= 16): the G query heads of the row are the rows
 // of one m16 fragment (zero-padded), shared by the 4 warps; each warp takes 16 of the tile's 64
 // keys and keeps its own online-softmax state, merged across warps at the end. One barrier per
@@ -292,8 +289,8 @@ struct MmaTileRows {
     }
   }
 
-  __device__ __forceinline__ void copy(uint16_t* ks, uint16_t* vs, const DevicePagedKv& kv,
-                                       int kvh, int t0) const {
+  __device__ __forceinline__ void copy(uint16_t* ks, uint16_t* vs, const DevicePagedKv& kv, int kvh,
+                                       int t0) const {
     constexpr int kLd = kD + 8;
     const int D = kv.head_dim, P = kv.page_size;
 #pragma unroll
@@ -316,8 +313,8 @@ constexpr size_t mma_smem_bytes() {
 }
 
 template <int kD, int kStages>
-__global__ void __launch_bounds__(kThreads) decode_mma_kernel(DecodeAttentionArgs a,
-                                                              DevicePagedKv kv) {
+__global__ void __launch_bounds__(kThreads)
+    decode_mma_kernel(DecodeAttentionArgs a, DevicePagedKv kv) {
   constexpr int kTileKeys = 64, kLd = kD + 8, kKc = kD / 16, kNt = kD / 8;
   extern __shared__ __align__(16) unsigned char smem[];
   uint16_t* ks = reinterpret_cast<uint16_t*>(smem);
@@ -537,8 +534,8 @@ __global__ void decode_merge_kernel(DecodeAttentionArgs a, int Hkv, int D) {
 template <class Kernel>
 cudaError_t allow_smem(Kernel kernel, size_t bytes, size_t& allowed) {
   if (bytes <= allowed) return cudaSuccess;
-  const cudaError_t err = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(bytes));
   if (err == cudaSuccess) allowed = bytes;
   return err;
 }
@@ -548,13 +545,12 @@ cudaError_t allow_smem(Kernel kernel, size_t bytes, size_t& allowed) {
 struct Launch {
   const void* kernel;
   size_t smem;
-  cudaError_t (*run)(const DecodeAttentionArgs&, const DevicePagedKv&, dim3, size_t,
-                     cudaStream_t);
+  cudaError_t (*run)(const DecodeAttentionArgs&, const DevicePagedKv&, dim3, size_t, cudaStream_t);
 };
 
 template <class K>
-cudaError_t run_kernel(K kernel, const DecodeAttentionArgs& a, const DevicePagedKv& kv,
-                       dim3 grid, size_t smem, cudaStream_t stream) {
+cudaError_t run_kernel(K kernel, const DecodeAttentionArgs& a, const DevicePagedKv& kv, dim3 grid,
+                       size_t smem, cudaStream_t stream) {
   kernel<<<grid, kThreads, smem, stream>>>(a, kv);
   return cudaGetLastError();
 }
@@ -631,8 +627,7 @@ int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int he
 
 size_t decode_attention_workspace_bytes(int64_t num_seqs, int num_q_heads, int head_dim,
                                         int num_splits) {
-  return static_cast<size_t>(num_seqs) * num_q_heads * num_splits * (head_dim + 2) *
-         sizeof(float);
+  return static_cast<size_t>(num_seqs) * num_q_heads * num_splits * (head_dim + 2) * sizeof(float);
 }
 
 cudaError_t decode_attention(const DecodeAttentionArgs& a, const DevicePagedKv& kv,
@@ -646,8 +641,7 @@ cudaError_t decode_attention(const DecodeAttentionArgs& a, const DevicePagedKv& 
   const Launch l = pick(D, G);
   const cudaError_t err = l.run(a, kv, dim3(a.num_splits, a.num_seqs * Hkv), l.smem, stream);
   if (err != cudaSuccess) return err;
-  decode_merge_kernel<<<a.num_seqs * a.num_q_heads, D >= 128 ? 128 : 64, 0, stream>>>(a, Hkv,
-                                                                                       D);
+  decode_merge_kernel<<<a.num_seqs * a.num_q_heads, D >= 128 ? 128 : 64, 0, stream>>>(a, Hkv, D);
   return cudaGetLastError();
 }
 

@@ -16,9 +16,8 @@ __global__ void embedding_kernel(const int32_t* ids, const uint16_t* table, int6
 }
 
 __global__ void residual_rms_norm_kernel(float* x, const float* delta, const uint16_t* bias,
-                                         const int32_t* rows,
-                                         int64_t dim, const uint16_t* weight, float eps,
-                                         uint16_t* out) {
+                                         const int32_t* rows, int64_t dim, const uint16_t* weight,
+                                         float eps, uint16_t* out) {
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x;
   const int64_t s = rows ? rows[r] : r;
@@ -56,14 +55,14 @@ __global__ void swiglu_kernel(const float* gate_up, int64_t T, int64_t inter, ui
 
 cudaError_t embedding(const int32_t* ids, int64_t n, const bf16_t* table, int64_t vocab,
                       int64_t hidden, float* out, cudaStream_t stream) {
-  if (n > 0) embedding_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(ids, table, vocab,
-                                                                            hidden, out);
+  if (n > 0)
+    embedding_kernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(ids, table, vocab, hidden, out);
   return cudaGetLastError();
 }
 
-cudaError_t residual_rms_norm(float* x, const float* delta, const bf16_t* bias,
-                              const int32_t* rows, int64_t n_rows, int64_t dim, const bf16_t* weight, float eps, bf16_t* out,
-                              cudaStream_t stream) {
+cudaError_t residual_rms_norm(float* x, const float* delta, const bf16_t* bias, const int32_t* rows,
+                              int64_t n_rows, int64_t dim, const bf16_t* weight, float eps,
+                              bf16_t* out, cudaStream_t stream) {
   if (n_rows > 0) {
     const int threads = dim >= 4096 ? 1024 : dim >= 1024 ? 512 : dim >= 256 ? 256 : 64;
     residual_rms_norm_kernel<<<static_cast<unsigned>(n_rows), threads, 0, stream>>>(

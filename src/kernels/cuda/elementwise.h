@@ -17,11 +17,12 @@ cudaError_t embedding(const int32_t* ids, int64_t n, const bf16_t* table, int64_
                       int64_t hidden, float* out, cudaStream_t stream);
 
 // For each output row r < n_rows, with s = rows ? rows[r] : r: first x[s] += delta[s] (+ bias)
-// (when delta is given, in f32; bias [dim] may be null), then out[r] = bf16(weight * (x[s] / sqrt(mean(x[s]^2) + eps))).
-// This is the residual add of one block fused with the RMSNorm in front of the next one.
-cudaError_t residual_rms_norm(float* x, const float* delta, const bf16_t* bias,
-                              const int32_t* rows, int64_t n_rows, int64_t dim, const bf16_t* weight, float eps, bf16_t* out,
-                              cudaStream_t stream);
+// (when delta is given, in f32; bias [dim] may be null), then out[r] = bf16(weight * (x[s] /
+// sqrt(mean(x[s]^2) + eps))). This is the residual add of one block fused with the RMSNorm in front
+// of the next one.
+cudaError_t residual_rms_norm(float* x, const float* delta, const bf16_t* bias, const int32_t* rows,
+                              int64_t n_rows, int64_t dim, const bf16_t* weight, float eps,
+                              bf16_t* out, cudaStream_t stream);
 
 // out[t, i] = bf16(silu(g) * u) with g = gate_up[t, i], u = gate_up[t, inter + i] and
 // silu(g) = g / (1 + e^-g): the fused gate|up projection [T, 2 * inter] in, [T, inter] out.

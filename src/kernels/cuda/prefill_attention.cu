@@ -34,8 +34,8 @@ __device__ __forceinline__ void load_kv_tile(uint16_t* ks, uint16_t* vs, const D
 }
 
 template <int kD>
-__global__ void __launch_bounds__(kThreads) prefill_kernel(PrefillAttentionArgs a,
-                                                           DevicePagedKv kv) {
+__global__ void __launch_bounds__(kThreads)
+    prefill_kernel(PrefillAttentionArgs a, DevicePagedKv kv) {
   constexpr int kLd = kD + 8, kChunks = kD / 8, kKc = kD / 16, kNt = kD / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   uint16_t* qs = reinterpret_cast<uint16_t*>(smem_raw);
@@ -218,8 +218,7 @@ int prefill_attention_block_tokens(int group_size) {
 cudaError_t prefill_attention(const PrefillAttentionArgs& a, const DevicePagedKv& kv,
                               cudaStream_t stream) {
   const int D = kv.head_dim, Hkv = kv.num_kv_heads;
-  if (D % 8 != 0 || D > 128 || Hkv <= 0 || a.num_q_heads % Hkv != 0 ||
-      a.num_q_heads / Hkv > kRows)
+  if (D % 8 != 0 || D > 128 || Hkv <= 0 || a.num_q_heads % Hkv != 0 || a.num_q_heads / Hkv > kRows)
     return cudaErrorInvalidValue;
   if (a.num_blocks == 0) return cudaGetLastError();
   if (D <= 16) return launch<16>(a, kv, stream);

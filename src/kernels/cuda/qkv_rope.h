@@ -13,11 +13,11 @@
 namespace vortex::cuda {
 
 struct QkvRopeArgs {
-  const float* qkv = nullptr;      // [T, (Hq + 2 Hkv) * D]: q heads, then k heads, then v heads
-  const bf16_t* bias = nullptr;    // [(Hq + 2 Hkv) * D] or null
-  const bf16_t* q_norm = nullptr;  // [D], or null for no QK-norm
-  const bf16_t* k_norm = nullptr;  // [D], or null
-  const float* inv_freq = nullptr;  // [D / 2]
+  const float* qkv = nullptr;          // [T, (Hq + 2 Hkv) * D]: q heads, then k heads, then v heads
+  const bf16_t* bias = nullptr;        // [(Hq + 2 Hkv) * D] or null
+  const bf16_t* q_norm = nullptr;      // [D], or null for no QK-norm
+  const bf16_t* k_norm = nullptr;      // [D], or null
+  const float* inv_freq = nullptr;     // [D / 2]
   const int32_t* positions = nullptr;  // [T]
   const int32_t* kv_pages = nullptr;   // [T] page of each token's K/V
   const int32_t* kv_slots = nullptr;   // [T] slot in that page

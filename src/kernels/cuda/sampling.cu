@@ -75,9 +75,9 @@ __device__ void mass_above(const float* w, int vocab, float tau, float* scratch,
   *count = block_sum(c, scratch);
 }
 
-__global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, int32_t vocab,
-                                                          const SampleParams* params,
-                                                          float* scratch_all, SampleResult* out) {
+__global__ void __launch_bounds__(kThreads)
+    sample_kernel(const float* logits, int32_t vocab, const SampleParams* params,
+                  float* scratch_all, SampleResult* out) {
   __shared__ float red[32];
   __shared__ float sv[32];
   __shared__ int si[32];
@@ -108,7 +108,10 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
       while (lo < hi) {
         const uint32_t mid = lo + (hi - lo + 1) / 2;
         mass_above(w, vocab, __uint_as_float(mid), red, &mass, &count);
-        if (count >= static_cast<float>(p.top_k)) lo = mid; else hi = mid - 1;
+        if (count >= static_cast<float>(p.top_k))
+          lo = mid;
+        else
+          hi = mid - 1;
       }
       tau = __uint_as_float(lo);
     }
@@ -120,7 +123,10 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
         const uint32_t mid = lo + (hi - lo + 1) / 2;
         float m2, c2;
         mass_above(w, vocab, __uint_as_float(mid), red, &m2, &c2);
-        if (m2 >= need) lo = mid; else hi = mid - 1;
+        if (m2 >= need)
+          lo = mid;
+        else
+          hi = mid - 1;
       }
       tau = __uint_as_float(lo);
     }
