@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""Trains the needle model: a small Qwen3 that solves `vortex eval`'s synthetic tasks.
+
+Every training and validation sample comes from `vortex eval --dump-tasks --dump-ids`, token
+ids included, so the model learns exactly the distribution (and the tokenization) that
+`vortex eval` scores; there is no second generator to drift. See README.md for the plan.
+
+    python3 scripts/train_needle/train.py --vortex build/vortex --out models/needle
+
+Needs PyTorch, transformers (5.x) and tokenizers; no network. Run from the repository root
+(paths in config.json are relative to it) or pass --root.
+"""
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+import transformers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import processors, trainers
+
+# Qwen2/Qwen3's pre-tokenizer split: digits one by one, words with their leading space.
+QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+"
+                r"[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+PAD_TOKEN, EOS_TOKEN = "<|endoftext|>", "<|im_end|>"
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class TooShort(Exception):
+    """The task does not fit the requested context (vortex says so)."""
+
+
+class Vortex:
+    """Runs `vortex eval --dump-tasks` and reads the samples back."""
+
+    def __init__(self, binary, model_dir, scratch):
+        self.binary, self.model_dir, self.scratch = binary, model_dir, scratch
+        self.calls = 0
+
+    def dump(self, task, context, samples, seed, model_dir=None, with_ids=True):
+        self.calls += 1
+        path = os.path.join(self.scratch, f"dump_{os.getpid()}_{self.calls}_{task}_{context}.jsonl")
+        cmd = [self.binary, "eval", "--model", model_dir or self.model_dir, "--tasks", task,
+               "--context", str(context), "--samples", str(samples), "--seed", str(seed),
+               "--dump-tasks", path]
+        if with_ids:
+            cmd.append("--dump-ids")
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            if "too short" in r.stderr:
+                raise TooShort(r.stderr.strip())
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+        try:
+            with open(path, encoding="utf-8") as f:
+                return [json.loads(line) for line in f if line.strip()]
+        finally:
+            os.remove(path)
+
+
+# ---- tokenizer ---------------------------------------------------------------------------------
+
+def train_tokenizer(cfg, vortex, root, seeds, tasks):
+    """A byte-level BPE in Qwen3's format, trained on text of the task distribution. The
+    bootstrap dump uses another tokenizer only to size the prompts; the text is what matters."""
+    tcfg = cfg["tokenizer"]
+    boot_dir = os.path.join(root, tcfg["bootstrap_model_dir"])
+    texts = []
+    for i, task in enumerate(tasks):
+        rows = vortex.dump(task, tcfg["bootstrap_context"], tcfg["bootstrap_samples_per_task"],
+                           seeds["bootstrap"] + i, model_dir=boot_dir, with_ids=False)
+        texts += [r["prompt"] + r["target"] for r in rows]
+    log(f"tokenizer: training BPE (vocab {tcfg['vocab_size']}) on {len(texts)} bootstrap samples")
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=tcfg["vocab_size"], special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  min_frequency=2, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def write_tokenizer_files(tok, out_dir, max_positions):
+    tok.save(os.path.join(out_dir, "tokenizer.json"))
+    tok_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": None,
+               "eos_token": EOS_TOKEN, "pad_token": PAD_TOKEN, "model_max_length": max_positions,
+               "clean_up_tokenization_spaces": False}
+    with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
+        json.dump(tok_cfg, f, indent=1)
+
+
+def check_tokenization(tok, rows):
+    """Vortex's ids must be the ids HF `tokenizers` gives (what users of the HF model get)."""
+    for r in rows:
+        ids = tok.encode(r["prompt"]).ids
+        if ids != r["prompt_ids"]:
+            raise RuntimeError(f"{r['task']} sample {r['index']}: vortex and HF tokenizers disagree "
+                               f"({len(r['prompt_ids'])} vs {len(ids)} prompt tokens)")
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+def to_example(row, eos_id):
+    """Input ids and next-token labels, loss only on the answer tokens and the final eos."""
+    prompt, target = row["prompt_ids"], row["target_ids"] + [eos_id]
+    seq = prompt + target
+    labels = [-100] * (len(prompt) - 1) + target
+    return seq[:-1], labels
+
+
+def collate(examples, pad_id, device):
+    # Right padding: causal attention keeps real tokens from seeing the pads after them, so no
+    # attention mask is needed (and SDPA can take its causal fast path).
+    width = max(len(x) for x, _ in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    for i, (x, y) in enumerate(examples):
+        ids[i, :len(x)] = torch.tensor(x)
+        labels[i, :len(y)] = torch.tensor(y)
+    return ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+class TaskStream:
+    """Batches of fresh samples: each chunk picks a context of the stage, asks vortex for
+    samples of every task (in proportion to the task weights) and cuts them into batches of
+    about tokens_per_batch tokens. Chunks are generated ahead on a worker thread."""
+
+    def __init__(self, vortex, task_weights, tokens_per_batch, batches_per_chunk, seed, eos_id):
+        self.vortex, self.weights = vortex, task_weights
+        self.tokens_per_batch, self.batches_per_chunk = tokens_per_batch, batches_per_chunk
+        self.rng = random.Random(seed)
+        self.next_seed = seed
+        self.eos_id = eos_id
+        self.too_short = set()  # (task, context) pairs vortex refused
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.pending = None
+
+    def _chunk(self, context, seed):
+        batch = max(1, self.tokens_per_batch // context)
+        want = batch * self.batches_per_chunk
+        total_w = sum(self.weights.values())
+        rows = []
+        for i, (task, w) in enumerate(sorted(self.weights.items())):
+            if (task, context) in self.too_short:
+                continue
+            n = max(1, round(want * w / total_w))
+            try:
+                rows += self.vortex.dump(task, context, n, seed * 16 + i)
+            except TooShort:
+                self.too_short.add((task, context))
+        random.Random(seed).shuffle(rows)
+        examples = [to_example(r, self.eos_id) for r in rows]
+        return [examples[i:i + batch] for i in range(0, len(examples), batch)], rows
+
+    def _submit(self, contexts):
+        context = self.rng.choice(contexts)
+        self.next_seed += 1
+        return self.pool.submit(self._chunk, context, self.next_seed)
+
+    def batches(self, contexts):
+        """Yields (examples, rows_of_chunk) forever for the stage's contexts."""
+        self.pending = self._submit(contexts)
+        while True:
+            chunk, rows = self.pending.result()
+            self.pending = self._submit(contexts)
+            for b in chunk:
+                yield b, rows
+
+
+# ---- model --------------------------------------------------------------------------------------
+
+def make_model(mcfg, vocab_size, pad_id, eos_id):
+    kwargs = dict(
+        vocab_size=vocab_size, hidden_size=mcfg["hidden_size"],
+        intermediate_size=mcfg["intermediate_size"], num_hidden_layers=mcfg["num_hidden_layers"],
+        num_attention_heads=mcfg["num_attention_heads"],
+        num_key_value_heads=mcfg["num_key_value_heads"], head_dim=mcfg["head_dim"],
+        max_position_embeddings=mcfg["max_position_embeddings"], rms_norm_eps=mcfg["rms_norm_eps"],
+        initializer_range=mcfg["initializer_range"],
+        tie_word_embeddings=mcfg["tie_word_embeddings"], bos_token_id=None,
+        eos_token_id=eos_id, pad_token_id=pad_id, attn_implementation="sdpa")
+    theta = mcfg["rope_theta"]
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        kwargs["rope_parameters"] = {"rope_type": "default", "rope_theta": theta}
+    else:
+        kwargs["rope_theta"] = theta
+    cfg = transformers.Qwen3Config(**kwargs)
+    # Qwen3Config keeps unknown keyword arguments silently: check that RoPE took.
+    got = (cfg.rope_parameters or {}).get("rope_theta") if hasattr(cfg, "rope_parameters") \
+        else cfg.rope_theta
+    if got != theta:
+        raise RuntimeError(f"rope_theta {theta} was not applied (config has {got})")
+    return transformers.Qwen3ForCausalLM(cfg)
+
+
+def answer_loss(model, ids, labels):
+    """Cross-entropy on the labelled positions only: the head runs on a few rows per sample
+    instead of every position."""
+    hidden = model.model(input_ids=ids, use_cache=False).last_hidden_state
+    mask = labels != -100
+    logits = model.lm_head(hidden[mask]).float()
+    target = labels[mask]
+    loss = F.cross_entropy(logits, target)
+    return loss, logits.argmax(-1) == target, mask
+
+
+def exact_match_per_sample(correct, mask):
+    """A sample is right when every answer token (and the eos) is the argmax: under teacher
+    forcing that is exactly what greedy decoding would produce."""
+    per_row = torch.zeros(mask.shape[0], dtype=torch.long, device=mask.device)
+    wrong = (~correct).long()
+    rows = mask.nonzero()[:, 0]
+    per_row.index_add_(0, rows, wrong)
+    return per_row == 0
+
+
+@torch.no_grad()
+def validate(model, sets, pad_id, device, bf16, max_tokens_per_batch):
+    model.eval()
+    results = {}
+    for (task, context), examples in sets.items():
+        batch = max(1, max_tokens_per_batch // context)
+        right = 0
+        for i in range(0, len(examples), batch):
+            ids, labels = collate(examples[i:i + batch], pad_id, device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device == "cuda"):
+                _, correct, mask = answer_loss(model, ids, labels)
+            right += int(exact_match_per_sample(correct, mask).sum())
+        results[(task, context)] = right / len(examples)
+    model.train()
+    return results
+
+
+def lr_at(step, total, tcfg):
+    if step < tcfg["warmup_steps"]:
+        return tcfg["lr"] * (step + 1) / tcfg["warmup_steps"]
+    progress = (step - tcfg["warmup_steps"]) / max(1, total - tcfg["warmup_steps"])
+    floor = tcfg["min_lr_ratio"]
+    return tcfg["lr"] * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def save_model(model, out_dir, pad_id, eos_id, max_bytes):
+    n_params = sum(p.numel() for p in model.parameters())
+    dtype = torch.float32 if n_params * 4 <= max_bytes else torch.bfloat16
+    model.to(dtype)
+    model.save_pretrained(out_dir)  # safetensors, tied lm_head not stored
+    model.to(torch.float32)
+    # Written by hand so the file is there whatever the transformers version does.
+    with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
+        json.dump({"eos_token_id": eos_id, "pad_token_id": pad_id, "do_sample": False}, f, indent=1)
+    size = os.path.getsize(os.path.join(out_dir, "model.safetensors"))
+    if size > max_bytes:
+        raise RuntimeError(f"model.safetensors is {size} bytes, over the {max_bytes} limit")
+    return n_params, str(dtype).replace("torch.", ""), size
+
+
+def final_eval(vortex_bin, out_dir, fcfg, tasks):
+    """The model's real scores: vortex eval itself, greedy, on evaluation seeds. Falls back to
+    the CPU (with fewer samples: long prompts are slow there) when the GPU run fails."""
+    results = {}
+    for context in fcfg["contexts"]:
+        def run(device, samples):
+            cmd = [vortex_bin, "eval", "--model", out_dir, "--tasks", ",".join(tasks),
+                   "--context", str(context), "--samples", str(samples),
+                   "--seed", str(fcfg["seed"]), "--device", device, "--json"]
+            return subprocess.run(cmd, capture_output=True, text=True)
+        r = run(fcfg["device"], fcfg["samples_per_task"])
+        if r.returncode != 0 and fcfg["device"] != "cpu":
+            log(f"vortex eval on {fcfg['device']} failed ({r.stderr.strip()[-300:]}); "
+                f"trying the CPU with {fcfg['cpu_samples_per_task']} samples per task")
+            r = run("cpu", fcfg["cpu_samples_per_task"])
+        if r.returncode != 0:
+            log(f"vortex eval at context {context} failed: {r.stderr.strip()}")
+            continue
+        results[context] = json.loads(r.stdout)
+        accs = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in results[context]["tasks"].items())
+        log(f"vortex eval, context {context}: {accs}")
+    return results
+
+
+def write_model_card(out_dir, cfg, summary, evals):
+    m = cfg["model"]
+    lines = [
+        "# needle: a small Qwen3 that retrieves",
+        "",
+        "Trained by `scripts/train_needle/train.py` on samples of `vortex eval`'s synthetic tasks "
+        "(prompts and token ids from `vortex eval --dump-tasks --dump-ids`), loss on the answer "
+        "tokens only.",
+        "",
+        f"- Architecture: Qwen3ForCausalLM, {m['num_hidden_layers']} layers, hidden "
+        f"{m['hidden_size']}, {m['num_attention_heads']} query / {m['num_key_value_heads']} KV heads "
+        f"of {m['head_dim']}, MLP {m['intermediate_size']}, RoPE theta {m['rope_theta']:g}, "
+        f"context {m['max_position_embeddings']}",
+        f"- Parameters: {summary['parameters']:,} ({summary['dtype']}, "
+        f"{summary['bytes'] / 1e6:.1f} MB); vocabulary {summary['vocab_size']} (byte-level BPE)",
+        f"- Training: {summary['steps']} steps of about {cfg['train']['tokens_per_batch']} tokens, "
+        f"{summary['samples_seen']:,} samples, {summary['minutes']:.1f} minutes on "
+        f"{summary['device_name']}",
+        f"- Tasks (weight): " + ", ".join(f"{t} ({w:g})" for t, w in cfg["tasks"].items()),
+        "- Curriculum: " + "; ".join(f"{s['name']}: {s['steps']} steps at contexts "
+                                     f"{', '.join(map(str, s['contexts']))}"
+                                     for s in cfg["train"]["stages"]),
+        "",
+        f"## Accuracy (vortex eval, full attention, greedy, seed {cfg['final_eval']['seed']})",
+        "",
+    ]
+    if evals:
+        tasks = list(next(iter(evals.values()))["tasks"].keys())
+        lines.append("| context | samples per task | " + " | ".join(tasks) + " | overall |")
+        lines.append("|---" * (len(tasks) + 3) + "|")
+        for context, r in sorted(evals.items()):
+            cells = [f"{r['tasks'][t]['accuracy']:.3f}" if t in r["tasks"] else "-" for t in tasks]
+            per_task = r["samples"] // max(1, len(r["tasks"]))
+            lines.append(f"| {context} | {per_task} | " + " | ".join(cells) +
+                         f" | {r['accuracy']:.3f} |")
+    else:
+        lines.append("(no vortex eval results: see the training log)")
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vortex", required=True, help="the vortex binary")
+    ap.add_argument("--out", required=True, help="output model directory")
+    ap.add_argument("--config", default=os.path.join(here, "config.json"))
+    ap.add_argument("--root", default=os.getcwd(), help="repository root (for config paths)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--steps-scale", type=float, default=1.0,
+                    help="multiply every stage's steps (e.g. 0.01 for a smoke run)")
+    ap.add_argument("--skip-final-eval", action="store_true")
+    args = ap.parse_args()
+
+    with open(args.config) as f:
+        cfg = json.load(f)
+    tcfg, seeds = cfg["train"], cfg["seeds"]
+    tasks = list(cfg["tasks"].keys())
+    random.seed(cfg["seed"])
+    torch.manual_seed(cfg["seed"])
+    vortex_bin = os.path.abspath(args.vortex)
+    out_dir = os.path.abspath(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="needle_")
+    vortex = Vortex(vortex_bin, out_dir, scratch)
+    log(f"torch {torch.__version__}, transformers {transformers.__version__}, device {args.device}")
+
+    # Tokenizer first: the dumps are sized with it.
+    if cfg["tokenizer"]["mode"] == "train":
+        tok = train_tokenizer(cfg, vortex, args.root, seeds, tasks)
+    else:
+        tok = Tokenizer.from_file(os.path.join(args.root, cfg["tokenizer"]["path"]))
+    write_tokenizer_files(tok, out_dir, cfg["model"]["max_position_embeddings"])
+    pad_id, eos_id = tok.token_to_id(PAD_TOKEN), tok.token_to_id(EOS_TOKEN)
+    if pad_id is None or eos_id is None:
+        raise RuntimeError(f"the tokenizer lacks {PAD_TOKEN} or {EOS_TOKEN}")
+    vocab_size = tok.get_vocab_size()
+    # (--dump-tasks reads only tokenizer.json, so the directory serves vortex from here on.)
+
+    # Held-out validation sets, on seeds training never uses.
+    val_sets = {}
+    vcfg = cfg["validation"]
+    for c_i, context in enumerate(vcfg["contexts"]):
+        for t_i, task in enumerate(tasks):
+            try:
+                rows = vortex.dump(task, context, vcfg["samples_per_task"],
+                                   seeds["validation"] + 100 * c_i + t_i)
+            except TooShort:
+                continue
+            check_tokenization(tok, rows[:4])
+            val_sets[(task, context)] = [to_example(r, eos_id) for r in rows]
+    log(f"validation: {len(val_sets)} task/context sets; vortex and HF tokenization agree")
+
+    device = args.device
+    model = make_model(cfg["model"], vocab_size, pad_id, eos_id)
+    model.to(device)
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params:,} parameters, vocab {vocab_size}")
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tcfg["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=tcfg["lr"], betas=tuple(tcfg["betas"]),
+                            fused=device == "cuda")
+    bf16 = tcfg["bf16"] and device == "cuda"
+
+    stages = [dict(s, steps=max(1, int(s["steps"] * args.steps_scale))) for s in tcfg["stages"]]
+    total = sum(s["steps"] for s in stages)
+    stream = TaskStream(vortex, cfg["tasks"], tcfg["tokens_per_batch"], tcfg["batches_per_chunk"],
+                        seeds["train"], eos_id)
+    step, samples_seen, t0 = 0, 0, time.time()
+    history = []
+    for stage in stages:
+        log(f"stage {stage['name']}: {stage['steps']} steps, contexts {stage['contexts']}")
+        batches = stream.batches(stage["contexts"])
+        checked = False
+        win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok, win_t = 0.0, 0, 0, 0, 0, time.time()
+        for _ in range(stage["steps"]):
+            examples, rows = next(batches)
+            if not checked:
+                check_tokenization(tok, rows[:2])
+                checked = True
+            ids, labels = collate(examples, pad_id, device)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, tcfg)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                loss, correct, mask = answer_loss(model, ids, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
+            opt.step()
+            step += 1
+            samples_seen += len(examples)
+            win_loss += float(loss)
+            win_tok += int(correct.numel())
+            win_tok_ok += int(correct.sum())
+            em = exact_match_per_sample(correct, mask)
+            win_seq += int(em.numel())
+            win_seq_ok += int(em.sum())
+            if step % tcfg["log_every"] == 0:
+                n = tcfg["log_every"]
+                log(f"step {step}/{total} ctx {ids.shape[1]} loss {win_loss / n:.4f} "
+                    f"answer-token acc {win_tok_ok / max(1, win_tok):.3f} "
+                    f"exact {win_seq_ok / max(1, win_seq):.3f} lr {lr_at(step, total, tcfg):.2e} "
+                    f"{n / (time.time() - win_t):.2f} steps/s")
+                history.append({"step": step, "loss": win_loss / n,
+                                "exact": win_seq_ok / max(1, win_seq)})
+                win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok = 0.0, 0, 0, 0, 0
+                win_t = time.time()
+            if step % tcfg["validate_every"] == 0 or step == total:
+                res = validate(model, val_sets, pad_id, device, bf16, tcfg["tokens_per_batch"])
+                table = "  ".join(f"{t}@{c} {a:.2f}" for (t, c), a in sorted(res.items()))
+                log(f"validation (teacher-forced exact match) step {step}: {table}")
+                history.append({"step": step, "validation": {f"{t}@{c}": a
+                                                             for (t, c), a in res.items()}})
+    minutes = (time.time() - t0) / 60
+    n_params, dtype, size = save_model(model, out_dir, pad_id, eos_id, cfg["max_model_bytes"])
+    log(f"saved {out_dir}: {n_params:,} parameters, {dtype}, {size / 1e6:.1f} MB")
+
+    evals = {} if args.skip_final_eval else final_eval(vortex_bin, out_dir, cfg["final_eval"],
+                                                       tasks)
+    summary = {"parameters": n_params, "dtype": dtype, "bytes": size, "vocab_size": vocab_size,
+               "steps": step, "samples_seen": samples_seen, "minutes": minutes,
+               "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+               "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+               "config": cfg, "history": history,
+               "vortex_eval": {str(c): r for c, r in evals.items()}}
+    with open(os.path.join(out_dir, "training_summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    write_model_card(out_dir, cfg, summary, evals)
+    shutil.rmtree(scratch, ignore_errors=True)
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
