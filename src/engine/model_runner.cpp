@@ -8,6 +8,11 @@
 
 namespace vortex {
 
+void ModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
+  fail("sparse attention flows do not run on ", device_name(device()),
+       " yet: use --device cpu with --flow");
+}
+
 size_t kv_bytes_per_page(Device device, const KvGeometry& geometry) {
   if (device == Device::kCpu) return KvCache::bytes_per_page(geometry);
   // bf16 K and V on the GPU.
