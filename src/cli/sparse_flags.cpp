@@ -83,6 +83,7 @@ Json sparse_stats_json(const SparseStats& s) {
       {"time_summarize_s", s.summarize_seconds},
       {"time_score_select_s", s.select_seconds},
       {"time_decode_attention_s", s.attention_seconds},
+      {"time_recall_s", s.recall_seconds},
   };
   if (!s.recall.empty()) {
     Json layers = Json::array();

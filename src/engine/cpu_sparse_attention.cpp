@@ -146,6 +146,7 @@ void CpuSparseAttention::select(int32_t layer, const float* q,
 void CpuSparseAttention::record_recall(int32_t layer, const float* q, const cpu::PagedKv& kv,
                                        const std::vector<cpu::AttentionSeq>& seqs, float scale) {
   if (!config_->record_recall || !is_sparse_layer(layer)) return;
+  auto t0 = std::chrono::steady_clock::now();
   const int32_t H = kv_.num_kv_heads, D = kv_.head_dim, P = kv_.page_size;
   const int32_t G = num_q_heads_ / H;
   std::vector<float>& out = stats_.recall[static_cast<size_t>(layer)];
@@ -185,6 +186,7 @@ void CpuSparseAttention::record_recall(int32_t layer, const float* q, const cpu:
           out[base + static_cast<size_t>(i)] = static_cast<float>(recall / G);
         }
       });
+  stats_.recall_seconds += seconds_since(t0);
 }
 
 }  // namespace vortex

@@ -60,7 +60,8 @@ struct EngineStats {
   int64_t decode_tokens = 0;    // tokens computed one per request per step
   int64_t preemptions = 0;
   double forward_seconds = 0;
-  double wall_seconds = 0;      // time inside step()
+  double wall_seconds = 0;      // time inside step(), without diagnostics
+  double diagnostic_seconds = 0;
 };
 
 // What the last step() computed, for benchmarks.
@@ -68,7 +69,8 @@ struct StepInfo {
   int32_t prefill_tokens = 0;
   int32_t decode_tokens = 0;     // one per decoding request
   int64_t decode_kv_tokens = 0;  // sum of the decoding requests' context lengths (KV read)
-  double seconds = 0;
+  double seconds = 0;            // serving time, without diagnostics
+  double diagnostic_seconds = 0; // measuring attention recall (--record-recall)
 };
 
 class Engine {

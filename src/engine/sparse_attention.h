@@ -41,6 +41,7 @@ struct SparseStats {
   double summarize_seconds = 0;  // all steps (prefill fills most pages)
   double select_seconds = 0;     // plan + score + top-k, decode rows
   double attention_seconds = 0;  // attention of decode-only steps
+  double recall_seconds = 0;     // --record-recall's extra dense pass (not counted as step time)
   // With record_recall: per layer, the attention recall of each sparse row (share of the full
   // softmax mass, averaged over the row's query heads, that falls on the selected pages).
   std::vector<std::vector<float>> recall;
