@@ -143,15 +143,17 @@ class TaskStream:
     samples of every task (in proportion to the task weights) and cuts them into batches of
     about tokens_per_batch tokens. Chunks are generated ahead on a worker thread."""
 
-    def __init__(self, vortex, task_weights, tokens_per_batch, batches_per_chunk, seed, eos_id):
+    def __init__(self, vortex, task_weights, tokens_per_batch, batches_per_chunk, seed, eos_id,
+                 prefetch=3):
         self.vortex, self.weights = vortex, task_weights
         self.tokens_per_batch, self.batches_per_chunk = tokens_per_batch, batches_per_chunk
         self.rng = random.Random(seed)
         self.next_seed = seed
         self.eos_id = eos_id
         self.too_short = set()  # (task, context) pairs vortex refused
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self.pending = None
+        self.prefetch = prefetch
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=prefetch)
+        self.pending = []
 
     def _chunk(self, context, seed):
         batch = max(1, self.tokens_per_batch // context)
@@ -177,10 +179,12 @@ class TaskStream:
 
     def batches(self, contexts):
         """Yields (examples, rows_of_chunk) forever for the stage's contexts."""
-        self.pending = self._submit(contexts)
+        for f in self.pending:  # chunks of the previous stage's contexts
+            f.cancel()
+        self.pending = [self._submit(contexts) for _ in range(self.prefetch)]
         while True:
-            chunk, rows = self.pending.result()
-            self.pending = self._submit(contexts)
+            chunk, rows = self.pending.pop(0).result()
+            self.pending.append(self._submit(contexts))
             for b in chunk:
                 yield b, rows
 
@@ -211,14 +215,21 @@ def make_model(mcfg, vocab_size, pad_id, eos_id):
     return transformers.Qwen3ForCausalLM(cfg)
 
 
-def answer_loss(model, ids, labels):
+def answer_loss(model, ids, labels, pad_id=None, lm_weight=0.0):
     """Cross-entropy on the labelled positions only: the head runs on a few rows per sample
-    instead of every position."""
+    instead of every position. With lm_weight > 0 an auxiliary next-token loss on the prompt
+    (pads excluded) is added: its dense signal grows the copying (induction) heads that the
+    answer-only loss alone leaves on a plateau at chance (loss ln 10 on the digits)."""
     hidden = model.model(input_ids=ids, use_cache=False).last_hidden_state
     mask = labels != -100
     logits = model.lm_head(hidden[mask]).float()
     target = labels[mask]
     loss = F.cross_entropy(logits, target)
+    if lm_weight > 0:
+        next_ids = ids[:, 1:]
+        lm_mask = (labels[:, :-1] == -100) & (next_ids != pad_id)
+        lm_logits = model.lm_head(hidden[:, :-1][lm_mask]).float()
+        loss = loss + lm_weight * F.cross_entropy(lm_logits, next_ids[lm_mask])
     return loss, logits.argmax(-1) == target, mask
 
 
@@ -249,10 +260,13 @@ def validate(model, sets, pad_id, device, bf16, max_tokens_per_batch):
     return results
 
 
-def lr_at(step, total, tcfg):
+def lr_at(step, total, tcfg, time_progress=0.0):
+    """Linear warm-up, then cosine decay to min_lr_ratio; under a time limit the decay follows
+    whichever is further along, the steps or the clock."""
     if step < tcfg["warmup_steps"]:
         return tcfg["lr"] * (step + 1) / tcfg["warmup_steps"]
     progress = (step - tcfg["warmup_steps"]) / max(1, total - tcfg["warmup_steps"])
+    progress = max(progress, time_progress)
     floor = tcfg["min_lr_ratio"]
     return tcfg["lr"] * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
@@ -272,7 +286,7 @@ def save_model(model, out_dir, pad_id, eos_id, max_bytes):
     return n_params, str(dtype).replace("torch.", ""), size
 
 
-def final_eval(vortex_bin, out_dir, fcfg, tasks):
+def final_eval(vortex_bin, out_dir, fcfg, tasks, timeout_s=None):
     """The model's real scores: vortex eval itself, greedy, on evaluation seeds. Falls back to
     the CPU (with fewer samples: long prompts are slow there) when the GPU run fails."""
     results = {}
@@ -281,7 +295,11 @@ def final_eval(vortex_bin, out_dir, fcfg, tasks):
             cmd = [vortex_bin, "eval", "--model", out_dir, "--tasks", ",".join(tasks),
                    "--context", str(context), "--samples", str(samples),
                    "--seed", str(fcfg["seed"]), "--device", device, "--json"]
-            return subprocess.run(cmd, capture_output=True, text=True)
+            try:
+                return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {timeout_s} s")
+        t_eval = time.time()
         r = run(fcfg["device"], fcfg["samples_per_task"])
         if r.returncode != 0 and fcfg["device"] != "cpu":
             log(f"vortex eval on {fcfg['device']} failed ({r.stderr.strip()[-300:]}); "
@@ -292,12 +310,13 @@ def final_eval(vortex_bin, out_dir, fcfg, tasks):
             continue
         results[context] = json.loads(r.stdout)
         accs = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in results[context]["tasks"].items())
-        log(f"vortex eval, context {context}: {accs}")
+        log(f"vortex eval, context {context}: {accs} ({time.time() - t_eval:.0f} s)")
     return results
 
 
 def write_model_card(out_dir, cfg, summary, evals):
     m = cfg["model"]
+    ran = {h["stage"]: h["steps"] for h in summary["history"] if "stage" in h}
     lines = [
         "# needle: a small Qwen3 that retrieves",
         "",
@@ -315,9 +334,9 @@ def write_model_card(out_dir, cfg, summary, evals):
         f"{summary['samples_seen']:,} samples, {summary['minutes']:.1f} minutes on "
         f"{summary['device_name']}",
         f"- Tasks (weight): " + ", ".join(f"{t} ({w:g})" for t, w in cfg["tasks"].items()),
-        "- Curriculum: " + "; ".join(f"{s['name']}: {s['steps']} steps at contexts "
-                                     f"{', '.join(map(str, s['contexts']))}"
-                                     for s in cfg["train"]["stages"]),
+        "- Curriculum (steps run of steps planned): " + "; ".join(
+            f"{s['name']}: {ran.get(s['name'], 0)} of {s['steps']} steps at contexts "
+            f"{', '.join(map(str, s['contexts']))}" for s in cfg["train"]["stages"]),
         "",
         f"## Accuracy (vortex eval, full attention, greedy, seed {cfg['final_eval']['seed']})",
         "",
@@ -351,11 +370,28 @@ def main():
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every stage's steps (e.g. 0.01 for a smoke run)")
     ap.add_argument("--skip-final-eval", action="store_true")
+    ap.add_argument("--time-limit-min", type=float, default=0.0,
+                    help="stop training after this many minutes (0 = no limit): each stage gets "
+                         "a share of the time in proportion to its steps, the learning rate "
+                         "decays with the clock, and the model is still saved and evaluated")
+    ap.add_argument("--log-every", type=int, default=0, help="override train.log_every")
+    ap.add_argument("--eval-samples", type=int, default=0,
+                    help="override final_eval.samples_per_task")
+    ap.add_argument("--eval-contexts", default="",
+                    help="override final_eval.contexts (comma-separated)")
+    ap.add_argument("--eval-timeout", type=float, default=None,
+                    help="seconds each final vortex eval may take")
     args = ap.parse_args()
 
     with open(args.config) as f:
         cfg = json.load(f)
     tcfg, seeds = cfg["train"], cfg["seeds"]
+    if args.log_every:
+        tcfg["log_every"] = args.log_every
+    if args.eval_samples:
+        cfg["final_eval"]["samples_per_task"] = args.eval_samples
+    if args.eval_contexts:
+        cfg["final_eval"]["contexts"] = [int(c) for c in args.eval_contexts.split(",")]
     tasks = list(cfg["tasks"].keys())
     random.seed(cfg["seed"])
     torch.manual_seed(cfg["seed"])
@@ -409,58 +445,87 @@ def main():
     stages = [dict(s, steps=max(1, int(s["steps"] * args.steps_scale))) for s in tcfg["stages"]]
     total = sum(s["steps"] for s in stages)
     stream = TaskStream(vortex, cfg["tasks"], tcfg["tokens_per_batch"], tcfg["batches_per_chunk"],
-                        seeds["train"], eos_id)
+                        seeds["train"], eos_id,
+                        prefetch=min(8, max(1, (os.cpu_count() or 2) // 2)))
     step, samples_seen, t0 = 0, 0, time.time()
+    limit_s = args.time_limit_min * 60
     history = []
+    done_steps = 0
     for stage in stages:
+        done_steps += stage["steps"]
+        # Under a time limit a stage ends at its share of the clock even with steps left.
+        stage_deadline = t0 + limit_s * done_steps / total if limit_s else float("inf")
         log(f"stage {stage['name']}: {stage['steps']} steps, contexts {stage['contexts']}")
         batches = stream.batches(stage["contexts"])
         checked = False
+        stage_step0, stage_t0, last_log_step = step, time.time(), step
         win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok, win_t = 0.0, 0, 0, 0, 0, time.time()
+        win_wait = 0.0  # seconds spent waiting for vortex's samples
         for _ in range(stage["steps"]):
+            if time.time() >= stage_deadline:
+                log(f"stage {stage['name']}: time share used up after {step - stage_step0} steps")
+                break
+            t_wait = time.time()
             examples, rows = next(batches)
+            win_wait += time.time() - t_wait
             if not checked:
                 check_tokenization(tok, rows[:2])
                 checked = True
             ids, labels = collate(examples, pad_id, device)
+            time_progress = (time.time() - t0) / limit_s if limit_s else 0.0
+            lr = lr_at(step, total, tcfg, time_progress)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, tcfg)
+                g["lr"] = lr
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-                loss, correct, mask = answer_loss(model, ids, labels)
+                loss, correct, mask = answer_loss(model, ids, labels, pad_id,
+                                                  tcfg.get("lm_loss_weight", 0.0))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
             opt.step()
             step += 1
             samples_seen += len(examples)
-            win_loss += float(loss)
+            win_loss += float(loss.detach())
             win_tok += int(correct.numel())
             win_tok_ok += int(correct.sum())
             em = exact_match_per_sample(correct, mask)
             win_seq += int(em.numel())
             win_seq_ok += int(em.sum())
             if step % tcfg["log_every"] == 0:
-                n = tcfg["log_every"]
+                n = step - last_log_step
+                last_log_step = step
                 log(f"step {step}/{total} ctx {ids.shape[1]} loss {win_loss / n:.4f} "
                     f"answer-token acc {win_tok_ok / max(1, win_tok):.3f} "
-                    f"exact {win_seq_ok / max(1, win_seq):.3f} lr {lr_at(step, total, tcfg):.2e} "
-                    f"{n / (time.time() - win_t):.2f} steps/s")
+                    f"exact {win_seq_ok / max(1, win_seq):.3f} lr {lr:.2e} "
+                    f"{n / (time.time() - win_t):.2f} steps/s, "
+                    f"{100 * win_wait / (time.time() - win_t):.0f}% waiting for data")
                 history.append({"step": step, "loss": win_loss / n,
                                 "exact": win_seq_ok / max(1, win_seq)})
                 win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok = 0.0, 0, 0, 0, 0
-                win_t = time.time()
+                win_t, win_wait = time.time(), 0.0
             if step % tcfg["validate_every"] == 0 or step == total:
+                t_val = time.time()
                 res = validate(model, val_sets, pad_id, device, bf16, tcfg["tokens_per_batch"])
                 table = "  ".join(f"{t}@{c} {a:.2f}" for (t, c), a in sorted(res.items()))
-                log(f"validation (teacher-forced exact match) step {step}: {table}")
+                log(f"validation (teacher-forced exact match) step {step}: {table} "
+                    f"({time.time() - t_val:.1f} s)")
                 history.append({"step": step, "validation": {f"{t}@{c}": a
                                                              for (t, c), a in res.items()}})
+        stage_s = time.time() - stage_t0
+        log(f"stage {stage['name']} done: {step - stage_step0} steps in {stage_s:.0f} s "
+            f"({(step - stage_step0) / max(stage_s, 1e-9):.2f} steps/s)")
+        history.append({"stage": stage["name"], "steps": step - stage_step0, "seconds": stage_s})
+    if step % tcfg["validate_every"] != 0 and step != total:
+        res = validate(model, val_sets, pad_id, device, bf16, tcfg["tokens_per_batch"])
+        table = "  ".join(f"{t}@{c} {a:.2f}" for (t, c), a in sorted(res.items()))
+        log(f"validation (teacher-forced exact match) step {step}: {table}")
+        history.append({"step": step, "validation": {f"{t}@{c}": a for (t, c), a in res.items()}})
     minutes = (time.time() - t0) / 60
     n_params, dtype, size = save_model(model, out_dir, pad_id, eos_id, cfg["max_model_bytes"])
     log(f"saved {out_dir}: {n_params:,} parameters, {dtype}, {size / 1e6:.1f} MB")
 
     evals = {} if args.skip_final_eval else final_eval(vortex_bin, out_dir, cfg["final_eval"],
-                                                       tasks)
+                                                       tasks, args.eval_timeout)
     summary = {"parameters": n_params, "dtype": dtype, "bytes": size, "vocab_size": vocab_size,
                "steps": step, "samples_seen": samples_seen, "minutes": minutes,
                "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
