@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -21,10 +22,7 @@ namespace vortex::cli {
 
 namespace {
 
-struct BenchArgs {
-  std::string model;
-  bool random_weights = false;
-  uint64_t weights_seed = 0;
+struct BenchArgs : ModelFlags {
   std::string device = "cpu";
   int32_t batch = 8, input_len = 512, output_len = 64;
   int32_t page_size = 16, max_step_tokens = 2048, threads = 0;
@@ -225,10 +223,7 @@ Action add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Measure prefill and decode throughput on a synthetic batch (random prompts)");
-  cmd->add_option("--model", a->model, "Model directory or preset name")->required();
-  cmd->add_flag("--random-weights", a->random_weights, "Deterministic random weights");
-  cmd->add_option("--weights-seed", a->weights_seed, "Seed of --random-weights")
-      ->capture_default_str();
+  add_model_flags(cmd, *a);
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Requests (B)")->capture_default_str();
   cmd->add_option("--input-len", a->input_len, "Prompt tokens per request (L)")
@@ -252,10 +247,7 @@ Action add_bench_command(CLI::App& app) {
     if (a->threads < 0) fail_usage("--threads must be >= 0");
     if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
     if (a->compare_full && a->sparse.flows.empty()) fail_usage("--compare-full needs --flow");
-    LoadOptions lo;
-    lo.random_weights = a->random_weights;
-    lo.seed = a->weights_seed;
-    LoadedModel model = load_model(a->model, lo);
+    LoadedModel model = a->load_model();
     if (a->input_len + a->output_len > model.config.max_position_embeddings) {
       fail_usage("--input-len + --output-len (", a->input_len + a->output_len,
                  ") exceeds the model's context of ", model.config.max_position_embeddings,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -38,10 +39,7 @@ constexpr int32_t kDataDefaultMaxTokens = 2048;
 constexpr const char* kDefaultQuestionTemplate =
     "{question}\n\nPlease reason step by step, and put your final answer within \\boxed{}.";
 
-struct EvalArgs {
-  std::string model;
-  bool random_weights = false;
-  uint64_t weights_seed = 0;
+struct EvalArgs : ModelFlags {
   std::string tasks = "all";
   int32_t context = 4096;
   int32_t samples = 20;
@@ -190,10 +188,7 @@ void check_fits(const LoadedModel& model, int64_t prompt_tokens, int64_t max_tok
 }
 
 int run_tasks(const EvalArgs& a) {
-  LoadOptions lo;
-  lo.random_weights = a.random_weights;
-  lo.seed = a.weights_seed;
-  LoadedModel model = load_model(a.model, lo);
+  LoadedModel model = a.load_model();
   const Tokenizer& tokenizer = model.require_tokenizer();
 
   std::vector<eval::TaskSample> samples;
@@ -301,10 +296,7 @@ int run_data(const EvalArgs& a) {
     fail_usage("--question-template must contain {question}");
   }
   const std::vector<eval::QaItem> items = eval::load_qa_jsonl(a.data);
-  LoadOptions lo;
-  lo.random_weights = a.random_weights;
-  lo.seed = a.weights_seed;
-  LoadedModel model = load_model(a.model, lo);
+  LoadedModel model = a.load_model();
   const Tokenizer& tokenizer = model.require_tokenizer();
   if (a.chat && !model.chat_template) {
     fail("model '", a.model, "' has no chat template (tokenizer_config.json): drop --chat");
@@ -396,11 +388,7 @@ Action add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand(
       "eval", "Accuracy: synthetic long-context tasks (RULER-style) or a jsonl Q/A dataset");
-  cmd->add_option("--model", a->model, "Model directory (Hugging Face layout) or preset name")
-      ->required();
-  cmd->add_flag("--random-weights", a->random_weights, "Use deterministic random weights");
-  cmd->add_option("--weights-seed", a->weights_seed, "Seed of --random-weights")
-      ->capture_default_str();
+  add_model_flags(cmd, *a);
   cmd->add_option("--tasks", a->tasks,
                   "Comma-separated tasks: niah_single, niah_multikey, niah_multivalue, vt, cwe, "
                   "or all")

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -14,10 +15,7 @@ namespace vortex::cli {
 
 namespace {
 
-struct GenerateArgs {
-  std::string model;
-  bool random_weights = false;
-  uint64_t weights_seed = 0;
+struct GenerateArgs : ModelFlags {
   std::vector<std::string> prompts, prompt_ids, chats;
   std::string system;
   int32_t max_tokens = 64;
@@ -79,11 +77,7 @@ Action add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand(
       "generate", "Generate text for one or more prompts (continuous batching on the CPU)");
-  cmd->add_option("--model", a->model, "Model directory (Hugging Face layout) or preset name")
-      ->required();
-  cmd->add_flag("--random-weights", a->random_weights,
-                "Use deterministic random weights (required for presets)");
-  cmd->add_option("--weights-seed", a->weights_seed, "Seed of --random-weights")->capture_default_str();
+  add_model_flags(cmd, *a);
   cmd->add_option("--prompt", a->prompts, "Prompt text (repeat for several requests)");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as token ids, e.g. 1,2,3 (repeatable)");
   cmd->add_option("--chat", a->chats,
@@ -122,10 +116,7 @@ Action add_generate_command(CLI::App& app) {
     if (a->kv_memory_gb <= 0) fail_usage("--kv-memory-gb must be positive");
     if (a->threads < 0) fail_usage("--threads must be >= 0");
     if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
-    LoadOptions lo;
-    lo.random_weights = a->random_weights;
-    lo.seed = a->weights_seed;
-    LoadedModel model = load_model(a->model, lo);
+    LoadedModel model = a->load_model();
 
     std::vector<std::vector<int32_t>> prompts;
     for (const std::string& p : a->prompts) prompts.push_back(model.require_tokenizer().encode(p));
