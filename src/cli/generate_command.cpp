@@ -76,7 +76,7 @@ Json result_json(const GenerationResult& r) {
 Action add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Generate text for one or more prompts (continuous batching on the CPU)");
+      "generate", "Generate text for one or more prompts (continuous batching)");
   add_model_flags(cmd, *a);
   cmd->add_option("--prompt", a->prompts, "Prompt text (repeat for several requests)");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as token ids, e.g. 1,2,3 (repeatable)");
