@@ -10,42 +10,16 @@
 #include <string>
 
 #include "core/json_file.h"
+#include "support/run_vortex.h"
 
 namespace vortex {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CmdResult {
-  int code;
-  std::string out, err;
-};
+using testing::CmdResult;
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-CmdResult vortex(const std::vector<std::string>& args) {
-  fs::path err_file = fs::temp_directory_path() / ("vortex_cli_err_" + std::to_string(getpid()));
-  std::string cmd = quote(VORTEX_BINARY);
-  for (const std::string& a : args) cmd += " " + quote(a);
-  cmd += " 2>" + quote(err_file.string());
-  CmdResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  fs::remove(err_file);
-  return r;
-}
+CmdResult vortex(const std::vector<std::string>& args) { return testing::run_vortex(args); }
 
 std::string data(const std::string& rel) { return std::string(VORTEX_SOURCE_DIR) + "/tests/data/" + rel; }
 
