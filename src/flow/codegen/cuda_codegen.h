@@ -1,0 +1,40 @@
+// CUDA code generation for a compiled flow: the IR's summarize and score functions become CUDA
+// C++ kernels that follow the calling convention of cuda_flow_abi.h. The source is compiled at
+// run time with NVRTC (nvrtc_compiler.h) for the GPU at hand.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flow/ir.h"
+
+namespace vortex::flow {
+
+enum class CudaKernelKind : uint8_t {
+  kPerPage,  // worklist of (row, chunk of kCudaScorePageThreads pages); any grid size
+  kPerRow,   // one block per row, grid = num_rows
+};
+
+struct CudaScoreKernel {
+  std::string name;  // extern "C" symbol in the generated source
+  CudaKernelKind kind = CudaKernelKind::kPerPage;
+};
+
+struct CudaFlowSource {
+  std::string source;            // self-contained CUDA C++ (no #include)
+  std::string summarize_kernel;  // "" when summarize stores nothing (no launch needed)
+  std::vector<CudaScoreKernel> score_kernels;  // launched in this order
+  int32_t field_floats = 0;   // values per (page, KV head) of all Fields (FieldSlot layout)
+  int32_t field_stride = 0;   // bf16 elements per block: field_floats rounded up to 8, or 0
+  int32_t state_floats = 0;   // values per (page, KV head) of all States
+  int32_t state_stride = 0;   // f32 elements per block: state_floats rounded up to 4, or 0
+  int32_t page_scratch_floats = 0;  // per (row, scoreable page), between score kernels
+  int32_t row_scratch_floats = 0;   // per row, between score kernels
+};
+
+// Generates the kernels of `program` for a concrete geometry (G, D, P all positive). Throws
+// vortex::Error naming the flow file, line and op for what the generator does not support.
+CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry);
+
+}  // namespace vortex::flow

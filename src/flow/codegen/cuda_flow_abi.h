@@ -1,0 +1,116 @@
+// The calling convention between the CUDA code generated for a flow (flow/codegen) and the CUDA
+// runner that launches it (engine/cuda). Both sides see these structs: the host compiles this
+// header, and the generator emits the same definitions (kCudaFlowAbiSource) at the top of every
+// generated source, followed by static_asserts on the host's sizes and offsets, so a mismatch
+// fails the NVRTC compile instead of corrupting memory.
+//
+// Conventions of every generated kernel:
+//  - bf16 values are passed as their 16-bit patterns (uint16_t); the generated code converts
+//    them itself (round to nearest even on store), so it needs no CUDA headers.
+//  - A "row" is one (decode sequence s, KV head h) of the step: row = s * num_kv_heads + h. It
+//    scores with the G = num_q_heads / num_kv_heads query heads h*G .. h*G+G-1 of q.
+//  - Scoreable page i of a row (0 <= i < row_count[row]) is the row's page position
+//    row_first[row] + i; its physical page is pages[row_page_offset[row] + row_first[row] + i].
+//  - Field and State blocks are per (physical page, KV head) of the layer being run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vortex::flow {
+
+// Threads per block of the generated kernels (the runner launches with exactly these).
+constexpr int kCudaSummarizeThreads = 128;
+constexpr int kCudaScorePageThreads = 128;  // also the number of pages in one worklist item
+constexpr int kCudaScoreRowThreads = 256;
+
+// summarize: grid (max_items, num_kv_heads). Block (x, h) with x < *num_items summarizes KV head
+// h of physical page items[x] (a full page): reads K and V [P, D] and writes the flow's Fields,
+// concatenated in declaration order, to fields + (page * num_kv_heads + h) * field_stride as
+// bf16. Blocks with x >= *num_items return at once (so a CUDA graph can launch a fixed grid).
+struct CudaSummarizeArgs {
+  const uint16_t* k = nullptr;  // this layer's K cache: element (page, head, slot, d) at
+  const uint16_t* v = nullptr;  // page * page_stride + head * head_stride + slot * D + d
+  uint16_t* fields = nullptr;   // this layer's Field blocks
+  const int32_t* items = nullptr;
+  const int32_t* num_items = nullptr;  // device scalar
+  int64_t page_stride = 0;             // elements
+  int64_t head_stride = 0;             // elements
+  int32_t num_kv_heads = 0;
+  int32_t field_stride = 0;  // bf16 elements per (page, head) block
+};
+
+// score: the flow's score function, as one or more kernels launched in order (the generator
+// lists them). A per-page kernel runs over a worklist: block b takes items b, b + gridDim.x, ...
+// below *num_items; item j covers the row item_row[j]'s scoreable pages
+// [item_begin[j], min(item_begin[j] + kCudaScorePageThreads, row_count[row])). A per-row kernel
+// runs one block per row (grid = num_rows); rows with row_count 0 return at once.
+// Kernels write the row's scores to scores[row * max_pages + i], update State in place, and pass
+// values between kernels through page_scratch ([rows][max_pages][page_scratch_floats]) and
+// row_scratch ([rows][row_scratch_floats]).
+struct CudaScoreArgs {
+  const uint16_t* q = nullptr;          // [tokens, num_q_heads, D], after QK-norm and RoPE
+  const int32_t* q_rows = nullptr;      // [sequences]: token row of each sequence's query
+  const int32_t* row_page_offset = nullptr;  // [rows]
+  const int32_t* pages = nullptr;            // physical pages, indexed via row_page_offset
+  const int32_t* row_first = nullptr;        // [rows]: page position of scoreable page 0
+  const int32_t* row_count = nullptr;        // [rows]: N, scoreable pages (0: not scored)
+  const int32_t* item_row = nullptr;         // worklist (per-page kernels)
+  const int32_t* item_begin = nullptr;
+  const int32_t* num_items = nullptr;        // device scalar
+  const uint16_t* fields = nullptr;  // this layer's Field blocks (as written by summarize)
+  float* state = nullptr;            // this layer's State blocks: (page * num_kv_heads + h) *
+                                     // state_stride, f32, the flow's States in declaration order
+  float* page_scratch = nullptr;
+  float* row_scratch = nullptr;
+  float* scores = nullptr;  // [rows][max_pages]
+  int32_t num_rows = 0;
+  int32_t num_q_heads = 0;
+  int32_t num_kv_heads = 0;
+  int32_t max_pages = 0;
+  int32_t field_stride = 0;
+  int32_t state_stride = 0;
+};
+
+// The same definitions as CUDA source text, for the generated code (kept equal to the structs
+// above; the generator adds static_asserts with the host's offsetof values).
+inline constexpr const char* kCudaFlowAbiSource = R"(
+typedef unsigned short vx_bf16;
+typedef int vx_i32;
+typedef long long vx_i64;
+struct CudaSummarizeArgs {
+  const vx_bf16* k;
+  const vx_bf16* v;
+  vx_bf16* fields;
+  const vx_i32* items;
+  const vx_i32* num_items;
+  vx_i64 page_stride;
+  vx_i64 head_stride;
+  vx_i32 num_kv_heads;
+  vx_i32 field_stride;
+};
+struct CudaScoreArgs {
+  const vx_bf16* q;
+  const vx_i32* q_rows;
+  const vx_i32* row_page_offset;
+  const vx_i32* pages;
+  const vx_i32* row_first;
+  const vx_i32* row_count;
+  const vx_i32* item_row;
+  const vx_i32* item_begin;
+  const vx_i32* num_items;
+  const vx_bf16* fields;
+  float* state;
+  float* page_scratch;
+  float* row_scratch;
+  float* scores;
+  vx_i32 num_rows;
+  vx_i32 num_q_heads;
+  vx_i32 num_kv_heads;
+  vx_i32 max_pages;
+  vx_i32 field_stride;
+  vx_i32 state_stride;
+};
+)";
+
+}  // namespace vortex::flow
