@@ -25,6 +25,9 @@ struct DevicePagePolicy {
 // Rows are (sequence, KV head) pairs, row = s * num_kv_heads + h, as in DecodeAttentionArgs.
 struct PlanRowsArgs {
   const int32_t* row_num_tokens = nullptr;  // [num_rows] tokens of the row (>= 1)
+  // Optional [num_rows]: nonzero = the row reads all its pages (planned as read_all whatever the
+  // budget says; used for rows that are not generating, e.g. a one-token prefill chunk).
+  const int32_t* row_read_all = nullptr;
   int32_t num_rows = 0;
   int32_t page_size = 0;
   int32_t max_pages = 0;  // capacity of a row's page list and of its scores
