@@ -14,17 +14,21 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 CARRY=.carry/gpu
 mode=${1:-run}
+# The GPU tests (tests/cuda/*_test.cpp) and the CPU test that compiles every flow with NVRTC.
+GPU_TESTS="elementwise attention sampling runner page_selection flow_kernels sparse_runner"
+TARGETS="vortex vortex_cuda_bench test_flow_cuda_codegen $(for t in $GPU_TESTS; do printf 'test_cuda_%s ' "$t"; done)"
 
 if [ "$mode" = prepare ]; then
   set -e
   build=${2:-build-cuda}
   cmake -S . -B "$build" -G Ninja -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target vortex vortex_cuda_bench test_cuda_attention \
-    test_cuda_elementwise test_cuda_sampling test_cuda_runner
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j "$(nproc)" --target $TARGETS
   rm -rf "$CARRY"
   mkdir -p "$CARRY/bin" "$CARRY/lib" "$CARRY/prefix/bin" "$CARRY/prefix/include" \
     "$CARRY/prefix/share/cmake" "$CARRY/prefix/lib/x86_64-linux-gnu/pkgconfig"
-  cp "$build"/vortex "$build"/vortex_cuda_bench "$build"/test_cuda_* "$CARRY/bin/" 2>/dev/null || true
+  cp "$build"/vortex "$build"/vortex_cuda_bench "$build"/test_cuda_* "$build"/test_flow_cuda_codegen \
+    "$CARRY/bin/" 2>/dev/null || true
   rm -f "$CARRY"/bin/*.cmake
   cp -L /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /usr/lib/x86_64-linux-gnu/libutf8proc.so.2 "$CARRY/lib/"
   p=$CARRY/prefix
@@ -69,8 +73,7 @@ if [ -d "$CARRY/prefix" ]; then
   if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$p" \
       -DPKG_CONFIG_EXECUTABLE="$p/bin/pkg-config" -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc \
       >"$OUT/build.log" 2>&1 &&
-    cmake --build build-gpu -j "$(nproc)" --target vortex vortex_cuda_bench test_cuda_attention \
-      test_cuda_elementwise test_cuda_sampling test_cuda_runner >>"$OUT/build.log" 2>&1; then
+    cmake --build build-gpu -j "$(nproc)" --target $TARGETS >>"$OUT/build.log" 2>&1; then
     bin=build-gpu
     log "source build on the GPU machine: ok in $(($(date +%s) - start)) s"
   else
@@ -86,12 +89,12 @@ fi
 # 2. GPU tests.
 status=0
 : >"$OUT/tests.log"
-for t in elementwise attention sampling runner; do
-  if "$bin/test_cuda_$t" >"$OUT/test.tmp" 2>&1; then
-    log "test_cuda_$t: $(grep -E '^\[  PASSED  \]' "$OUT/test.tmp")"
+for t in ${ONLY_TESTS:-$(for t in $GPU_TESTS; do printf 'cuda_%s ' "$t"; done) flow_cuda_codegen}; do
+  if "$bin/test_$t" >"$OUT/test.tmp" 2>&1; then
+    log "test_$t: $(grep -E '^\[  PASSED  \]' "$OUT/test.tmp")"
   else
     status=1
-    log "test_cuda_$t: FAILED"
+    log "test_$t: FAILED"
     grep -E -A4 '^\[  FAILED  \]|Failure|error' "$OUT/test.tmp" | head -40 | tee -a "$OUT/results.txt"
   fi
   cat "$OUT/test.tmp" >>"$OUT/tests.log"
@@ -126,6 +129,24 @@ if [ -z "${SKIP_E2E:-}" ]; then
     --input-len 8192 --output-len 4 --max-step-tokens 8192 --json >"$OUT/e2e_prefill.json" \
     2>>"$OUT/e2e.log" || status=1
   log "vortex bench prefill 4 x 8K: $(head -c 1500 "$OUT/e2e_prefill.json")"
+fi
+if [ -z "${SKIP_SPARSE:-}" ]; then
+  # Issue 6's headline: flows against full attention in one process on the same workload.
+  "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 32 \
+    --input-len 16384 --output-len 256 --max-step-tokens 16384 --compare-full \
+    --flow flows/block_topk.py --flow flows/quest.py --topk-ratio 0.0625 --sink-pages 1 \
+    --recent-pages 2 --dense-layers 0 ${SPARSE_ARGS:-} >"$OUT/e2e_sparse.txt" 2>>"$OUT/e2e.log" || status=1
+  log "vortex bench sparse 32 x 16K:"
+  tee -a "$OUT/results.txt" <"$OUT/e2e_sparse.txt"
+fi
+if [ -n "${LONG_GEN:-}" ]; then
+  # The long-generation shape (AIME-like): short prompts, LONG_GEN generated tokens.
+  "$bin/vortex" bench --model qwen3-1.7b --random-weights --device cuda --batch 32 \
+    --input-len 1024 --output-len "$LONG_GEN" --compare-full --flow flows/block_topk.py \
+    --topk-ratio 0.0625 --sink-pages 1 --recent-pages 2 --dense-layers 0 \
+    >"$OUT/e2e_long.txt" 2>>"$OUT/e2e.log" || status=1
+  log "vortex bench long generation 32 x (1K + $LONG_GEN):"
+  tee -a "$OUT/results.txt" <"$OUT/e2e_long.txt"
 fi
 log "exit status $status"
 exit $status
