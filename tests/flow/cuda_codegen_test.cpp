@@ -47,6 +47,15 @@ FlowProgram compile_shipped(const std::string& name) {
   return compile_source(read_text(path), name + ".py");
 }
 
+// Flows that exercise the generator's other paths (tests/data/flows/codegen).
+const char* const kCoverageFlows[] = {"chain",  "both_sides", "odd_scale",
+                                      "nested", "page_ops",   "row_ops"};
+
+FlowProgram compile_coverage(const std::string& name) {
+  const fs::path path = fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" / (name + ".py");
+  return compile_source(read_text(path), name + ".py");
+}
+
 // A fresh cache directory per test, removed at the end.
 class TempDir {
  public:
@@ -76,35 +85,48 @@ struct Geometry {
 
 const Geometry kGeometries[] = {{8, 128, 16}, {2, 64, 16}, {4, 128, 64}, {1, 64, 4}};
 
+void expect_compiles(const FlowProgram& program, const std::string& name, const Geometry& g,
+                     const std::string& cache) {
+  SCOPED_TRACE(name + " G=" + std::to_string(g.G) + " D=" + std::to_string(g.D) +
+               " P=" + std::to_string(g.P));
+  CudaFlowSource src;
+  try {
+    src = generate_cuda_flow(program, FlowGeometry{g.G, g.D, g.P});
+  } catch (const Error& e) {
+    ADD_FAILURE() << "generation failed: " << e.what();
+    return;
+  }
+  EXPECT_FALSE(src.score_kernels.empty());
+  EXPECT_NE(src.source.find("static_assert(sizeof(CudaScoreArgs)"), std::string::npos);
+  EXPECT_NE(src.source.find("#line "), std::string::npos);
+  NvrtcOptions opt;
+  opt.arch = "sm_90a";
+  opt.cache_dir = cache;
+  opt.display_name = name + ".py.cu";
+  try {
+    NvrtcResult r = nvrtc_compile(src.source, opt);
+    EXPECT_FALSE(r.cubin.empty());
+  } catch (const Error& e) {
+    ADD_FAILURE() << e.what() << "\n--- generated source ---\n" << src.source;
+  }
+}
+
 TEST(CudaCodegen, EveryShippedFlowGeneratesAndCompilesForEveryGeometry) {
   REQUIRE_NVRTC();
   TempDir cache;
   for (const char* name : kShippedFlows) {
     const FlowProgram program = compile_shipped(name);
-    for (const Geometry& g : kGeometries) {
-      SCOPED_TRACE(std::string(name) + " G=" + std::to_string(g.G) + " D=" + std::to_string(g.D) +
-                   " P=" + std::to_string(g.P));
-      CudaFlowSource src;
-      try {
-        src = generate_cuda_flow(program, FlowGeometry{g.G, g.D, g.P});
-      } catch (const Error& e) {
-        ADD_FAILURE() << "generation failed: " << e.what();
-        continue;
-      }
-      EXPECT_FALSE(src.score_kernels.empty());
-      EXPECT_NE(src.source.find("static_assert(sizeof(CudaScoreArgs)"), std::string::npos);
-      EXPECT_NE(src.source.find("#line "), std::string::npos);
-      NvrtcOptions opt;
-      opt.arch = "sm_90a";
-      opt.cache_dir = cache.str();
-      opt.display_name = std::string(name) + ".py.cu";
-      try {
-        NvrtcResult r = nvrtc_compile(src.source, opt);
-        EXPECT_FALSE(r.cubin.empty());
-      } catch (const Error& e) {
-        ADD_FAILURE() << e.what() << "\n--- generated source ---\n" << src.source;
-      }
-    }
+    for (const Geometry& g : kGeometries) expect_compiles(program, name, g, cache.str());
+  }
+}
+
+TEST(CudaCodegen, CoverageFlowsGenerateAndCompile) {
+  REQUIRE_NVRTC();
+  TempDir cache;
+  for (const char* name : kCoverageFlows) {
+    const FlowProgram program = compile_coverage(name);
+    for (const Geometry& g : {Geometry{4, 64, 16}, Geometry{1, 128, 64}})
+      expect_compiles(program, name, g, cache.str());
   }
 }
 

@@ -609,12 +609,12 @@ void Generator::analyse_score() {
     cheap_[i] = cheap;
     // Shapes the per-page code relies on.
     if (op.kind == OpKind::kMatMul) {
-      for (ValueId o : op.operands) {
-        const ValueFacts& of = score_facts_[static_cast<size_t>(o)];
-        if (of.has_n && of.ext.size() <= 2)
-          unsupported(op, "a matmul that contracts or multiplies along the page axis N is not "
-                          "supported; keep N as a batch axis");
-      }
+      // N may be a batch axis, or the row axis of a rank-2 left operand; never contracted.
+      const ValueFacts& af = score_facts_[static_cast<size_t>(op.operands[0])];
+      const ValueFacts& bf = score_facts_[static_cast<size_t>(op.operands[1])];
+      if ((af.has_n && af.ext.size() == 1) || (bf.has_n && bf.ext.size() <= 2))
+        unsupported(op, "a matmul that contracts the page axis N is not supported; keep N as a "
+                        "batch axis");
     }
     if (op.kind == OpKind::kTranspose && !op.axes.empty() &&
         score_facts_[static_cast<size_t>(op.operands[0])].has_n && op.axes[0] != 0)

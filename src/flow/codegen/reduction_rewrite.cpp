@@ -77,8 +77,24 @@ class Rewriter {
 
   // Reduction of x over axes by sum, divided by m: a mean when m is the count, else a sum
   // followed by a division.
-  ValueId plain(ValueId x, const std::vector<int>& axes, int64_t m, bool keepdims,
+  ValueId plain(ValueId x, const std::vector<int>& all_axes, int64_t m, bool keepdims,
                 SourceLoc loc) {
+    // Axes of extent 1 reduce nothing; with none left the reduction is a reshape (or nothing).
+    const Shape& xs = out_[static_cast<size_t>(x)].shape;
+    std::vector<int> axes;
+    for (int a : all_axes)
+      if (*extent(xs[static_cast<size_t>(a)]) != 1) axes.push_back(a);
+    if (axes.empty() && m == 1) {
+      const Shape target = reduce_shape(xs, all_axes, keepdims);
+      if (target == xs) return x;
+      Op reshape;
+      reshape.kind = OpKind::kReshape;
+      reshape.operands = {x};
+      reshape.shape = target;
+      reshape.loc = loc;
+      return add(std::move(reshape));
+    }
+    if (axes.size() != all_axes.size() && !keepdims) axes = all_axes;  // keep the result shape
     const int64_t n = count(out_[static_cast<size_t>(x)].shape, axes);
     if (m == n && m != 1) return add_reduce(OpKind::kMean, x, axes, keepdims, loc);
     ValueId s = add_reduce(OpKind::kSum, x, axes, keepdims, loc);
