@@ -143,24 +143,25 @@ class TaskStream:
     samples of every task (in proportion to the task weights) and cuts them into batches of
     about tokens_per_batch tokens. Chunks are generated ahead on a worker thread."""
 
-    def __init__(self, vortex, task_weights, tokens_per_batch, batches_per_chunk, seed, eos_id,
-                 prefetch=3):
-        self.vortex, self.weights = vortex, task_weights
-        self.tokens_per_batch, self.batches_per_chunk = tokens_per_batch, batches_per_chunk
+    def __init__(self, vortex, batches_per_chunk, seed, eos_id, prefetch=3):
+        self.vortex = vortex
+        self.batches_per_chunk = batches_per_chunk
         self.rng = random.Random(seed)
-        self.next_seed = seed
+        self.next_seed = seed  # a checkpoint stores it: a resumed run draws new samples
         self.eos_id = eos_id
         self.too_short = set()  # (task, context) pairs vortex refused
         self.prefetch = prefetch
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=prefetch)
         self.pending = []
 
-    def _chunk(self, context, seed):
-        batch = max(1, self.tokens_per_batch // context)
+    def _chunk(self, context, seed, weights, tokens_per_batch, max_samples):
+        batch = max(1, min(max_samples, tokens_per_batch // context))
         want = batch * self.batches_per_chunk
-        total_w = sum(self.weights.values())
+        total_w = sum(weights.values())
         rows = []
-        for i, (task, w) in enumerate(sorted(self.weights.items())):
+        for i, (task, w) in enumerate(sorted(weights.items())):
+            if w <= 0:
+                continue
             if (task, context) in self.too_short:
                 continue
             n = max(1, round(want * w / total_w))
@@ -172,19 +173,21 @@ class TaskStream:
         examples = [to_example(r, self.eos_id) for r in rows]
         return [examples[i:i + batch] for i in range(0, len(examples), batch)], rows
 
-    def _submit(self, contexts):
+    def _submit(self, contexts, *chunk_args):
         context = self.rng.choice(contexts)
         self.next_seed += 1
-        return self.pool.submit(self._chunk, context, self.next_seed)
+        return self.pool.submit(self._chunk, context, self.next_seed, *chunk_args)
 
-    def batches(self, contexts):
-        """Yields (examples, rows_of_chunk) forever for the stage's contexts."""
+    def batches(self, contexts, weights, tokens_per_batch, max_samples):
+        """Yields (examples, rows_of_chunk) forever for a stage: its contexts, task weights and
+        batch size (tokens_per_batch // context samples, at most max_samples)."""
         for f in self.pending:  # chunks of the previous stage's contexts
             f.cancel()
-        self.pending = [self._submit(contexts) for _ in range(self.prefetch)]
+        args = (weights, tokens_per_batch, max_samples)
+        self.pending = [self._submit(contexts, *args) for _ in range(self.prefetch)]
         while True:
             chunk, rows = self.pending.pop(0).result()
-            self.pending.append(self._submit(contexts))
+            self.pending.append(self._submit(contexts, *args))
             for b in chunk:
                 yield b, rows
 
@@ -260,13 +263,12 @@ def validate(model, sets, pad_id, device, bf16, max_tokens_per_batch):
     return results
 
 
-def lr_at(step, total, tcfg, time_progress=0.0):
-    """Linear warm-up, then cosine decay to min_lr_ratio; under a time limit the decay follows
-    whichever is further along, the steps or the clock."""
+def lr_at(step, total, tcfg):
+    """Linear warm-up, then cosine decay to min_lr_ratio over the planned steps. It depends on
+    the step only, so a run resumed from a checkpoint continues the same curve."""
     if step < tcfg["warmup_steps"]:
         return tcfg["lr"] * (step + 1) / tcfg["warmup_steps"]
     progress = (step - tcfg["warmup_steps"]) / max(1, total - tcfg["warmup_steps"])
-    progress = max(progress, time_progress)
     floor = tcfg["min_lr_ratio"]
     return tcfg["lr"] * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
@@ -284,6 +286,28 @@ def save_model(model, out_dir, pad_id, eos_id, max_bytes):
     if size > max_bytes:
         raise RuntimeError(f"model.safetensors is {size} bytes, over the {max_bytes} limit")
     return n_params, str(dtype).replace("torch.", ""), size
+
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def save_checkpoint(out_dir, model, opt, step, samples_seen, history, next_seed, cfg):
+    """Everything a later call needs to continue (--resume): weights, optimizer moments, the
+    step (the stage and the learning rate follow from it) and the sample stream's seed. Written
+    to a temporary file first, so a call killed mid-write keeps the previous checkpoint."""
+    path = os.path.join(out_dir, CHECKPOINT)
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "samples_seen": samples_seen, "history": history, "next_seed": next_seed,
+                "model_config": cfg["model"], "stages": cfg["train"]["stages"]}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_checkpoint(resume_dir, cfg):
+    ckpt = torch.load(os.path.join(resume_dir, CHECKPOINT), map_location="cpu")
+    if ckpt["model_config"] != cfg["model"]:
+        raise RuntimeError(f"{resume_dir}/{CHECKPOINT}: its model section differs from the "
+                           f"config's ({ckpt['model_config']} vs {cfg['model']})")
+    return ckpt
 
 
 def final_eval(vortex_bin, out_dir, fcfg, tasks, timeout_s=None):
@@ -316,7 +340,10 @@ def final_eval(vortex_bin, out_dir, fcfg, tasks, timeout_s=None):
 
 def write_model_card(out_dir, cfg, summary, evals):
     m = cfg["model"]
-    ran = {h["stage"]: h["steps"] for h in summary["history"] if "stage" in h}
+    ran = {}  # a stage cut by a time limit and resumed has two entries
+    for h in summary["history"]:
+        if "stage" in h:
+            ran[h["stage"]] = ran.get(h["stage"], 0) + h["steps"]
     lines = [
         "# needle: a small Qwen3 that retrieves",
         "",
@@ -371,9 +398,15 @@ def main():
                     help="multiply every stage's steps (e.g. 0.01 for a smoke run)")
     ap.add_argument("--skip-final-eval", action="store_true")
     ap.add_argument("--time-limit-min", type=float, default=0.0,
-                    help="stop training after this many minutes (0 = no limit): each stage gets "
-                         "a share of the time in proportion to its steps, the learning rate "
-                         "decays with the clock, and the model is still saved and evaluated")
+                    help="stop training once this many minutes have passed since the script "
+                         "started (0 = no limit); the model and a checkpoint are saved, and "
+                         "--resume OUT continues the run in a later call")
+    ap.add_argument("--resume", default="",
+                    help="continue from the checkpoint (and tokenizer) in this directory, "
+                         "usually the previous call's --out")
+    ap.add_argument("--eval-unfinished", action="store_true",
+                    help="run the final vortex eval even when the time limit stopped training "
+                         "before the last step (by default only a finished run is evaluated)")
     ap.add_argument("--log-every", type=int, default=0, help="override train.log_every")
     ap.add_argument("--eval-samples", type=int, default=0,
                     help="override final_eval.samples_per_task")
@@ -402,8 +435,13 @@ def main():
     vortex = Vortex(vortex_bin, out_dir, scratch)
     log(f"torch {torch.__version__}, transformers {transformers.__version__}, device {args.device}")
 
-    # Tokenizer first: the dumps are sized with it.
-    if cfg["tokenizer"]["mode"] == "train":
+    t_script = time.time()
+    ckpt = load_checkpoint(args.resume, cfg) if args.resume else None
+    # Tokenizer first: the dumps are sized with it. A resumed run keeps the one it trained with.
+    if ckpt is not None:
+        tok = Tokenizer.from_file(os.path.join(args.resume, "tokenizer.json"))
+        log(f"resuming from {args.resume} at step {ckpt['step']}")
+    elif cfg["tokenizer"]["mode"] == "train":
         tok = train_tokenizer(cfg, vortex, args.root, seeds, tasks)
     else:
         tok = Tokenizer.from_file(os.path.join(args.root, cfg["tokenizer"]["path"]))
@@ -430,6 +468,8 @@ def main():
 
     device = args.device
     model = make_model(cfg["model"], vocab_size, pad_id, eos_id)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
     model.to(device)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
@@ -439,31 +479,43 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tcfg["weight_decay"]},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=tcfg["lr"], betas=tuple(tcfg["betas"]),
-                            fused=device == "cuda")
+                            **({"fused": True} if device == "cuda" else {}))
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["optimizer"])
     bf16 = tcfg["bf16"] and device == "cuda"
 
     stages = [dict(s, steps=max(1, int(s["steps"] * args.steps_scale))) for s in tcfg["stages"]]
     total = sum(s["steps"] for s in stages)
-    stream = TaskStream(vortex, cfg["tasks"], tcfg["tokens_per_batch"], tcfg["batches_per_chunk"],
-                        seeds["train"], eos_id,
+    stream = TaskStream(vortex, tcfg["batches_per_chunk"], seeds["train"], eos_id,
                         prefetch=min(8, max(1, (os.cpu_count() or 2) // 2)))
-    step, samples_seen, t0 = 0, 0, time.time()
-    limit_s = args.time_limit_min * 60
-    history = []
-    done_steps = 0
+    step, samples_seen, history = 0, 0, []
+    if ckpt is not None:
+        step, samples_seen, history = ckpt["step"], ckpt["samples_seen"], ckpt["history"]
+        stream.next_seed = ckpt["next_seed"]
+        del ckpt
+    t0 = time.time()
+    deadline = t_script + args.time_limit_min * 60 if args.time_limit_min else float("inf")
+    ckpt_every = tcfg.get("checkpoint_every", tcfg["validate_every"])
+    stopped = False
+    stage_end = 0
     for stage in stages:
-        done_steps += stage["steps"]
-        # Under a time limit a stage ends at its share of the clock even with steps left.
-        stage_deadline = t0 + limit_s * done_steps / total if limit_s else float("inf")
-        log(f"stage {stage['name']}: {stage['steps']} steps, contexts {stage['contexts']}")
-        batches = stream.batches(stage["contexts"])
+        stage_end += stage["steps"]
+        if step >= stage_end:
+            continue  # done before the checkpoint this run resumed from
+        weights = {t: stage.get("tasks", cfg["tasks"]).get(t, 0.0) for t in tasks}
+        tokens_per_batch = stage.get("tokens_per_batch", tcfg["tokens_per_batch"])
+        max_samples = stage.get("max_samples_per_batch", tcfg.get("max_samples_per_batch", 1 << 30))
+        log(f"stage {stage['name']}: steps {step}..{stage_end} of {total}, contexts "
+            f"{stage['contexts']}, tasks {weights}, at most {max_samples} samples per batch")
+        batches = stream.batches(stage["contexts"], weights, tokens_per_batch, max_samples)
         checked = False
         stage_step0, stage_t0, last_log_step = step, time.time(), step
         win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok, win_t = 0.0, 0, 0, 0, 0, time.time()
         win_wait = 0.0  # seconds spent waiting for vortex's samples
-        for _ in range(stage["steps"]):
-            if time.time() >= stage_deadline:
-                log(f"stage {stage['name']}: time share used up after {step - stage_step0} steps")
+        while step < stage_end:
+            if time.time() >= deadline:
+                log(f"time limit: stopping at step {step} of {total}")
+                stopped = True
                 break
             t_wait = time.time()
             examples, rows = next(batches)
@@ -472,8 +524,7 @@ def main():
                 check_tokenization(tok, rows[:2])
                 checked = True
             ids, labels = collate(examples, pad_id, device)
-            time_progress = (time.time() - t0) / limit_s if limit_s else 0.0
-            lr = lr_at(step, total, tcfg, time_progress)
+            lr = lr_at(step, total, tcfg)
             for g in opt.param_groups:
                 g["lr"] = lr
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
@@ -485,21 +536,22 @@ def main():
             opt.step()
             step += 1
             samples_seen += len(examples)
-            win_loss += float(loss.detach())
-            win_tok += int(correct.numel())
-            win_tok_ok += int(correct.sum())
-            em = exact_match_per_sample(correct, mask)
-            win_seq += int(em.numel())
-            win_seq_ok += int(em.sum())
             if step % tcfg["log_every"] == 0:
+                # (statistics of the logged step's batch only: no GPU sync on the other steps)
+                win_loss += float(loss.detach())
+                win_tok += int(correct.numel())
+                win_tok_ok += int(correct.sum())
+                em = exact_match_per_sample(correct, mask)
+                win_seq += int(em.numel())
+                win_seq_ok += int(em.sum())
                 n = step - last_log_step
                 last_log_step = step
-                log(f"step {step}/{total} ctx {ids.shape[1]} loss {win_loss / n:.4f} "
-                    f"answer-token acc {win_tok_ok / max(1, win_tok):.3f} "
+                log(f"step {step}/{total} ctx {ids.shape[1]} batch {len(examples)} "
+                    f"loss {win_loss:.4f} answer-token acc {win_tok_ok / max(1, win_tok):.3f} "
                     f"exact {win_seq_ok / max(1, win_seq):.3f} lr {lr:.2e} "
                     f"{n / (time.time() - win_t):.2f} steps/s, "
                     f"{100 * win_wait / (time.time() - win_t):.0f}% waiting for data")
-                history.append({"step": step, "loss": win_loss / n,
+                history.append({"step": step, "loss": win_loss,
                                 "exact": win_seq_ok / max(1, win_seq)})
                 win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok = 0.0, 0, 0, 0, 0
                 win_t, win_wait = time.time(), 0.0
@@ -511,20 +563,29 @@ def main():
                     f"({time.time() - t_val:.1f} s)")
                 history.append({"step": step, "validation": {f"{t}@{c}": a
                                                              for (t, c), a in res.items()}})
+            if step % ckpt_every == 0:
+                save_checkpoint(out_dir, model, opt, step, samples_seen, history,
+                                stream.next_seed, cfg)
         stage_s = time.time() - stage_t0
-        log(f"stage {stage['name']} done: {step - stage_step0} steps in {stage_s:.0f} s "
+        log(f"stage {stage['name']}: {step - stage_step0} steps in {stage_s:.0f} s "
             f"({(step - stage_step0) / max(stage_s, 1e-9):.2f} steps/s)")
         history.append({"stage": stage["name"], "steps": step - stage_step0, "seconds": stage_s})
+        if stopped:
+            break
     if step % tcfg["validate_every"] != 0 and step != total:
         res = validate(model, val_sets, pad_id, device, bf16, tcfg["tokens_per_batch"])
         table = "  ".join(f"{t}@{c} {a:.2f}" for (t, c), a in sorted(res.items()))
         log(f"validation (teacher-forced exact match) step {step}: {table}")
         history.append({"step": step, "validation": {f"{t}@{c}": a for (t, c), a in res.items()}})
+    save_checkpoint(out_dir, model, opt, step, samples_seen, history, stream.next_seed, cfg)
+    if step < total:
+        log(f"checkpoint at step {step} of {total}: continue with --resume {out_dir}")
     minutes = (time.time() - t0) / 60
     n_params, dtype, size = save_model(model, out_dir, pad_id, eos_id, cfg["max_model_bytes"])
     log(f"saved {out_dir}: {n_params:,} parameters, {dtype}, {size / 1e6:.1f} MB")
 
-    evals = {} if args.skip_final_eval else final_eval(vortex_bin, out_dir, cfg["final_eval"],
+    run_eval = not args.skip_final_eval and (step >= total or args.eval_unfinished)
+    evals = {} if not run_eval else final_eval(vortex_bin, out_dir, cfg["final_eval"],
                                                        tasks, args.eval_timeout)
     summary = {"parameters": n_params, "dtype": dtype, "bytes": size, "vocab_size": vocab_size,
                "steps": step, "samples_seen": samples_seen, "minutes": minutes,
