@@ -168,7 +168,37 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
     out["flow"] = label;
     out.update(sparse_stats_json(*ss));
   }
+  // Device time per part of the profiled decode steps (GPU runner with a flow).
+  if (const SparseStepProfile* pr = engine.runner().sparse_profile(); pr && pr->steps > 0) {
+    const double n = static_cast<double>(pr->steps);
+    out["profiled_steps"] = pr->steps;
+    out["step_breakdown_ms"] = {
+        {"plan", pr->plan_s / n * 1e3},
+        {"summarize", pr->summarize_s / n * 1e3},
+        {"score", pr->score_s / n * 1e3},
+        {"select", pr->select_s / n * 1e3},
+        {"sparse_attention", pr->attention_s / n * 1e3},
+        {"dense_attention", pr->dense_attention_s / n * 1e3},
+        {"other", (pr->step_s - pr->flow_s() - pr->attention_s - pr->dense_attention_s) / n * 1e3},
+        {"step", pr->step_s / n * 1e3},
+    };
+    out["flow_overhead_fraction"] = pr->step_s > 0 ? pr->flow_s() / pr->step_s : 0.0;
+  }
   return out;
+}
+
+// The per-part device time of a profiled sparse decode step, when the runner measured it.
+void print_breakdown(const Json& r) {
+  if (!r.contains("step_breakdown_ms")) return;
+  const Json& b = r["step_breakdown_ms"];
+  std::printf("  decode step breakdown of %s (device ms, mean of %lld eager profiled steps):\n",
+              r["label"].get<std::string>().c_str(), r["profiled_steps"].get<long long>());
+  for (const char* part : {"plan", "summarize", "score", "select", "sparse_attention",
+                           "dense_attention", "other", "step"}) {
+    std::printf("    %-26s %10.3f\n", part, b[part].get<double>());
+  }
+  std::printf("    %-26s %9.1f%%\n", "flow overhead (plan..select)",
+              100.0 * r["flow_overhead_fraction"].get<double>());
 }
 
 void print_single(const Json& r, const BenchArgs& a) {
@@ -197,6 +227,7 @@ void print_single(const Json& r, const BenchArgs& a) {
     row("decode attention (s)", "time_decode_attention_s", 1, "%12.3f");
     if (r.contains("recall_mean")) row("attention recall (mean)", "recall_mean", 1, "%12.3f");
   }
+  print_breakdown(r);
 }
 
 void print_comparison(const std::vector<Json>& runs, const BenchArgs& a) {
@@ -215,6 +246,7 @@ void print_comparison(const std::vector<Json>& runs, const BenchArgs& a) {
                 r["decode_tokens_per_s"].get<double>(), r["decode_step_ms_p50"].get<double>(),
                 r["kv_read_fraction"].get<double>(), recall.c_str(), speedup.c_str());
   }
+  for (const Json& r : runs) print_breakdown(r);
 }
 
 }  // namespace

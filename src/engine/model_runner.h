@@ -42,6 +42,8 @@ class ModelRunner {
   virtual void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config);
   // Counters of the sparse run so far; null when attention is dense.
   virtual const SparseStats* sparse_stats() const { return nullptr; }
+  // Per-part device time of profiled sparse decode steps; null where the runner does not profile.
+  virtual const SparseStepProfile* sparse_profile() const { return nullptr; }
   // The request finished: drop what the runner keeps for it (flow State).
   virtual void release_request(int64_t request_id) {}
 };

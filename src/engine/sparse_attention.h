@@ -50,4 +50,19 @@ struct SparseStats {
   double sparse_layer_read_fraction() const;     // read / dense over sparse layers
 };
 
+// Device time of the parts of a sparse decode step, summed over the steps that were profiled
+// (a GPU runner times every few decode steps with events; see CudaModelRunner).
+struct SparseStepProfile {
+  int64_t steps = 0;
+  double plan_s = 0;             // row plans and score worklist
+  double summarize_s = 0;        // fields of the pages that filled
+  double score_s = 0;            // the flow's score kernels
+  double select_s = 0;           // top-k and page lists
+  double attention_s = 0;        // decode attention of sparse layers
+  double dense_attention_s = 0;  // decode attention of dense layers
+  double step_s = 0;             // the whole step
+
+  double flow_s() const { return plan_s + summarize_s + score_s + select_s; }
+};
+
 }  // namespace vortex

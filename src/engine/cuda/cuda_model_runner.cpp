@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "engine/cuda/cublaslt.h"
+#include "engine/cuda/cuda_sparse_attention.h"
 #include "engine/cuda/cuda_util.h"
 #include "engine/cuda/device_weights.h"
 #include "kernels/cpu/rope.h"
@@ -40,6 +41,7 @@ struct StepPlan {
   std::vector<int32_t> pages;
   std::vector<cuda::SampleParams> params;
   int32_t max_row_tokens = 0;
+  SparseStepLists sparse;  // with a flow
 };
 
 // Offsets (bytes) of each array in the metadata buffer, for given capacities. The page lists
@@ -47,7 +49,7 @@ struct StepPlan {
 struct MetaLayout {
   size_t tokens, positions, kv_pages, kv_slots, sample_rows, q_rows, row_page_offset,
       row_num_tokens, block_seq, block_q_start, seq_q_begin, seq_q_len, seq_kv_len, seq_page_offset,
-      params, pages, total;
+      params, summarize_pages, reset_pages, sparse_counts, row_read_all, pages, total;
   MetaLayout() = default;
   MetaLayout(int64_t t_cap, int64_t s_cap, int64_t rows_cap, int64_t pages_cap) {
     size_t at = 0;
@@ -72,6 +74,10 @@ struct MetaLayout {
     seq_kv_len = take(t_cap, 4);
     seq_page_offset = take(t_cap, 4);
     params = take(s_cap, sizeof(cuda::SampleParams));
+    summarize_pages = take(t_cap, 4);
+    reset_pages = take(t_cap, 4);
+    sparse_counts = take(4, 4);  // [0] summarize, [1] reset
+    row_read_all = take(rows_cap, 4);
     pages = take(pages_cap, 4);
     total = align_up(at, 16);
   }
@@ -80,6 +86,57 @@ struct MetaLayout {
 // What a step's kernels are sized for; equal shapes replay the same graph.
 struct StepShape {
   int32_t T = 0, S = 0, decode_seqs = 0, prefill_blocks = 0, splits = 1;
+  int32_t sparse_splits = 1, max_summarize = 0;  // with a flow
+};
+
+// Parts of a decode step whose GPU time a profiled step measures.
+enum Part { kPlan, kSummarize, kScore, kSelect, kSparseAttention, kDenseAttention, kStep, kParts };
+
+// Events around the parts of one eagerly run step; read after the step synchronises.
+class StepTimeline {
+ public:
+  ~StepTimeline() {
+    for (cudaEvent_t e : pool_) cudaEventDestroy(e);
+  }
+  // Spans of one part may not nest (kStep is kept apart: it encloses the others).
+  void begin(Part part, cudaStream_t stream) {
+    if (part == kStep)
+      step_open_ = record(stream);
+    else
+      open_ = {part, record(stream)};
+  }
+  void end(cudaStream_t stream) { spans_.push_back({open_.first, open_.second, record(stream)}); }
+  void end_step(cudaStream_t stream) { spans_.push_back({kStep, step_open_, record(stream)}); }
+  // Adds each part's seconds to out[part] and forgets the spans.
+  void collect(double* out) {
+    for (const Span& s : spans_) {
+      float ms = 0;
+      check_cuda(cudaEventElapsedTime(&ms, pool_[s.start], pool_[s.end]), "profile events");
+      out[s.part] += ms * 1e-3;
+    }
+    spans_.clear();
+    used_ = 0;
+  }
+
+ private:
+  struct Span {
+    Part part;
+    size_t start, end;
+  };
+  size_t record(cudaStream_t stream) {
+    if (used_ == pool_.size()) {
+      cudaEvent_t e = nullptr;
+      check_cuda(cudaEventCreate(&e), "profile events");
+      pool_.push_back(e);
+    }
+    check_cuda(cudaEventRecord(pool_[used_], stream), "profile events");
+    return used_++;
+  }
+  std::vector<cudaEvent_t> pool_;
+  size_t used_ = 0;
+  std::pair<Part, size_t> open_{kStep, 0};
+  size_t step_open_ = 0;
+  std::vector<Span> spans_;
 };
 
 }  // namespace
@@ -96,6 +153,7 @@ struct CudaModelRunner::Impl {
   void ensure_capacity(int64_t T, int64_t S, int64_t pages, size_t workspace);
   void upload_plan();
   void enqueue_forward(const StepShape& s);
+  SparseStepMeta sparse_meta(const StepShape& s) const;
   void clear_graphs();
 
   template <class T>
@@ -128,6 +186,12 @@ struct CudaModelRunner::Impl {
   std::set<int32_t> warmed;
   std::vector<float> logits_host;
   Stats stats;
+
+  std::unique_ptr<CudaSparseAttention> sparse;
+  int32_t profile_every = 32;  // every this many pure decode steps run eagerly with events
+  int64_t pure_decode_steps = 0;
+  StepTimeline* timeline = nullptr;  // set while a profiled step is enqueued
+  StepTimeline timeline_storage;
 };
 
 CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry, int32_t pages,
@@ -267,6 +331,7 @@ void CudaModelRunner::Impl::build_plan(const std::vector<ScheduledWork>& work,
     }
   }
   VORTEX_ASSERT(row == rows.size());
+  if (sparse) sparse->begin_step(work, p.sparse);
   // Longest blocks first, so the long causal blocks do not end up in the last wave.
   std::stable_sort(blocks.begin(), blocks.end(),
                    [](const Block& a, const Block& b) { return a.last_pos > b.last_pos; });
@@ -292,6 +357,7 @@ void CudaModelRunner::Impl::pad_for_graph(int32_t bucket) {
     for (int32_t hd = 0; hd < geo.num_kv_heads; ++hd) {
       p.row_page_offset.push_back(scratch_offset);
       p.row_num_tokens.push_back(1);
+      if (sparse) p.sparse.row_read_all.push_back(1);
     }
     p.sample_rows.push_back(t);
     p.params.push_back(cuda::SampleParams{});
@@ -319,10 +385,34 @@ void CudaModelRunner::Impl::upload_plan() {
   put(layout.seq_kv_len, p.seq_kv_len);
   put(layout.seq_page_offset, p.seq_page_offset);
   put(layout.params, p.params);
+  if (sparse) {
+    put(layout.summarize_pages, p.sparse.summarize_pages);
+    put(layout.reset_pages, p.sparse.reset_pages);
+    put(layout.row_read_all, p.sparse.row_read_all);
+    const int32_t counts[4] = {static_cast<int32_t>(p.sparse.summarize_pages.size()),
+                               static_cast<int32_t>(p.sparse.reset_pages.size()), 0, 0};
+    std::memcpy(base + layout.sparse_counts, counts, sizeof(counts));
+  }
   put(layout.pages, p.pages);
   const size_t used = layout.pages + p.pages.size() * sizeof(int32_t);
   check_cuda(cudaMemcpyAsync(meta_d.data(), base, used, cudaMemcpyHostToDevice, stream),
              "metadata upload");
+}
+
+SparseStepMeta CudaModelRunner::Impl::sparse_meta(const StepShape& s) const {
+  SparseStepMeta m;
+  m.q_rows = meta<int32_t>(layout.q_rows);
+  m.row_page_offset = meta<int32_t>(layout.row_page_offset);
+  m.row_num_tokens = meta<int32_t>(layout.row_num_tokens);
+  m.pages = meta<int32_t>(layout.pages);
+  m.summarize_pages = meta<int32_t>(layout.summarize_pages);
+  m.num_summarize = meta<int32_t>(layout.sparse_counts);
+  m.reset_pages = meta<int32_t>(layout.reset_pages);
+  m.num_reset = meta<int32_t>(layout.sparse_counts) + 1;
+  m.row_read_all = meta<int32_t>(layout.row_read_all);
+  m.decode_seqs = s.decode_seqs;
+  m.max_summarize = s.max_summarize;
+  return m;
 }
 
 void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
@@ -333,9 +423,21 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t lstride = layer_elems();
 
+  const SparseStepMeta sm = sparse ? sparse_meta(s) : SparseStepMeta{};
+  auto begin = [&](Part part) {
+    if (timeline) timeline->begin(part, stream);
+  };
+  auto end = [&]() {
+    if (timeline) timeline->end(stream);
+  };
   check_cuda(cuda::embedding(meta<int32_t>(layout.tokens), T, w.embed.as<bf16_t>(), cfg.vocab_size,
                              H, x.as<float>(), stream),
              "embedding");
+  if (sparse) {
+    begin(kPlan);
+    sparse->enqueue_plan(sm, stream);
+    end();
+  }
   for (int32_t l = 0; l < cfg.num_layers; ++l) {
     const DeviceLayerWeights& lw = w.layers[static_cast<size_t>(l)];
     check_cuda(cuda::residual_rms_norm(x.as<float>(), l == 0 ? nullptr : delta.as<float>(), nullptr,
@@ -373,6 +475,12 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     kv.head_dim = D;
     kv.page_stride = ra.page_stride;
     kv.head_stride = ra.head_stride;
+    const bool sparse_layer = sparse && sparse->is_sparse_layer(l);
+    if (sparse_layer) {
+      begin(kSummarize);
+      sparse->enqueue_summarize(l, kv, sm, stream);
+      end();
+    }
     if (s.decode_seqs > 0) {
       cuda::DecodeAttentionArgs da;
       da.q = q.as<bf16_t>();
@@ -386,7 +494,21 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
       da.num_splits = s.splits;
       da.scale = scale;
       da.workspace = workspace.as<float>();
+      if (sparse_layer) {
+        begin(kScore);
+        sparse->enqueue_score(l, reinterpret_cast<const uint16_t*>(q.as<bf16_t>()), Hq, sm, stream);
+        end();
+        begin(kSelect);
+        const CudaSparseAttention::RowLists lists = sparse->enqueue_select(sm, stream);
+        end();
+        da.row_page_offset = lists.row_page_offset;
+        da.row_num_tokens = lists.row_num_tokens;
+        da.pages = lists.pages;
+        da.num_splits = s.sparse_splits;
+      }
+      begin(sparse_layer ? kSparseAttention : kDenseAttention);
       check_cuda(cuda::decode_attention(da, kv, stream), "decode attention");
+      end();
     }
     if (s.prefill_blocks > 0) {
       cuda::PrefillAttentionArgs pa;
@@ -459,12 +581,41 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                                                            plan.max_row_tokens, D, G)
                        : 1;
   }
-  const size_t ws =
-      cuda::decode_attention_workspace_bytes(shape.decode_seqs, cfg.num_heads, D, shape.splits);
-  ensure_capacity(shape.T, std::max(shape.S, 1), static_cast<int64_t>(plan.pages.size()), ws);
+  if (sparse && shape.decode_seqs > 0) {
+    // Sparse layers read at most the budget of the longest row the step (or, for a graph, the
+    // context) can have.
+    const int64_t max_tokens = bucket > 0 ? cfg.max_position_embeddings : plan.max_row_tokens;
+    shape.sparse_splits = cuda::decode_attention_num_splits(
+        int64_t{shape.decode_seqs} * Hkv, sparse->max_selected_tokens(max_tokens), D, G);
+    if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS")) shape.sparse_splits = std::atoi(env);
+  }
+  if (sparse) {
+    shape.max_summarize =
+        bucket > 0 ? bucket
+                   : static_cast<int32_t>(std::max(plan.sparse.summarize_pages.size(),
+                                                   plan.sparse.reset_pages.size()));
+  }
+  const size_t ws = cuda::decode_attention_workspace_bytes(
+      shape.decode_seqs, cfg.num_heads, D, std::max(shape.splits, shape.sparse_splits));
+  ensure_capacity(std::max<int64_t>(shape.T, shape.max_summarize), std::max(shape.S, 1),
+                  static_cast<int64_t>(plan.pages.size()), ws);
+  if (sparse && sparse->ensure_rows(int64_t{shape.decode_seqs} * Hkv)) clear_graphs();
   upload_plan();
 
-  if (bucket > 0 && warmed.count(bucket) > 0) {
+  // With a flow, every profile_every-th decode step runs eagerly with events between its parts.
+  bool profiled = false;
+  if (sparse && bucket > 0 && profile_every > 0) {
+    profiled = pure_decode_steps % profile_every == profile_every - 1;
+    ++pure_decode_steps;
+  }
+  if (profiled) {
+    timeline = &timeline_storage;
+    timeline->begin(kStep, stream);
+    enqueue_forward(shape);
+    timeline->end_step(stream);
+    timeline = nullptr;
+    ++stats.eager_steps;
+  } else if (bucket > 0 && warmed.count(bucket) > 0) {
     auto it = graphs.find(bucket);
     if (it == graphs.end()) {
       cudaGraph_t graph = nullptr;
@@ -502,6 +653,19 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                "reading logits");
   }
   check_cuda(cudaStreamSynchronize(stream), "forward step");
+  if (profiled) {
+    double parts[kParts] = {};
+    timeline_storage.collect(parts);
+    SparseStepProfile& pr = sparse->profile();
+    ++pr.steps;
+    pr.plan_s += parts[kPlan];
+    pr.summarize_s += parts[kSummarize];
+    pr.score_s += parts[kScore];
+    pr.select_s += parts[kSelect];
+    pr.attention_s += parts[kSparseAttention];
+    pr.dense_attention_s += parts[kDenseAttention];
+    pr.step_s += parts[kStep];
+  }
   std::vector<SampledToken> out(static_cast<size_t>(n_real));
   const auto* res = results_h.as<cuda::SampleResult>();
   for (int32_t i = 0; i < n_real; ++i) out[i] = {res[i].token, static_cast<double>(res[i].logprob)};
@@ -517,6 +681,22 @@ CudaModelRunner::~CudaModelRunner() = default;
 std::vector<SampledToken> CudaModelRunner::step(const std::vector<ScheduledWork>& work,
                                                 const std::vector<SamplingRow>& rows) {
   return impl_->step(work, rows);
+}
+
+void CudaModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
+  Impl& m = *impl_;
+  check_cuda(cudaStreamSynchronize(m.stream), "set_sparse_attention");
+  m.clear_graphs();
+  m.sparse = std::make_unique<CudaSparseAttention>(std::move(config), m.cfg, m.geo, m.num_pages + 1);
+  if (const char* env = std::getenv("VORTEX_FLOW_PROFILE_EVERY")) m.profile_every = std::atoi(env);
+}
+
+const SparseStats* CudaModelRunner::sparse_stats() const {
+  return impl_->sparse ? &impl_->sparse->stats() : nullptr;
+}
+
+const SparseStepProfile* CudaModelRunner::sparse_profile() const {
+  return impl_->sparse ? &impl_->sparse->profile() : nullptr;
 }
 
 double CudaModelRunner::measure_bandwidth() {

@@ -35,6 +35,12 @@ class CudaModelRunner : public ModelRunner {
   // bf16 bytes of every layer, the final norm and lm_head (the embedding table is not read
   // whole).
   size_t weight_bytes() const override;
+  // Runs decode attention sparse as the flow says: its kernels are generated and compiled with
+  // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure.
+  void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) override;
+  const SparseStats* sparse_stats() const override;
+  // GPU time per part of the profiled decode steps (every 32nd, or $VORTEX_FLOW_PROFILE_EVERY).
+  const SparseStepProfile* sparse_profile() const override;
 
   // The last step's logits of the sampling rows, [rows, vocab] (keep_logits only).
   const std::vector<float>& last_logits() const;

@@ -1,0 +1,228 @@
+#include "engine/cuda/cuda_sparse_attention.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "engine/cuda/cuda_flow_module.h"
+#include "engine/cuda/device_page_policy.h"
+#include "flow/budget_planner.h"
+#include "flow/codegen/cuda_flow_abi.h"
+#include "kernels/cuda/flow_state.h"
+#include "kernels/cuda/page_selection.h"
+
+namespace vortex {
+
+CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config,
+                                         const ModelConfig& cfg, const KvGeometry& geometry,
+                                         int32_t num_pages_with_scratch)
+    : config_(std::move(config)), cfg_(cfg), geo_(geometry), num_pages_(num_pages_with_scratch) {
+  const int32_t P = geo_.page_size;
+  max_pages_ = (cfg_.max_position_embeddings + P - 1) / P + 1;
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device),
+             "cudaDeviceGetAttribute");
+  const flow::FlowGeometry fg{cfg_.group_size(), geo_.head_dim, P};
+  module_ = std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg));
+  const flow::CudaFlowSource& src = module_->source();
+  const int64_t blocks = int64_t{num_pages_} * geo_.num_kv_heads;
+  field_layer_stride_ = blocks * src.field_stride;
+  state_layer_stride_ = blocks * src.state_stride;
+  if (field_layer_stride_ > 0) {
+    fields_ = DeviceBuffer(static_cast<size_t>(field_layer_stride_) * geo_.num_layers * 2,
+                           "flow fields");
+    check_cuda(cudaMemset(fields_.data(), 0, fields_.bytes()), "flow fields");
+  }
+  if (state_layer_stride_ > 0) {
+    state_ = DeviceBuffer(static_cast<size_t>(state_layer_stride_) * geo_.num_layers * 4,
+                          "flow state");
+    check_cuda(cudaMemset(state_.data(), 0, state_.bytes()), "flow state");
+  }
+  if (config_->record_recall)
+    fail("--record-recall is not available with --device cuda yet (use --device cpu)");
+}
+
+CudaSparseAttention::~CudaSparseAttention() = default;
+
+bool CudaSparseAttention::is_sparse_layer(int32_t layer) const {
+  return !flow::is_dense_layer(config_->policy, layer);
+}
+
+void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
+                                     SparseStepLists& lists) {
+  const int32_t P = geo_.page_size, H = geo_.num_kv_heads;
+  lists.summarize_pages.clear();
+  lists.reset_pages.clear();
+  lists.row_read_all.clear();
+  int64_t decode_seqs = 0;
+  for (const ScheduledWork& w : work) {
+    const Request& r = *w.request;
+    const std::vector<int32_t>& pages = r.blocks.pages();
+    for (int32_t pos = w.first; pos < w.first + w.count; ++pos) {
+      if (pos % P == 0) lists.reset_pages.push_back(pages[pos / P]);
+      if (pos % P == P - 1) lists.summarize_pages.push_back(pages[pos / P]);
+    }
+    if (w.count != 1) continue;
+    // The same rule as the CPU runner: only a request that is generating decodes sparsely (a
+    // one-token prefill chunk reads everything, as prefill does).
+    const bool generating = !r.output.empty() && w.first + 1 == r.seq_len();
+    for (int32_t h = 0; h < H; ++h) lists.row_read_all.push_back(generating ? 0 : 1);
+    ++decode_seqs;
+    // Statistics: what each layer's rows would read dense and what they read.
+    const int32_t kv_len = w.first + 1;
+    const int32_t n = (kv_len + P - 1) / P;
+    const flow::RowPlan plan = flow::plan_row(config_->policy, n);
+    for (int32_t layer = 0; layer < geo_.num_layers; ++layer) {
+      const bool sparse = generating && is_sparse_layer(layer);
+      stats_.decode_rows += H;
+      stats_.dense_pages += int64_t{n} * H;
+      const int64_t read = sparse ? plan.num_selected() : n;
+      stats_.read_pages += read * H;
+      if (sparse) {
+        stats_.sparse_rows += H;
+        stats_.sparse_dense_pages += int64_t{n} * H;
+        stats_.sparse_read_pages += read * H;
+        if (!plan.read_all) stats_.scored_rows += H;
+      }
+    }
+  }
+  if (decode_seqs > 0) ++stats_.decode_steps;
+  int64_t sparse_layers = 0;
+  for (int32_t layer = 0; layer < geo_.num_layers; ++layer) sparse_layers += is_sparse_layer(layer);
+  if (module_->source().field_stride > 0)
+    stats_.summarized_pages +=
+        static_cast<int64_t>(lists.summarize_pages.size()) * H * sparse_layers;
+}
+
+int64_t CudaSparseAttention::max_selected_tokens(int64_t max_row_tokens) const {
+  const int32_t P = geo_.page_size;
+  const auto n = static_cast<int32_t>((max_row_tokens + P - 1) / P);
+  return int64_t{flow::plan_row(config_->policy, n).num_selected()} * P;
+}
+
+bool CudaSparseAttention::ensure_rows(int64_t rows) {
+  if (rows <= rows_cap_) return false;
+  rows_cap_ = std::max<int64_t>(rows, rows_cap_ * 2);
+  const flow::CudaFlowSource& src = module_->source();
+  const int64_t chunks = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
+  const auto R = static_cast<size_t>(rows_cap_);
+  const auto M = static_cast<size_t>(max_pages_);
+  row_first_ = DeviceBuffer(R * 4, "row plans");
+  row_count_ = DeviceBuffer(R * 4, "row plans");
+  row_k_ = DeviceBuffer(R * 4, "row plans");
+  row_recent_ = DeviceBuffer(R * 4, "row plans");
+  item_row_ = DeviceBuffer(R * static_cast<size_t>(chunks) * 4, "score worklist");
+  item_begin_ = DeviceBuffer(R * static_cast<size_t>(chunks) * 4, "score worklist");
+  num_items_ = DeviceBuffer(16, "score worklist");
+  scores_ = DeviceBuffer(R * M * 4, "page scores");
+  if (src.page_scratch_floats > 0)
+    page_scratch_ = DeviceBuffer(R * M * src.page_scratch_floats * 4, "flow scratch");
+  if (src.row_scratch_floats > 0)
+    row_scratch_ = DeviceBuffer(R * src.row_scratch_floats * 4, "flow scratch");
+  out_pages_ = DeviceBuffer(R * M * 4, "selected pages");
+  out_num_tokens_ = DeviceBuffer(R * 4, "selected pages");
+  std::vector<int32_t> offsets(R);
+  for (size_t r = 0; r < R; ++r) offsets[r] = static_cast<int32_t>(r * M);
+  out_offset_ = DeviceBuffer(R * 4, "selected pages");
+  check_cuda(cudaMemcpy(out_offset_.data(), offsets.data(), R * 4, cudaMemcpyHostToDevice),
+             "selected page offsets");
+  return true;
+}
+
+void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t stream) {
+  const flow::CudaFlowSource& src = module_->source();
+  if (src.state_stride > 0 && m.max_summarize > 0) {
+    check_cuda(cuda::reset_page_state(state_.as<float>(), state_layer_stride_, geo_.num_layers,
+                                      geo_.num_kv_heads, src.state_stride, m.reset_pages,
+                                      m.num_reset, m.max_summarize, stream),
+               "flow state reset");
+  }
+  if (m.decode_seqs == 0) return;
+  cuda::PlanRowsArgs a;
+  a.row_num_tokens = m.row_num_tokens;
+  a.row_read_all = m.row_read_all;
+  a.num_rows = m.decode_seqs * geo_.num_kv_heads;
+  a.page_size = geo_.page_size;
+  a.max_pages = max_pages_;
+  a.policy = to_device_policy(config_->policy);
+  a.row_first = row_first_.as<int32_t>();
+  a.row_count = row_count_.as<int32_t>();
+  a.row_k = row_k_.as<int32_t>();
+  a.row_recent_begin = row_recent_.as<int32_t>();
+  a.chunk_pages = flow::kCudaScorePageThreads;
+  a.item_row = item_row_.as<int32_t>();
+  a.item_begin = item_begin_.as<int32_t>();
+  a.num_items = num_items_.as<int32_t>();
+  check_cuda(cuda::plan_rows(a, stream), "flow planner");
+}
+
+void CudaSparseAttention::enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv,
+                                            const SparseStepMeta& m, cudaStream_t stream) {
+  const flow::CudaFlowSource& src = module_->source();
+  if (src.summarize_kernel.empty() || src.field_stride == 0 || m.max_summarize == 0) return;
+  flow::CudaSummarizeArgs a;
+  a.k = reinterpret_cast<const uint16_t*>(kv.k);
+  a.v = reinterpret_cast<const uint16_t*>(kv.v);
+  a.fields = fields_.as<uint16_t>() + layer * field_layer_stride_;
+  a.items = m.summarize_pages;
+  a.num_items = m.num_summarize;
+  a.page_stride = kv.page_stride;
+  a.head_stride = kv.head_stride;
+  a.num_kv_heads = kv.num_kv_heads;
+  a.field_stride = src.field_stride;
+  module_->launch_summarize(a, m.max_summarize, stream);
+}
+
+void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
+                                        const SparseStepMeta& m, cudaStream_t stream) {
+  const flow::CudaFlowSource& src = module_->source();
+  const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
+  flow::CudaScoreArgs s;
+  s.q = q;
+  s.q_rows = m.q_rows;
+  s.row_page_offset = m.row_page_offset;
+  s.pages = m.pages;
+  s.row_first = row_first_.as<int32_t>();
+  s.row_count = row_count_.as<int32_t>();
+  s.item_row = item_row_.as<int32_t>();
+  s.item_begin = item_begin_.as<int32_t>();
+  s.num_items = num_items_.as<int32_t>();
+  s.fields = src.field_stride > 0 ? fields_.as<uint16_t>() + layer * field_layer_stride_ : nullptr;
+  s.state = src.state_stride > 0 ? state_.as<float>() + layer * state_layer_stride_ : nullptr;
+  s.page_scratch = page_scratch_.as<float>();
+  s.row_scratch = row_scratch_.as<float>();
+  s.scores = scores_.as<float>();
+  s.num_rows = rows;
+  s.num_q_heads = num_q_heads;
+  s.num_kv_heads = geo_.num_kv_heads;
+  s.max_pages = max_pages_;
+  s.field_stride = src.field_stride;
+  s.state_stride = src.state_stride;
+  // Enough blocks for a few waves; each loops over the worklist.
+  const int64_t chunks = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
+  const int grid = static_cast<int>(std::min<int64_t>(int64_t{rows} * chunks, int64_t{sms_} * 8));
+  module_->launch_score(s, std::max(grid, 1), stream);
+}
+
+CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m,
+                                                                  cudaStream_t stream) {
+  const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
+  cuda::SelectPagesArgs a;
+  a.num_rows = rows;
+  a.page_size = geo_.page_size;
+  a.max_pages = max_pages_;
+  a.row_page_offset = m.row_page_offset;
+  a.pages = m.pages;
+  a.row_num_tokens = m.row_num_tokens;
+  a.row_first = row_first_.as<int32_t>();
+  a.row_count = row_count_.as<int32_t>();
+  a.row_k = row_k_.as<int32_t>();
+  a.row_recent_begin = row_recent_.as<int32_t>();
+  a.scores = scores_.as<float>();
+  a.out_pages = out_pages_.as<int32_t>();
+  a.out_num_tokens = out_num_tokens_.as<int32_t>();
+  check_cuda(cuda::select_pages(a, stream), "page selection");
+  return {out_offset_.as<int32_t>(), out_num_tokens_.as<int32_t>(), out_pages_.as<int32_t>()};
+}
+
+}  // namespace vortex

@@ -1,0 +1,106 @@
+// The CUDA runner's sparse attention: a flow's generated kernels (summarize, score), the device
+// planner and top-k (kernels/cuda/page_selection.h), the Field and State storage beside the KV
+// cache, and the statistics of a sparse run. Everything a decode step does on the device reads
+// only device buffers and the step's uploaded metadata, so the step, flow included, can be
+// captured in a CUDA graph and replayed.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/cuda/cuda_util.h"
+#include "engine/scheduler.h"
+#include "engine/sparse_attention.h"
+#include "kernels/cuda/attention.h"
+#include "kv/kv_cache.h"
+#include "model/model_config.h"
+
+namespace vortex {
+
+class CudaFlowModule;
+
+// The host's per-step lists that the device part reads (uploaded with the step's metadata).
+struct SparseStepLists {
+  std::vector<int32_t> summarize_pages;  // physical pages that become full in this step
+  std::vector<int32_t> reset_pages;      // physical pages that receive their first token
+  std::vector<int32_t> row_read_all;     // per decode row: 1 = not a generating row, read all
+};
+
+// Device addresses of the step's metadata that the sparse kernels read.
+struct SparseStepMeta {
+  const int32_t* q_rows = nullptr;
+  const int32_t* row_page_offset = nullptr;  // dense lists
+  const int32_t* row_num_tokens = nullptr;
+  const int32_t* pages = nullptr;
+  const int32_t* summarize_pages = nullptr;
+  const int32_t* num_summarize = nullptr;  // device scalar
+  const int32_t* reset_pages = nullptr;
+  const int32_t* num_reset = nullptr;  // device scalar
+  const int32_t* row_read_all = nullptr;
+  int32_t decode_seqs = 0;    // sequences of decode rows (padded in graphs)
+  int32_t max_summarize = 0;  // grid of the summarize and reset launches
+};
+
+class CudaSparseAttention {
+ public:
+  CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config, const ModelConfig& cfg,
+                      const KvGeometry& geometry, int32_t num_pages_with_scratch);
+  ~CudaSparseAttention();
+
+  const SparseAttentionConfig& config() const { return *config_; }
+  bool is_sparse_layer(int32_t layer) const;
+  int32_t max_row_pages() const { return max_pages_; }
+
+  // Host part of a step: the lists to upload and the statistics of the rows (exact counts from
+  // the same budget arithmetic the device planner runs). Decode rows are the items with one
+  // query token, in work order, as the runner lays them out.
+  void begin_step(const std::vector<ScheduledWork>& work, SparseStepLists& lists);
+  // Pages a sparse layer's decode row reads at most: the split count of sparse decode attention
+  // is chosen for it. max_row_tokens: the longest dense row of the step (or of the context).
+  int64_t max_selected_tokens(int64_t max_row_tokens) const;
+  // Sizes the per-row buffers for `rows` decode rows; returns true when it reallocated (CUDA
+  // graphs holding the old addresses must be dropped).
+  bool ensure_rows(int64_t rows);
+
+  // Device work, enqueued on `stream`. plan: once per step before the layers (row plans, score
+  // worklist, State reset). summarize: after a sparse layer's K/V append. score then select: a
+  // sparse layer's page scores and top-k; select returns the page lists decode attention reads.
+  void enqueue_plan(const SparseStepMeta& m, cudaStream_t stream);
+  void enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv, const SparseStepMeta& m,
+                         cudaStream_t stream);
+  struct RowLists {
+    const int32_t* row_page_offset;
+    const int32_t* row_num_tokens;
+    const int32_t* pages;
+  };
+  void enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
+                     const SparseStepMeta& m, cudaStream_t stream);
+  RowLists enqueue_select(const SparseStepMeta& m, cudaStream_t stream);
+
+  SparseStats& stats() { return stats_; }
+  const SparseStats& stats() const { return stats_; }
+  SparseStepProfile& profile() { return profile_; }
+  const SparseStepProfile& profile() const { return profile_; }
+
+ private:
+  std::shared_ptr<const SparseAttentionConfig> config_;
+  const ModelConfig& cfg_;
+  KvGeometry geo_;
+  int32_t num_pages_;  // physical pages incl. the scratch page
+  int32_t max_pages_;  // pages of the longest possible row
+  int sms_ = 1;
+  std::unique_ptr<CudaFlowModule> module_;
+  DeviceBuffer fields_, state_;
+  int64_t field_layer_stride_ = 0, state_layer_stride_ = 0;  // elements
+  // Per-row buffers (rows_cap_ rows).
+  int64_t rows_cap_ = 0;
+  DeviceBuffer row_first_, row_count_, row_k_, row_recent_, item_row_, item_begin_, num_items_,
+      scores_, page_scratch_, row_scratch_, out_pages_, out_num_tokens_, out_offset_;
+  SparseStats stats_;
+  SparseStepProfile profile_;
+};
+
+}  // namespace vortex

@@ -1,0 +1,248 @@
+// Flows on the GPU end to end through the Engine: greedy generation with every shipped flow
+// equals the CPU backend's with the same flow and budget (on the test checkpoints, weights
+// rounded to bf16 as the GPU holds them); a budget that covers every page changes nothing;
+// CUDA graphs change nothing; the KV read statistics equal the CPU's exactly.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "core/json_file.h"
+#include "cuda/cuda_test_util.h"
+#include "engine/cpu_model_runner.h"
+#include "engine/engine.h"
+#include "engine/loaded_model.h"
+
+namespace vortex {
+namespace {
+
+std::string model_dir(const std::string& name) {
+  return std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/" + name;
+}
+
+std::string flow_path(const std::string& name) {
+  return std::string(VORTEX_SOURCE_DIR) + "/flows/" + name + ".py";
+}
+
+const std::vector<std::string> kFlows = {"block_topk", "quest", "gqa_softmax_max",
+                                        "subpage_quest", "streaming", "h2o", "value_gated"};
+
+Tensor round_to_bf16(const Tensor& t) {
+  if (!t.defined() || t.dtype() == DType::kBF16) return t;
+  Tensor out = Tensor::empty(DType::kBF16, t.shape());
+  std::vector<float> f(static_cast<size_t>(t.numel()));
+  convert_to_f32(t.dtype(), t.data(), f.data(), f.size());
+  for (size_t i = 0; i < f.size(); ++i) out.data_as<uint16_t>()[i] = f32_to_bf16(f[i]);
+  return out;
+}
+
+LoadedModel bf16_model(const std::string& name) {
+  LoadedModel m = load_model(model_dir(name), {});
+  ModelWeights& w = m.weights;
+  w.embed_tokens = round_to_bf16(w.embed_tokens);
+  w.final_norm = round_to_bf16(w.final_norm);
+  w.lm_head = round_to_bf16(w.lm_head);
+  for (LayerWeights& l : w.layers) {
+    for (Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.q_norm,
+                      &l.k_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.post_attention_norm,
+                      &l.gate_proj, &l.up_proj, &l.down_proj})
+      *t = round_to_bf16(*t);
+  }
+  return m;
+}
+
+// Prompts long enough that a page budget selects: 40 to 300 tokens.
+std::vector<std::vector<int32_t>> prompts(int32_t vocab) {
+  std::vector<std::vector<int32_t>> out;
+  Rng rng(17);
+  for (int32_t len : {40, 77, 128, 150, 201, 256, 300, 64}) {
+    std::vector<int32_t> p(static_cast<size_t>(len));
+    for (auto& t : p) t = static_cast<int32_t>(rng.next_u64() % vocab);
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::shared_ptr<const SparseAttentionConfig> flow_config(const LoadedModel& m,
+                                                          const std::string& flow,
+                                                          int32_t page_size, double ratio) {
+  flow::BudgetOverrides o;
+  o.ratio = ratio;
+  o.sink = 1;
+  o.recent = 2;
+  o.dense_layers = std::vector<int64_t>{0};
+  return std::make_shared<const SparseAttentionConfig>(
+      load_sparse_attention(flow_path(flow), o, m.config, page_size, false));
+}
+
+struct Generated {
+  std::vector<GenerationResult> results;
+  SparseStats stats;
+};
+
+Generated generate(const LoadedModel& m, Device device, int32_t page_size,
+                   const std::vector<std::vector<int32_t>>& ps, int32_t max_tokens,
+                   std::shared_ptr<const SparseAttentionConfig> sparse) {
+  EngineOptions eo;
+  eo.device = device;
+  eo.page_size = page_size;
+  eo.max_step_tokens = 256;
+  eo.kv_memory_bytes = size_t{64} << 20;
+  eo.sparse = std::move(sparse);
+  GenerationParams gp;
+  gp.max_tokens = max_tokens;
+  gp.ignore_eos = true;
+  Engine e(m, eo);
+  for (const auto& p : ps) e.add_request(p, gp);
+  Generated g;
+  g.results = e.run_to_completion();
+  if (const SparseStats* s = e.runner().sparse_stats()) g.stats = *s;
+  return g;
+}
+
+// The CPU reference with its margins (top-1 − top-2 logit over the logits' spread), run one
+// request at a time through the CPU runner with the same flow.
+struct CpuGreedy {
+  std::vector<int32_t> tokens;
+  std::vector<double> margins;
+  std::vector<double> logprobs;
+};
+
+CpuGreedy cpu_greedy(const LoadedModel& m, const std::vector<int32_t>& prompt, int32_t n,
+                     int32_t P, std::shared_ptr<const SparseAttentionConfig> sparse) {
+  const ModelConfig& c = m.config;
+  const auto len = static_cast<int32_t>(prompt.size());
+  const int32_t num_pages = (len + n + P) / P;
+  CpuModelRunner runner(m, {c.num_layers, c.num_kv_heads, c.head_dim, P}, num_pages);
+  runner.set_sparse_attention(std::move(sparse));
+  PagePool pool(num_pages);
+  Request r;
+  r.prompt = prompt;
+  EXPECT_TRUE(r.blocks.reserve(pool, len + n, P));
+  CpuGreedy out;
+  int32_t first = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const std::vector<float>& logits =
+        runner.forward({ScheduledWork{&r, first, r.seq_len() - first}});
+    int32_t best = 0;
+    double mean = 0, sq = 0;
+    for (int32_t v = 0; v < c.vocab_size; ++v) {
+      if (logits[v] > logits[best]) best = v;
+      mean += logits[v];
+    }
+    mean /= c.vocab_size;
+    float second = -INFINITY;
+    for (int32_t v = 0; v < c.vocab_size; ++v) {
+      if (v != best) second = std::max(second, logits[v]);
+      sq += (logits[v] - mean) * (logits[v] - mean);
+    }
+    double z = 0;
+    for (int32_t v = 0; v < c.vocab_size; ++v) z += std::exp(double(logits[v]) - logits[best]);
+    out.tokens.push_back(best);
+    out.margins.push_back((logits[best] - second) / std::sqrt(sq / c.vocab_size));
+    out.logprobs.push_back(-std::log(z));
+    first = r.seq_len();
+    r.output.push_back(best);
+  }
+  return out;
+}
+
+class SparseGreedy
+    : public ::testing::TestWithParam<std::tuple<std::string, std::string, int32_t, double>> {};
+
+// As for dense attention (runner_test.cpp), bf16 on the GPU moves logits and page scores by a
+// little, so up to the first CPU near-tie a continuation must be identical, and most prompts
+// (those without a near-tie in their first 16 tokens) must be identical for all 16.
+TEST_P(SparseGreedy, MatchesCpuBackend) {
+  VORTEX_REQUIRE_GPU();
+  const auto& [model, flow, page_size, ratio] = GetParam();
+  const double kNearTie = 0.01;
+  const int32_t kTokens = 16;
+  LoadedModel m = bf16_model(model);
+  const auto ps = prompts(m.config.vocab_size);
+  const auto cfg = flow_config(m, flow, page_size, ratio);
+  const Generated gpu = generate(m, Device::kCuda, page_size, ps, kTokens, cfg);
+  int clear = 0, equal = 0;
+  double drift = 0;  // largest |logprob GPU - CPU| while the tokens agree
+  for (size_t i = 0; i < ps.size(); ++i) {
+    SCOPED_TRACE("prompt " + std::to_string(i) + " of " + std::to_string(ps[i].size()) + " tokens");
+    const CpuGreedy cpu = cpu_greedy(m, ps[i], kTokens, page_size, cfg);
+    size_t check = 0;
+    while (check < cpu.tokens.size() && cpu.margins[check] >= kNearTie) ++check;
+    clear += check == cpu.tokens.size();
+    equal += gpu.results[i].token_ids == cpu.tokens;
+    for (size_t t = 0; t < cpu.tokens.size() && gpu.results[i].token_ids[t] == cpu.tokens[t]; ++t)
+      drift = std::max(drift, std::abs(gpu.results[i].logprobs[t] - cpu.logprobs[t]));
+    for (size_t t = 0; t < check; ++t) {
+      ASSERT_EQ(gpu.results[i].token_ids[t], cpu.tokens[t])
+          << "token " << t << ", CPU margin " << cpu.margins[t];
+    }
+  }
+  std::printf(
+      "  %s %s P=%d ratio %.3g: %d of %zu prompts equal for all %d tokens (%d without a "
+      "near-tie), logprob drift %.2e\n",
+      model.c_str(), flow.c_str(), page_size, ratio, equal, ps.size(), kTokens, clear, drift);
+  EXPECT_GE(clear, 4) << "too few prompts without a near-tie to compare 16 tokens";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Flows, SparseGreedy,
+    ::testing::Combine(::testing::Values(std::string("tiny-qwen3"), std::string("tiny-llama")),
+                       ::testing::ValuesIn(kFlows), ::testing::Values(4, 16),
+                       ::testing::Values(1.0, 0.25)),
+    [](const auto& info) {
+      return std::get<0>(info.param).substr(5) + "_" + std::get<1>(info.param) + "_P" +
+             std::to_string(std::get<2>(info.param)) +
+             (std::get<3>(info.param) < 1.0 ? "_sparse" : "_fullbudget");
+    });
+
+// The KV read counts are budget arithmetic: the GPU's equal the CPU's for the same workload.
+TEST(SparseRunner, StatisticsEqualTheCpuBackend) {
+  VORTEX_REQUIRE_GPU();
+  LoadedModel m = bf16_model("tiny-qwen3");
+  const auto ps = prompts(m.config.vocab_size);
+  const auto cfg = flow_config(m, "quest", 4, 0.125);
+  const Generated gpu = generate(m, Device::kCuda, 4, ps, 12, cfg);
+  const Generated cpu = generate(m, Device::kCpu, 4, ps, 12, cfg);
+  EXPECT_EQ(gpu.stats.decode_rows, cpu.stats.decode_rows);
+  EXPECT_EQ(gpu.stats.dense_pages, cpu.stats.dense_pages);
+  EXPECT_EQ(gpu.stats.read_pages, cpu.stats.read_pages);
+  EXPECT_EQ(gpu.stats.sparse_rows, cpu.stats.sparse_rows);
+  EXPECT_EQ(gpu.stats.scored_rows, cpu.stats.scored_rows);
+  EXPECT_LT(gpu.stats.kv_read_fraction(), 1.0);
+}
+
+// With a budget that covers every page, a flow reads what dense attention reads.
+TEST(SparseRunner, FullBudgetEqualsDense) {
+  VORTEX_REQUIRE_GPU();
+  LoadedModel m = load_model(model_dir("tiny-llama"), {});
+  const auto ps = prompts(m.config.vocab_size);
+  const Generated dense = generate(m, Device::kCuda, 16, ps, 20, nullptr);
+  for (const char* flow : {"block_topk", "h2o"}) {
+    const Generated full = generate(m, Device::kCuda, 16, ps, 20, flow_config(m, flow, 16, 1.0));
+    for (size_t i = 0; i < ps.size(); ++i)
+      EXPECT_EQ(full.results[i].token_ids, dense.results[i].token_ids) << flow << " prompt " << i;
+  }
+}
+
+TEST(SparseRunner, GraphsOffGivesTheSameTokens) {
+  VORTEX_REQUIRE_GPU();
+  LoadedModel m = load_model(model_dir("tiny-qwen3"), {});
+  const auto ps = prompts(m.config.vocab_size);
+  for (const char* flow : {"quest", "h2o"}) {
+    const auto cfg = flow_config(m, flow, 4, 0.25);
+    const Generated with_graphs = generate(m, Device::kCuda, 4, ps, 20, cfg);
+    setenv("VORTEX_CUDA_GRAPHS", "0", 1);
+    const Generated without = generate(m, Device::kCuda, 4, ps, 20, cfg);
+    unsetenv("VORTEX_CUDA_GRAPHS");
+    for (size_t i = 0; i < ps.size(); ++i)
+      EXPECT_EQ(with_graphs.results[i].token_ids, without.results[i].token_ids)
+          << flow << " prompt " << i;
+  }
+}
+
+}  // namespace
+}  // namespace vortex
