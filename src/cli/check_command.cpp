@@ -1,5 +1,7 @@
 // `vortex check FLOW.py...`: compiles flows for a model's geometry (or symbolically) and reports
-// their fields, per-page memory overhead, budget policy and any errors.
+// their fields, per-page memory overhead, budget policy and any errors. With --target cuda it
+// also generates the flow's CUDA kernels and compiles them with NVRTC (no GPU needed).
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/json_file.h"
+#include "flow/codegen/cuda_codegen.h"
+#include "flow/codegen/nvrtc_compiler.h"
 #include "flow/compiler.h"
 #include "model/model_config.h"
 #include "model/presets.h"
@@ -25,6 +29,9 @@ struct CheckArgs {
   bool json = false;
   bool dump_ir = false;
   bool page_size_given = false;
+  std::string target = "cpu";
+  std::string arch = "sm_90a";
+  bool dump_cuda = false;
 };
 
 struct ResolvedGeometry {
@@ -37,6 +44,12 @@ ResolvedGeometry resolve_geometry(const CheckArgs& args) {
   ResolvedGeometry r;
   if (args.page_size <= 0 || (args.page_size & (args.page_size - 1)) != 0 || args.page_size > 4096)
     fail_usage("--page-size must be a power of two up to 4096, got ", args.page_size);
+  if (args.target == "cuda" && (args.arch.rfind("sm_", 0) != 0 || args.arch.size() < 5))
+    fail_usage("--arch must name a real GPU architecture such as sm_90a or sm_80, got '",
+               args.arch, "'");
+  if (args.target == "cuda" && args.model.empty())
+    fail_usage("--target cuda generates kernels for concrete sizes: pass --model (a preset or a "
+               "model directory) to bind G and D");
   if (args.model.empty()) {
     // Without a model only P can be bound; G and D stay symbolic.
     if (args.page_size_given) {
@@ -116,6 +129,92 @@ Json budget_json(const flow::BudgetPolicy& b) {
   return j;
 }
 
+const char* kernel_kind_name(flow::CudaKernelKind k) {
+  return k == flow::CudaKernelKind::kPerPage ? "per-page" : "per-row";
+}
+
+// --target cuda: generates the kernels and compiles them with NVRTC. Fills report["cuda"];
+// `text` gets the lines of the human-readable report. Returns whether both steps succeeded.
+bool check_cuda_target(const std::string& path, const std::string& source,
+                       const flow::FlowProgram& program, const ResolvedGeometry& geo,
+                       const CheckArgs& args, Json& report, std::string& text) {
+  Json cuda;
+  cuda["arch"] = args.arch;
+  cuda["ok"] = false;
+  auto error = [&](const std::string& message, const std::string& rendered) {
+    cuda["error"] = message;
+    report["cuda"] = cuda;
+    text += rendered;
+    return false;
+  };
+  flow::CudaFlowSource generated;
+  try {
+    generated = flow::generate_cuda_flow(program, geo.geometry);
+  } catch (const flow::CudaCodegenError& e) {
+    flow::Diagnostic d{flow::Severity::kError, e.loc(), e.detail(), {}};
+    return error(e.what(), flow::format_diagnostics({d}, source, path));
+  } catch (const Error& e) {
+    return error(e.what(), std::string(e.what()) + "\n");
+  }
+  Json kernels = Json::array();
+  if (!generated.summarize_kernel.empty())
+    kernels.push_back({{"name", generated.summarize_kernel}, {"phase", "summarize"}});
+  for (const flow::CudaScoreKernel& k : generated.score_kernels)
+    kernels.push_back({{"name", k.name}, {"phase", "score"}, {"kind", kernel_kind_name(k.kind)}});
+  cuda["kernels"] = kernels;
+  cuda["field_floats"] = generated.field_floats;
+  cuda["field_stride"] = generated.field_stride;
+  cuda["state_floats"] = generated.state_floats;
+  cuda["state_stride"] = generated.state_stride;
+  cuda["page_scratch_floats"] = generated.page_scratch_floats;
+  cuda["row_scratch_floats"] = generated.row_scratch_floats;
+  cuda["source_bytes"] = generated.source.size();
+  if (args.dump_cuda && !args.json) text += generated.source;
+
+  std::string why;
+  if (!flow::nvrtc_available(&why))
+    return error("NVRTC unavailable: " + why, path + ": error: NVRTC unavailable: " + why + "\n");
+  flow::NvrtcOptions opt;
+  opt.arch = args.arch;
+  opt.display_name = path + ".cu";
+  flow::NvrtcResult compiled;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    compiled = flow::nvrtc_compile(generated.source, opt);
+  } catch (const Error& e) {
+    return error(e.what(), path + ": error: " + e.what() + "\n");
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  cuda["ok"] = true;
+  cuda["nvrtc"] = flow::nvrtc_version();
+  cuda["cached"] = compiled.from_cache;
+  cuda["cubin_bytes"] = compiled.cubin.size();
+  cuda["cache_path"] = compiled.cache_path.empty() ? Json(nullptr) : Json(compiled.cache_path);
+  cuda["compile_s"] = seconds;
+  report["cuda"] = cuda;
+
+  char line[256];
+  std::snprintf(line, sizeof line, "  cuda %s (NVRTC %s): %s in %.2f s, CUBIN %zu B\n",
+                args.arch.c_str(), flow::nvrtc_version().c_str(),
+                compiled.from_cache ? "compiled (cached)" : "compiled", seconds,
+                compiled.cubin.size());
+  text += line;
+  if (!generated.summarize_kernel.empty())
+    text += "    kernel " + generated.summarize_kernel + " (summarize)\n";
+  for (const flow::CudaScoreKernel& k : generated.score_kernels)
+    text += "    kernel " + k.name + " (score, " + kernel_kind_name(k.kind) + ")\n";
+  std::snprintf(line, sizeof line,
+                "    fields %d floats (stride %d bf16), state %d floats (stride %d f32), "
+                "scratch %d per page + %d per row\n",
+                generated.field_floats, generated.field_stride, generated.state_floats,
+                generated.state_stride, generated.page_scratch_floats,
+                generated.row_scratch_floats);
+  text += line;
+  if (!compiled.log.empty()) text += "    NVRTC log:\n" + compiled.log + "\n";
+  return true;
+}
+
 // Checks one file; prints its report; returns whether it compiled.
 bool check_one(const std::string& path, const ResolvedGeometry& geo, const CheckArgs& args) {
   std::optional<std::string> source = read_file(path);
@@ -188,10 +287,16 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   report["overhead_fraction"] =
       concrete && kv_bytes ? Json(static_cast<double>(field_bytes) / *kv_bytes) : Json(nullptr);
   report["budget"] = budget_json(program.budget);
+  std::string cuda_text;
+  bool cuda_ok = true;
+  if (args.target == "cuda") {
+    cuda_ok = check_cuda_target(path, *source, program, geo, args, report, cuda_text);
+    report["ok"] = cuda_ok;
+  }
   if (args.json) {
     if (args.dump_ir) report["ir"] = result.ir_dumps;
     std::printf("%s\n", report.dump().c_str());
-    return true;
+    return cuda_ok;
   }
 
   std::printf("%s: ok: flow %s\n", path.c_str(), program.class_name.c_str());
@@ -228,6 +333,12 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
     std::printf("  per-page overhead: depends on the geometry; pass --model for bytes\n");
   }
   std::printf("  budget: %s\n", budget_text(program.budget).c_str());
+  if (!cuda_ok) {
+    std::fputs(cuda_text.c_str(), stderr);
+    std::printf("%s: FAILED for --target cuda\n", path.c_str());
+    return false;
+  }
+  std::fputs(cuda_text.c_str(), stdout);
   return true;
 }
 
@@ -244,6 +355,14 @@ Action add_check_command(CLI::App& app) {
       cmd->add_option("--page-size", args->page_size, "Tokens per KV page (a power of two)");
   cmd->add_flag("--json", args->json, "Print one JSON object per file");
   cmd->add_flag("--dump-ir", args->dump_ir, "Print the IR after each compiler pass");
+  cmd->add_option("--target", args->target,
+                  "cpu: check the flow (default); cuda: also generate its CUDA kernels for the "
+                  "model's geometry and compile them with NVRTC (no GPU needed; needs --model)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--arch", args->arch,
+                  "GPU architecture for --target cuda: sm_90a (H100, default), sm_80, ...");
+  cmd->add_flag("--dump-cuda", args->dump_cuda,
+                "With --target cuda: print the generated CUDA source");
   return [args, page_size]() {
     args->page_size_given = page_size->count() > 0;
     ResolvedGeometry geo = resolve_geometry(*args);

@@ -161,6 +161,9 @@ std::string finish_lines(const std::string& text, const std::string& flow_file,
 // ---- the device helpers every generated source starts with -----------------------------------
 
 constexpr const char* kDeviceHelpers = R"(
+// Unused helpers and page pointers are normal in generated code.
+#pragma nv_diag_suppress 177
+#pragma nv_diag_suppress 550
 #define VX_OFFSETOF(T, m) __INTADDR__(&((T*)0)->m)
 __device__ __forceinline__ float vx_nan() { return __int_as_float(0x7fffffff); }
 __device__ __forceinline__ float vx_inf() { return __int_as_float(0x7f800000); }
@@ -446,8 +449,9 @@ class Generator {
  private:
   // -- program facts --
   [[noreturn]] void unsupported(const Op& op, const std::string& what) const {
-    fail(program_.filename, ":", op.loc.line, ":", op.loc.col, ": error: the CUDA generator ",
-         "cannot compile '", op_kind_name(op.kind), "' here: ", what);
+    throw CudaCodegenError(program_.filename, op.loc,
+                           str_cat("the CUDA generator cannot compile '", op_kind_name(op.kind),
+                                   "' here: ", what));
   }
   void analyse(const Function& fn, std::vector<ValueFacts>& facts);
   void analyse_score();
@@ -1486,7 +1490,10 @@ void Generator::request_cross(ValueId id) {
   if (op.kind == OpKind::kMean)
     fin = str_cat("@ / ((float)count * ", float_literal(static_cast<double>(inner_count)), ")");
   if (op.kind == OpKind::kL2Norm) fin = "sqrtf(@)";
-  pass(combine, s.name, [](int64_t, const std::string& v) { return v; }, fin);
+  // With inner axes each page contributes its inner reduction, already squared for l2norm.
+  const Combine partial = combine == Combine::kSumSq && !inner_axes.empty() ? Combine::kSum
+                                                                           : combine;
+  pass(partial, s.name, [](int64_t, const std::string& v) { return v; }, fin);
   kernel_storage_[id] = s;
 }
 
@@ -1524,13 +1531,13 @@ void Generator::for_each_element(ValueId id, const std::function<void(const Inde
 // Declares the page's pointers (i is the scoreable page; row and h are known) and opens the
 // per-page scope, whose hoisted loads then come after the declarations.
 void Generator::open_page_scope() {
+  OriginGuard generated(*this, SourceLoc{});
   line("const int page = a.pages[page_base + i];");
   line("const long long block = (long long)page * a.num_kv_heads + h;");
   line("const vx_bf16* fld = a.fields + block * a.field_stride;");
   line("float* st = a.state + block * a.state_stride;");
   line("float* ps = a.page_scratch + ((long long)row * a.max_pages + i) * "
        "VX_PAGE_SCRATCH_FLOATS;");
-  line("(void)fld; (void)st; (void)ps;");
   open("{");
   page_level_ = top().level;
 }
@@ -1611,9 +1618,10 @@ std::string Generator::gen_summarize(const std::string& name) {
     }
   });
   if (shared_bytes_ > kMaxSharedBytes)
-    fail(program_.filename, ":", fn_->loc.line, ":", fn_->loc.col,
-         ": error: the CUDA generator needs ", shared_bytes_,
-         " bytes of shared memory for summarize (at most ", kMaxSharedBytes, ")");
+    throw CudaCodegenError(program_.filename, fn_->loc,
+                           str_cat("the CUDA generator needs ", shared_bytes_,
+                                   " bytes of shared memory for summarize (at most ",
+                                   kMaxSharedBytes, ")"));
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaSummarizeThreads, ") ", name,
                "(const CudaSummarizeArgs a) {\n");
@@ -1653,9 +1661,10 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   });
   page_head_ = nullptr;
   if (shared_bytes_ > kMaxSharedBytes)
-    fail(program_.filename, ":", fn_->loc.line, ":", fn_->loc.col,
-         ": error: the CUDA generator needs ", shared_bytes_,
-         " bytes of shared memory for score (at most ", kMaxSharedBytes, ")");
+    throw CudaCodegenError(program_.filename, fn_->loc,
+                           str_cat("the CUDA generator needs ", shared_bytes_,
+                                   " bytes of shared memory for score (at most ",
+                                   kMaxSharedBytes, ")"));
   const int64_t G = geometry_.G, D = geometry_.D;
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ",
@@ -1712,9 +1721,10 @@ std::string Generator::gen_row_kernel(const std::string& name) {
   });
   page_head_ = nullptr;
   if (shared_bytes_ > kMaxSharedBytes)
-    fail(program_.filename, ":", fn_->loc.line, ":", fn_->loc.col,
-         ": error: the CUDA generator needs ", shared_bytes_,
-         " bytes of shared memory for score's row kernel (at most ", kMaxSharedBytes, ")");
+    throw CudaCodegenError(program_.filename, fn_->loc,
+                           str_cat("the CUDA generator needs ", shared_bytes_,
+                                   " bytes of shared memory for score's row kernel (at most ",
+                                   kMaxSharedBytes, ")"));
   const int64_t G = geometry_.G, D = geometry_.D;
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScoreRowThreads, ") ", name,

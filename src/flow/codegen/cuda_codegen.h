@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "flow/ir.h"
 
 namespace vortex::flow {
@@ -33,8 +34,25 @@ struct CudaFlowSource {
   int32_t row_scratch_floats = 0;   // per row, between score kernels
 };
 
+// What generate_cuda_flow throws for a construct it cannot compile: what() is
+// "file:line:col: error: <detail>"; loc and detail let a caller render it as a flow diagnostic.
+class CudaCodegenError : public Error {
+ public:
+  CudaCodegenError(const std::string& file, SourceLoc loc, const std::string& detail)
+      : Error(str_cat(file, ":", loc.line, ":", loc.col, ": error: ", detail)),
+        loc_(loc),
+        detail_(detail) {}
+  SourceLoc loc() const { return loc_; }
+  const std::string& detail() const { return detail_; }
+
+ private:
+  SourceLoc loc_;
+  std::string detail_;
+};
+
 // Generates the kernels of `program` for a concrete geometry (G, D, P all positive). Throws
-// vortex::Error naming the flow file, line and op for what the generator does not support.
+// vortex::Error naming the flow file, line and op for what the generator does not support
+// (CudaCodegenError), or for a geometry the flow's shapes do not fit.
 CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry);
 
 }  // namespace vortex::flow

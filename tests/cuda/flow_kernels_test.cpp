@@ -1,0 +1,518 @@
+// The generated flow kernels (CudaFlowModule) against the CPU executor, the reference semantics,
+// for every shipped flow and the generator's coverage flows (tests/data/flows/codegen):
+//  - summarize on random bf16 K/V pages: fields equal CpuFlowExecutor::summarize_pages on the
+//    same bf16 values, up to bf16 rounding;
+//  - score over ragged rows (N from 0 to ~300, pages scattered in the pool, rows of one
+//    sequence with different scoreable ranges), a worklist built on the host and run with grids
+//    smaller and larger than it: scores equal CpuFlowExecutor::score_rows fed the GPU's fields
+//    and the bf16 q, within 1e-3 of the row's score spread;
+//  - State after each of 3 consecutive score calls equals the CPU's, and pages that are not
+//    scored keep State 0;
+//  - the launches can be captured in a CUDA graph and replay to the same results.
+#include "engine/cuda/cuda_flow_module.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "cuda/cuda_test_util.h"
+#include "flow/compiler.h"
+#include "flow/cpu_executor.h"
+
+namespace vortex {
+namespace {
+
+namespace fs = std::filesystem;
+using flow::CpuFlowExecutor;
+using flow::FlowGeometry;
+using flow::FlowProgram;
+using test::DeviceArray;
+
+constexpr int kKvHeads = 2;
+constexpr int kCalls = 3;
+constexpr size_t kMaxReported = 8;  // mismatches printed per check
+
+FlowProgram compile_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  flow::CompileOptions options;
+  options.dump_ir = false;
+  const std::string name = path.filename().string();
+  flow::CompileResult r = flow::compile_flow(ss.str(), name, nullptr, options);
+  if (!r.ok()) {
+    ADD_FAILURE() << flow::format_compile_errors(r, ss.str(), name);
+    return FlowProgram{};
+  }
+  return *r.program;
+}
+
+std::vector<fs::path> all_flows() {
+  std::vector<fs::path> paths;
+  for (const char* name : {"block_topk", "gqa_softmax_max", "h2o", "quest", "streaming",
+                           "subpage_quest", "value_gated"})
+    paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
+  for (const char* name : {"chain", "both_sides", "odd_scale", "nested", "page_ops", "row_ops"})
+    paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" /
+                    (std::string(name) + ".py"));
+  return paths;
+}
+
+std::string cache_dir() {
+  static const std::string dir = [] {
+    fs::path p = fs::temp_directory_path() / ("vortex_flow_kernels_test_" + std::to_string(getpid()));
+    fs::create_directories(p);
+    return p.string();
+  }();
+  return dir;
+}
+
+// Collects mismatches of one check and reports the first few with their context.
+class Mismatches {
+ public:
+  explicit Mismatches(std::string what) : what_(std::move(what)) {}
+  void add(const std::string& where, double got, double want, double tol) {
+    ++count_;
+    if (lines_.size() < kMaxReported) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, ": gpu %.9g cpu %.9g (|diff| %.3g > tol %.3g)", got, want,
+                    std::fabs(got - want), tol);
+      lines_.push_back(where + buf);
+    }
+  }
+  void checked() { ++total_; }
+  void report() const {
+    if (count_ == 0) return;
+    std::string msg = what_ + ": " + std::to_string(count_) + " of " + std::to_string(total_) +
+                      " values differ; first:";
+    for (const std::string& l : lines_) msg += "\n  " + l;
+    ADD_FAILURE() << msg;
+  }
+  size_t count() const { return count_; }
+
+ private:
+  std::string what_;
+  std::vector<std::string> lines_;
+  size_t count_ = 0, total_ = 0;
+};
+
+bool close_enough(float got, float want, double tol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::isfinite(got) && std::fabs(static_cast<double>(got) - want) <= tol;
+}
+
+// One test setup: the pool of pages, the sequences' page lists and the rows.
+struct RowLayout {
+  std::vector<int32_t> pages;            // physical pages of all sequences, concatenated
+  std::vector<int32_t> seq_offset;       // per sequence: first entry in pages
+  std::vector<int32_t> seq_pages;        // per sequence: n
+  std::vector<int32_t> row_page_offset;  // per row
+  std::vector<int32_t> row_first, row_count;
+  std::vector<int32_t> q_rows;           // per sequence: its token row in q
+  int32_t pool = 0, max_pages = 0;
+};
+
+RowLayout make_layout(Rng& rng) {
+  RowLayout l;
+  const std::vector<int32_t> n = {1, 5, 300, 40, 0, 131, 17, 260, 3, 128, 129};
+  const int32_t total = std::accumulate(n.begin(), n.end(), 0);
+  l.pool = total + 9;  // a few pages no row uses
+  std::vector<int32_t> perm(static_cast<size_t>(l.pool));
+  std::iota(perm.begin(), perm.end(), 0);
+  for (size_t i = perm.size(); i-- > 1;)
+    std::swap(perm[i], perm[static_cast<size_t>(rng.next_u64() % (i + 1))]);
+  int32_t next = 0;
+  for (size_t s = 0; s < n.size(); ++s) {
+    l.seq_offset.push_back(static_cast<int32_t>(l.pages.size()));
+    l.seq_pages.push_back(n[s]);
+    for (int32_t p = 0; p < n[s]; ++p) l.pages.push_back(perm[static_cast<size_t>(next++)]);
+    l.max_pages = std::max(l.max_pages, n[s]);
+  }
+  for (size_t s = 0; s < n.size(); ++s)
+    for (int h = 0; h < kKvHeads; ++h) {
+      // Head 0: sink 1, recent 2; head 1: sink 2 and a tenth of the row recent; sequence 3
+      // head 1 is not scored at all.
+      int32_t first = std::min<int32_t>(h == 0 ? 1 : 2, n[s]);
+      int32_t count = std::max<int32_t>(0, n[s] - first - (h == 0 ? 2 : 1 + n[s] / 10));
+      if (s == 3 && h == 1) count = 0;
+      l.row_page_offset.push_back(l.seq_offset[s]);
+      l.row_first.push_back(first);
+      l.row_count.push_back(count);
+    }
+  l.q_rows.resize(n.size());
+  for (size_t s = 0; s < n.size(); ++s) l.q_rows[s] = static_cast<int32_t>(n.size() - 1 - s);
+  return l;
+}
+
+// (row, first page) chunks of kCudaScorePageThreads pages.
+void make_worklist(const RowLayout& l, bool reversed, std::vector<int32_t>* item_row,
+                   std::vector<int32_t>* item_begin) {
+  item_row->clear();
+  item_begin->clear();
+  for (size_t r = 0; r < l.row_count.size(); ++r)
+    for (int32_t b = 0; b < l.row_count[r]; b += flow::kCudaScorePageThreads) {
+      item_row->push_back(static_cast<int32_t>(r));
+      item_begin->push_back(b);
+    }
+  if (reversed) {
+    std::reverse(item_row->begin(), item_row->end());
+    std::reverse(item_begin->begin(), item_begin->end());
+  }
+}
+
+void check_flow(const FlowProgram& program, const FlowGeometry& g, uint64_t seed) {
+  const std::string label = program.filename + " G=" + std::to_string(g.G) +
+                            " D=" + std::to_string(g.D) + " P=" + std::to_string(g.P);
+  SCOPED_TRACE(label);
+  CudaFlowModule module = CudaFlowModule::make(program, g, cache_dir());
+  const CpuFlowExecutor cpu(program, g);
+  ASSERT_EQ(module.field_floats(), cpu.field_floats_per_page_head());
+  std::string kernels = module.source().summarize_kernel;
+  for (const auto& k : module.source().score_kernels) kernels += " " + k.name;
+  SCOPED_TRACE("kernels: " + kernels);
+
+  Rng rng(seed);
+  const RowLayout l = make_layout(rng);
+  const int64_t G = g.G, D = g.D, P = g.P;
+  const int64_t Hq = G * kKvHeads;
+  const int64_t block = P * D;
+  const int64_t ff = cpu.field_floats_per_page_head();
+  const int32_t fstride = module.field_stride();
+
+  // ---- summarize ----
+  std::vector<float> k_f, v_f;
+  std::vector<uint16_t> k = test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
+                                              1.0f, &k_f);
+  std::vector<uint16_t> v = test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
+                                              0.7f, &v_f);
+  std::vector<int32_t> items(l.pages.begin(), l.pages.end());
+  for (size_t i = items.size(); i-- > 1;)
+    std::swap(items[i], items[static_cast<size_t>(rng.next_u64() % (i + 1))]);
+  DeviceArray<uint16_t> d_k(k), d_v(v);
+  DeviceArray<uint16_t> d_fields(static_cast<size_t>(l.pool * kKvHeads * std::max(fstride, 1)));
+  DeviceArray<int32_t> d_items(items);
+  DeviceArray<int32_t> d_num_items(std::vector<int32_t>{static_cast<int32_t>(items.size())});
+  flow::CudaSummarizeArgs sa;
+  sa.k = d_k.get();
+  sa.v = d_v.get();
+  sa.fields = d_fields.get();
+  sa.items = d_items.get();
+  sa.num_items = d_num_items.get();
+  sa.page_stride = kKvHeads * block;
+  sa.head_stride = block;
+  sa.num_kv_heads = kKvHeads;
+  sa.field_stride = fstride;
+  module.launch_summarize(sa, static_cast<int>(items.size()) + 3, nullptr);
+  check_cuda(cudaGetLastError(), "summarize");
+  const std::vector<uint16_t> gpu_fields = d_fields.download();
+
+  // The GPU's fields as f32, the CPU's input to score.
+  std::vector<float> fields(static_cast<size_t>(l.pool * kKvHeads * std::max<int64_t>(ff, 1)), 0);
+  if (ff > 0) {
+    std::vector<float> cpu_fields(static_cast<size_t>(items.size() * kKvHeads * ff));
+    std::vector<const float*> kp, vp;
+    std::vector<float*> out;
+    for (size_t i = 0; i < items.size(); ++i)
+      for (int h = 0; h < kKvHeads; ++h) {
+        const int64_t src = (items[i] * kKvHeads + h) * block;
+        kp.push_back(k_f.data() + src);
+        vp.push_back(v_f.data() + src);
+        out.push_back(cpu_fields.data() + (i * kKvHeads + static_cast<size_t>(h)) * ff);
+      }
+    cpu.summarize_pages(kp.data(), vp.data(), static_cast<int64_t>(kp.size()), out.data());
+    Mismatches bad("summarize fields");
+    for (size_t i = 0; i < items.size(); ++i)
+      for (int h = 0; h < kKvHeads; ++h) {
+        const float* want = out[i * kKvHeads + static_cast<size_t>(h)];
+        const int64_t b = (items[i] * kKvHeads + h);
+        for (const flow::FieldSlot& slot : cpu.field_slots()) {
+          double scale = 0;
+          for (int64_t e = 0; e < slot.num_floats; ++e)
+            if (std::isfinite(want[slot.offset + e]))
+              scale = std::max(scale, std::fabs(static_cast<double>(want[slot.offset + e])));
+          for (int64_t e = 0; e < slot.num_floats; ++e) {
+            const float w = want[slot.offset + e];
+            const float got = bf16_to_f32(gpu_fields[static_cast<size_t>(b * fstride + slot.offset + e)]);
+            fields[static_cast<size_t>(b * ff + slot.offset + e)] = got;
+            const double tol = 1e-2 * std::fabs(w) + 1e-3 * scale + 1e-30;
+            bad.checked();
+            if (!close_enough(got, w, tol))
+              bad.add(str_cat("page ", items[i], " head ", h, " field '",
+                              program.fields[static_cast<size_t>(slot.field)].name, "'[", e, "]"),
+                      got, w, tol);
+          }
+        }
+      }
+    bad.report();
+    if (bad.count()) return;  // scores would only repeat the failure
+  }
+
+  // ---- score, kCalls times (State evolves) ----
+  const int32_t num_rows = static_cast<int32_t>(l.row_count.size());
+  const int32_t sstride = module.state_stride();
+  DeviceArray<int32_t> d_q_rows(l.q_rows), d_row_page_offset(l.row_page_offset);
+  DeviceArray<int32_t> d_pages(l.pages), d_row_first(l.row_first), d_row_count(l.row_count);
+  DeviceArray<float> d_state(static_cast<size_t>(l.pool * kKvHeads * std::max(sstride, 1)));
+  check_cuda(cudaMemset(d_state.get(), 0, static_cast<size_t>(l.pool * kKvHeads) *
+                                              std::max(sstride, 1) * sizeof(float)),
+             "state");
+  DeviceArray<float> d_page_scratch(static_cast<size_t>(num_rows) * l.max_pages *
+                                    std::max(module.page_scratch_floats(), 1));
+  DeviceArray<float> d_row_scratch(static_cast<size_t>(num_rows) *
+                                   std::max(module.row_scratch_floats(), 1));
+  std::vector<flow::RowState> states(static_cast<size_t>(num_rows));
+  const int32_t num_seqs = static_cast<int32_t>(l.seq_pages.size());
+
+  for (int call = 0; call < kCalls; ++call) {
+    SCOPED_TRACE("score call " + std::to_string(call));
+    std::vector<float> q_f;
+    std::vector<uint16_t> q =
+        test::random_bf16(static_cast<size_t>(num_seqs * Hq * D), rng, 1.0f, &q_f);
+    std::vector<int32_t> item_row, item_begin;
+    make_worklist(l, call == 2, &item_row, &item_begin);
+    const int num_items = static_cast<int>(item_row.size());
+    const int grid = call == 0 ? 3 : call == 1 ? num_items + 2 : 64;
+    DeviceArray<uint16_t> d_q(q);
+    DeviceArray<int32_t> d_item_row(item_row), d_item_begin(item_begin);
+    DeviceArray<int32_t> d_num(std::vector<int32_t>{num_items});
+    DeviceArray<float> d_scores(static_cast<size_t>(num_rows) * l.max_pages);  // poisoned NaN
+    flow::CudaScoreArgs a;
+    a.q = d_q.get();
+    a.q_rows = d_q_rows.get();
+    a.row_page_offset = d_row_page_offset.get();
+    a.pages = d_pages.get();
+    a.row_first = d_row_first.get();
+    a.row_count = d_row_count.get();
+    a.item_row = d_item_row.get();
+    a.item_begin = d_item_begin.get();
+    a.num_items = d_num.get();
+    a.fields = d_fields.get();
+    a.state = d_state.get();
+    a.page_scratch = d_page_scratch.get();
+    a.row_scratch = d_row_scratch.get();
+    a.scores = d_scores.get();
+    a.num_rows = num_rows;
+    a.num_q_heads = static_cast<int32_t>(Hq);
+    a.num_kv_heads = kKvHeads;
+    a.max_pages = l.max_pages;
+    a.field_stride = fstride;
+    a.state_stride = sstride;
+    module.launch_score(a, grid, nullptr);
+    check_cuda(cudaGetLastError(), "score");
+    const std::vector<float> gpu_scores = d_scores.download();
+    const std::vector<float> gpu_state = d_state.download();
+
+    // CPU reference.
+    std::vector<std::vector<float>> want(static_cast<size_t>(num_rows));
+    std::vector<std::vector<const float*>> page_fields(static_cast<size_t>(num_rows));
+    std::vector<flow::ScoreRow> rows;
+    for (int32_t r = 0; r < num_rows; ++r) {
+      const int32_t n = l.row_count[static_cast<size_t>(r)];
+      if (n <= 0) continue;
+      const int32_t s = r / kKvHeads, h = r % kKvHeads;
+      auto& pf = page_fields[static_cast<size_t>(r)];
+      for (int32_t i = 0; i < n; ++i) {
+        const int32_t page = l.pages[static_cast<size_t>(l.row_page_offset[static_cast<size_t>(r)] +
+                                                         l.row_first[static_cast<size_t>(r)] + i)];
+        pf.push_back(fields.data() + (static_cast<int64_t>(page) * kKvHeads + h) * ff);
+      }
+      want[static_cast<size_t>(r)].resize(static_cast<size_t>(n));
+      const float* qr = q_f.data() + (l.q_rows[static_cast<size_t>(s)] * Hq + h * G) * D;
+      rows.push_back(flow::ScoreRow{qr, n, pf.data(), &states[static_cast<size_t>(r)],
+                                    l.row_first[static_cast<size_t>(r)],
+                                    want[static_cast<size_t>(r)].data()});
+    }
+    cpu.score_rows(rows);
+
+    Mismatches bad_scores("scores");
+    for (int32_t r = 0; r < num_rows; ++r) {
+      const auto& w = want[static_cast<size_t>(r)];
+      if (w.empty()) continue;
+      double lo = INFINITY, hi = -INFINITY, big = 0;
+      for (float x : w)
+        if (std::isfinite(x)) {
+          lo = std::min<double>(lo, x);
+          hi = std::max<double>(hi, x);
+          big = std::max(big, std::fabs(static_cast<double>(x)));
+        }
+      const double spread = hi > lo ? hi - lo : 0.0;
+      const double tol = 1e-3 * std::max(spread, 0.05 * big) + 1e-30;
+      for (size_t i = 0; i < w.size(); ++i) {
+        const float got = gpu_scores[static_cast<size_t>(r) * l.max_pages + i];
+        bad_scores.checked();
+        if (!close_enough(got, w[i], tol))
+          bad_scores.add(str_cat("row ", r, " (seq ", r / kKvHeads, " head ", r % kKvHeads,
+                                 ", N=", w.size(), ") page ", i),
+                         got, w[i], tol);
+      }
+    }
+    bad_scores.report();
+
+    if (cpu.has_state()) {
+      Mismatches bad_state("State");
+      std::vector<bool> scored(static_cast<size_t>(l.pool * kKvHeads), false);
+      for (int32_t r = 0; r < num_rows; ++r) {
+        const int32_t n = l.row_count[static_cast<size_t>(r)];
+        const int32_t h = r % kKvHeads;
+        for (int32_t i = 0; i < n; ++i) {
+          const int32_t pos = l.row_first[static_cast<size_t>(r)] + i;
+          const int32_t page =
+              l.pages[static_cast<size_t>(l.row_page_offset[static_cast<size_t>(r)] + pos)];
+          scored[static_cast<size_t>(page * kKvHeads + h)] = true;
+          int64_t off = 0;
+          for (size_t s = 0; s < cpu.state_slots().size(); ++s) {
+            const flow::FieldSlot& slot = cpu.state_slots()[s];
+            for (int64_t e = 0; e < slot.num_floats; ++e) {
+              const float w = states[static_cast<size_t>(r)].page_state(static_cast<int>(s), pos)[e];
+              const float got = gpu_state[static_cast<size_t>((page * kKvHeads + h) * sstride +
+                                                              off + e)];
+              const double tol = 1e-4 * std::fabs(w) + 1e-6;
+              bad_state.checked();
+              if (!close_enough(got, w, tol))
+                bad_state.add(str_cat("row ", r, " page position ", pos, " (physical ", page,
+                                      ") state ", s, "[", e, "]"),
+                              got, w, tol);
+            }
+            off += slot.num_floats;
+          }
+        }
+      }
+      for (int64_t b = 0; b < l.pool * kKvHeads; ++b) {
+        if (scored[static_cast<size_t>(b)]) continue;
+        for (int64_t e = 0; e < module.state_floats(); ++e) {
+          bad_state.checked();
+          const float got = gpu_state[static_cast<size_t>(b * sstride + e)];
+          if (got != 0.0f)
+            bad_state.add(str_cat("unscored block ", b, " state[", e, "]"), got, 0.0, 0.0);
+        }
+      }
+      bad_state.report();
+      if (bad_state.count() > 0) return;
+    }
+    if (bad_scores.count() > 0) return;  // later calls would only repeat it
+  }
+}
+
+TEST(CudaFlowKernels, EveryFlowMatchesTheCpuExecutor) {
+  VORTEX_REQUIRE_GPU();
+  for (const fs::path& path : all_flows()) {
+    const FlowProgram program = compile_file(path);
+    if (program.score.ops.empty()) continue;
+    for (const FlowGeometry& g : {FlowGeometry{4, 128, 16}, FlowGeometry{8, 64, 64},
+                                  FlowGeometry{1, 128, 16}}) {
+      try {
+        check_flow(program, g, 1234);
+      } catch (const Error& e) {
+        ADD_FAILURE() << path.filename() << " G=" << g.G << " D=" << g.D << " P=" << g.P << ": "
+                      << e.what();
+      }
+    }
+  }
+}
+
+// The runner records the launches in a CUDA graph: capture summarize + score on a stream and
+// replay; the results equal those of direct launches.
+TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
+  VORTEX_REQUIRE_GPU();
+  const FlowProgram program =
+      compile_file(fs::path(VORTEX_SOURCE_DIR) / "flows" / "gqa_softmax_max.py");
+  ASSERT_FALSE(program.score.ops.empty());
+  const FlowGeometry g{4, 128, 16};
+  CudaFlowModule module = CudaFlowModule::make(program, g, cache_dir());
+  Rng rng(7);
+  const RowLayout l = make_layout(rng);
+  const int64_t block = g.P * g.D, Hq = g.G * kKvHeads;
+  std::vector<float> unused;
+  DeviceArray<uint16_t> d_k(test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
+                                              1.0f, &unused));
+  DeviceArray<uint16_t> d_q(test::random_bf16(
+      static_cast<size_t>(l.seq_pages.size() * Hq * g.D), rng, 1.0f, &unused));
+  std::vector<int32_t> item_row, item_begin;
+  make_worklist(l, false, &item_row, &item_begin);
+  DeviceArray<int32_t> d_items(l.pages);
+  DeviceArray<int32_t> d_num_pages(std::vector<int32_t>{static_cast<int32_t>(l.pages.size())});
+  DeviceArray<uint16_t> d_fields(static_cast<size_t>(l.pool * kKvHeads * module.field_stride()));
+  DeviceArray<int32_t> d_q_rows(l.q_rows), d_offset(l.row_page_offset), d_pages(l.pages);
+  DeviceArray<int32_t> d_first(l.row_first), d_count(l.row_count);
+  DeviceArray<int32_t> d_item_row(item_row), d_item_begin(item_begin);
+  DeviceArray<int32_t> d_num_items(std::vector<int32_t>{static_cast<int32_t>(item_row.size())});
+  const int32_t num_rows = static_cast<int32_t>(l.row_count.size());
+  DeviceArray<float> d_scratch(static_cast<size_t>(num_rows) * l.max_pages *
+                               std::max(module.page_scratch_floats(), 1));
+  DeviceArray<float> d_row_scratch(static_cast<size_t>(num_rows) + 1);
+  DeviceArray<float> d_scores(static_cast<size_t>(num_rows) * l.max_pages);
+
+  flow::CudaSummarizeArgs sa;
+  sa.k = d_k.get();
+  sa.v = d_k.get();
+  sa.fields = d_fields.get();
+  sa.items = d_items.get();
+  sa.num_items = d_num_pages.get();
+  sa.page_stride = kKvHeads * block;
+  sa.head_stride = block;
+  sa.num_kv_heads = kKvHeads;
+  sa.field_stride = module.field_stride();
+  flow::CudaScoreArgs a;
+  a.q = d_q.get();
+  a.q_rows = d_q_rows.get();
+  a.row_page_offset = d_offset.get();
+  a.pages = d_pages.get();
+  a.row_first = d_first.get();
+  a.row_count = d_count.get();
+  a.item_row = d_item_row.get();
+  a.item_begin = d_item_begin.get();
+  a.num_items = d_num_items.get();
+  a.fields = d_fields.get();
+  a.page_scratch = d_scratch.get();
+  a.row_scratch = d_row_scratch.get();
+  a.scores = d_scores.get();
+  a.num_rows = num_rows;
+  a.num_q_heads = static_cast<int32_t>(Hq);
+  a.num_kv_heads = kKvHeads;
+  a.max_pages = l.max_pages;
+  a.field_stride = module.field_stride();
+
+  module.launch_summarize(sa, static_cast<int>(l.pages.size()), nullptr);
+  module.launch_score(a, 16, nullptr);
+  const std::vector<float> direct = d_scores.download();
+
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  check_cuda(cudaMemset(d_scores.get(), 0xff, direct.size() * sizeof(float)), "poison");
+  check_cuda(cudaMemset(d_fields.get(), 0xff,
+                        static_cast<size_t>(l.pool * kKvHeads * module.field_stride()) * 2),
+             "poison");
+  cudaGraph_t graph;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+  module.launch_summarize(sa, static_cast<int>(l.pages.size()), stream);
+  module.launch_score(a, 16, stream);
+  check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+  cudaGraphExec_t exec;
+  check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  check_cuda(cudaGraphLaunch(exec, stream), "graph launch");
+  check_cuda(cudaStreamSynchronize(stream), "graph run");
+  const std::vector<float> replayed = d_scores.download();
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  for (int32_t r = 0; r < num_rows; ++r)
+    for (int32_t i = 0; i < l.row_count[static_cast<size_t>(r)]; ++i) {
+      const size_t at = static_cast<size_t>(r) * l.max_pages + static_cast<size_t>(i);
+      ASSERT_EQ(replayed[at], direct[at]) << "row " << r << " page " << i;
+    }
+}
+
+}  // namespace
+}  // namespace vortex
