@@ -24,7 +24,6 @@ CudaFlowModule CudaFlowModule::make(const flow::FlowProgram& program,
                                     const flow::FlowGeometry& geometry,
                                     const std::string& cache_dir) {
   CudaFlowModule m;
-  m.name_ = program.filename;
   m.source_ = flow::generate_cuda_flow(program, geometry);
   m.arch_ = current_cuda_arch();
   flow::NvrtcOptions opt;
@@ -64,7 +63,6 @@ CudaFlowModule& CudaFlowModule::operator=(CudaFlowModule&& other) noexcept {
   if (library_) cudaLibraryUnload(library_);
   source_ = std::move(other.source_);
   arch_ = std::move(other.arch_);
-  name_ = std::move(other.name_);
   from_cache_ = other.from_cache_;
   library_ = std::exchange(other.library_, nullptr);
   summarize_ = std::exchange(other.summarize_, nullptr);

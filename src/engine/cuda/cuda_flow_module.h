@@ -59,7 +59,6 @@ class CudaFlowModule {
 
   flow::CudaFlowSource source_;
   std::string arch_;
-  std::string name_;  // the flow file, for errors
   bool from_cache_ = false;
   cudaLibrary_t library_ = nullptr;
   cudaKernel_t summarize_ = nullptr;

@@ -499,8 +499,8 @@ class Generator {
   };
   std::vector<std::string> reduce_loops(const ReduceSpec& spec, size_t tiles);
   ReduceSpec reduce_spec(ValueId id, const std::vector<Index>& outs);
-  std::vector<std::string> softmax_row(ValueId id, const Index& out_base, int axis,
-                                       std::string* max_out, std::string* sum_out);
+  void softmax_row(ValueId id, const Index& out_base, int axis, std::string* max_out,
+                   std::string* sum_out);
 
   // -- materializations --
   void request_block_shared(ValueId id, Context ctx);
@@ -545,7 +545,6 @@ class Generator {
   int counter_ = 0;
   std::vector<ValueId> scratch_values_;
   int64_t scratch_floats_ = 0;
-  bool uses_fields_ = false, uses_state_ = false;
 };
 
 // ---- analysis --------------------------------------------------------------------------------
@@ -823,7 +822,6 @@ std::string Generator::read(const Storage& s, ValueId id, const Index& idx) {
 }
 
 std::string Generator::field_load(const Op& op, const Index& idx) {
-  uses_fields_ = true;
   const ValueId id = static_cast<ValueId>(&op - fn_->ops.data());
   const Affine f = flat(id, idx) + aff(field_offset_[static_cast<size_t>(op.field)]);
   // Hoist an aligned vector load to the outermost block where all its variables exist.
@@ -1161,10 +1159,10 @@ Generator::ReduceSpec Generator::reduce_spec(ValueId id, const std::vector<Index
   return spec;
 }
 
-// softmax of op `id` (over a non-N axis) along `axis` at out_base (the axis entry ignored):
-// returns the elements along the axis.
-std::vector<std::string> Generator::softmax_row(ValueId id, const Index& out_base, int axis,
-                                                std::string* max_out, std::string* sum_out) {
+// The max and the sum of exp(x - max) of softmax op `id` (over a non-N axis) along `axis` at
+// out_base (whose entry for the axis is ignored).
+void Generator::softmax_row(ValueId id, const Index& out_base, int axis, std::string* max_out,
+                            std::string* sum_out) {
   const Op& op = fn_->ops[static_cast<size_t>(id)];
   const ValueId x = op.operands[0];
   const int64_t len = fact(x).ext[static_cast<size_t>(axis)];
@@ -1187,7 +1185,6 @@ std::vector<std::string> Generator::softmax_row(ValueId id, const Index& out_bas
   const std::string z = reduce_loops(sm, 1)[0];
   *max_out = m;
   *sum_out = z;
-  return {};
 }
 
 // ---- materializations ------------------------------------------------------------------------
@@ -1338,7 +1335,6 @@ void Generator::request_state(ValueId id) {
   if (page_storage_.count(id)) return;
   const Op& op = fn_->ops[static_cast<size_t>(id)];
   if (!page_head_) unsupported(op, "State read outside per-page code");
-  uses_state_ = true;
   const ValueFacts& f = fact(id);
   if (f.numel > kMaxPerThreadFloats)
     unsupported(op, str_cat("a State of ", f.numel, " values per page (at most ",
@@ -1577,8 +1573,7 @@ void Generator::emit_outputs(bool to_scratch) {
     if (op.kind != OpKind::kStoreField) continue;
     const ValueId v = op.operands[0];
     const int64_t off = field_offset_[static_cast<size_t>(op.field)];
-    uses_state_ = true;
-    OriginGuard origin(*this, op.loc);
+      OriginGuard origin(*this, op.loc);
     for_each_element(v, [&](const Index& idx) {
       const std::string x = value(v, idx);
       if (fact(v).numel <= kMaxUnrolledStore)
