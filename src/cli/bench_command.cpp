@@ -191,7 +191,7 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
 void print_breakdown(const Json& r) {
   if (!r.contains("step_breakdown_ms")) return;
   const Json& b = r["step_breakdown_ms"];
-  std::printf("  decode step breakdown of %s (device ms, mean of %lld eager profiled steps):\n",
+  std::printf("  decode step breakdown of %s (device ms, mean of %lld profiled graph steps):\n",
               r["label"].get<std::string>().c_str(), r["profiled_steps"].get<long long>());
   for (const char* part : {"plan", "summarize", "score", "select", "sparse_attention",
                            "dense_attention", "other", "step"}) {

@@ -92,7 +92,9 @@ struct StepShape {
 // Parts of a decode step whose GPU time a profiled step measures.
 enum Part { kPlan, kSummarize, kScore, kSelect, kSparseAttention, kDenseAttention, kStep, kParts };
 
-// Events around the parts of one eagerly run step; read after the step synchronises.
+// Events around the parts of a profiled step, recorded while the step is captured into its own
+// CUDA graph (as event-record nodes), so the parts are timed as they run in a graph; read after
+// each replay synchronises.
 class StepTimeline {
  public:
   ~StepTimeline() {
@@ -107,15 +109,13 @@ class StepTimeline {
   }
   void end(cudaStream_t stream) { spans_.push_back({open_.first, open_.second, record(stream)}); }
   void end_step(cudaStream_t stream) { spans_.push_back({kStep, step_open_, record(stream)}); }
-  // Adds each part's seconds to out[part] and forgets the spans.
-  void collect(double* out) {
+  // Adds each part's seconds of the last replay to out[part].
+  void collect(double* out) const {
     for (const Span& s : spans_) {
       float ms = 0;
       check_cuda(cudaEventElapsedTime(&ms, pool_[s.start], pool_[s.end]), "profile events");
       out[s.part] += ms * 1e-3;
     }
-    spans_.clear();
-    used_ = 0;
   }
 
  private:
@@ -129,7 +129,8 @@ class StepTimeline {
       check_cuda(cudaEventCreate(&e), "profile events");
       pool_.push_back(e);
     }
-    check_cuda(cudaEventRecord(pool_[used_], stream), "profile events");
+    check_cuda(cudaEventRecordWithFlags(pool_[used_], stream, cudaEventRecordExternal),
+               "profile events");
     return used_++;
   }
   std::vector<cudaEvent_t> pool_;
@@ -190,8 +191,12 @@ struct CudaModelRunner::Impl {
   std::unique_ptr<CudaSparseAttention> sparse;
   int32_t profile_every = 32;  // every this many pure decode steps run eagerly with events
   int64_t pure_decode_steps = 0;
-  StepTimeline* timeline = nullptr;  // set while a profiled step is enqueued
-  StepTimeline timeline_storage;
+  StepTimeline* timeline = nullptr;  // set while a profiled step is captured
+  struct ProfileGraph {
+    cudaGraphExec_t exec = nullptr;
+    std::unique_ptr<StepTimeline> timeline;
+  };
+  std::map<int32_t, ProfileGraph> profile_graphs;  // per bucket
 };
 
 CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry, int32_t pages,
@@ -229,6 +234,9 @@ CudaModelRunner::Impl::~Impl() {
 void CudaModelRunner::Impl::clear_graphs() {
   for (auto& [bucket, exec] : graphs) cudaGraphExecDestroy(exec);
   graphs.clear();
+  for (auto& [bucket, pg] : profile_graphs)
+    if (pg.exec) cudaGraphExecDestroy(pg.exec);
+  profile_graphs.clear();
   warmed.clear();
 }
 
@@ -602,19 +610,38 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
   if (sparse && sparse->ensure_rows(int64_t{shape.decode_seqs} * Hkv)) clear_graphs();
   upload_plan();
 
-  // With a flow, every profile_every-th decode step runs eagerly with events between its parts.
-  bool profiled = false;
-  if (sparse && bucket > 0 && profile_every > 0) {
-    profiled = pure_decode_steps % profile_every == profile_every - 1;
+  // With a flow, every profile_every-th graph step replays a second graph of the same step that
+  // also records events between its parts.
+  ProfileGraph* profiled = nullptr;
+  if (sparse && bucket > 0 && warmed.count(bucket) > 0 && profile_every > 0) {
+    if (pure_decode_steps % profile_every == profile_every - 1) profiled = &profile_graphs[bucket];
     ++pure_decode_steps;
   }
   if (profiled) {
-    timeline = &timeline_storage;
-    timeline->begin(kStep, stream);
-    enqueue_forward(shape);
-    timeline->end_step(stream);
-    timeline = nullptr;
-    ++stats.eager_steps;
+    if (!profiled->exec) {
+      profiled->timeline = std::make_unique<StepTimeline>();
+      cudaGraph_t graph = nullptr;
+      check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
+      timeline = profiled->timeline.get();
+      try {
+        timeline->begin(kStep, stream);
+        enqueue_forward(shape);
+        timeline->end_step(stream);
+      } catch (...) {
+        timeline = nullptr;
+        cudaStreamEndCapture(stream, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        throw;
+      }
+      timeline = nullptr;
+      check_cuda(cudaStreamEndCapture(stream, &graph), "graph capture");
+      cudaError_t err = cudaGraphInstantiate(&profiled->exec, graph, 0);
+      cudaGraphDestroy(graph);
+      check_cuda(err, "graph instantiation");
+      ++stats.graphs_captured;
+    }
+    check_cuda(cudaGraphLaunch(profiled->exec, stream), "graph launch");
+    ++stats.graph_steps;
   } else if (bucket > 0 && warmed.count(bucket) > 0) {
     auto it = graphs.find(bucket);
     if (it == graphs.end()) {
@@ -655,7 +682,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
   check_cuda(cudaStreamSynchronize(stream), "forward step");
   if (profiled) {
     double parts[kParts] = {};
-    timeline_storage.collect(parts);
+    profiled->timeline->collect(parts);
     SparseStepProfile& pr = sparse->profile();
     ++pr.steps;
     pr.plan_s += parts[kPlan];
