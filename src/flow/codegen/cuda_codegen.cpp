@@ -10,10 +10,7 @@
 //    only ("row-invariant") are computed once per worklist item into shared memory (the
 //    prologue); per-page reductions go to small per-thread arrays, computed with the reduced
 //    axis outermost and a tile of outputs innermost, so one chunk of a field (loaded 16 bytes
-//    at a time) serves every output of the tile. Field blocks of up to 304 bytes are first
-//    staged in shared memory by the whole block with coalesced loads (one thread per page
-//    reading its own block would touch 32 cache lines per warp load); larger ones are read
-//    directly.
+//    at a time) serves every output of the tile.
 //  - score, cross-page ops (reductions and softmax over N): one block per row; each such op is
 //    a pass over the row's pages with a block-wide reduction; per-page values before the first
 //    pass that are costly to recompute come from page_scratch, written by the per-page kernel.
@@ -216,27 +213,6 @@ __device__ __forceinline__ void vx_ld2(float* out, const vx_bf16* p) {
   vx_unpack2(a, out);
 }
 __device__ __forceinline__ float vx_ld1(const vx_bf16* p) { return vx_bf2f(__ldg(p)); }
-// The same loads from shared memory (field blocks staged by the per-page score kernel).
-__device__ __forceinline__ void vx_lds8(float* out, const vx_bf16* p) {
-  const uint4 v = *reinterpret_cast<const uint4*>(p);
-  vx_unpack2(v.x, out); vx_unpack2(v.y, out + 2); vx_unpack2(v.z, out + 4); vx_unpack2(v.w, out + 6);
-}
-__device__ __forceinline__ void vx_lds4(float* out, const vx_bf16* p) {
-  const uint2 v = *reinterpret_cast<const uint2*>(p);
-  vx_unpack2(v.x, out); vx_unpack2(v.y, out + 2);
-}
-__device__ __forceinline__ void vx_lds2(float* out, const vx_bf16* p) {
-  vx_unpack2(*reinterpret_cast<const unsigned*>(p), out);
-}
-__device__ __forceinline__ float vx_lds1(const vx_bf16* p) { return vx_bf2f(*p); }
-// 16 bytes global (read-only) -> registers -> shared, for staging.
-__device__ __forceinline__ uint4 vx_ld16(const vx_bf16* p) {
-  uint4 v;
-  asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  return v;
-}
-__device__ __forceinline__ void vx_st16(vx_bf16* p, uint4 v) { *reinterpret_cast<uint4*>(p) = v; }
 // Block-wide reductions (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
 __device__ __forceinline__ float vx_block_sum(float v, float* red) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -432,9 +408,6 @@ constexpr int64_t kMaxUnrolledStore = 64;  // elements stored with constant indi
 constexpr int64_t kMaxPerThreadFloats = 1024;
 constexpr int64_t kMaxRowPartials = 64;
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
-// The per-page score kernel stages its item's field blocks in shared memory when they fit.
-constexpr int64_t kMaxStagedFieldBytes = 40 * 1024;
-constexpr int64_t kStageBatch = 4;  // 16-byte loads a thread has in flight while staging
 
 // ---- the generator ---------------------------------------------------------------------------
 
@@ -572,8 +545,6 @@ class Generator {
   int counter_ = 0;
   std::vector<ValueId> scratch_values_;
   int64_t scratch_floats_ = 0;
-  bool fields_in_shared_ = false;  // per-page kernel: fld points into the staged block
-  int field_loads_ = 0;            // field loads generated in the current kernel
 };
 
 // ---- analysis --------------------------------------------------------------------------------
@@ -851,7 +822,6 @@ std::string Generator::read(const Storage& s, ValueId id, const Index& idx) {
 }
 
 std::string Generator::field_load(const Op& op, const Index& idx) {
-  ++field_loads_;
   const ValueId id = static_cast<ValueId>(&op - fn_->ops.data());
   const Affine f = flat(id, idx) + aff(field_offset_[static_cast<size_t>(op.field)]);
   // Hoist an aligned vector load to the outermost block where all its variables exist.
@@ -885,15 +855,14 @@ std::string Generator::field_load(const Op& op, const Index& idx) {
         arr = new_name("fv");
         const std::string pad(static_cast<size_t>(target->indent) * 2, ' ');
         target->hoisted += pad + "float " + arr + "[" + std::to_string(width) + "];\n" + pad +
-                           (fields_in_shared_ ? "vx_lds" : "vx_ld") + std::to_string(width) +
-                           "(" + arr + ", fld + " + str(base) +
+                           "vx_ld" + std::to_string(width) + "(" + arr + ", fld + " + str(base) +
                            ");\n";
         target->vectors[key] = arr;
       }
       return arr + "[" + std::to_string(lane) + "]";
     }
   }
-  return std::string(fields_in_shared_ ? "vx_lds1" : "vx_ld1") + "(fld + " + str(f) + ")";
+  return "vx_ld1(fld + " + str(f) + ")";
 }
 
 std::string Generator::value(ValueId id, const Index& idx) {
@@ -1559,15 +1528,9 @@ void Generator::for_each_element(ValueId id, const std::function<void(const Inde
 // per-page scope, whose hoisted loads then come after the declarations.
 void Generator::open_page_scope() {
   OriginGuard generated(*this, SourceLoc{});
-  if (fields_in_shared_) {  // the per-page kernel staged page numbers and field blocks
-    line("const int page = s_page[threadIdx.x];");
-    line("const long long block = (long long)page * a.num_kv_heads + h;");
-    line("const vx_bf16* fld = s_fld + threadIdx.x * VX_STAGED_ROW;");
-  } else {
-    line("const int page = a.pages[page_base + i];");
-    line("const long long block = (long long)page * a.num_kv_heads + h;");
-    line("const vx_bf16* fld = a.fields + block * a.field_stride;");
-  }
+  line("const int page = a.pages[page_base + i];");
+  line("const long long block = (long long)page * a.num_kv_heads + h;");
+  line("const vx_bf16* fld = a.fields + block * a.field_stride;");
   line("float* st = a.state + block * a.state_stride;");
   line("float* ps = a.page_scratch + ((long long)row * a.max_pages + i) * "
        "VX_PAGE_SCRATCH_FLOATS;");
@@ -1673,47 +1636,25 @@ std::string Generator::gen_summarize(const std::string& name) {
 }
 
 // The per-page kernel: outputs are the scratch values (before a row kernel) or the scores and
-// State stores. One thread per page would read its page's field block on its own, so every warp
-// load touched 32 cache lines; instead the block first copies the item's field blocks (and page
-// numbers) to shared memory, consecutive threads taking consecutive 16-byte chunks of a block,
-// and each thread then reads its page's fields from there. Blocks too large for the staging
-// budget keep direct loads.
+// State stores.
 std::string Generator::gen_page_kernel(const std::string& name, bool write_outputs) {
-  const int64_t field_stride = (field_floats_total_ + 7) / 8 * 8;  // bf16 per (page, head)
-  // Rows of an odd number of 16-byte chunks: the 8 threads of a 16-byte shared load phase then
-  // hit distinct banks.
-  const int64_t staged_row = field_stride + (field_stride / 8 % 2 == 0 ? 8 : 0);  // bf16
-  const int64_t staged_bytes = kCudaScorePageThreads * staged_row * 2;
-  std::string body;
-  auto generate = [&](bool staged) {
-    fn_ = &rewritten_.score;
-    kernel_ = KernelKind::kScorePages;
-    ctx_ = Context::kPage;
-    kernel_storage_.clear();
-    page_storage_.clear();
-    shared_decls_.clear();
-    prologue_.clear();
-    passes_.clear();
-    shared_bytes_ = 0;
-    field_loads_ = 0;
-    fields_in_shared_ = staged;
-    std::string head;
-    page_head_ = &head;
-    body = in_new_stack(1, 3, [&] {
-      open_page_scope();
-      emit_outputs(!write_outputs);
-      close_page_scope(head);
-    });
-    page_head_ = nullptr;
-    fields_in_shared_ = false;
-  };
-  bool staged = field_stride > 0 && staged_bytes <= kMaxStagedFieldBytes;
-  if (staged) {
-    generate(true);
-    const int64_t total = shared_bytes_ + staged_bytes + kCudaScorePageThreads * 4;
-    if (field_loads_ == 0 || total > kMaxSharedBytes) staged = false;
-  }
-  if (!staged) generate(false);
+  fn_ = &rewritten_.score;
+  kernel_ = KernelKind::kScorePages;
+  ctx_ = Context::kPage;
+  kernel_storage_.clear();
+  page_storage_.clear();
+  shared_decls_.clear();
+  prologue_.clear();
+  passes_.clear();
+  shared_bytes_ = 0;
+  std::string head;
+  page_head_ = &head;
+  std::string body = in_new_stack(1, 3, [&] {
+    open_page_scope();
+    emit_outputs(!write_outputs);
+    close_page_scope(head);
+  });
+  page_head_ = nullptr;
   if (shared_bytes_ > kMaxSharedBytes)
     throw CudaCodegenError(program_.filename, fn_->loc,
                            str_cat("the CUDA generator needs ", shared_bytes_,
@@ -1724,11 +1665,6 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ",
                name, "(const CudaScoreArgs a) {\n");
   k += shared_decls_;
-  if (staged) {
-    k += str_cat("  __shared__ __align__(16) vx_bf16 s_fld[", kCudaScorePageThreads * staged_row,
-                 "];  // [page][", field_stride, " + ", staged_row - field_stride, " padding]\n");
-    k += str_cat("  __shared__ int s_page[", kCudaScorePageThreads, "];\n");
-  }
   k += "  const int num_items = *a.num_items;\n";
   k += "  int prologue_row = -1;\n";
   k += "  for (int it = blockIdx.x; it < num_items; it += gridDim.x) {\n";
@@ -1747,51 +1683,12 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     k += "      prologue_row = row;\n";
     k += "    }\n";
   }
-  k += "    const int item_begin = a.item_begin[it];\n";
-  k += "    const int i = item_begin + (int)threadIdx.x;\n";
-  if (staged) {
-    // Chunk c of the item: page c / chunks, 16 bytes (c % chunks) of its block. A thread issues
-    // a batch of loads before their stores so they are in flight together; batches stay small
-    // so the staging does not raise the kernel's register count (and lower its occupancy).
-    const int64_t chunks = field_stride / 8;
-    const int64_t batch = std::min<int64_t>(chunks, kStageBatch);
-    const std::string guard = str_cat("b + j < ", chunks, " && p < in_item");
-    k += "    {  // stage the item's page numbers and field blocks, coalesced\n";
-    k += str_cat("      const int in_item = min(count - item_begin, ", kCudaScorePageThreads,
-                 ");\n");
-    k += "      __syncthreads();  // the previous item's pages are read\n";
-    k += "      #pragma unroll 1\n";
-    k += str_cat("      for (int b = 0; b < ", chunks, "; b += ", batch, ") {\n");
-    k += str_cat("        uint4 chunk[", batch, "];\n");
-    k += "        #pragma unroll\n";
-    k += str_cat("        for (int j = 0; j < ", batch, "; ++j) {\n");
-    k += str_cat("          const int c = (int)threadIdx.x + (b + j) * ", kCudaScorePageThreads,
-                 ", p = c / ", chunks, ";\n");
-    k += "          if (" + guard + ") {\n";
-    k += "            const int pg = a.pages[page_base + item_begin + p];\n";
-    k += str_cat("            if (c % ", chunks, " == 0) s_page[p] = pg;\n");
-    k += str_cat("            chunk[j] = vx_ld16(a.fields + ((long long)pg * a.num_kv_heads + h) ",
-                 "* a.field_stride + (c % ", chunks, ") * 8);\n");
-    k += "          }\n";
-    k += "        }\n";
-    k += "        #pragma unroll\n";
-    k += str_cat("        for (int j = 0; j < ", batch, "; ++j) {\n");
-    k += str_cat("          const int c = (int)threadIdx.x + (b + j) * ", kCudaScorePageThreads,
-                 ", p = c / ", chunks, ";\n");
-    k += str_cat("          if (", guard, ") vx_st16(s_fld + p * ", staged_row, " + (c % ", chunks,
-                 ") * 8, chunk[j]);\n");
-    k += "        }\n";
-    k += "      }\n";
-    k += "      __syncthreads();\n";
-    k += "    }\n";
-  }
+  k += "    const int i = a.item_begin[it] + (int)threadIdx.x;\n";
   k += "    if (i < count) {\n";
   k += body;
   k += "    }\n";
   k += "  }\n";
   k += "}\n";
-  for (size_t pos; (pos = k.find("VX_STAGED_ROW")) != std::string::npos;)
-    k.replace(pos, std::strlen("VX_STAGED_ROW"), std::to_string(staged_row));
   return k;
 }
 
