@@ -404,6 +404,12 @@ def main():
     ap.add_argument("--resume", default="",
                     help="continue from the checkpoint (and tokenizer) in this directory, "
                          "usually the previous call's --out")
+    ap.add_argument("--init-from", default="",
+                    help="start from the weights (and tokenizer) of a saved model directory, with a "
+                         "fresh optimizer and the config's stages (a continuation that fits one "
+                         "call when the checkpoint cannot travel)")
+    ap.add_argument("--train-seed-offset", type=int, default=0,
+                    help="added to the training seed (a continuation sees fresh samples)")
     ap.add_argument("--eval-unfinished", action="store_true",
                     help="run the final vortex eval even when the time limit stopped training "
                          "before the last step (by default only a finished run is evaluated)")
@@ -441,6 +447,9 @@ def main():
     if ckpt is not None:
         tok = Tokenizer.from_file(os.path.join(args.resume, "tokenizer.json"))
         log(f"resuming from {args.resume} at step {ckpt['step']}")
+    elif args.init_from:
+        tok = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
+        log(f"starting from the weights of {args.init_from}")
     elif cfg["tokenizer"]["mode"] == "train":
         tok = train_tokenizer(cfg, vortex, args.root, seeds, tasks)
     else:
@@ -470,6 +479,13 @@ def main():
     model = make_model(cfg["model"], vocab_size, pad_id, eos_id)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
+    elif args.init_from:
+        init = transformers.Qwen3ForCausalLM.from_pretrained(args.init_from, dtype=torch.float32)
+        missing, unexpected = model.load_state_dict(init.state_dict(), strict=False)
+        if [m for m in missing if "lm_head" not in m] or unexpected:
+            raise RuntimeError(f"--init-from: missing {missing}, unexpected {unexpected}")
+        model.tie_weights()
+        del init
     model.to(device)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
@@ -486,7 +502,8 @@ def main():
 
     stages = [dict(s, steps=max(1, int(s["steps"] * args.steps_scale))) for s in tcfg["stages"]]
     total = sum(s["steps"] for s in stages)
-    stream = TaskStream(vortex, tcfg["batches_per_chunk"], seeds["train"], eos_id,
+    stream = TaskStream(vortex, tcfg["batches_per_chunk"], seeds["train"] + args.train_seed_offset,
+                        eos_id,
                         prefetch=min(8, max(1, (os.cpu_count() or 2) // 2)))
     step, samples_seen, history = 0, 0, []
     if ckpt is not None:
