@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/json_file.h"
+#include "cuda/cpu_greedy_reference.h"
 #include "cuda/cuda_test_util.h"
 #include "engine/cpu_model_runner.h"
 #include "engine/engine.h"
@@ -19,9 +20,11 @@
 namespace vortex {
 namespace {
 
-std::string model_dir(const std::string& name) {
-  return std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/" + name;
-}
+using test::bf16_model;
+using test::cpu_greedy;
+using test::CpuGreedy;
+using test::model_dir;
+
 
 std::string flow_path(const std::string& name) {
   return std::string(VORTEX_SOURCE_DIR) + "/flows/" + name + ".py";
@@ -30,29 +33,7 @@ std::string flow_path(const std::string& name) {
 const std::vector<std::string> kFlows = {"block_topk", "quest", "gqa_softmax_max",
                                         "subpage_quest", "streaming", "h2o", "value_gated"};
 
-Tensor round_to_bf16(const Tensor& t) {
-  if (!t.defined() || t.dtype() == DType::kBF16) return t;
-  Tensor out = Tensor::empty(DType::kBF16, t.shape());
-  std::vector<float> f(static_cast<size_t>(t.numel()));
-  convert_to_f32(t.dtype(), t.data(), f.data(), f.size());
-  for (size_t i = 0; i < f.size(); ++i) out.data_as<uint16_t>()[i] = f32_to_bf16(f[i]);
-  return out;
-}
 
-LoadedModel bf16_model(const std::string& name) {
-  LoadedModel m = load_model(model_dir(name), {});
-  ModelWeights& w = m.weights;
-  w.embed_tokens = round_to_bf16(w.embed_tokens);
-  w.final_norm = round_to_bf16(w.final_norm);
-  w.lm_head = round_to_bf16(w.lm_head);
-  for (LayerWeights& l : w.layers) {
-    for (Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.q_norm,
-                      &l.k_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.post_attention_norm,
-                      &l.gate_proj, &l.up_proj, &l.down_proj})
-      *t = round_to_bf16(*t);
-  }
-  return m;
-}
 
 // Prompts long enough that a page budget selects: 40 to 300 tokens.
 std::vector<std::vector<int32_t>> prompts(int32_t vocab) {
@@ -103,52 +84,6 @@ Generated generate(const LoadedModel& m, Device device, int32_t page_size,
   return g;
 }
 
-// The CPU reference with its margins (top-1 − top-2 logit over the logits' spread), run one
-// request at a time through the CPU runner with the same flow.
-struct CpuGreedy {
-  std::vector<int32_t> tokens;
-  std::vector<double> margins;
-  std::vector<double> logprobs;
-};
-
-CpuGreedy cpu_greedy(const LoadedModel& m, const std::vector<int32_t>& prompt, int32_t n,
-                     int32_t P, std::shared_ptr<const SparseAttentionConfig> sparse) {
-  const ModelConfig& c = m.config;
-  const auto len = static_cast<int32_t>(prompt.size());
-  const int32_t num_pages = (len + n + P) / P;
-  CpuModelRunner runner(m, {c.num_layers, c.num_kv_heads, c.head_dim, P}, num_pages);
-  if (sparse) runner.set_sparse_attention(std::move(sparse));
-  PagePool pool(num_pages);
-  Request r;
-  r.prompt = prompt;
-  EXPECT_TRUE(r.blocks.reserve(pool, len + n, P));
-  CpuGreedy out;
-  int32_t first = 0;
-  for (int32_t i = 0; i < n; ++i) {
-    const std::vector<float>& logits =
-        runner.forward({ScheduledWork{&r, first, r.seq_len() - first}});
-    int32_t best = 0;
-    double mean = 0, sq = 0;
-    for (int32_t v = 0; v < c.vocab_size; ++v) {
-      if (logits[v] > logits[best]) best = v;
-      mean += logits[v];
-    }
-    mean /= c.vocab_size;
-    float second = -INFINITY;
-    for (int32_t v = 0; v < c.vocab_size; ++v) {
-      if (v != best) second = std::max(second, logits[v]);
-      sq += (logits[v] - mean) * (logits[v] - mean);
-    }
-    double z = 0;
-    for (int32_t v = 0; v < c.vocab_size; ++v) z += std::exp(double(logits[v]) - logits[best]);
-    out.tokens.push_back(best);
-    out.margins.push_back((logits[best] - second) / std::sqrt(sq / c.vocab_size));
-    out.logprobs.push_back(-std::log(z));
-    first = r.seq_len();
-    r.output.push_back(best);
-  }
-  return out;
-}
 
 class SparseGreedy
     : public ::testing::TestWithParam<std::tuple<std::string, std::string, int32_t, double>> {};
