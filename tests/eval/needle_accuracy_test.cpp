@@ -1,0 +1,51 @@
+// Accuracy on the shipped retrieval model (models/needle), on the CPU at 4K context with a fixed
+// seed: what full attention solves, and that a sparse flow keeps it. The model is still interim
+// (see models/needle/README.md): full attention solves niah_single, and reaches about 0.8 on
+// niah_multikey and 0.7 on vt here; the test pins what holds today and the flow comparison.
+// block_topk at ratio 1/8 is measured in docs/accuracy.md (it loses up to 30 points on this
+// model) and not asserted to match.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/json_file.h"
+#include "support/run_vortex.h"
+
+namespace vortex {
+namespace {
+
+const std::string kRoot = VORTEX_SOURCE_DIR;
+
+// vortex eval's report: overall and per-task accuracy.
+Json eval(const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"eval",    "--model",   kRoot + "/models/needle", "--tasks",
+                                   "niah_single,niah_multikey,vt", "--context", "4096",
+                                   "--samples", "10", "--seed", "1", "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const testing::CmdResult r = testing::run_vortex(args);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return Json::parse(r.out);
+}
+
+double task(const Json& report, const std::string& name) {
+  return report["tasks"][name]["accuracy"].get<double>();
+}
+
+TEST(NeedleAccuracy, FullAttentionRetrievesAndQuestKeepsIt) {
+  const Json full = eval({});
+  EXPECT_GE(task(full, "niah_single"), 0.95);
+  // The interim model's level on the harder tasks, so a regression in the engine shows.
+  EXPECT_GE(task(full, "niah_multikey"), 0.6);
+  EXPECT_GE(task(full, "vt"), 0.5);
+
+  const Json quest = eval({"--flow", kRoot + "/flows/quest.py", "--topk-ratio", "0.125"});
+  for (const char* t : {"niah_single", "niah_multikey", "vt"}) {
+    EXPECT_GE(task(quest, t), task(full, t) - 0.05) << t << ": quest at ratio 1/8 vs full";
+  }
+  // The budget really was sparse: 1/8 of the pages plus the reserved ones.
+  EXPECT_LT(quest["kv_read_fraction_sparse_layers"].get<double>(), 0.2);
+}
+
+}  // namespace
+}  // namespace vortex
