@@ -511,6 +511,7 @@ class Generator {
 
   // -- kernels --
   std::string declare_shared(const std::string& name, int64_t count, bool bf16 = false);
+  void begin_kernel(const Function* fn, KernelKind kind, Context ctx);
   std::string gen_summarize(const std::string& name);
   std::string gen_page_kernel(const std::string& name, bool write_outputs);
   std::string gen_row_kernel(const std::string& name);
@@ -1585,16 +1586,22 @@ void Generator::emit_outputs(bool to_scratch) {
   for (const Write& w : writes) line(w.target + " = " + w.value + ";", &w.loc);
 }
 
-std::string Generator::gen_summarize(const std::string& name) {
-  fn_ = &rewritten_.summarize;
-  kernel_ = KernelKind::kSummarize;
-  ctx_ = Context::kSummarize;
+// Starts generating a kernel of `kind` for `fn`: forgets what the previous kernel stored,
+// declared and materialized.
+void Generator::begin_kernel(const Function* fn, KernelKind kind, Context ctx) {
+  fn_ = fn;
+  kernel_ = kind;
+  ctx_ = ctx;
   kernel_storage_.clear();
   page_storage_.clear();
   shared_decls_.clear();
   prologue_.clear();
   passes_.clear();
   shared_bytes_ = 0;
+}
+
+std::string Generator::gen_summarize(const std::string& name) {
+  begin_kernel(&rewritten_.summarize, KernelKind::kSummarize, Context::kSummarize);
   page_head_ = nullptr;
   std::string body = in_new_stack(0, 1, [&] {
     line("vx_bf16* fo = a.fields + ((long long)page * a.num_kv_heads + h) * a.field_stride;");
@@ -1638,15 +1645,7 @@ std::string Generator::gen_summarize(const std::string& name) {
 // The per-page kernel: outputs are the scratch values (before a row kernel) or the scores and
 // State stores.
 std::string Generator::gen_page_kernel(const std::string& name, bool write_outputs) {
-  fn_ = &rewritten_.score;
-  kernel_ = KernelKind::kScorePages;
-  ctx_ = Context::kPage;
-  kernel_storage_.clear();
-  page_storage_.clear();
-  shared_decls_.clear();
-  prologue_.clear();
-  passes_.clear();
-  shared_bytes_ = 0;
+  begin_kernel(&rewritten_.score, KernelKind::kScorePages, Context::kPage);
   std::string head;
   page_head_ = &head;
   std::string body = in_new_stack(1, 3, [&] {
@@ -1693,15 +1692,7 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
 }
 
 std::string Generator::gen_row_kernel(const std::string& name) {
-  fn_ = &rewritten_.score;
-  kernel_ = KernelKind::kScoreRows;
-  ctx_ = Context::kPage;
-  kernel_storage_.clear();
-  page_storage_.clear();
-  shared_decls_.clear();
-  prologue_.clear();
-  passes_.clear();
-  shared_bytes_ = 0;
+  begin_kernel(&rewritten_.score, KernelKind::kScoreRows, Context::kPage);
   scratch_values_.clear();
   scratch_floats_ = 0;
   declare_shared("s_red", 32);
