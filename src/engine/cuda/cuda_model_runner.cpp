@@ -189,7 +189,8 @@ struct CudaModelRunner::Impl {
   Stats stats;
 
   std::unique_ptr<CudaSparseAttention> sparse;
-  int32_t profile_every = 32;  // every this many pure decode steps run eagerly with events
+  int32_t profile_every = 32;  // every this many decode graph steps replay the profiled graph
+  int32_t sparse_splits_override = 0;  // $VORTEX_SPARSE_SPLITS, for tuning
   int64_t pure_decode_steps = 0;
   StepTimeline* timeline = nullptr;  // set while a profiled step is captured
   struct ProfileGraph {
@@ -595,7 +596,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
     const int64_t max_tokens = bucket > 0 ? cfg.max_position_embeddings : plan.max_row_tokens;
     shape.sparse_splits = cuda::decode_attention_num_splits(
         int64_t{shape.decode_seqs} * Hkv, sparse->max_selected_tokens(max_tokens), D, G);
-    if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS")) shape.sparse_splits = std::atoi(env);
+    if (sparse_splits_override > 0) shape.sparse_splits = sparse_splits_override;
   }
   if (sparse) {
     shape.max_summarize =
@@ -716,6 +717,7 @@ void CudaModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttention
   m.clear_graphs();
   m.sparse = std::make_unique<CudaSparseAttention>(std::move(config), m.cfg, m.geo, m.num_pages + 1);
   if (const char* env = std::getenv("VORTEX_FLOW_PROFILE_EVERY")) m.profile_every = std::atoi(env);
+  if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS")) m.sparse_splits_override = std::atoi(env);
 }
 
 const SparseStats* CudaModelRunner::sparse_stats() const {

@@ -18,6 +18,9 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
     : config_(std::move(config)), cfg_(cfg), geo_(geometry), num_pages_(num_pages_with_scratch) {
   const int32_t P = geo_.page_size;
   max_pages_ = (cfg_.max_position_embeddings + P - 1) / P + 1;
+  max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
+  for (int32_t layer = 0; layer < geo_.num_layers; ++layer)
+    num_sparse_layers_ += is_sparse_layer(layer);
   int device = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device),
@@ -68,30 +71,23 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
     const bool generating = !r.output.empty() && w.first + 1 == r.seq_len();
     for (int32_t h = 0; h < H; ++h) lists.row_read_all.push_back(generating ? 0 : 1);
     ++decode_seqs;
-    // Statistics: what each layer's rows would read dense and what they read.
-    const int32_t kv_len = w.first + 1;
-    const int32_t n = (kv_len + P - 1) / P;
-    const flow::RowPlan plan = flow::plan_row(config_->policy, n);
-    for (int32_t layer = 0; layer < geo_.num_layers; ++layer) {
-      const bool sparse = generating && is_sparse_layer(layer);
-      stats_.decode_rows += H;
-      stats_.dense_pages += int64_t{n} * H;
-      const int64_t read = sparse ? plan.num_selected() : n;
-      stats_.read_pages += read * H;
-      if (sparse) {
-        stats_.sparse_rows += H;
-        stats_.sparse_dense_pages += int64_t{n} * H;
-        stats_.sparse_read_pages += read * H;
-        if (!plan.read_all) stats_.scored_rows += H;
-      }
-    }
+    // Statistics: what the row's layers would read dense and what they read (its sparse layers
+    // read the plan's pages when it is generating).
+    const int64_t n = (w.first + P) / P, L = geo_.num_layers;
+    const int64_t sparse = generating ? num_sparse_layers_ : 0;
+    const flow::RowPlan plan = flow::plan_row(config_->policy, static_cast<int32_t>(n));
+    stats_.decode_rows += L * H;
+    stats_.dense_pages += L * n * H;
+    stats_.read_pages += ((L - sparse) * n + sparse * plan.num_selected()) * H;
+    stats_.sparse_rows += sparse * H;
+    stats_.sparse_dense_pages += sparse * n * H;
+    stats_.sparse_read_pages += sparse * plan.num_selected() * H;
+    if (!plan.read_all) stats_.scored_rows += sparse * H;
   }
   if (decode_seqs > 0) ++stats_.decode_steps;
-  int64_t sparse_layers = 0;
-  for (int32_t layer = 0; layer < geo_.num_layers; ++layer) sparse_layers += is_sparse_layer(layer);
   if (module_->source().field_stride > 0)
     stats_.summarized_pages +=
-        static_cast<int64_t>(lists.summarize_pages.size()) * H * sparse_layers;
+        static_cast<int64_t>(lists.summarize_pages.size()) * H * num_sparse_layers_;
 }
 
 int64_t CudaSparseAttention::max_selected_tokens(int64_t max_row_tokens) const {
@@ -104,15 +100,14 @@ bool CudaSparseAttention::ensure_rows(int64_t rows) {
   if (rows <= rows_cap_) return false;
   rows_cap_ = std::max<int64_t>(rows, rows_cap_ * 2);
   const flow::CudaFlowSource& src = module_->source();
-  const int64_t chunks = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
   const auto R = static_cast<size_t>(rows_cap_);
   const auto M = static_cast<size_t>(max_pages_);
   row_first_ = DeviceBuffer(R * 4, "row plans");
   row_count_ = DeviceBuffer(R * 4, "row plans");
   row_k_ = DeviceBuffer(R * 4, "row plans");
   row_recent_ = DeviceBuffer(R * 4, "row plans");
-  item_row_ = DeviceBuffer(R * static_cast<size_t>(chunks) * 4, "score worklist");
-  item_begin_ = DeviceBuffer(R * static_cast<size_t>(chunks) * 4, "score worklist");
+  item_row_ = DeviceBuffer(R * static_cast<size_t>(max_chunks_) * 4, "score worklist");
+  item_begin_ = DeviceBuffer(R * static_cast<size_t>(max_chunks_) * 4, "score worklist");
   num_items_ = DeviceBuffer(16, "score worklist");
   scores_ = DeviceBuffer(R * M * 4, "page scores");
   if (src.page_scratch_floats > 0)
@@ -199,8 +194,7 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.field_stride = src.field_stride;
   s.state_stride = src.state_stride;
   // Enough blocks for a few waves; each loops over the worklist.
-  const int64_t chunks = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
-  const int grid = static_cast<int>(std::min<int64_t>(int64_t{rows} * chunks, int64_t{sms_} * 8));
+  const int grid = static_cast<int>(std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * 8));
   module_->launch_score(s, std::max(grid, 1), stream);
 }
 

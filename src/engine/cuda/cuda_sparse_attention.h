@@ -91,6 +91,8 @@ class CudaSparseAttention {
   KvGeometry geo_;
   int32_t num_pages_;  // physical pages incl. the scratch page
   int32_t max_pages_;  // pages of the longest possible row
+  int64_t max_chunks_;  // score worklist items of such a row
+  int64_t num_sparse_layers_ = 0;
   int sms_ = 1;
   std::unique_ptr<CudaFlowModule> module_;
   DeviceBuffer fields_, state_;

@@ -512,6 +512,8 @@ class Generator {
   // -- kernels --
   std::string declare_shared(const std::string& name, int64_t count, bool bf16 = false);
   void begin_kernel(const Function* fn, KernelKind kind, Context ctx);
+  void check_shared_bytes(const char* what) const;
+  std::string q_pointer() const;
   std::string gen_summarize(const std::string& name);
   std::string gen_page_kernel(const std::string& name, bool write_outputs);
   std::string gen_row_kernel(const std::string& name);
@@ -1600,6 +1602,21 @@ void Generator::begin_kernel(const Function* fn, KernelKind kind, Context ctx) {
   shared_bytes_ = 0;
 }
 
+// Throws when the kernel being generated needs more shared memory than a block may have.
+void Generator::check_shared_bytes(const char* what) const {
+  if (shared_bytes_ > kMaxSharedBytes)
+    throw CudaCodegenError(program_.filename, fn_->loc,
+                           str_cat("the CUDA generator needs ", shared_bytes_,
+                                   " bytes of shared memory for ", what, " (at most ",
+                                   kMaxSharedBytes, ")"));
+}
+
+// The declaration of qp, the row's G query heads in q (score kernels; needs row and h).
+std::string Generator::q_pointer() const {
+  return str_cat("const vx_bf16* qp = a.q + ((long long)a.q_rows[row / a.num_kv_heads] * ",
+                 "a.num_q_heads + (long long)h * ", geometry_.G, ") * ", geometry_.D, ";");
+}
+
 std::string Generator::gen_summarize(const std::string& name) {
   begin_kernel(&rewritten_.summarize, KernelKind::kSummarize, Context::kSummarize);
   page_head_ = nullptr;
@@ -1619,11 +1636,7 @@ std::string Generator::gen_summarize(const std::string& name) {
       close();
     }
   });
-  if (shared_bytes_ > kMaxSharedBytes)
-    throw CudaCodegenError(program_.filename, fn_->loc,
-                           str_cat("the CUDA generator needs ", shared_bytes_,
-                                   " bytes of shared memory for summarize (at most ",
-                                   kMaxSharedBytes, ")"));
+  check_shared_bytes("summarize");
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaSummarizeThreads, ") ", name,
                "(const CudaSummarizeArgs a) {\n");
@@ -1654,12 +1667,7 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     close_page_scope(head);
   });
   page_head_ = nullptr;
-  if (shared_bytes_ > kMaxSharedBytes)
-    throw CudaCodegenError(program_.filename, fn_->loc,
-                           str_cat("the CUDA generator needs ", shared_bytes_,
-                                   " bytes of shared memory for score (at most ",
-                                   kMaxSharedBytes, ")"));
-  const int64_t G = geometry_.G, D = geometry_.D;
+  check_shared_bytes("score");
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ",
                name, "(const CudaScoreArgs a) {\n");
@@ -1675,8 +1683,7 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   if (!prologue_.empty()) {
     k += "    if (row != prologue_row) {  // row-invariant values, once per row\n";
     k += "      __syncthreads();\n";
-    k += str_cat("      const vx_bf16* qp = a.q + ((long long)a.q_rows[row / a.num_kv_heads] * ",
-                 "a.num_q_heads + (long long)h * ", G, ") * ", D, ";\n");
+    k += str_cat("      ", q_pointer(), "\n");
     k += "      (void)qp;\n";
     k += prologue_;
     k += "      prologue_row = row;\n";
@@ -1706,12 +1713,7 @@ std::string Generator::gen_row_kernel(const std::string& name) {
     close();
   });
   page_head_ = nullptr;
-  if (shared_bytes_ > kMaxSharedBytes)
-    throw CudaCodegenError(program_.filename, fn_->loc,
-                           str_cat("the CUDA generator needs ", shared_bytes_,
-                                   " bytes of shared memory for score's row kernel (at most ",
-                                   kMaxSharedBytes, ")"));
-  const int64_t G = geometry_.G, D = geometry_.D;
+  check_shared_bytes("score's row kernel");
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScoreRowThreads, ") ", name,
                "(const CudaScoreArgs a) {\n");
@@ -1724,8 +1726,7 @@ std::string Generator::gen_row_kernel(const std::string& name) {
   k += "  const int page_base = a.row_page_offset[row] + a.row_first[row];\n";
   k += "  (void)h; (void)page_base;\n";
   if (!prologue_.empty()) {
-    k += str_cat("  const vx_bf16* qp = a.q + ((long long)a.q_rows[row / a.num_kv_heads] * ",
-                 "a.num_q_heads + (long long)h * ", G, ") * ", D, ";\n");
+    k += str_cat("  ", q_pointer(), "\n");
     k += prologue_;
   }
   k += passes_;
