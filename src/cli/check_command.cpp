@@ -149,7 +149,8 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   };
   flow::CudaFlowSource generated;
   try {
-    generated = flow::generate_cuda_flow(program, geo.geometry);
+    generated =
+        flow::generate_cuda_flow(program, geo.geometry, flow::cuda_codegen_options_from_env());
   } catch (const flow::CudaCodegenError& e) {
     flow::Diagnostic d{flow::Severity::kError, e.loc(), e.detail(), {}};
     return error(e.what(), flow::format_diagnostics({d}, source, path));
@@ -160,7 +161,10 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   if (!generated.summarize_kernel.empty())
     kernels.push_back({{"name", generated.summarize_kernel}, {"phase", "summarize"}});
   for (const flow::CudaScoreKernel& k : generated.score_kernels)
-    kernels.push_back({{"name", k.name}, {"phase", "score"}, {"kind", kernel_kind_name(k.kind)}});
+    kernels.push_back({{"name", k.name},
+                       {"phase", "score"},
+                       {"kind", kernel_kind_name(k.kind)},
+                       {"lanes_per_page", k.lanes}});
   cuda["kernels"] = kernels;
   cuda["field_floats"] = generated.field_floats;
   cuda["field_stride"] = generated.field_stride;
@@ -203,7 +207,8 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   if (!generated.summarize_kernel.empty())
     text += "    kernel " + generated.summarize_kernel + " (summarize)\n";
   for (const flow::CudaScoreKernel& k : generated.score_kernels)
-    text += "    kernel " + k.name + " (score, " + kernel_kind_name(k.kind) + ")\n";
+    text += "    kernel " + k.name + " (score, " + kernel_kind_name(k.kind) + ")" +
+            (k.lanes > 1 ? str_cat(", ", k.lanes, " lanes per page") : std::string()) + "\n";
   std::snprintf(line, sizeof line,
                 "    fields %d floats (stride %d bf16), state %d floats (stride %d f32), "
                 "scratch %d per page + %d per row\n",

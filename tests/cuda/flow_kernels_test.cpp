@@ -8,6 +8,9 @@
 //    and the bf16 q, within 1e-3 of the row's score spread;
 //  - State after each of 3 consecutive score calls equals the CPU's, and pages that are not
 //    scored keep State 0;
+//  - each flow in both per-page kernel forms: lane groups per page (the default, and other group
+//    sizes) and one thread per page, so a wrong lane mapping shows up as a mismatch against the
+//    CPU on rows whose page counts are not multiples of any group size;
 //  - the launches can be captured in a CUDA graph and replay to the same results.
 #include "engine/cuda/cuda_flow_module.h"
 
@@ -63,7 +66,8 @@ std::vector<fs::path> all_flows() {
   for (const char* name : {"block_topk", "gqa_softmax_max", "h2o", "quest", "streaming",
                            "subpage_quest", "value_gated"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
-  for (const char* name : {"chain", "both_sides", "odd_scale", "nested", "page_ops", "row_ops"})
+  for (const char* name :
+       {"chain", "both_sides", "odd_scale", "nested", "page_ops", "row_ops", "page_state"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" /
                     (std::string(name) + ".py"));
   return paths;
@@ -172,15 +176,20 @@ void make_worklist(const RowLayout& l, bool reversed, std::vector<int32_t>* item
   }
 }
 
-void check_flow(const FlowProgram& program, const FlowGeometry& g, uint64_t seed) {
+void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lanes,
+                uint64_t seed) {
   const std::string label = program.filename + " G=" + std::to_string(g.G) +
-                            " D=" + std::to_string(g.D) + " P=" + std::to_string(g.P);
+                            " D=" + std::to_string(g.D) + " P=" + std::to_string(g.P) +
+                            " score_lanes=" + std::to_string(score_lanes);
   SCOPED_TRACE(label);
-  CudaFlowModule module = CudaFlowModule::make(program, g, cache_dir());
+  flow::CudaCodegenOptions options;
+  options.score_lanes = score_lanes;
+  CudaFlowModule module = CudaFlowModule::make(program, g, cache_dir(), &options);
   const CpuFlowExecutor cpu(program, g);
   ASSERT_EQ(module.field_floats(), cpu.field_floats_per_page_head());
   std::string kernels = module.source().summarize_kernel;
-  for (const auto& k : module.source().score_kernels) kernels += " " + k.name;
+  for (const auto& k : module.source().score_kernels)
+    kernels += " " + k.name + " (" + std::to_string(k.lanes) + " lanes per page)";
   SCOPED_TRACE("kernels: " + kernels);
 
   Rng rng(seed);
@@ -407,18 +416,42 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, uint64_t seed
 
 TEST(CudaFlowKernels, EveryFlowMatchesTheCpuExecutor) {
   VORTEX_REQUIRE_GPU();
+  // Per geometry: the default form (0: lane groups where the program allows), one thread per
+  // page (1), and one other group size (2 lanes: several trips over D; 4 lanes: 2 trips at
+  // D = 64; 16 lanes: one trip at D = 128).
+  struct Case {
+    FlowGeometry g;
+    int other_lanes;
+  };
+  const Case cases[] = {{{4, 128, 16}, 16}, {{8, 64, 64}, 4}, {{1, 128, 16}, 2}, {{2, 64, 16}, 16}};
   for (const fs::path& path : all_flows()) {
     const FlowProgram program = compile_file(path);
     if (program.score.ops.empty()) continue;
-    for (const FlowGeometry& g : {FlowGeometry{4, 128, 16}, FlowGeometry{8, 64, 64},
-                                  FlowGeometry{1, 128, 16}}) {
-      try {
-        check_flow(program, g, 1234);
-      } catch (const Error& e) {
-        ADD_FAILURE() << path.filename() << " G=" << g.G << " D=" << g.D << " P=" << g.P << ": "
-                      << e.what();
+    for (const Case& c : cases) {
+      for (int lanes : {0, 1, c.other_lanes}) {
+        try {
+          check_flow(program, c.g, lanes, 1234);
+        } catch (const Error& e) {
+          ADD_FAILURE() << path.filename() << " G=" << c.g.G << " D=" << c.g.D << " P=" << c.g.P
+                        << " score_lanes=" << lanes << ": " << e.what();
+        }
       }
     }
+  }
+}
+
+// The flows the cooperative kernel is for get it by default.
+TEST(CudaFlowKernels, BlockTopkAndQuestUseLaneGroups) {
+  VORTEX_REQUIRE_GPU();
+  for (const char* name : {"block_topk", "quest"}) {
+    const FlowProgram program =
+        compile_file(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
+    ASSERT_FALSE(program.score.ops.empty());
+    const flow::CudaCodegenOptions automatic;
+    CudaFlowModule module = CudaFlowModule::make(program, FlowGeometry{2, 128, 16}, cache_dir(),
+                                                 &automatic);
+    ASSERT_EQ(module.source().score_kernels.size(), 1u);
+    EXPECT_GT(module.source().score_kernels[0].lanes, 1) << name;
   }
 }
 

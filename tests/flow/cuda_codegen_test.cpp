@@ -48,8 +48,8 @@ FlowProgram compile_shipped(const std::string& name) {
 }
 
 // Flows that exercise the generator's other paths (tests/data/flows/codegen).
-const char* const kCoverageFlows[] = {"chain",  "both_sides", "odd_scale",
-                                      "nested", "page_ops",   "row_ops"};
+const char* const kCoverageFlows[] = {"chain",    "both_sides", "odd_scale", "nested",
+                                      "page_ops", "row_ops",    "page_state"};
 
 FlowProgram compile_coverage(const std::string& name) {
   const fs::path path = fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" / (name + ".py");
@@ -86,12 +86,14 @@ struct Geometry {
 const Geometry kGeometries[] = {{8, 128, 16}, {2, 64, 16}, {4, 128, 64}, {1, 64, 4}};
 
 void expect_compiles(const FlowProgram& program, const std::string& name, const Geometry& g,
-                     const std::string& cache) {
+                     const std::string& cache, int score_lanes = 0) {
   SCOPED_TRACE(name + " G=" + std::to_string(g.G) + " D=" + std::to_string(g.D) +
-               " P=" + std::to_string(g.P));
+               " P=" + std::to_string(g.P) + " score_lanes=" + std::to_string(score_lanes));
   CudaFlowSource src;
   try {
-    src = generate_cuda_flow(program, FlowGeometry{g.G, g.D, g.P});
+    CudaCodegenOptions options;
+    options.score_lanes = score_lanes;
+    src = generate_cuda_flow(program, FlowGeometry{g.G, g.D, g.P}, options);
   } catch (const Error& e) {
     ADD_FAILURE() << "generation failed: " << e.what();
     return;
@@ -128,6 +130,125 @@ TEST(CudaCodegen, CoverageFlowsGenerateAndCompile) {
     for (const Geometry& g : {Geometry{4, 64, 16}, Geometry{1, 128, 64}})
       expect_compiles(program, name, g, cache.str());
   }
+}
+
+TEST(CudaCodegen, EveryFlowCompilesWithEachScoreForm) {
+  // One thread per page, and lane groups of 2, 16 and 32 (32 splits nothing at D <= 128, so
+  // it falls back to one thread per page).
+  REQUIRE_NVRTC();
+  TempDir cache;
+  std::vector<std::pair<std::string, FlowProgram>> flows;
+  for (const char* name : kShippedFlows) flows.push_back({name, compile_shipped(name)});
+  for (const char* name : kCoverageFlows) flows.push_back({name, compile_coverage(name)});
+  for (const auto& [name, program] : flows)
+    for (int lanes : {1, 2, 16, 32}) expect_compiles(program, name, {2, 128, 16}, cache.str(), lanes);
+}
+
+// The text of kernel `name` in a generated source.
+std::string kernel_text(const CudaFlowSource& src, const std::string& name) {
+  const size_t at = src.source.find("void __launch_bounds__(128) " + name + "(");
+  if (at == std::string::npos) return "";
+  return src.source.substr(at, src.source.find("\n}\n", at) - at);
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(CudaCodegen, BlockTopkAndQuestScoreWithLaneGroupsPerPage) {
+  // 8 lanes per page: a lane loads 16 bytes of each field row per trip, D / 64 trips, so a
+  // group's load instruction reads 128 contiguous bytes; the dot products over D end in
+  // shuffles within the group and lane 0 writes the score.
+  for (const char* name : {"block_topk", "quest"}) {
+    const FlowProgram program = compile_shipped(name);
+    const size_t fields = std::string(name) == "quest" ? 2 : 1;
+    for (const Geometry& g : kGeometries) {
+      SCOPED_TRACE(std::string(name) + " G=" + std::to_string(g.G) + " D=" + std::to_string(g.D));
+      const CudaFlowSource src = generate_cuda_flow(program, FlowGeometry{g.G, g.D, g.P});
+      ASSERT_EQ(src.score_kernels.size(), 1u);
+      EXPECT_EQ(src.score_kernels[0].kind, CudaKernelKind::kPerPage);
+      EXPECT_EQ(src.score_kernels[0].lanes, 8);
+      const std::string k = kernel_text(src, src.score_kernels[0].name);
+      ASSERT_FALSE(k.empty()) << src.source;
+      EXPECT_NE(k.find("const int lane = (int)threadIdx.x & 7;"), std::string::npos) << k;
+      EXPECT_NE(k.find("i < end; i += 16)"), std::string::npos) << k;
+      EXPECT_EQ(count_of(k, "vx_ld8(fv"), fields) << k;  // one 16-byte load per field and trip
+      EXPECT_NE(k.find("fld + lane * 8 + "), std::string::npos) << k;
+      EXPECT_NE(k.find(" < " + std::to_string(g.D / 64) + "; ++"), std::string::npos) << k;
+      EXPECT_EQ(k.find("vx_ld1("), std::string::npos) << k;
+      // Quest reduces G sums over D, block_topk one (the head mean is row-invariant).
+      EXPECT_EQ(count_of(k, "vx_lanes_sum<8>("),
+                fields == 2 ? static_cast<size_t>(g.G) : size_t{1}) << k;
+      EXPECT_NE(k.find("if (lane == 0) a.scores["), std::string::npos) << k;
+    }
+  }
+}
+
+TEST(CudaCodegen, ThreadPerPageFormOnRequestAndWhenNothingSplits) {
+  CudaCodegenOptions thread;
+  thread.score_lanes = 1;
+  const FlowProgram quest = compile_shipped("quest");
+  const CudaFlowSource q = generate_cuda_flow(quest, FlowGeometry{2, 128, 16}, thread);
+  ASSERT_EQ(q.score_kernels.size(), 1u);
+  EXPECT_EQ(q.score_kernels[0].lanes, 1);
+  const std::string k = kernel_text(q, q.score_kernels[0].name);
+  EXPECT_NE(k.find("const int i = a.item_begin[it] + (int)threadIdx.x;"), std::string::npos) << k;
+  EXPECT_EQ(k.find("vx_lanes_"), std::string::npos) << k;
+  EXPECT_EQ(k.find("lane == 0"), std::string::npos) << k;
+
+  // 16 lanes: one trip at D = 128; 16 lanes at D = 64 split nothing (64 < 8 * 16).
+  CudaCodegenOptions sixteen;
+  sixteen.score_lanes = 16;
+  const CudaFlowSource q16 = generate_cuda_flow(quest, FlowGeometry{2, 128, 16}, sixteen);
+  EXPECT_EQ(q16.score_kernels[0].lanes, 16);
+  EXPECT_NE(kernel_text(q16, q16.score_kernels[0].name).find("vx_lanes_sum<16>("),
+            std::string::npos);
+  EXPECT_EQ(generate_cuda_flow(quest, FlowGeometry{2, 64, 16}, sixteen).score_kernels[0].lanes, 1);
+
+  // No reduction per page: nothing to split.
+  const CudaFlowSource s = generate_cuda_flow(compile_shipped("streaming"), FlowGeometry{2, 64, 16});
+  EXPECT_EQ(s.score_kernels[0].lanes, 1);
+
+  // Cross-page flows: the per-page kernel before the row kernel is cooperative, the row kernel
+  // is not; a State written per page waits for the group before lane 0 stores it.
+  const CudaFlowSource h = generate_cuda_flow(compile_shipped("h2o"), FlowGeometry{8, 128, 16});
+  ASSERT_EQ(h.score_kernels.size(), 2u);
+  EXPECT_EQ(h.score_kernels[0].lanes, 8);
+  EXPECT_EQ(h.score_kernels[1].lanes, 1);
+  const CudaFlowSource ps =
+      generate_cuda_flow(compile_coverage("page_state"), FlowGeometry{2, 64, 16});
+  ASSERT_EQ(ps.score_kernels.size(), 1u);
+  EXPECT_EQ(ps.score_kernels[0].lanes, 8);
+  const std::string pk = kernel_text(ps, ps.score_kernels[0].name);
+  EXPECT_NE(pk.find("__syncwarp(gmask);"), std::string::npos) << pk;
+  EXPECT_NE(pk.find("if (lane == 0) st["), std::string::npos) << pk;
+  EXPECT_NE(pk.find("vx_lanes_max<8>("), std::string::npos) << pk;
+  EXPECT_NE(pk.find("vx_lanes_min<8>("), std::string::npos) << pk;
+
+  CudaCodegenOptions bad;
+  bad.score_lanes = 6;
+  EXPECT_THROW(generate_cuda_flow(quest, FlowGeometry{2, 64, 16}, bad), Error);
+}
+
+TEST(CudaCodegen, ScoreFormFromTheEnvironment) {
+  auto with_env = [](const char* value) {
+    if (value)
+      ::setenv("VORTEX_FLOW_SCORE", value, 1);
+    else
+      ::unsetenv("VORTEX_FLOW_SCORE");
+    const int lanes = cuda_codegen_options_from_env().score_lanes;
+    ::unsetenv("VORTEX_FLOW_SCORE");
+    return lanes;
+  };
+  EXPECT_EQ(with_env(nullptr), 0);
+  EXPECT_EQ(with_env("auto"), 0);
+  EXPECT_EQ(with_env("thread"), 1);
+  EXPECT_EQ(with_env("16"), 16);
+  ::setenv("VORTEX_FLOW_SCORE", "warp", 1);
+  EXPECT_THROW(cuda_codegen_options_from_env(), Error);
+  ::unsetenv("VORTEX_FLOW_SCORE");
 }
 
 TEST(CudaCodegen, SizesFollowTheFieldLayout) {

@@ -22,9 +22,13 @@ std::string current_cuda_arch() {
 
 CudaFlowModule CudaFlowModule::make(const flow::FlowProgram& program,
                                     const flow::FlowGeometry& geometry,
-                                    const std::string& cache_dir) {
+                                    const std::string& cache_dir,
+                                    const flow::CudaCodegenOptions* options) {
+  // VORTEX_FLOW_SCORE (thread | auto | lanes per page), read once: the kernel form for every
+  // flow of the process.
+  static const flow::CudaCodegenOptions env_options = flow::cuda_codegen_options_from_env();
   CudaFlowModule m;
-  m.source_ = flow::generate_cuda_flow(program, geometry);
+  m.source_ = flow::generate_cuda_flow(program, geometry, options ? *options : env_options);
   m.arch_ = current_cuda_arch();
   flow::NvrtcOptions opt;
   opt.arch = m.arch_;

@@ -11,6 +11,12 @@
 //    prologue); per-page reductions go to small per-thread arrays, computed with the reduced
 //    axis outermost and a tile of outputs innermost, so one chunk of a field (loaded 16 bytes
 //    at a time) serves every output of the tile.
+//    Cooperative form (the default where it applies): a group of L lanes per page. A per-page
+//    reduction whose innermost reduced extent is a multiple of 8 * L is split over the group,
+//    lane j taking the 8-wide chunks j, j + L, ... (so the group's 16-byte loads of a field row
+//    are contiguous), and its partials are combined with shuffles within the group; everything
+//    else is computed by every lane alike, and the group's lane 0 writes the outputs. A program
+//    with no such reduction gets the one-thread-per-page kernel.
 //  - score, cross-page ops (reductions and softmax over N): one block per row; each such op is
 //    a pass over the row's pages with a block-wide reduction; per-page values before the first
 //    pass that are costly to recompute come from page_scratch, written by the per-page kernel.
@@ -21,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -213,6 +220,26 @@ __device__ __forceinline__ void vx_ld2(float* out, const vx_bf16* p) {
   vx_unpack2(a, out);
 }
 __device__ __forceinline__ float vx_ld1(const vx_bf16* p) { return vx_bf2f(__ldg(p)); }
+// Reductions over a group of L adjacent lanes (L a power of two, the group aligned in its warp;
+// mask: the group's lanes). Butterfly order, so every lane of the group gets the same bits.
+template <int L>
+__device__ __forceinline__ float vx_lanes_sum(float v, unsigned mask) {
+#pragma unroll
+  for (int o = L / 2; o > 0; o >>= 1) v += __shfl_xor_sync(mask, v, o);
+  return v;
+}
+template <int L>
+__device__ __forceinline__ float vx_lanes_max(float v, unsigned mask) {
+#pragma unroll
+  for (int o = L / 2; o > 0; o >>= 1) v = vx_max(v, __shfl_xor_sync(mask, v, o));
+  return v;
+}
+template <int L>
+__device__ __forceinline__ float vx_lanes_min(float v, unsigned mask) {
+#pragma unroll
+  for (int o = L / 2; o > 0; o >>= 1) v = vx_min(v, __shfl_xor_sync(mask, v, o));
+  return v;
+}
 // Block-wide reductions (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
 __device__ __forceinline__ float vx_block_sum(float v, float* red) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -441,8 +468,9 @@ struct Block {
 
 class Generator {
  public:
-  Generator(const FlowProgram& program, const FlowGeometry& geometry)
-      : program_(program), geometry_(geometry) {}
+  Generator(const FlowProgram& program, const FlowGeometry& geometry,
+            const CudaCodegenOptions& options)
+      : program_(program), geometry_(geometry), options_(options) {}
 
   CudaFlowSource run();
 
@@ -515,7 +543,10 @@ class Generator {
   void check_shared_bytes(const char* what) const;
   std::string q_pointer() const;
   std::string gen_summarize(const std::string& name);
-  std::string gen_page_kernel(const std::string& name, bool write_outputs);
+  std::string gen_page_kernel(const std::string& name, bool write_outputs, int lanes);
+  CudaScoreKernel add_page_kernel(const std::string& name, bool write_outputs,
+                                  std::string& kernels);
+  int auto_lanes() const;
   std::string gen_row_kernel(const std::string& name);
   void open_page_scope();
   void close_page_scope(std::string& head);
@@ -524,6 +555,7 @@ class Generator {
 
   const FlowProgram& program_;
   FlowGeometry geometry_;
+  CudaCodegenOptions options_;
   FlowProgram rewritten_;
   const Function* fn_ = nullptr;
   std::vector<ValueFacts> sum_facts_, score_facts_;
@@ -548,6 +580,11 @@ class Generator {
   int counter_ = 0;
   std::vector<ValueId> scratch_values_;
   int64_t scratch_floats_ = 0;
+  // Cooperative per-page kernel: lanes per page (1: one thread per page), the reductions split
+  // over the lanes so far, and the prefix of output stores (only the group's lane 0 writes).
+  int lanes_ = 1;
+  int lane_splits_ = 0;
+  std::string store_guard_;
 };
 
 // ---- analysis --------------------------------------------------------------------------------
@@ -997,7 +1034,14 @@ std::vector<std::string> Generator::reduce_loops(const ReduceSpec& in_spec, size
   const int64_t inner = ext.empty() ? 1 : ext.back();
   int64_t lanes = 1;  // source-unrolled iterations of the innermost reduced axis
   bool chunk_loop = false;
-  if (inner <= 8) {
+  // In the cooperative per-page kernel the group's lanes take interleaved 8-wide chunks.
+  const bool lane_split = kernel_ == KernelKind::kScorePages && ctx_ == Context::kPage &&
+                          lanes_ > 1 && !ext.empty() && inner % (8 * lanes_) == 0;
+  if (lane_split) {
+    lanes = 8;
+    chunk_loop = true;
+    ++lane_splits_;
+  } else if (inner <= 8) {
     lanes = inner;
   } else {
     for (int64_t v : {8, 4, 2})
@@ -1026,14 +1070,24 @@ std::vector<std::string> Generator::reduce_loops(const ReduceSpec& in_spec, size
   if (chunk_loop) {
     const std::string v = new_name("c");
     // Unrolled (all its loads in flight at once) unless the code would grow too large.
-    const int64_t trips = inner / lanes;
+    const int64_t step = lane_split ? lanes * lanes_ : lanes;
+    const int64_t trips = inner / step;
     if (trips <= 16 && static_cast<int64_t>(tiles) * lanes * trips <= 1024 &&
         top().level <= page_level_)
       line("#pragma unroll");
-    open("for (int " + v + " = 0; " + v + " < " + std::to_string(inner) + "; " + v +
-         " += " + std::to_string(lanes) + ") {");
-    vars_[v] = {top().level, static_cast<int>(lanes)};
-    chunk_base = aff_var(v);
+    if (lane_split) {
+      // Trip k covers chunk lane + k * L: a constant trip count, so the loop unrolls and all
+      // of a lane's loads are in flight together.
+      open("for (int " + v + " = 0; " + v + " < " + std::to_string(trips) + "; ++" + v + ") {");
+      vars_[v] = {top().level, 1};
+      vars_["lane"] = {0, 1};
+      chunk_base = aff_var("lane") * lanes + aff_var(v) * step;
+    } else {
+      open("for (int " + v + " = 0; " + v + " < " + std::to_string(inner) + "; " + v +
+           " += " + std::to_string(lanes) + ") {");
+      vars_[v] = {top().level, static_cast<int>(lanes)};
+      chunk_base = aff_var(v);
+    }
   }
   for (int64_t j = 0; j < lanes; ++j) {
     if (!ext.empty()) r.back() = chunk_base + aff(j);
@@ -1063,6 +1117,14 @@ std::vector<std::string> Generator::reduce_loops(const ReduceSpec& in_spec, size
       parts = std::move(next);
     }
     std::string e = parts[0];
+    if (lane_split) {  // the group's partials, combined (the divisor and sqrt come after)
+      const char* fn = additive                        ? "vx_lanes_sum"
+                       : spec.combine == Combine::kMax ? "vx_lanes_max"
+                                                       : "vx_lanes_min";
+      const std::string g = new_name("grp");
+      line(str_cat("const float ", g, " = ", fn, "<", lanes_, ">(", e, ", gmask);"));
+      e = g;
+    }
     if (spec.divisor != 1) e = "(" + e + " / " + float_literal(spec.divisor) + ")";
     if (spec.sqrt_result) e = "sqrtf(" + e + ")";
     const std::string name = new_name("red");
@@ -1555,7 +1617,7 @@ void Generator::emit_outputs(bool to_scratch) {
     for (ValueId id : scratch_values_) {
       for_each_element(id, [&](const Index& idx) {
         const std::string v = value(id, idx);
-        line("ps[" + str(flat(id, idx) + aff(off)) + "] = " + v + ";");
+        line(store_guard_ + "ps[" + str(flat(id, idx) + aff(off)) + "] = " + v + ";");
       });
       off += fact(id).numel;
     }
@@ -1566,6 +1628,13 @@ void Generator::emit_outputs(bool to_scratch) {
     SourceLoc loc;
   };
   std::vector<Write> writes;  // stores after all values exist
+  if (lanes_ > 1) {
+    // Every lane of the group has read the page's State (at the head of the scope) before the
+    // group's lane 0 overwrites it.
+    bool stores_state = false;
+    for (const Op& op : fn.ops) stores_state = stores_state || op.kind == OpKind::kStoreField;
+    if (stores_state) line("__syncwarp(gmask);");
+  }
   {
     const ValueId r = fn.result;
     OriginGuard origin(*this, fn.ops[static_cast<size_t>(r)].loc);
@@ -1582,10 +1651,10 @@ void Generator::emit_outputs(bool to_scratch) {
       if (fact(v).numel <= kMaxUnrolledStore)
         writes.push_back({"st[" + str(flat(v, idx) + aff(off)) + "]", x, op.loc});
       else
-        line("st[" + str(flat(v, idx) + aff(off)) + "] = " + x + ";");
+        line(store_guard_ + "st[" + str(flat(v, idx) + aff(off)) + "] = " + x + ";");
     });
   }
-  for (const Write& w : writes) line(w.target + " = " + w.value + ";", &w.loc);
+  for (const Write& w : writes) line(store_guard_ + w.target + " = " + w.value + ";", &w.loc);
 }
 
 // Starts generating a kernel of `kind` for `fn`: forgets what the previous kernel stored,
@@ -1656,9 +1725,13 @@ std::string Generator::gen_summarize(const std::string& name) {
 }
 
 // The per-page kernel: outputs are the scratch values (before a row kernel) or the scores and
-// State stores.
-std::string Generator::gen_page_kernel(const std::string& name, bool write_outputs) {
+// State stores. lanes > 1: the cooperative form, `lanes` threads per page (lane_splits_ then
+// counts the reductions split over them).
+std::string Generator::gen_page_kernel(const std::string& name, bool write_outputs, int lanes) {
   begin_kernel(&rewritten_.score, KernelKind::kScorePages, Context::kPage);
+  lanes_ = lanes;
+  lane_splits_ = 0;
+  store_guard_ = lanes > 1 ? "if (lane == 0) " : "";
   std::string head;
   page_head_ = &head;
   std::string body = in_new_stack(1, 3, [&] {
@@ -1667,11 +1740,20 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     close_page_scope(head);
   });
   page_head_ = nullptr;
+  lanes_ = 1;
+  store_guard_.clear();
   check_shared_bytes("score");
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ",
                name, "(const CudaScoreArgs a) {\n");
   k += shared_decls_;
+  if (lanes > 1) {
+    // The group of `lanes` adjacent lanes that shares a page, and its shuffle mask.
+    k += str_cat("  const int lane = (int)threadIdx.x & ", lanes - 1, ";\n");
+    k += str_cat("  const unsigned gmask = 0xffffffffu >> ", 32 - lanes, " << ((int)threadIdx.x & ",
+                 32 - lanes, ");\n");
+    k += "  (void)lane; (void)gmask;\n";
+  }
   k += "  const int num_items = *a.num_items;\n";
   k += "  int prologue_row = -1;\n";
   k += "  for (int it = blockIdx.x; it < num_items; it += gridDim.x) {\n";
@@ -1689,13 +1771,46 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     k += "      prologue_row = row;\n";
     k += "    }\n";
   }
-  k += "    const int i = a.item_begin[it] + (int)threadIdx.x;\n";
-  k += "    if (i < count) {\n";
+  if (lanes > 1) {
+    // The group's pages of the item: i, i + groups, ... (the same for every lane of a group, so
+    // its shuffles see all of its lanes).
+    k += str_cat("    const int end = min(a.item_begin[it] + ", kCudaScorePageThreads,
+                 ", count);\n");
+    k += str_cat("    for (int i = a.item_begin[it] + (int)threadIdx.x / ", lanes, "; i < end; i += ",
+                 kCudaScorePageThreads / lanes, ") {\n");
+  } else {
+    k += "    const int i = a.item_begin[it] + (int)threadIdx.x;\n";
+    k += "    if (i < count) {\n";
+  }
   k += body;
   k += "    }\n";
   k += "  }\n";
   k += "}\n";
   return k;
+}
+
+// Lanes per page when the options leave it to the generator: 16-byte chunks of D spread over up
+// to 8 lanes (a 128-byte row per load instruction of a group for D >= 64).
+int Generator::auto_lanes() const {
+  for (int l : {8, 4, 2})
+    if (geometry_.D % (8 * l) == 0) return l;
+  return 1;
+}
+
+// Generates the per-page kernel, cooperative where the options and the program allow, and
+// appends it to `kernels`.
+CudaScoreKernel Generator::add_page_kernel(const std::string& name, bool write_outputs,
+                                           std::string& kernels) {
+  const int lanes = options_.score_lanes == 0 ? auto_lanes() : options_.score_lanes;
+  if (lanes > 1) {
+    std::string k = gen_page_kernel(name, write_outputs, lanes);
+    if (lane_splits_ > 0) {
+      kernels += k + "\n";
+      return {name, CudaKernelKind::kPerPage, lanes};
+    }
+  }
+  kernels += gen_page_kernel(name, write_outputs, 1) + "\n";
+  return {name, CudaKernelKind::kPerPage, 1};
 }
 
 std::string Generator::gen_row_kernel(const std::string& name) {
@@ -1780,19 +1895,14 @@ CudaFlowSource Generator::run() {
   for (size_t i = 0; i < rewritten_.score.ops.size(); ++i)
     cross = cross || mixes_pages(static_cast<ValueId>(i));
   if (!cross) {
-    const std::string name = base + "_score_pages";
-    kernels += gen_page_kernel(name, true) + "\n";
-    out.score_kernels.push_back({name, CudaKernelKind::kPerPage});
+    out.score_kernels.push_back(add_page_kernel(base + "_score_pages", true, kernels));
   } else {
     const std::string row_name = base + "_score_rows";
     const std::string row_kernel = gen_row_kernel(row_name);
     const std::vector<ValueId> scratch = scratch_values_;
     const int64_t scratch_floats = scratch_floats_;
-    if (!scratch.empty()) {
-      const std::string name = base + "_score_pages";
-      kernels += gen_page_kernel(name, false) + "\n";
-      out.score_kernels.push_back({name, CudaKernelKind::kPerPage});
-    }
+    if (!scratch.empty())
+      out.score_kernels.push_back(add_page_kernel(base + "_score_pages", false, kernels));
     kernels += row_kernel + "\n";
     out.score_kernels.push_back({row_name, CudaKernelKind::kPerRow});
     out.page_scratch_floats = static_cast<int32_t>(scratch_floats);
@@ -1813,8 +1923,30 @@ CudaFlowSource Generator::run() {
 
 }  // namespace
 
-CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry) {
-  return Generator(program, geometry).run();
+CudaCodegenOptions cuda_codegen_options_from_env() {
+  CudaCodegenOptions o;
+  const char* env = std::getenv("VORTEX_FLOW_SCORE");
+  if (!env || !*env || std::strcmp(env, "auto") == 0) return o;
+  if (std::strcmp(env, "thread") == 0) {
+    o.score_lanes = 1;
+    return o;
+  }
+  for (int l : {2, 4, 8, 16, 32})
+    if (std::to_string(l) == env) {
+      o.score_lanes = l;
+      return o;
+    }
+  fail("VORTEX_FLOW_SCORE=", env, ": expected 'thread', 'auto' or lanes per page (2, 4, 8, 16 "
+       "or 32)");
+}
+
+CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry,
+                                  const CudaCodegenOptions& options) {
+  const int l = options.score_lanes;
+  if (l < 0 || l > 32 || (l & (l - 1)) != 0)
+    fail(program.filename, ": score_lanes must be 0 (automatic), 1 or a power of two up to 32, "
+         "got ", l);
+  return Generator(program, geometry, options).run();
 }
 
 }  // namespace vortex::flow

@@ -20,6 +20,11 @@ enum class CudaKernelKind : uint8_t {
 struct CudaScoreKernel {
   std::string name;  // extern "C" symbol in the generated source
   CudaKernelKind kind = CudaKernelKind::kPerPage;
+  // Per-page kernels: threads that cooperate on one page. 1: one thread per page. L > 1: a group
+  // of L adjacent lanes of a warp splits the page's reductions over their innermost axis (D for
+  // the usual q . field), so a group's loads of a field row are contiguous; the group's first
+  // lane writes the page's outputs.
+  int32_t lanes = 1;
 };
 
 struct CudaFlowSource {
@@ -50,9 +55,22 @@ class CudaCodegenError : public Error {
   std::string detail_;
 };
 
+struct CudaCodegenOptions {
+  // Lanes per page of the per-page score kernel: 0 picks a group size for the geometry (8 lanes,
+  // fewer when D / 8 is smaller); 1 forces one thread per page; a power of two from 2 to 32
+  // asks for that many. The generator falls back to one thread per page when the score program
+  // has no per-page reduction whose innermost extent is a multiple of 8 * lanes.
+  int score_lanes = 0;
+};
+
+// Options from the environment: VORTEX_FLOW_SCORE=thread (one thread per page), =auto or unset
+// (the default), or =<lanes> (2, 4, 8, 16 or 32). Throws vortex::Error for another value.
+CudaCodegenOptions cuda_codegen_options_from_env();
+
 // Generates the kernels of `program` for a concrete geometry (G, D, P all positive). Throws
 // vortex::Error naming the flow file, line and op for what the generator does not support
 // (CudaCodegenError), or for a geometry the flow's shapes do not fit.
-CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry);
+CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry,
+                                  const CudaCodegenOptions& options = {});
 
 }  // namespace vortex::flow
