@@ -24,6 +24,7 @@
 #include "engine/cuda/cuda_util.h"
 #include "engine/loaded_model.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/skinny_gemm.h"
 #include "kv/page_pool.h"
 
 using namespace vortex;
@@ -193,6 +194,53 @@ double bench_gemm(CublasLt& blas, int64_t M, int64_t N, int64_t K, double ceilin
   return flops / (ms * 1e-3);
 }
 
+// Decode-sized projections (M tokens times each weight matrix of Qwen3-1.7B) through cuBLASLt
+// and the skinny kernel. The weights rotate through copies that together exceed L2, as a model's
+// layers do, so every call reads its weights from memory; a timing covers 10 calls.
+void bench_decode_gemms(CublasLt& blas, double bandwidth) {
+  struct Shape {
+    const char* name;
+    int64_t N, K;
+  };
+  const Shape shapes[] = {{"qkv", 4096, 2048},
+                          {"o_proj", 2048, 2048},
+                          {"gate_up", 12288, 2048},
+                          {"down", 2048, 6144},
+                          {"lm_head", 151936, 2048}};
+  const size_t ws_floats = size_t{4} << 20;
+  DeviceBuffer ws(ws_floats * sizeof(float)), x(size_t{64} * 6144 * 2), y(size_t{64} * 151936 * 4);
+  fill_random(x.as<cuda::bf16_t>(), size_t{64} * 6144, 10);
+  constexpr int kCalls = 10;
+  for (const Shape& s : shapes) {
+    const size_t bytes = size_t(s.N) * s.K * 2;
+    const size_t copies = std::min<size_t>(16, (size_t{256} << 20) / bytes + 1);
+    std::vector<DeviceBuffer> w;
+    for (size_t c = 0; c < copies; ++c) {
+      w.emplace_back(bytes, "weights");
+      fill_random(w.back().as<cuda::bf16_t>(), bytes / 2, 11 + c);
+    }
+    for (int64_t M : {1, 32, 64}) {
+      size_t i = 0;
+      const double lt_ms = time_ms([&] {
+        for (int r = 0; r < kCalls; ++r)
+          blas.gemm(x.as<cuda::bf16_t>(), M, s.K, w[i++ % copies].as<cuda::bf16_t>(), s.N, y.data(),
+                    true, nullptr);
+      });
+      const double sk_ms = time_ms([&] {
+        for (int r = 0; r < kCalls; ++r)
+          check_cuda(
+              cuda::skinny_gemm(x.as<cuda::bf16_t>(), M, s.K, w[i++ % copies].as<cuda::bf16_t>(),
+                                s.N, y.as<float>(), ws.as<float>(), ws_floats, nullptr),
+              "skinny GEMM");
+      });
+      char shape[96];
+      std::snprintf(shape, sizeof shape, "%s M=%ld %ldx%ld", s.name, long(M), long(s.N), long(s.K));
+      print_row("gemm_decode_cublaslt", shape, lt_ms / kCalls, double(bytes), "TB/s", bandwidth);
+      print_row("gemm_decode_skinny", shape, sk_ms / kCalls, double(bytes), "TB/s", bandwidth);
+    }
+  }
+}
+
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -278,7 +326,8 @@ void bench_model(const std::string& preset, int batch, int context, int decode_s
 
 int main(int argc, char** argv) {
   try {
-    // --only copy|gemm|decode|decode1|prefill|model runs one group (decode1: B32 x 16K only).
+    // --only copy|gemm|decode_gemm|decode|decode1|prefill|model runs one group (decode1: B32 x 16K
+    // only; decode_gemm: the decode-sized projections through cuBLASLt and the skinny kernel).
     std::string only;
     for (int i = 1; i + 1 < argc; ++i)
       if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
@@ -295,6 +344,7 @@ int main(int argc, char** argv) {
       bench_gemm(blas, 32, 2 * 6144, 2048, mm);    // decode gate|up of Qwen3-1.7B
       bench_gemm(blas, 8192, 2 * 6144, 2048, mm);  // prefill gate|up
     }
+    if (want("gemm") || want("decode_gemm")) bench_decode_gemms(blas, bw);
     const Geometry qwen{16, 8, 128, 16};
     if (want("decode") || want("decode1")) bench_decode(qwen, 32, 16384, bw);
     if (want("decode")) {

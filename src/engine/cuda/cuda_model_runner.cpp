@@ -8,10 +8,10 @@
 #include <set>
 
 #include "core/error.h"
-#include "engine/cuda/cublaslt.h"
 #include "engine/cuda/cuda_sparse_attention.h"
 #include "engine/cuda/cuda_util.h"
 #include "engine/cuda/device_weights.h"
+#include "engine/cuda/gemm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/elementwise.h"
@@ -171,7 +171,7 @@ struct CudaModelRunner::Impl {
   CudaRunnerOptions opt;
   std::string gpu;
   cudaStream_t stream = nullptr;
-  std::unique_ptr<CublasLt> blas;
+  std::unique_ptr<Gemm> gemm;
   DeviceWeights w;
   DeviceBuffer kv_k, kv_v, inv_freq;
 
@@ -214,7 +214,7 @@ CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry
   if (const char* env = std::getenv("VORTEX_CUDA_GRAPHS"); env && std::string(env) == "0")
     opt.use_graphs = false;
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  blas = std::make_unique<CublasLt>();
+  gemm = std::make_unique<Gemm>();
   w = upload_weights(model.weights, cfg);
   const size_t kv_bytes = static_cast<size_t>(geo.num_layers) * layer_elems() * sizeof(bf16_t);
   kv_k = DeviceBuffer(kv_bytes, "the K cache");
@@ -453,7 +453,7 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
                                        nullptr, T, H, lw.input_norm.as<bf16_t>(), eps,
                                        h.as<bf16_t>(), stream),
                "input norm");
-    blas->gemm(h.as<bf16_t>(), T, H, lw.qkv.as<bf16_t>(), qkv_dim, qkv.data(), true, stream);
+    gemm->f32_out(h.as<bf16_t>(), T, H, lw.qkv.as<bf16_t>(), qkv_dim, qkv.as<float>(), stream);
 
     cuda::QkvRopeArgs ra;
     ra.qkv = qkv.as<float>();
@@ -535,21 +535,22 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
       pa.scale = scale;
       check_cuda(cuda::prefill_attention(pa, kv, stream), "prefill attention");
     }
-    blas->gemm(attn.as<bf16_t>(), T, qd, lw.o_proj.as<bf16_t>(), H, delta.data(), true, stream);
+    gemm->f32_out(attn.as<bf16_t>(), T, qd, lw.o_proj.as<bf16_t>(), H, delta.as<float>(), stream);
     check_cuda(cuda::residual_rms_norm(x.as<float>(), delta.as<float>(), lw.o_bias.as<bf16_t>(),
                                        nullptr, T, H, lw.post_attention_norm.as<bf16_t>(), eps,
                                        h.as<bf16_t>(), stream),
                "post-attention norm");
-    blas->gemm(h.as<bf16_t>(), T, H, lw.gate_up.as<bf16_t>(), 2 * I, gate_up.data(), true, stream);
+    gemm->f32_out(h.as<bf16_t>(), T, H, lw.gate_up.as<bf16_t>(), 2 * I, gate_up.as<float>(),
+                  stream);
     check_cuda(cuda::swiglu(gate_up.as<float>(), T, I, act.as<bf16_t>(), stream), "swiglu");
-    blas->gemm(act.as<bf16_t>(), T, I, lw.down.as<bf16_t>(), H, delta.data(), true, stream);
+    gemm->f32_out(act.as<bf16_t>(), T, I, lw.down.as<bf16_t>(), H, delta.as<float>(), stream);
   }
   // Only the rows that sample need the final norm and the vocabulary projection.
   check_cuda(cuda::residual_rms_norm(x.as<float>(), delta.as<float>(), nullptr,
                                      meta<int32_t>(layout.sample_rows), s.S, H,
                                      w.final_norm.as<bf16_t>(), eps, hs.as<bf16_t>(), stream),
              "final norm");
-  blas->gemm(hs.as<bf16_t>(), s.S, H, w.lm_head(), cfg.vocab_size, logits.data(), true, stream);
+  gemm->f32_out(hs.as<bf16_t>(), s.S, H, w.lm_head(), cfg.vocab_size, logits.as<float>(), stream);
   check_cuda(cuda::sample_tokens(
                  logits.as<float>(), s.S, cfg.vocab_size, meta<cuda::SampleParams>(layout.params),
                  sample_scratch.as<float>(), results.as<cuda::SampleResult>(), stream),
