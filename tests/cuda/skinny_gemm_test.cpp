@@ -35,21 +35,35 @@ std::vector<float> reference(const std::vector<float>& x, int64_t M, int64_t K,
   return y;
 }
 
+// Random weights [N, K] on the host (f32 copies) and the device.
+struct Weights {
+  int64_t N, K;
+  std::vector<float> f32;
+  DeviceArray<uint16_t> dev;
+
+  Weights(int64_t n, int64_t k, uint64_t seed) : N(n), K(k) {
+    Rng rng(seed);
+    dev = DeviceArray<uint16_t>(test::random_bf16(size_t(N * K), rng, 0.05f, &f32));
+  }
+};
+
+// Random x [M, K] against `w`, with the reference output.
 struct Problem {
+  const Weights& w;
   int64_t M, N, K;
-  std::vector<float> xf, wf;
-  DeviceArray<uint16_t> x, w;
+  std::vector<float> xf;
+  DeviceArray<uint16_t> x;
   std::vector<int64_t> cols;  // the columns checked (all, or a sample of very wide outputs)
   std::vector<float> ref;
 
-  Problem(int64_t m, int64_t n, int64_t k, uint64_t seed) : M(m), N(n), K(k) {
+  Problem(const Weights& weights, int64_t m, uint64_t seed)
+      : w(weights), M(m), N(weights.N), K(weights.K) {
     Rng rng(seed);
     x = DeviceArray<uint16_t>(test::random_bf16(size_t(M * K), rng, 1.0f, &xf));
-    w = DeviceArray<uint16_t>(test::random_bf16(size_t(N * K), rng, 0.05f, &wf));
     const int64_t stride = N > 20000 ? 13 : 1;
     for (int64_t c = 0; c < N; c += stride) cols.push_back(c);
     if (cols.back() != N - 1) cols.push_back(N - 1);
-    ref = reference(xf, M, K, wf, N, cols);
+    ref = reference(xf, M, K, w.f32, N, cols);
   }
 
   // Every checked element within 1e-3 of its row's largest magnitude (f32 sums in another
@@ -80,10 +94,10 @@ std::string describe(int64_t M, int64_t N, int64_t K) {
 // Runs the chosen config twice: close to the reference and bitwise identical.
 void check_auto(const Problem& p, float* workspace, size_t workspace_floats) {
   DeviceArray<float> y1(size_t(p.M * p.N)), y2(size_t(p.M * p.N));
-  ASSERT_EQ(cuda::skinny_gemm(p.x.get(), p.M, p.K, p.w.get(), p.N, y1.get(), workspace,
+  ASSERT_EQ(cuda::skinny_gemm(p.x.get(), p.M, p.K, p.w.dev.get(), p.N, y1.get(), workspace,
                               workspace_floats, nullptr),
             cudaSuccess);
-  ASSERT_EQ(cuda::skinny_gemm(p.x.get(), p.M, p.K, p.w.get(), p.N, y2.get(), workspace,
+  ASSERT_EQ(cuda::skinny_gemm(p.x.get(), p.M, p.K, p.w.dev.get(), p.N, y2.get(), workspace,
                               workspace_floats, nullptr),
             cudaSuccess);
   const std::vector<float> a = y1.download(), b = y2.download();
@@ -114,9 +128,10 @@ TEST(SkinnyGemm, MatchesCpuOnQwen3ProjectionShapes) {
   uint64_t seed = 1;
   for (Shape s : {Shape{4096, 2048}, Shape{2048, 2048}, Shape{12288, 2048}, Shape{2048, 6144},
                   Shape{151936, 2048}}) {
+    const Weights w(s.N, s.K, seed++);
     for (int64_t M : {1, 7, 32, 64}) {
       SCOPED_TRACE(describe(M, s.N, s.K));
-      Problem p(M, s.N, s.K, seed++);
+      Problem p(w, M, seed++);
       check_auto(p, ws.get(), ws_floats);
     }
   }
@@ -129,9 +144,10 @@ TEST(SkinnyGemm, MatchesCpuOnOddShapesWithAndWithoutWorkspace) {
   uint64_t seed = 100;
   for (int64_t N : {1000, 4104, 5}) {
     for (int64_t K : {8, 72, 6144}) {
+      const Weights w(N, K, seed++);
       for (int64_t M : {1, 7, 33, 64}) {
         SCOPED_TRACE(describe(M, N, K));
-        Problem p(M, N, K, seed++);
+        Problem p(w, M, seed++);
         check_auto(p, ws.get(), ws_floats);
         check_auto(p, nullptr, 0);  // no workspace: no split over blocks
       }
@@ -148,21 +164,22 @@ TEST(SkinnyGemm, EverySplitOfTheWorkMatchesCpu) {
   const SkinnyGemmConfig configs[] = {{16, 8, 1, 1}, {32, 8, 1, 1}, {16, 1, 2, 1}, {32, 2, 4, 1},
                                       {32, 1, 8, 1}, {16, 4, 2, 3}, {16, 1, 1, 5}, {32, 2, 2, 8}};
   uint64_t seed = 200;
-  for (int64_t M : {1, 9, 32, 64}) {
-    for (int64_t N : {300, 2048}) {
-      for (int64_t K : {72, 1000, 6144}) {
-        Problem p(M, N, K, seed++);
+  for (int64_t N : {300, 2048}) {
+    for (int64_t K : {72, 1000, 6144}) {
+      const Weights w(N, K, seed++);
+      for (int64_t M : {1, 9, 32, 64}) {
+        Problem p(w, M, seed++);
         for (const SkinnyGemmConfig& c : configs) {
           if (M > 32 && c.rows_per_warp == 32) continue;  // not offered for 8 token tiles
           SCOPED_TRACE(describe(M, N, K) + " config " + std::to_string(c.rows_per_warp) + "," +
                        std::to_string(c.row_groups) + "," + std::to_string(c.k_groups) + "," +
                        std::to_string(c.k_splits));
           DeviceArray<float> y1(size_t(M * N)), y2(size_t(M * N));
-          ASSERT_EQ(cuda::skinny_gemm_with_config(p.x.get(), M, K, p.w.get(), N, y1.get(), ws.get(),
-                                                  c, nullptr),
+          ASSERT_EQ(cuda::skinny_gemm_with_config(p.x.get(), M, K, p.w.dev.get(), N, y1.get(),
+                                                  ws.get(), c, nullptr),
                     cudaSuccess);
-          ASSERT_EQ(cuda::skinny_gemm_with_config(p.x.get(), M, K, p.w.get(), N, y2.get(), ws.get(),
-                                                  c, nullptr),
+          ASSERT_EQ(cuda::skinny_gemm_with_config(p.x.get(), M, K, p.w.dev.get(), N, y2.get(),
+                                                  ws.get(), c, nullptr),
                     cudaSuccess);
           const std::vector<float> a = y1.download(), b = y2.download();
           p.expect_close(a);
