@@ -218,16 +218,58 @@ def make_model(mcfg, vocab_size, pad_id, eos_id):
     return transformers.Qwen3ForCausalLM(cfg)
 
 
-def answer_loss(model, ids, labels, pad_id=None, lm_weight=0.0):
+def grow_depth(state, model, new_layers_at):
+    """A deeper model from a trained one: the layers listed in new_layers_at (indices in the new
+    model) are fresh, the others take the trained layers in order. A fresh layer's output
+    projections (o_proj, down_proj) are zeroed, so it starts as the identity on the residual
+    stream and the deeper model computes exactly what the trained one did."""
+    if not new_layers_at:
+        return state
+    n_new = model.config.num_hidden_layers
+    fresh = model.state_dict()
+    out = {k: v for k, v in state.items() if ".layers." not in k}
+    old_i = 0
+    for i in range(n_new):
+        prefix = f"model.layers.{i}."
+        if i in new_layers_at:
+            for k, v in fresh.items():
+                if k.startswith(prefix):
+                    zero = k.endswith("o_proj.weight") or k.endswith("down_proj.weight")
+                    out[k] = torch.zeros_like(v) if zero else v.clone()
+        else:
+            src = f"model.layers.{old_i}."
+            for k, v in state.items():
+                if k.startswith(src):
+                    out[prefix + k[len(src):]] = v
+            old_i += 1
+    if any(k.startswith(f"model.layers.{old_i}.") for k in state):
+        raise RuntimeError("new_layers_at: the trained model has more layers than fit")
+    return out
+
+
+def answer_loss(model, ids, labels, pad_id=None, lm_weight=0.0, lead_weight=1.0, lead_tokens=2):
     """Cross-entropy on the labelled positions only: the head runs on a few rows per sample
     instead of every position. With lm_weight > 0 an auxiliary next-token loss on the prompt
     (pads excluded) is added: its dense signal grows the copying (induction) heads that the
-    answer-only loss alone leaves on a plateau at chance (loss ln 10 on the digits)."""
+    answer-only loss alone leaves on a plateau at chance (loss ln 10 on the digits).
+
+    lead_weight > 1 weighs the first lead_tokens answer tokens of each sample that much more.
+    Under teacher forcing the choice of WHICH needle (or which chain of `vt`) to retrieve is made
+    almost entirely on the first content token; every later token only continues the copy given
+    the right prefix. With plain averaging that choice is one token in ~25 of a `vt` answer, so
+    the gradient that grows key matching is diluted ~25x."""
     hidden = model.model(input_ids=ids, use_cache=False).last_hidden_state
     mask = labels != -100
     logits = model.lm_head(hidden[mask]).float()
     target = labels[mask]
-    loss = F.cross_entropy(logits, target)
+    if lead_weight != 1.0:
+        # rank of each labelled position within its row (0 = the first answer token)
+        rank = (mask.long().cumsum(dim=1) - 1)[mask]
+        w = torch.where(rank < lead_tokens, lead_weight, 1.0)
+        per_tok = F.cross_entropy(logits, target, reduction="none")
+        loss = (per_tok * w).sum() / w.sum()
+    else:
+        loss = F.cross_entropy(logits, target)
     if lm_weight > 0:
         next_ids = ids[:, 1:]
         lm_mask = (labels[:, :-1] == -100) & (next_ids != pad_id)
@@ -481,11 +523,12 @@ def main():
         model.load_state_dict(ckpt["model"])
     elif args.init_from:
         init = transformers.Qwen3ForCausalLM.from_pretrained(args.init_from, dtype=torch.float32)
-        missing, unexpected = model.load_state_dict(init.state_dict(), strict=False)
+        state = grow_depth(init.state_dict(), model, cfg["model"].get("new_layers_at", []))
+        missing, unexpected = model.load_state_dict(state, strict=False)
         if [m for m in missing if "lm_head" not in m] or unexpected:
             raise RuntimeError(f"--init-from: missing {missing}, unexpected {unexpected}")
         model.tie_weights()
-        del init
+        del init, state
     model.to(device)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
@@ -546,7 +589,9 @@ def main():
                 g["lr"] = lr
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
                 loss, correct, mask = answer_loss(model, ids, labels, pad_id,
-                                                  tcfg.get("lm_loss_weight", 0.0))
+                                                  tcfg.get("lm_loss_weight", 0.0),
+                                                  tcfg.get("lead_token_weight", 1.0),
+                                                  tcfg.get("lead_tokens", 2))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
