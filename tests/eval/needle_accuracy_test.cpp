@@ -1,8 +1,8 @@
 // Accuracy on the shipped retrieval model (models/needle), on the CPU at 4K context with a fixed
-// seed: what full attention solves, and that a sparse flow keeps it. The model is still interim
-// (see models/needle/README.md): full attention solves niah_single, and reaches about 0.8 on
-// niah_multikey and 0.7 on vt here; the test pins what holds today and the flow comparison.
-// block_topk at ratio 1/8 is measured in docs/accuracy.md (it loses up to 30 points on this
+// seed: what full attention solves, and that a sparse flow keeps it. Full attention solves
+// niah_single and niah_multikey (1.00 here); vt is still below the target (0.62 here: the model
+// picks the queried chain at chance, see models/needle/README.md), so the test pins its level.
+// block_topk at ratio 1/8 is measured in docs/accuracy.md (it loses most of niah_single on this
 // model) and not asserted to match.
 #include <gtest/gtest.h>
 
@@ -35,8 +35,8 @@ double task(const Json& report, const std::string& name) {
 TEST(NeedleAccuracy, FullAttentionRetrievesAndQuestKeepsIt) {
   const Json full = eval({});
   EXPECT_GE(task(full, "niah_single"), 0.95);
-  // The interim model's level on the harder tasks, so a regression in the engine shows.
-  EXPECT_GE(task(full, "niah_multikey"), 0.6);
+  EXPECT_GE(task(full, "niah_multikey"), 0.95);
+  // vt: the model's level today (below the 0.95 target), so a regression in the engine shows.
   EXPECT_GE(task(full, "vt"), 0.5);
 
   const Json quest = eval({"--flow", kRoot + "/flows/quest.py", "--topk-ratio", "0.125"});
