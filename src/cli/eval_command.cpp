@@ -57,7 +57,16 @@ struct EvalArgs : ModelFlags {
   double kv_memory_gb = 1.0;
   std::string device = "cpu";
   bool json = false;
+  bool compare_full = false;
   SparseFlags sparse;
+
+  // The attention configurations to evaluate, in order: "" is full attention.
+  std::vector<std::string> configs() const {
+    std::vector<std::string> out;
+    if (sparse.flows.empty() || compare_full) out.push_back("");
+    for (const std::string& f : sparse.flows) out.push_back(f);
+    return out;
+  }
 };
 
 // One line on stderr, redrawn in place on a terminal, else printed every 10%.
@@ -128,7 +137,9 @@ std::vector<eval::TaskSample> read_task_file(const std::string& path) {
   return samples;
 }
 
-EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model) {
+// Engine options for one attention configuration (`flow` empty = full attention).
+EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model,
+                             const std::string& flow) {
   EngineOptions eo;
   eo.device = parse_device(a.device);
   eo.page_size = a.page_size;
@@ -136,14 +147,12 @@ EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model) {
   eo.kv_memory_bytes = static_cast<size_t>(a.kv_memory_gb * (1 << 30));
   eo.max_running = a.max_batch;
   eo.max_step_tokens = std::max(a.max_step_tokens, a.max_batch);
-  if (!a.sparse.flows.empty()) {
-    eo.sparse = load_sparse_flags(a.sparse.flows[0], a.sparse, model.config, a.page_size);
-  }
+  if (!flow.empty()) eo.sparse = load_sparse_flags(flow, a.sparse, model.config, a.page_size);
   return eo;
 }
 
 // Throughput and sparse-attention figures shared by both modes.
-Json run_stats(const eval::EvalTiming& t, Engine& engine, const EvalArgs& a) {
+Json run_stats(const eval::EvalTiming& t, Engine& engine, const std::string& flow) {
   const int64_t tokens = t.prefill_tokens + t.decode_tokens;
   Json j = {
       {"time_s", t.seconds},
@@ -154,7 +163,7 @@ Json run_stats(const eval::EvalTiming& t, Engine& engine, const EvalArgs& a) {
       {"decode_tokens_per_s", t.decode_seconds > 0 ? t.decode_tokens / t.decode_seconds : 0.0},
       {"generated_tokens", t.generated_tokens},
       {"preemptions", engine.stats().preemptions},
-      {"flow", a.sparse.flows.empty() ? "full" : a.sparse.flows[0]},
+      {"flow", flow.empty() ? "full" : flow},
       {"kv_read_fraction", 1.0}};
   if (const SparseStats* ss = engine.runner().sparse_stats()) j.update(sparse_stats_json(*ss));
   return j;
@@ -185,6 +194,91 @@ void check_fits(const LoadedModel& model, int64_t prompt_tokens, int64_t max_tok
                " to generate exceed the model's context of ", limit,
                " tokens (max_position_embeddings): lower --context or --max-tokens");
   }
+}
+
+// One attention configuration over the samples: the report as `--json` prints it.
+Json evaluate_tasks(const EvalArgs& a, const LoadedModel& model,
+                    const std::vector<eval::TaskSample>& samples,
+                    const std::vector<eval::EvalRequest>& requests, const std::string& flow,
+                    std::vector<Json>* predictions) {
+  Engine engine(model, engine_options(a, model, flow));
+  Progress progress(flow.empty() ? "eval" : "eval " + fs::path(flow).stem().string(),
+                    /*quiet=*/false);
+  eval::EvalRun run = eval::run_eval_requests(
+      engine, requests, [&](int64_t done, int64_t total) { progress.update(done, total); });
+
+  std::vector<double> scores;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const std::string& completion = run.results[i].text;
+    scores.push_back(eval::score_task_completion(completion, samples[i].answers));
+    predictions->push_back({{"task", samples[i].task},
+                            {"index", samples[i].index},
+                            {"seed", std::to_string(samples[i].seed)},
+                            {"flow", flow.empty() ? "full" : flow},
+                            {"prompt_tokens", requests[i].prompt.size()},
+                            {"answers", samples[i].answers},
+                            {"completion", completion},
+                            {"score", scores.back()}});
+  }
+  const eval::TaskReport report = eval::summarize_task_scores(samples, scores);
+  Json tasks = Json::object();
+  for (const eval::TaskScore& t : report.tasks) {
+    tasks[t.task] = {{"accuracy", t.accuracy},
+                     {"samples", t.samples},
+                     {"prompt_tokens_mean", t.prompt_tokens_mean}};
+  }
+  Json out = {{"model", a.model},
+              {"context", a.task_file.empty() ? Json(a.context) : Json(nullptr)},
+              {"seed", a.seed},
+              {"chat", a.chat},
+              {"accuracy", report.accuracy},
+              {"samples", report.samples},
+              {"tasks", tasks}};
+  if (!a.task_file.empty()) out["task_file"] = a.task_file;
+  out.update(run_stats(run.timing, engine, flow));
+  return out;
+}
+
+void print_task_report(const EvalArgs& a, const Json& r) {
+  std::printf(
+      "vortex eval: %s, %s, %s attention\n", a.model.c_str(),
+      a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str() : a.task_file.c_str(),
+      r["flow"].get<std::string>().c_str());
+  std::printf("  %-18s %9s %8s %14s\n", "task", "accuracy", "samples", "prompt tokens");
+  for (const auto& [task, t] : r["tasks"].items()) {
+    std::printf("  %-18s %9.3f %8lld %14.1f\n", task.c_str(), t["accuracy"].get<double>(),
+                static_cast<long long>(t["samples"].get<int64_t>()),
+                t["prompt_tokens_mean"].get<double>());
+  }
+  std::printf("  %-18s %9.3f %8lld\n", "overall", r["accuracy"].get<double>(),
+              static_cast<long long>(r["samples"].get<int64_t>()));
+  print_run_stats(r);
+}
+
+// Several configurations side by side: one row per configuration.
+void print_comparison(const EvalArgs& a, const std::vector<Json>& runs) {
+  std::printf("vortex eval: %s, %s, %lld samples per configuration\n", a.model.c_str(),
+              a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str()
+                                  : a.task_file.c_str(),
+              static_cast<long long>(runs.front()["samples"].get<int64_t>()));
+  std::printf("  %-16s %8s", "attention", "KV read");
+  for (const auto& [task, t] : runs.front()["tasks"].items()) {
+    std::printf(" %15s", task.c_str());
+  }
+  std::printf(" %8s %14s\n", "overall", "decode tok/s");
+  for (const Json& r : runs) {
+    const std::string flow = r["flow"].get<std::string>();
+    const double kv = r.contains("kv_read_fraction_sparse_layers")
+                          ? r["kv_read_fraction_sparse_layers"].get<double>()
+                          : r["kv_read_fraction"].get<double>();
+    std::printf("  %-16s %7.1f%%", fs::path(flow).stem().string().c_str(), 100.0 * kv);
+    for (const auto& [task, t] : r["tasks"].items()) {
+      std::printf(" %15.3f", t["accuracy"].get<double>());
+    }
+    std::printf(" %8.3f %14.1f\n", r["accuracy"].get<double>(),
+                r["decode_tokens_per_s"].get<double>());
+  }
+  std::printf("  (KV read: share of the KV pages decode attention read in the sparse layers)\n");
 }
 
 int run_tasks(const EvalArgs& a) {
@@ -224,59 +318,32 @@ int run_tasks(const EvalArgs& a) {
                s.task + " sample " + std::to_string(s.index));
     requests.push_back(std::move(r));
   }
-  Engine engine(model, engine_options(a, model));
-  Progress progress("eval", /*quiet=*/false);
-  eval::EvalRun run = eval::run_eval_requests(
-      engine, requests, [&](int64_t done, int64_t total) { progress.update(done, total); });
 
-  std::vector<double> scores;
-  std::vector<Json> predictions;
-  for (size_t i = 0; i < samples.size(); ++i) {
-    const std::string& completion = run.results[i].text;
-    scores.push_back(eval::score_task_completion(completion, samples[i].answers));
-    predictions.push_back({{"task", samples[i].task},
-                           {"index", samples[i].index},
-                           {"seed", std::to_string(samples[i].seed)},
-                           {"prompt_tokens", requests[i].prompt.size()},
-                           {"answers", samples[i].answers},
-                           {"completion", completion},
-                           {"score", scores.back()}});
+  // Every configuration runs the same samples with a fresh engine (and KV cache).
+  const std::vector<std::string> configs = a.configs();
+  std::vector<Json> runs, predictions;
+  for (const std::string& flow : configs) {
+    runs.push_back(evaluate_tasks(a, model, samples, requests, flow, &predictions));
   }
   if (!a.predictions.empty()) write_jsonl(a.predictions, predictions);
-  const eval::TaskReport report = eval::summarize_task_scores(samples, scores);
-  const Json stats = run_stats(run.timing, engine, a);
 
-  if (a.json) {
-    Json tasks = Json::object();
-    for (const eval::TaskScore& t : report.tasks) {
-      tasks[t.task] = {{"accuracy", t.accuracy},
-                       {"samples", t.samples},
-                       {"prompt_tokens_mean", t.prompt_tokens_mean}};
+  if (configs.size() == 1) {
+    if (a.json) {
+      std::printf("%s\n", runs.front().dump().c_str());
+    } else {
+      print_task_report(a, runs.front());
     }
-    Json out = {{"model", a.model},
-                {"context", a.task_file.empty() ? Json(a.context) : Json(nullptr)},
-                {"seed", a.seed},
-                {"chat", a.chat},
-                {"accuracy", report.accuracy},
-                {"samples", report.samples},
-                {"tasks", tasks}};
-    if (!a.task_file.empty()) out["task_file"] = a.task_file;
-    out.update(stats);
-    std::printf("%s\n", out.dump().c_str());
     return 0;
   }
-  std::printf(
-      "vortex eval: %s, %s, %s attention\n", a.model.c_str(),
-      a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str() : a.task_file.c_str(),
-      a.sparse.flows.empty() ? "full" : a.sparse.flows[0].c_str());
-  std::printf("  %-18s %9s %8s %14s\n", "task", "accuracy", "samples", "prompt tokens");
-  for (const eval::TaskScore& t : report.tasks) {
-    std::printf("  %-18s %9.3f %8lld %14.1f\n", t.task.c_str(), t.accuracy,
-                static_cast<long long>(t.samples), t.prompt_tokens_mean);
+  if (a.json) {
+    const Json out = {{"model", a.model},
+                      {"context", a.task_file.empty() ? Json(a.context) : Json(nullptr)},
+                      {"seed", a.seed},
+                      {"runs", runs}};
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    print_comparison(a, runs);
   }
-  std::printf("  %-18s %9.3f %8lld\n", "overall", report.accuracy,
-              static_cast<long long>(report.samples));
-  print_run_stats(stats);
   return 0;
 }
 
@@ -334,7 +401,8 @@ int run_data(const EvalArgs& a) {
       requests.push_back(std::move(r));
     }
   }
-  Engine engine(model, engine_options(a, model));
+  const std::string flow = a.sparse.flows.empty() ? "" : a.sparse.flows[0];
+  Engine engine(model, engine_options(a, model, flow));
   Progress progress("eval", /*quiet=*/false);
   eval::EvalRun run = eval::run_eval_requests(
       engine, requests, [&](int64_t done, int64_t total) { progress.update(done, total); });
@@ -356,7 +424,7 @@ int run_data(const EvalArgs& a) {
   }
   if (!a.predictions.empty()) write_jsonl(a.predictions, predictions);
   const eval::QaReport report = eval::summarize_qa(correct, a.trials);
-  const Json stats = run_stats(run.timing, engine, a);
+  const Json stats = run_stats(run.timing, engine, flow);
   if (a.json) {
     Json out = {{"model", a.model},
                 {"data", a.data},
@@ -436,7 +504,10 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");
-  add_sparse_flags(cmd, a->sparse, /*several_flows=*/false);
+  add_sparse_flags(cmd, a->sparse, /*several_flows=*/true);
+  cmd->add_flag("--compare-full", a->compare_full,
+                "With --flow (repeatable): also evaluate full attention on the same samples and "
+                "print every configuration side by side (--json: a \"runs\" list)");
 
   return [a]() {
     if (a->samples < 1) fail_usage("--samples must be at least 1, got ", a->samples);
@@ -448,8 +519,15 @@ Action add_eval_command(CLI::App& app) {
     if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
     const int modes = !a->dump_tasks.empty() + !a->task_file.empty() + !a->data.empty();
     if (modes > 1) fail_usage("--dump-tasks, --task-file and --data exclude each other");
+    if (a->compare_full && a->sparse.flows.empty()) fail_usage("--compare-full needs --flow");
     if (!a->dump_tasks.empty()) return dump_tasks(*a);
-    if (!a->data.empty()) return run_data(*a);
+    if (!a->data.empty()) {
+      if (a->sparse.flows.size() > 1 || a->compare_full) {
+        fail_usage("--data evaluates one attention configuration: give at most one --flow and "
+                   "no --compare-full");
+      }
+      return run_data(*a);
+    }
     return run_tasks(*a);
   };
 }

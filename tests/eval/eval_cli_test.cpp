@@ -86,6 +86,60 @@ TEST(EvalCli, SparseFlowReportsKvReadAndRecall) {
   EXPECT_TRUE(j.contains("recall_mean"));
 }
 
+// --compare-full with several flows: every configuration runs the same samples, so each entry of
+// "runs" equals the report of a run with that configuration alone.
+TEST(EvalCli, CompareFullRunsEveryConfigurationOnTheSameSamples) {
+  const std::string quest = std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py";
+  const std::string streaming = std::string(VORTEX_SOURCE_DIR) + "/flows/streaming.py";
+  const std::vector<std::string> common = {"eval",      "--model",  kModel, "--tasks",
+                                           "niah_single,vt", "--context", "600",  "--samples",
+                                           "2",         "--topk-pages", "4"};
+  const std::string preds = temp_path("compare_preds.jsonl");
+  std::vector<std::string> args = common;
+  for (const char* extra : {"--compare-full", "--flow", quest.c_str(), "--flow",
+                            streaming.c_str(), "--json", "--predictions", preds.c_str()}) {
+    args.push_back(extra);
+  }
+  CmdResult r = vortex(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json j = Json::parse(r.out);
+  ASSERT_EQ(j["runs"].size(), 3u);
+  EXPECT_EQ(j["runs"][0]["flow"], "full");
+  EXPECT_EQ(j["runs"][1]["flow"], quest);
+  EXPECT_EQ(j["runs"][2]["flow"], streaming);
+  EXPECT_EQ(j["runs"][0]["kv_read_fraction"], 1.0);
+  EXPECT_LT(j["runs"][1]["kv_read_fraction"].get<double>(), 1.0);
+
+  const std::vector<std::string> alone[] = {{}, {"--flow", quest}, {"--flow", streaming}};
+  for (size_t i = 0; i < 3; ++i) {
+    std::vector<std::string> one = common;
+    one.insert(one.end(), alone[i].begin(), alone[i].end());
+    one.push_back("--json");
+    CmdResult s = vortex(one);
+    ASSERT_EQ(s.code, 0) << s.err;
+    const Json single = Json::parse(s.out);
+    EXPECT_EQ(j["runs"][i]["tasks"], single["tasks"]) << i;
+    EXPECT_EQ(j["runs"][i]["kv_read_fraction"], single["kv_read_fraction"]) << i;
+    EXPECT_EQ(j["runs"][i]["decode_tokens"], single["decode_tokens"]) << i;
+  }
+
+  // Predictions: every sample of every configuration, tagged with its configuration.
+  const std::vector<Json> rows = read_jsonl(preds);
+  ASSERT_EQ(rows.size(), 3u * 4u);
+  EXPECT_EQ(rows.front()["flow"], "full");
+  EXPECT_EQ(rows.back()["flow"], streaming);
+  fs::remove(preds);
+
+  // The table names every configuration.
+  args = common;
+  for (const char* extra : {"--compare-full", "--flow", quest.c_str()}) args.push_back(extra);
+  r = vortex(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "full");
+  EXPECT_CONTAINS(r.out, "quest");
+  EXPECT_CONTAINS(r.out, "decode tok/s");
+}
+
 TEST(EvalCli, DumpedTasksEvaluateToTheSameRun) {
   const std::string dump = temp_path("dump.jsonl");
   CmdResult d =
@@ -173,10 +227,17 @@ TEST(EvalCli, UsageErrors) {
   r = vortex({"eval", "--model", "qwen3-0.6b", "--dump-tasks", temp_path("never.jsonl")});
   EXPECT_EQ(r.code, 1);
   EXPECT_CONTAINS(r.err, "has no tokenizer");
+  r = vortex({"eval", "--model", kModel, "--compare-full"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--compare-full needs --flow");
+  r = vortex({"eval", "--model", kModel, "--data", "x.jsonl", "--flow", "a.py", "--flow", "b.py"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--data evaluates one attention configuration");
   r = vortex({"eval", "--help"});
   EXPECT_EQ(r.code, 0);
   EXPECT_CONTAINS(r.out, "--dump-tasks");
   EXPECT_CONTAINS(r.out, "--topk-ratio");
+  EXPECT_CONTAINS(r.out, "--compare-full");
 }
 
 }  // namespace
