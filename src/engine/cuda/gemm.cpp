@@ -22,10 +22,10 @@ bool aligned16(const void* p) {
 Gemm::Gemm() {
   if (const char* env = std::getenv("VORTEX_GEMM")) {
     const std::string v = env;
-    if (v == "cublas") {
-      skinny_ = false;
-    } else if (!v.empty() && v != "auto") {
-      fail("VORTEX_GEMM must be 'cublas' or 'auto', got '", v, "'");
+    if (v == "skinny") {
+      skinny_ = true;
+    } else if (!v.empty() && v != "cublas") {
+      fail("VORTEX_GEMM must be 'cublas' or 'skinny', got '", v, "'");
     }
   }
   if (skinny_) workspace_ = DeviceBuffer(kWorkspaceFloats * sizeof(float), "GEMM workspace");
