@@ -5,9 +5,9 @@ as JSON lines).
 
 Example (the tables of docs/accuracy.md):
   python3 scripts/accuracy_table.py --vortex build/vortex --model models/needle \\
-      --contexts 4096,8192 --device cpu --samples 20 --jobs 4 --out /tmp/acc-cpu
+      --contexts 4096,8192 --device cpu --samples 20 --jobs 4 --out acc-cpu
   python3 scripts/accuracy_table.py --vortex build/vortex --model models/needle \\
-      --contexts 16384 --device cuda --samples 50 --out /tmp/acc-gpu
+      --contexts 16384 --device cuda --samples 50 --out acc-gpu
 
 Each cell is the mean accuracy over the tasks (and the per-task figures are in the markdown
 rows); the flows' own budget rules are used (sink, recent, dense layers) with only the ratio
@@ -61,6 +61,10 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="--threads of each evaluation")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per evaluation")
     ap.add_argument("--out", required=True, help="output prefix: OUT.md and OUT.jsonl")
+    ap.add_argument("--reuse", action="append", default=[],
+                    help="a .jsonl (or .partial.jsonl) of an earlier run of this script: its "
+                         "evaluations with the same settings are taken instead of rerun "
+                         "(repeatable; resumes an interrupted run)")
     args = ap.parse_args()
 
     if "*" in args.flows:
@@ -87,6 +91,20 @@ def main():
           f"device {args.device}", flush=True)
 
     results = {}
+    wanted = {(c, flow_name(f), r): (c, f, r) for (c, f, r) in jobs}
+    for path in args.reuse:
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                rep = row["report"]
+                key = wanted.get((row["context"], row["flow"], row["ratio"]))
+                same = (rep.get("seed") == args.seed and rep.get("samples") ==
+                        args.samples * len(tasks) and sorted(rep["tasks"]) == sorted(tasks))
+                if key is not None and same and key not in results:
+                    results[key] = rep
+    if results:
+        print(f"reusing {len(results)} evaluations from {', '.join(args.reuse)}", flush=True)
+    jobs = [j for j in jobs if j not in results]
     t0 = time.time()
     partial = open(args.out + ".partial.jsonl", "w")  # every report as it arrives
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
