@@ -1,7 +1,9 @@
 // The generated flow kernels (CudaFlowModule) against the CPU executor, the reference semantics,
 // for every shipped flow and the generator's coverage flows (tests/data/flows/codegen):
 //  - summarize on random bf16 K/V pages: fields equal CpuFlowExecutor::summarize_pages on the
-//    same bf16 values, up to bf16 rounding;
+//    same bf16 values, up to bf16 rounding, for each of two layers with different values
+//    summarized by one launch through a layer list (a layer not in the list stays untouched),
+//    and the one-layer launch gives exactly the multi-layer launch's fields;
 //  - score over ragged rows (N from 0 to ~300, pages scattered in the pool, rows of one
 //    sequence with different scoreable ranges), a worklist built on the host and run with grids
 //    smaller and larger than it: scores equal CpuFlowExecutor::score_rows fed the GPU's fields
@@ -201,47 +203,101 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   const int32_t fstride = module.field_stride();
 
   // ---- summarize ----
+  // A cache of 3 layers: layer 0 random, layer 2 other values (layer 0's V as K and K as V,
+  // pages rotated by one), layer 1 a dense layer (zeros) that is not summarized. One launch
+  // summarizes layers {2, 0} (the runner's form for all sparse layers of a step); the one-layer
+  // form (the per-layer path) summarizes layer 2 alone into another buffer. Both layers are
+  // compared to the CPU executor, the one-layer result must equal the multi-layer one exactly,
+  // and layer 1's Fields must stay untouched.
   std::vector<float> k_f, v_f;
   std::vector<uint16_t> k = test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
                                               1.0f, &k_f);
   std::vector<uint16_t> v = test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
                                               0.7f, &v_f);
+  const size_t layer_kv = k.size();  // elements per layer of K (and of V)
+  const size_t page_kv = static_cast<size_t>(kKvHeads * block);
+  std::vector<float> k2_f(layer_kv), v2_f(layer_kv);
+  std::vector<uint16_t> k_all(3 * layer_kv, 0), v_all(3 * layer_kv, 0);
+  std::copy(k.begin(), k.end(), k_all.begin());
+  std::copy(v.begin(), v.end(), v_all.begin());
+  for (int32_t p = 0; p < l.pool; ++p) {
+    const size_t from = static_cast<size_t>((p + 1) % l.pool) * page_kv;
+    const size_t to = static_cast<size_t>(p) * page_kv;
+    std::copy_n(v.begin() + from, page_kv, k_all.begin() + 2 * layer_kv + to);
+    std::copy_n(k.begin() + from, page_kv, v_all.begin() + 2 * layer_kv + to);
+    std::copy_n(v_f.begin() + from, page_kv, k2_f.begin() + to);
+    std::copy_n(k_f.begin() + from, page_kv, v2_f.begin() + to);
+  }
   std::vector<int32_t> items(l.pages.begin(), l.pages.end());
   for (size_t i = items.size(); i-- > 1;)
     std::swap(items[i], items[static_cast<size_t>(rng.next_u64() % (i + 1))]);
-  DeviceArray<uint16_t> d_k(k), d_v(v);
-  DeviceArray<uint16_t> d_fields(static_cast<size_t>(l.pool * kKvHeads * std::max(fstride, 1)));
+  const size_t layer_fields = static_cast<size_t>(l.pool * kKvHeads * std::max(fstride, 1));
+  DeviceArray<uint16_t> d_k(k_all), d_v(v_all);
+  DeviceArray<uint16_t> d_fields(3 * layer_fields);  // poisoned 0xffff
+  DeviceArray<uint16_t> d_fields_one(layer_fields);
   DeviceArray<int32_t> d_items(items);
   DeviceArray<int32_t> d_num_items(std::vector<int32_t>{static_cast<int32_t>(items.size())});
+  DeviceArray<int32_t> d_layers(std::vector<int32_t>{2, 0});
   flow::CudaSummarizeArgs sa;
   sa.k = d_k.get();
   sa.v = d_v.get();
   sa.fields = d_fields.get();
   sa.items = d_items.get();
   sa.num_items = d_num_items.get();
+  sa.layers = d_layers.get();
   sa.page_stride = kKvHeads * block;
   sa.head_stride = block;
+  sa.kv_layer_stride = static_cast<int64_t>(layer_kv);
+  sa.field_layer_stride = static_cast<int64_t>(layer_fields);
   sa.num_kv_heads = kKvHeads;
   sa.field_stride = fstride;
+  sa.num_layers = 2;
   module.launch_summarize(sa, static_cast<int>(items.size()) + 3, nullptr);
-  check_cuda(cudaGetLastError(), "summarize");
-  const std::vector<uint16_t> gpu_fields = d_fields.download();
+  check_cuda(cudaGetLastError(), "summarize (layers 2 and 0)");
+  flow::CudaSummarizeArgs one;  // the layer fields left at their defaults: one layer
+  one.k = d_k.get() + 2 * layer_kv;
+  one.v = d_v.get() + 2 * layer_kv;
+  one.fields = d_fields_one.get();
+  one.items = d_items.get();
+  one.num_items = d_num_items.get();
+  one.page_stride = kKvHeads * block;
+  one.head_stride = block;
+  one.num_kv_heads = kKvHeads;
+  one.field_stride = fstride;
+  module.launch_summarize(one, static_cast<int>(items.size()), nullptr);
+  check_cuda(cudaGetLastError(), "summarize (layer 2 alone)");
+  const std::vector<uint16_t> all_fields = d_fields.download();
+  const std::vector<uint16_t> gpu_fields(all_fields.begin(), all_fields.begin() + layer_fields);
+  const std::vector<uint16_t> layer2_fields(all_fields.begin() + 2 * layer_fields,
+                                            all_fields.end());
+  {
+    size_t touched = 0;
+    for (size_t e = layer_fields; e < 2 * layer_fields; ++e) touched += all_fields[e] != 0xffff;
+    EXPECT_EQ(touched, 0u) << "the multi-layer summarize wrote the Fields of layer 1";
+    if (ff > 0) {
+      EXPECT_TRUE(d_fields_one.download() == layer2_fields)
+          << "the one-layer summarize of layer 2 differs from the multi-layer one";
+    }
+  }
 
   // The GPU's fields as f32, the CPU's input to score.
   std::vector<float> fields(static_cast<size_t>(l.pool * kKvHeads * std::max<int64_t>(ff, 1)), 0);
-  if (ff > 0) {
+  // One layer's GPU Fields against the CPU executor on that layer's K/V (fields_out: its f32).
+  auto check_layer = [&](const std::vector<uint16_t>& gpu, const std::vector<float>& kf,
+                         const std::vector<float>& vf, const std::string& what,
+                         std::vector<float>* fields_out) -> size_t {
     std::vector<float> cpu_fields(static_cast<size_t>(items.size() * kKvHeads * ff));
     std::vector<const float*> kp, vp;
     std::vector<float*> out;
     for (size_t i = 0; i < items.size(); ++i)
       for (int h = 0; h < kKvHeads; ++h) {
         const int64_t src = (items[i] * kKvHeads + h) * block;
-        kp.push_back(k_f.data() + src);
-        vp.push_back(v_f.data() + src);
+        kp.push_back(kf.data() + src);
+        vp.push_back(vf.data() + src);
         out.push_back(cpu_fields.data() + (i * kKvHeads + static_cast<size_t>(h)) * ff);
       }
     cpu.summarize_pages(kp.data(), vp.data(), static_cast<int64_t>(kp.size()), out.data());
-    Mismatches bad("summarize fields");
+    Mismatches bad(what);
     for (size_t i = 0; i < items.size(); ++i)
       for (int h = 0; h < kKvHeads; ++h) {
         const float* want = out[i * kKvHeads + static_cast<size_t>(h)];
@@ -253,8 +309,8 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
               scale = std::max(scale, std::fabs(static_cast<double>(want[slot.offset + e])));
           for (int64_t e = 0; e < slot.num_floats; ++e) {
             const float w = want[slot.offset + e];
-            const float got = bf16_to_f32(gpu_fields[static_cast<size_t>(b * fstride + slot.offset + e)]);
-            fields[static_cast<size_t>(b * ff + slot.offset + e)] = got;
+            const float got = bf16_to_f32(gpu[static_cast<size_t>(b * fstride + slot.offset + e)]);
+            if (fields_out) (*fields_out)[static_cast<size_t>(b * ff + slot.offset + e)] = got;
             const double tol = 1e-2 * std::fabs(w) + 1e-3 * scale + 1e-30;
             bad.checked();
             if (!close_enough(got, w, tol))
@@ -265,7 +321,12 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
         }
       }
     bad.report();
-    if (bad.count()) return;  // scores would only repeat the failure
+    return bad.count();
+  };
+  if (ff > 0) {
+    const size_t bad0 = check_layer(gpu_fields, k_f, v_f, "summarize fields, layer 0", &fields);
+    const size_t bad2 = check_layer(layer2_fields, k2_f, v2_f, "summarize fields, layer 2", nullptr);
+    if (bad0 + bad2 > 0) return;  // scores would only repeat the failure
   }
 
   // ---- score, kCalls times (State evolves) ----

@@ -49,11 +49,12 @@ std::vector<std::vector<int32_t>> prompts(int32_t vocab) {
 
 std::shared_ptr<const SparseAttentionConfig> flow_config(const LoadedModel& m,
                                                           const std::string& flow,
-                                                          int32_t page_size, double ratio) {
+                                                          int32_t page_size, double ratio,
+                                                          int64_t recent = 2) {
   flow::BudgetOverrides o;
   o.ratio = ratio;
   o.sink = 1;
-  o.recent = 2;
+  o.recent = recent;
   o.dense_layers = std::vector<int64_t>{0};
   return std::make_shared<const SparseAttentionConfig>(
       load_sparse_attention(flow_path(flow), o, m.config, page_size, false));
@@ -180,6 +181,39 @@ TEST(SparseRunner, FullBudgetEqualsDense) {
     const Generated full = generate(m, Device::kCuda, 16, ps, 20, flow_config(m, flow, 16, 1.0));
     for (size_t i = 0; i < ps.size(); ++i)
       EXPECT_EQ(full.results[i].token_ids, dense.results[i].token_ids) << flow << " prompt " << i;
+  }
+}
+
+// The step's filled pages are summarized once after the last layer for every sparse layer
+// (the default) or after each sparse layer's K/V append (VORTEX_SUMMARIZE=layer, read when the
+// runner is made): no score of a step reads a page filled in that step, so both give the same
+// tokens and logprobs, with every flow, with and without recent pages beyond the token's own
+// (recent 0 and 2), in decode-only steps (replayed from CUDA graphs) and in steps that mix
+// prefill chunks and decode rows (8 prompts, 256 tokens a step).
+TEST(SparseRunner, SummarizeOncePerStepEqualsPerLayer) {
+  VORTEX_REQUIRE_GPU();
+  for (const char* model : {"tiny-qwen3", "tiny-llama"}) {
+    LoadedModel m = load_model(model_dir(model), {});
+    const auto ps = prompts(m.config.vocab_size);
+    for (const std::string& flow : kFlows)
+      for (int64_t recent : {0, 2}) {
+        SCOPED_TRACE(std::string(model) + " " + flow + " recent " + std::to_string(recent));
+        const auto cfg = flow_config(m, flow, 4, 0.25, recent);
+        unsetenv("VORTEX_SUMMARIZE");
+        const Generated once = generate(m, Device::kCuda, 4, ps, 20, cfg);
+        setenv("VORTEX_SUMMARIZE", "layer", 1);
+        const Generated per_layer = generate(m, Device::kCuda, 4, ps, 20, cfg);
+        unsetenv("VORTEX_SUMMARIZE");
+        for (size_t i = 0; i < ps.size(); ++i) {
+          EXPECT_EQ(once.results[i].token_ids, per_layer.results[i].token_ids) << "prompt " << i;
+          ASSERT_EQ(once.results[i].logprobs.size(), per_layer.results[i].logprobs.size());
+          for (size_t t = 0; t < once.results[i].logprobs.size(); ++t)
+            EXPECT_NEAR(once.results[i].logprobs[t], per_layer.results[i].logprobs[t], 1e-5)
+                << "prompt " << i << " token " << t;
+        }
+        EXPECT_EQ(once.stats.summarized_pages, per_layer.stats.summarized_pages);
+        EXPECT_LT(once.stats.kv_read_fraction(), 1.0);
+      }
   }
 }
 

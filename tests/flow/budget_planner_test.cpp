@@ -160,6 +160,26 @@ TEST(BudgetPlanner, PlanInvariantsHoldOverManyPolicies) {
         }
 }
 
+// The CUDA runner summarizes a step's filled pages after the last layer, because the only page
+// a decode row fills in a step is its last, and no policy lets a row score its last page (it
+// holds the token being decoded): recent 0 reserves it too.
+TEST(BudgetPlanner, LastPageIsNeverScoreable) {
+  for (int32_t sink = 0; sink <= 3; ++sink)
+    for (int32_t recent = 0; recent <= 3; ++recent)
+      for (double ratio : {0.05, 0.25, 0.5}) {
+        const BudgetPolicy policy = ratio_policy(ratio, sink, recent);
+        for (int32_t n = 1; n <= 64; ++n) {
+          const RowPlan plan = plan_row(policy, n);
+          const std::vector<int32_t> scoreable = plan.scoreable_pages();
+          SCOPED_TRACE(testing::Message() << "sink=" << sink << " recent=" << recent
+                                          << " ratio=" << ratio << " n=" << n);
+          EXPECT_TRUE(scoreable.empty() || scoreable.back() < n - 1);
+          const std::vector<int32_t> reserved = plan.reserved_pages();
+          EXPECT_TRUE(plan.read_all || (!reserved.empty() && reserved.back() == n - 1));
+        }
+      }
+}
+
 TEST(BudgetPlanner, DenseLayersAreListedLayersOnly) {
   BudgetPolicy policy;
   policy.dense_layers = {0, 5};

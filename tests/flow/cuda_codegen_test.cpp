@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include "core/error.h"
 #include "flow/codegen/cuda_codegen.h"
@@ -284,6 +285,46 @@ TEST(CudaCodegen, SizesFollowTheFieldLayout) {
   CudaFlowSource s = generate_cuda_flow(streaming, FlowGeometry{2, 64, 16});
   EXPECT_EQ(s.summarize_kernel, "");
   EXPECT_EQ(s.field_stride, 0);
+}
+
+// One summarize launch covers several layers (grid z): every K/V read and Field write of the
+// kernel is offset by its layer, chosen through the layers list (or z itself without one).
+TEST(CudaCodegen, SummarizeTakesItsLayerFromGridZ) {
+  std::vector<std::pair<std::string, FlowProgram>> programs;
+  for (const char* name : kShippedFlows) programs.emplace_back(name, compile_shipped(name));
+  for (const char* name : kCoverageFlows) programs.emplace_back(name, compile_coverage(name));
+  int with_summarize = 0;
+  for (const auto& [name, program] : programs) {
+    SCOPED_TRACE(name);
+    const CudaFlowSource src = generate_cuda_flow(program, FlowGeometry{4, 64, 16});
+    for (const char* member : {"layers", "kv_layer_stride", "field_layer_stride", "num_layers"})
+      EXPECT_NE(src.source.find(std::string("offset of CudaSummarizeArgs::") + member),
+                std::string::npos)
+          << member;
+    if (src.summarize_kernel.empty()) continue;
+    ++with_summarize;
+    const size_t begin = src.source.find(" " + src.summarize_kernel + "(");
+    ASSERT_NE(begin, std::string::npos);
+    const size_t next = src.source.find("extern \"C\"", begin);
+    const std::string body = src.source.substr(begin, next == std::string::npos
+                                                          ? std::string::npos
+                                                          : next - begin);
+    EXPECT_NE(body.find("const int layer = a.layers ? a.layers[blockIdx.z] : (int)blockIdx.z;"),
+              std::string::npos)
+        << body;
+    EXPECT_NE(body.find("kv_base = (long long)layer * a.kv_layer_stride + "), std::string::npos)
+        << body;
+    EXPECT_NE(body.find("a.fields + (long long)layer * a.field_layer_stride + "),
+              std::string::npos)
+        << body;
+    // K and V are read only at kv_base, Fields written only through the layer's pointer.
+    for (const char* read : {"a.k[", "a.v["}) {
+      for (size_t at = body.find(read); at != std::string::npos; at = body.find(read, at + 1))
+        EXPECT_EQ(body.compare(at + 4, 7, "kv_base"), 0) << body.substr(at, 40);
+    }
+    EXPECT_EQ(body.find("a.fields +"), body.rfind("a.fields +")) << body;
+  }
+  EXPECT_GE(with_summarize, 5);
 }
 
 TEST(CudaCodegen, BlockTopkScoresWithOneDotProductPerPage) {

@@ -81,12 +81,13 @@ CudaFlowModule::~CudaFlowModule() {
 
 void CudaFlowModule::launch_summarize(const flow::CudaSummarizeArgs& args, int max_items,
                                       cudaStream_t stream) const {
-  if (!summarize_ || max_items <= 0 || args.num_kv_heads <= 0) return;
+  if (!summarize_ || max_items <= 0 || args.num_kv_heads <= 0 || args.num_layers <= 0) return;
   flow::CudaSummarizeArgs a = args;
   void* params[] = {&a};
   check_cuda(cudaLaunchKernel(reinterpret_cast<const void*>(summarize_),
                               dim3(static_cast<unsigned>(max_items),
-                                   static_cast<unsigned>(args.num_kv_heads)),
+                                   static_cast<unsigned>(args.num_kv_heads),
+                                   static_cast<unsigned>(args.num_layers)),
                               dim3(flow::kCudaSummarizeThreads), params, 0, stream),
              "flow summarize launch");
 }

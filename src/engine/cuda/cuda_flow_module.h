@@ -37,8 +37,8 @@ class CudaFlowModule {
   CudaFlowModule& operator=(const CudaFlowModule&) = delete;
   ~CudaFlowModule();
 
-  // summarize over grid (max_items, args.num_kv_heads); blocks past *args.num_items return at
-  // once. No launch when the flow stores no fields or max_items is 0.
+  // summarize over grid (max_items, args.num_kv_heads, args.num_layers); blocks past
+  // *args.num_items return at once. No launch when the flow stores no fields or max_items is 0.
   void launch_summarize(const flow::CudaSummarizeArgs& args, int max_items,
                         cudaStream_t stream) const;
   // Every score kernel in order: per-page kernels on per_page_grid blocks (the worklist is

@@ -485,7 +485,10 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     kv.page_stride = ra.page_stride;
     kv.head_stride = ra.head_stride;
     const bool sparse_layer = sparse && sparse->is_sparse_layer(l);
-    if (sparse_layer) {
+    // Pages that became full in this step are summarized here, per layer, or once after the
+    // last layer for every sparse layer (no score of this step reads them: see
+    // CudaSparseAttention::defers_summarize).
+    if (sparse_layer && !sparse->defers_summarize()) {
       begin(kSummarize);
       sparse->enqueue_summarize(l, kv, sm, stream);
       end();
@@ -544,6 +547,19 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
                   stream);
     check_cuda(cuda::swiglu(gate_up.as<float>(), T, I, act.as<bf16_t>(), stream), "swiglu");
     gemm->f32_out(act.as<bf16_t>(), T, I, lw.down.as<bf16_t>(), H, delta.as<float>(), stream);
+  }
+  if (sparse && sparse->defers_summarize()) {
+    cuda::DevicePagedKv kv0;
+    kv0.k = kv_k.as<bf16_t>();
+    kv0.v = kv_v.as<bf16_t>();
+    kv0.page_size = geo.page_size;
+    kv0.num_kv_heads = Hkv;
+    kv0.head_dim = D;
+    kv0.page_stride = int64_t{Hkv} * geo.page_size * D;
+    kv0.head_stride = int64_t{geo.page_size} * D;
+    begin(kSummarize);
+    sparse->enqueue_summarize_all(kv0, lstride, sm, stream);
+    end();
   }
   // Only the rows that sample need the final norm and the vocabulary projection.
   check_cuda(cuda::residual_rms_norm(x.as<float>(), delta.as<float>(), nullptr,

@@ -1,6 +1,8 @@
 #include "engine/cuda/cuda_sparse_attention.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "core/error.h"
 #include "engine/cuda/cuda_flow_module.h"
@@ -19,8 +21,44 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
   const int32_t P = geo_.page_size;
   max_pages_ = (cfg_.max_position_embeddings + P - 1) / P + 1;
   max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
+  std::vector<int32_t> sparse_layers;
   for (int32_t layer = 0; layer < geo_.num_layers; ++layer)
-    num_sparse_layers_ += is_sparse_layer(layer);
+    if (is_sparse_layer(layer)) sparse_layers.push_back(layer);
+  num_sparse_layers_ = static_cast<int64_t>(sparse_layers.size());
+  if (!sparse_layers.empty()) {
+    sparse_layers_ = DeviceBuffer(sparse_layers.size() * 4, "sparse layers");
+    check_cuda(cudaMemcpy(sparse_layers_.data(), sparse_layers.data(), sparse_layers.size() * 4,
+                          cudaMemcpyHostToDevice),
+               "sparse layers");
+  }
+  // Summarizing a step's filled pages once after the last layer instead of after each sparse
+  // layer's K/V append is exact: no score of a step reads a Field written in that step.
+  //  - Only a generating decode row scores (prefill chunks, one-token prefill chunks and graph
+  //    padding rows read everything). Its one new token sits at position t = tokens - 1, so the
+  //    only page of the row that can become full in the step is page t / P = n - 1, its last.
+  //  - plan_row (flow/budget_planner.cpp, and the device planner in page_selection.cu alike)
+  //    reserves the last page whatever the policy says: recent is clamped to at least 1 ("the
+  //    last page holds the token being decoded"), so the count of recent pages includes the
+  //    token's own page. The scoreable range [sink_end, recent_begin) therefore ends at or
+  //    before n - 1, for every recent >= 0.
+  //  - Pages filled by prefill chunks (several per chunk, possibly) belong to their own request:
+  //    a page being written has one owner, so no other row of the step scores it.
+  //  - The launch follows every layer's K/V append on the same stream, so it reads the same K/V
+  //    the per-layer launches read, and the next step's first score comes after it.
+  // The first time the page is scoreable is the next step, when it is the row's page n - 2 (or
+  // earlier). The check below keeps the per-layer path should the planner ever let a row score
+  // its last page.
+  bool last_page_reserved = true;
+  for (int32_t n = 1; n <= max_pages_ && last_page_reserved; ++n) {
+    const flow::RowPlan plan = flow::plan_row(config_->policy, n);
+    last_page_reserved =
+        plan.num_scoreable() == 0 || plan.sink_end + plan.num_scoreable() <= n - 1;
+  }
+  const char* mode = std::getenv("VORTEX_SUMMARIZE");
+  const std::string summarize_mode = mode ? mode : "";
+  if (!summarize_mode.empty() && summarize_mode != "step" && summarize_mode != "layer")
+    fail_usage("VORTEX_SUMMARIZE must be step or layer, got '", summarize_mode, "'");
+  defer_summarize_ = last_page_reserved && summarize_mode != "layer";
   int device = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device),
@@ -165,6 +203,30 @@ void CudaSparseAttention::enqueue_summarize(int32_t layer, const cuda::DevicePag
   a.head_stride = kv.head_stride;
   a.num_kv_heads = kv.num_kv_heads;
   a.field_stride = src.field_stride;
+  module_->launch_summarize(a, m.max_summarize, stream);
+}
+
+void CudaSparseAttention::enqueue_summarize_all(const cuda::DevicePagedKv& kv0,
+                                                int64_t kv_layer_stride, const SparseStepMeta& m,
+                                                cudaStream_t stream) {
+  const flow::CudaFlowSource& src = module_->source();
+  if (src.summarize_kernel.empty() || src.field_stride == 0 || m.max_summarize == 0 ||
+      num_sparse_layers_ == 0)
+    return;
+  flow::CudaSummarizeArgs a;
+  a.k = reinterpret_cast<const uint16_t*>(kv0.k);
+  a.v = reinterpret_cast<const uint16_t*>(kv0.v);
+  a.fields = fields_.as<uint16_t>();
+  a.items = m.summarize_pages;
+  a.num_items = m.num_summarize;
+  a.layers = sparse_layers_.as<int32_t>();
+  a.page_stride = kv0.page_stride;
+  a.head_stride = kv0.head_stride;
+  a.kv_layer_stride = kv_layer_stride;
+  a.field_layer_stride = field_layer_stride_;
+  a.num_kv_heads = kv0.num_kv_heads;
+  a.field_stride = src.field_stride;
+  a.num_layers = static_cast<int32_t>(num_sparse_layers_);
   module_->launch_summarize(a, m.max_summarize, stream);
 }
 

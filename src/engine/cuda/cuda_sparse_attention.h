@@ -65,12 +65,23 @@ class CudaSparseAttention {
   // graphs holding the old addresses must be dropped).
   bool ensure_rows(int64_t rows);
 
+  // Whether the step's filled pages are summarized once after the last layer, for every sparse
+  // layer in one launch (enqueue_summarize_all), instead of after each sparse layer's K/V append
+  // (enqueue_summarize). Both give the same Fields at every score: see the .cpp for why. The
+  // environment variable VORTEX_SUMMARIZE (step, the default, or layer) is read once, when this
+  // object is made.
+  bool defers_summarize() const { return defer_summarize_; }
+
   // Device work, enqueued on `stream`. plan: once per step before the layers (row plans, score
-  // worklist, State reset). summarize: after a sparse layer's K/V append. score then select: a
-  // sparse layer's page scores and top-k; select returns the page lists decode attention reads.
+  // worklist, State reset). summarize: after a sparse layer's K/V append (kv: that layer's
+  // cache). summarize_all: once per step after every layer's K/V append (kv0: layer 0's cache,
+  // layer l's at + l * kv_layer_stride elements). score then select: a sparse layer's page
+  // scores and top-k; select returns the page lists decode attention reads.
   void enqueue_plan(const SparseStepMeta& m, cudaStream_t stream);
   void enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv, const SparseStepMeta& m,
                          cudaStream_t stream);
+  void enqueue_summarize_all(const cuda::DevicePagedKv& kv0, int64_t kv_layer_stride,
+                             const SparseStepMeta& m, cudaStream_t stream);
   struct RowLists {
     const int32_t* row_page_offset;
     const int32_t* row_num_tokens;
@@ -93,6 +104,8 @@ class CudaSparseAttention {
   int32_t max_pages_;  // pages of the longest possible row
   int64_t max_chunks_;  // score worklist items of such a row
   int64_t num_sparse_layers_ = 0;
+  DeviceBuffer sparse_layers_;  // [num_sparse_layers_] int32: the sparse layers' indices
+  bool defer_summarize_ = true;
   int sms_ = 1;
   std::unique_ptr<CudaFlowModule> module_;
   DeviceBuffer fields_, state_;

@@ -4,7 +4,7 @@
 // How values become code. Every op value is addressed by an index per axis (an affine
 // expression of loop variables), and is either computed inline where it is used (elementwise
 // ops, transposes, reshapes, slices, constants, field loads) or materialized once and read back:
-//  - summarize: one block per (page, KV head); K and V staged in shared memory; reductions,
+//  - summarize: one block per (page, KV head, layer); K and V staged in shared memory; reductions,
 //    folds, softmax and matmul results in shared memory, threads striding over elements.
 //  - score, per-page code: one thread per scoreable page. Values that depend on q and constants
 //    only ("row-invariant") are computed once per worklist item into shared memory (the
@@ -289,10 +289,14 @@ std::string abi_asserts() {
   VX_SUM_FIELD(fields);
   VX_SUM_FIELD(items);
   VX_SUM_FIELD(num_items);
+  VX_SUM_FIELD(layers);
   VX_SUM_FIELD(page_stride);
   VX_SUM_FIELD(head_stride);
+  VX_SUM_FIELD(kv_layer_stride);
+  VX_SUM_FIELD(field_layer_stride);
   VX_SUM_FIELD(num_kv_heads);
   VX_SUM_FIELD(field_stride);
+  VX_SUM_FIELD(num_layers);
   size("CudaScoreArgs", sizeof(CudaScoreArgs));
   VX_SCORE_FIELD(q);
   VX_SCORE_FIELD(q_rows);
@@ -1697,7 +1701,8 @@ std::string Generator::gen_summarize(const std::string& name) {
   begin_kernel(&rewritten_.summarize, KernelKind::kSummarize, Context::kSummarize);
   page_head_ = nullptr;
   std::string body = in_new_stack(0, 1, [&] {
-    line("vx_bf16* fo = a.fields + ((long long)page * a.num_kv_heads + h) * a.field_stride;");
+    line("vx_bf16* fo = a.fields + (long long)layer * a.field_layer_stride + ((long long)page * "
+         "a.num_kv_heads + h) * a.field_stride;");
     for (const Op& op : fn_->ops) {
       if (op.kind != OpKind::kStoreField) continue;
       OriginGuard origin(*this, op.loc);
@@ -1720,8 +1725,9 @@ std::string Generator::gen_summarize(const std::string& name) {
   k += "  if ((int)blockIdx.x >= *a.num_items) return;\n";
   k += "  const int page = a.items[blockIdx.x];\n";
   k += "  const int h = blockIdx.y;\n";
-  k += "  const long long kv_base = (long long)page * a.page_stride + (long long)h * "
-       "a.head_stride;\n";
+  k += "  const int layer = a.layers ? a.layers[blockIdx.z] : (int)blockIdx.z;\n";
+  k += "  const long long kv_base = (long long)layer * a.kv_layer_stride + (long long)page * "
+       "a.page_stride + (long long)h * a.head_stride;\n";
   k += "  (void)kv_base;\n";
   k += prologue_;
   k += "  __syncthreads();\n";

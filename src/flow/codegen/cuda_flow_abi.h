@@ -24,20 +24,29 @@ constexpr int kCudaSummarizeThreads = 128;
 constexpr int kCudaScorePageThreads = 128;  // also the number of pages in one worklist item
 constexpr int kCudaScoreRowThreads = 256;
 
-// summarize: grid (max_items, num_kv_heads). Block (x, h) with x < *num_items summarizes KV head
-// h of physical page items[x] (a full page): reads K and V [P, D] and writes the flow's Fields,
-// concatenated in declaration order, to fields + (page * num_kv_heads + h) * field_stride as
-// bf16. Blocks with x >= *num_items return at once (so a CUDA graph can launch a fixed grid).
+// summarize: grid (max_items, num_kv_heads, num_layers). Block (x, h, z) with x < *num_items
+// summarizes KV head h of physical page items[x] (a full page) in layer
+// l = layers ? layers[z] : z: reads K and V [P, D] of that layer and writes the flow's Fields,
+// concatenated in declaration order, to
+// fields + l * field_layer_stride + (page * num_kv_heads + h) * field_stride as bf16. Blocks with
+// x >= *num_items return at once (so a CUDA graph can launch a fixed grid). One launch can so
+// summarize the step's pages for every sparse layer; a one-layer launch passes the layer's own
+// k, v and fields with num_layers 1 (the defaults of the layer fields).
 struct CudaSummarizeArgs {
-  const uint16_t* k = nullptr;  // this layer's K cache: element (page, head, slot, d) at
-  const uint16_t* v = nullptr;  // page * page_stride + head * head_stride + slot * D + d
-  uint16_t* fields = nullptr;   // this layer's Field blocks
+  const uint16_t* k = nullptr;  // layer 0's K cache (layer l at + l * kv_layer_stride): element
+  const uint16_t* v = nullptr;  // (page, head, slot, d) at page * page_stride + head *
+                                // head_stride + slot * D + d
+  uint16_t* fields = nullptr;   // layer 0's Field blocks (layer l at + l * field_layer_stride)
   const int32_t* items = nullptr;
   const int32_t* num_items = nullptr;  // device scalar
+  const int32_t* layers = nullptr;     // [num_layers]: layer of grid z (nullptr: layer z)
   int64_t page_stride = 0;             // elements
   int64_t head_stride = 0;             // elements
+  int64_t kv_layer_stride = 0;         // elements between layers of k and of v
+  int64_t field_layer_stride = 0;      // elements between layers of fields
   int32_t num_kv_heads = 0;
   int32_t field_stride = 0;  // bf16 elements per (page, head) block
+  int32_t num_layers = 1;    // grid z
 };
 
 // score: the flow's score function, as one or more kernels launched in order (the generator
@@ -84,10 +93,14 @@ struct CudaSummarizeArgs {
   vx_bf16* fields;
   const vx_i32* items;
   const vx_i32* num_items;
+  const vx_i32* layers;
   vx_i64 page_stride;
   vx_i64 head_stride;
+  vx_i64 kv_layer_stride;
+  vx_i64 field_layer_stride;
   vx_i32 num_kv_heads;
   vx_i32 field_stride;
+  vx_i32 num_layers;
 };
 struct CudaScoreArgs {
   const vx_bf16* q;
