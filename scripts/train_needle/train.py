@@ -50,12 +50,16 @@ class Vortex:
         self.binary, self.model_dir, self.scratch = binary, model_dir, scratch
         self.calls = 0
 
-    def dump(self, task, context, samples, seed, model_dir=None, with_ids=True):
+    def dump(self, task, context, samples, seed, model_dir=None, with_ids=True, variant=None):
+        """variant: training-only task variants, e.g. {"vt_chains": 4, "vt_hops": 2} (the
+        `--vt-chains` / `--vt-hops` flags of vortex eval); None = the evaluation's tasks."""
         self.calls += 1
         path = os.path.join(self.scratch, f"dump_{os.getpid()}_{self.calls}_{task}_{context}.jsonl")
         cmd = [self.binary, "eval", "--model", model_dir or self.model_dir, "--tasks", task,
                "--context", str(context), "--samples", str(samples), "--seed", str(seed),
                "--dump-tasks", path]
+        for key, value in (variant or {}).items():
+            cmd += ["--" + key.replace("_", "-"), str(value)]
         if with_ids:
             cmd.append("--dump-ids")
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -154,7 +158,7 @@ class TaskStream:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=prefetch)
         self.pending = []
 
-    def _chunk(self, context, seed, weights, tokens_per_batch, max_samples):
+    def _chunk(self, context, seed, weights, tokens_per_batch, max_samples, variant=None):
         batch = max(1, min(max_samples, tokens_per_batch // context))
         want = batch * self.batches_per_chunk
         total_w = sum(weights.values())
@@ -166,7 +170,7 @@ class TaskStream:
                 continue
             n = max(1, round(want * w / total_w))
             try:
-                rows += self.vortex.dump(task, context, n, seed * 16 + i)
+                rows += self.vortex.dump(task, context, n, seed * 16 + i, variant=variant)
             except TooShort:
                 self.too_short.add((task, context))
         random.Random(seed).shuffle(rows)
@@ -178,12 +182,12 @@ class TaskStream:
         self.next_seed += 1
         return self.pool.submit(self._chunk, context, self.next_seed, *chunk_args)
 
-    def batches(self, contexts, weights, tokens_per_batch, max_samples):
+    def batches(self, contexts, weights, tokens_per_batch, max_samples, variant=None):
         """Yields (examples, rows_of_chunk) forever for a stage: its contexts, task weights and
         batch size (tokens_per_batch // context samples, at most max_samples)."""
         for f in self.pending:  # chunks of the previous stage's contexts
             f.cancel()
-        args = (weights, tokens_per_batch, max_samples)
+        args = (weights, tokens_per_batch, max_samples, variant)
         self.pending = [self._submit(contexts, *args) for _ in range(self.prefetch)]
         while True:
             chunk, rows = self.pending.pop(0).result()
@@ -567,7 +571,10 @@ def main():
         max_samples = stage.get("max_samples_per_batch", tcfg.get("max_samples_per_batch", 1 << 30))
         log(f"stage {stage['name']}: steps {step}..{stage_end} of {total}, contexts "
             f"{stage['contexts']}, tasks {weights}, at most {max_samples} samples per batch")
-        batches = stream.batches(stage["contexts"], weights, tokens_per_batch, max_samples)
+        # A stage may train on task variants (e.g. "variant": {"vt_chains": 4}); validation and
+        # the final evaluation always use the evaluation's tasks.
+        batches = stream.batches(stage["contexts"], weights, tokens_per_batch, max_samples,
+                                 stage.get("variant"))
         checked = False
         stage_step0, stage_t0, last_log_step = step, time.time(), step
         win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok, win_t = 0.0, 0, 0, 0, 0, time.time()

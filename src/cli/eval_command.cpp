@@ -58,6 +58,7 @@ struct EvalArgs : ModelFlags {
   std::string device = "cpu";
   bool json = false;
   bool compare_full = false;
+  eval::TaskVariant variant;
   SparseFlags sparse;
 
   // The attention configurations to evaluate, in order: "" is full attention.
@@ -116,7 +117,7 @@ int dump_tasks(const EvalArgs& a) {
   eval::PromptEncoder encoder(load_tokenizer_of(a.model),
                               a.chat ? chat_template_of(a.model) : std::nullopt);
   std::vector<eval::TaskSample> samples =
-      eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder);
+      eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder, a.variant);
   std::vector<Json> rows;
   for (const eval::TaskSample& s : samples)
     rows.push_back(eval::task_sample_to_json(s, a.dump_ids));
@@ -296,7 +297,7 @@ int run_tasks(const EvalArgs& a) {
     eval::PromptEncoder encoder(tokenizer, a.chat ? model.chat_template : std::nullopt);
     std::fprintf(stderr, "generating %zu samples at context %d\n",
                  tasks.size() * static_cast<size_t>(a.samples), a.context);
-    samples = eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder);
+    samples = eval::generate_task_samples(tasks, a.context, a.samples, a.seed, encoder, a.variant);
   }
 
   std::vector<eval::EvalRequest> requests;
@@ -467,6 +468,14 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Seed of the generated samples (and of sampling)")
       ->capture_default_str();
   cmd->add_flag("--chat", a->chat, "Wrap each prompt as a user turn of the model's chat template");
+  cmd->add_option("--vt-chains", a->variant.vt_chains,
+                  "vt variant for training curricula: chains of assignments (the queried one "
+                  "and distractors; evaluation's default 2)")
+      ->capture_default_str();
+  cmd->add_option("--vt-hops", a->variant.vt_hops,
+                  "vt variant for training curricula: assignments after the first in each chain "
+                  "(evaluation's default 4)")
+      ->capture_default_str();
   cmd->add_option("--system", a->system, "System message with --chat and --data");
   cmd->add_option("--dump-tasks", a->dump_tasks,
                   "Write the generated samples to this jsonl file and exit (needs only the "
@@ -517,6 +526,7 @@ Action add_eval_command(CLI::App& app) {
     if (a->max_batch < 1) fail_usage("--max-batch must be at least 1");
     if (a->threads < 0) fail_usage("--threads must be >= 0");
     if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    eval::check_task_variant(a->variant);
     const int modes = !a->dump_tasks.empty() + !a->task_file.empty() + !a->data.empty();
     if (modes > 1) fail_usage("--dump-tasks, --task-file and --data exclude each other");
     if (a->compare_full && a->sparse.flows.empty()) fail_usage("--compare-full needs --flow");

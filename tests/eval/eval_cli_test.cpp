@@ -227,6 +227,9 @@ TEST(EvalCli, UsageErrors) {
   r = vortex({"eval", "--model", "qwen3-0.6b", "--dump-tasks", temp_path("never.jsonl")});
   EXPECT_EQ(r.code, 1);
   EXPECT_CONTAINS(r.err, "has no tokenizer");
+  r = vortex({"eval", "--model", kModel, "--tasks", "vt", "--vt-chains", "9"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--vt-chains must be in 1..8");
   r = vortex({"eval", "--model", kModel, "--compare-full"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "--compare-full needs --flow");

@@ -194,6 +194,44 @@ TEST(Tasks, VariableTrackingAnswersFollowTheQueriedChain) {
   }
 }
 
+// Training variants of vt: more chains or fewer hops from the same generator; the default
+// variant is exactly the evaluation's task.
+TEST(Tasks, VariableTrackingVariantsChangeChainsAndHops) {
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    const TaskSample plain = generate_task_sample("vt", 800, seed, qwen3_encoder());
+    const TaskSample dflt = generate_task_sample("vt", 800, seed, qwen3_encoder(), TaskVariant{});
+    EXPECT_EQ(plain.prompt, dflt.prompt);
+    EXPECT_EQ(plain.answers, dflt.answers);
+
+    for (const auto& [chains, hops] : {std::pair{4, 1}, std::pair{1, 0}, std::pair{3, 6}}) {
+      TaskVariant v;
+      v.vt_chains = chains;
+      v.vt_hops = hops;
+      const TaskSample s = generate_task_sample("vt", 900, seed, qwen3_encoder(), v);
+      ASSERT_EQ(s.answers.size(), static_cast<size_t>(hops + 1)) << chains << " " << hops;
+      std::smatch q;
+      ASSERT_TRUE(std::regex_search(s.prompt, q, std::regex("assigned the value ([0-9]{5}) ")));
+      size_t at = s.prompt.find("VAR " + s.answers[0] + " = " + q[1].str() + ".");
+      ASSERT_NE(at, std::string::npos);
+      for (size_t i = 1; i < s.answers.size(); ++i) {
+        size_t next = s.prompt.find("VAR " + s.answers[i] + " = VAR " + s.answers[i - 1] + ".");
+        ASSERT_NE(next, std::string::npos);
+        EXPECT_GT(next, at);
+        at = next;
+      }
+      // Every chain: its head, then `hops` references (each "VAR x = VAR y." counts twice).
+      EXPECT_EQ(count_of(s.prompt, "VAR "), static_cast<size_t>(chains * (1 + 2 * hops)));
+      EXPECT_EQ(count_of(s.prompt, "VAR " + s.answers[0] + " = "), 1u);
+    }
+  }
+  TaskVariant bad;
+  bad.vt_chains = 0;
+  EXPECT_THROW(generate_task_sample("vt", 800, 1, qwen3_encoder(), bad), Error);
+  bad = TaskVariant{};
+  bad.vt_hops = 17;
+  EXPECT_THROW(generate_task_sample("vt", 800, 1, qwen3_encoder(), bad), Error);
+}
+
 TEST(Tasks, CommonWordsAreTheMostFrequentByAMargin) {
   for (int32_t context : {400, 2000}) {
     for (uint64_t seed = 0; seed < 5; ++seed) {

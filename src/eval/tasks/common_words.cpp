@@ -25,7 +25,8 @@ const char* kHead =
 
 }  // namespace
 
-TaskBody make_common_words(int32_t context, Rng& rng, const PromptEncoder& encoder) {
+TaskBody make_common_words(int32_t context, Rng& rng, const PromptEncoder& encoder,
+                           const TaskVariant& /*variant*/) {
   std::vector<std::string> pool;
   for (auto list : {nouns(), adjectives()}) {
     for (std::string_view w : list) pool.emplace_back(w);

@@ -56,7 +56,8 @@ std::string one_value_question(const std::string& key) {
 
 }  // namespace
 
-TaskBody make_niah_single(int32_t context, Rng& rng, const PromptEncoder& encoder) {
+TaskBody make_niah_single(int32_t context, Rng& rng, const PromptEncoder& encoder,
+                          const TaskVariant& /*variant*/) {
   const std::string key = distinct_keys(rng, 1)[0];
   const std::string value = random_number(rng, kValueDigits);
   std::vector<Needle> needles = {{needle_text(key, value), random_unit(rng)}};
@@ -65,7 +66,8 @@ TaskBody make_niah_single(int32_t context, Rng& rng, const PromptEncoder& encode
           {value}};
 }
 
-TaskBody make_niah_multikey(int32_t context, Rng& rng, const PromptEncoder& encoder) {
+TaskBody make_niah_multikey(int32_t context, Rng& rng, const PromptEncoder& encoder,
+                            const TaskVariant& /*variant*/) {
   const std::vector<std::string> keys = distinct_keys(rng, kMultikeyNeedles);
   const std::vector<std::string> values = distinct_numbers(rng, kMultikeyNeedles, kValueDigits);
   std::vector<Needle> needles;
@@ -78,7 +80,8 @@ TaskBody make_niah_multikey(int32_t context, Rng& rng, const PromptEncoder& enco
           {values[asked]}};
 }
 
-TaskBody make_niah_multivalue(int32_t context, Rng& rng, const PromptEncoder& encoder) {
+TaskBody make_niah_multivalue(int32_t context, Rng& rng, const PromptEncoder& encoder,
+                              const TaskVariant& /*variant*/) {
   const std::string key = distinct_keys(rng, 1)[0];
   const std::vector<std::string> values = distinct_numbers(rng, kMultivalueNeedles, kValueDigits);
   // Depths in increasing order, so the values appear in the text in the order they are listed.

@@ -11,7 +11,7 @@ namespace vortex::eval {
 
 namespace {
 
-using Generator = TaskBody (*)(int32_t, Rng&, const PromptEncoder&);
+using Generator = TaskBody (*)(int32_t, Rng&, const PromptEncoder&, const TaskVariant&);
 
 struct TaskEntry {
   const char* name;
@@ -36,6 +36,13 @@ std::string known_tasks() {
 }
 
 }  // namespace
+
+void check_task_variant(const TaskVariant& v) {
+  if (v.vt_chains < 1 || v.vt_chains > 8) {
+    fail_usage("--vt-chains must be in 1..8, got ", v.vt_chains);
+  }
+  if (v.vt_hops < 0 || v.vt_hops > 16) fail_usage("--vt-hops must be in 0..16, got ", v.vt_hops);
+}
 
 const std::vector<std::string>& task_names() {
   static const std::vector<std::string> names = [] {
@@ -74,15 +81,16 @@ std::vector<std::string> parse_task_list(const std::string& list) {
 }
 
 TaskSample generate_task_sample(const std::string& task, int32_t context, uint64_t seed,
-                                const PromptEncoder& encoder) {
+                                const PromptEncoder& encoder, const TaskVariant& variant) {
   const TaskEntry* entry = nullptr;
   for (const TaskEntry& t : kTasks) {
     if (task == t.name) entry = &t;
   }
   if (!entry) fail("unknown task '", task, "' (tasks: ", known_tasks(), ")");
   if (context < 1) fail(task, ": the context must be at least 1 token, got ", context);
+  check_task_variant(variant);
   Rng rng(seed);
-  TaskBody body = entry->generate(context, rng, encoder);
+  TaskBody body = entry->generate(context, rng, encoder, variant);
 
   TaskSample s;
   s.task = task;
@@ -103,7 +111,8 @@ TaskSample generate_task_sample(const std::string& task, int32_t context, uint64
 
 std::vector<TaskSample> generate_task_samples(const std::vector<std::string>& tasks,
                                               int32_t context, int32_t samples, uint64_t seed,
-                                              const PromptEncoder& encoder) {
+                                              const PromptEncoder& encoder,
+                                              const TaskVariant& variant) {
   if (samples < 1) fail_usage("the number of samples must be at least 1, got ", samples);
   const size_t per_task = static_cast<size_t>(samples);
   std::vector<TaskSample> out(tasks.size() * per_task);
@@ -113,7 +122,7 @@ std::vector<TaskSample> generate_task_samples(const std::vector<std::string>& ta
           const std::string& task = tasks[static_cast<size_t>(i) / per_task];
           const auto index = static_cast<int64_t>(static_cast<size_t>(i) % per_task);
           TaskSample s =
-              generate_task_sample(task, context, sample_seed(seed, task, index), encoder);
+              generate_task_sample(task, context, sample_seed(seed, task, index), encoder, variant);
           s.index = index;
           out[static_cast<size_t>(i)] = std::move(s);
         }

@@ -20,6 +20,20 @@
 
 namespace vortex::eval {
 
+// Variants of a task's difficulty for training curricula. Evaluation uses the defaults (the
+// shapes described above, as RULER's); a training run may ask for easier or harder versions from
+// the same generator, e.g. more distractor chains so that more of a `vt` answer's loss rides on
+// choosing the right chain.
+struct TaskVariant {
+  int32_t vt_chains = 2;  // chains of assignments in vt: the queried one and the distractors
+  int32_t vt_hops = 4;    // assignments after the first in each chain (hops + 1 variables)
+
+  bool is_default() const { return vt_chains == 2 && vt_hops == 4; }
+};
+
+// Checks a variant's ranges (vt_chains 1..8, vt_hops 0..16); throws a usage error naming the field.
+void check_task_variant(const TaskVariant& v);
+
 // Every task name, in the order above.
 const std::vector<std::string>& task_names();
 
@@ -30,12 +44,13 @@ std::vector<std::string> parse_task_list(const std::string& list);
 // The sample of `task` for `sample_seed` at `context` input tokens. Throws vortex::Error when
 // the task is unknown or the context too short for it.
 TaskSample generate_task_sample(const std::string& task, int32_t context, uint64_t sample_seed,
-                                const PromptEncoder& encoder);
+                                const PromptEncoder& encoder, const TaskVariant& variant = {});
 
 // `samples` samples of each task (seeds from sample_seed(seed, task, index)), ordered by task
 // then index; generated on the global thread pool, identical for any thread count.
 std::vector<TaskSample> generate_task_samples(const std::vector<std::string>& tasks,
                                               int32_t context, int32_t samples, uint64_t seed,
-                                              const PromptEncoder& encoder);
+                                              const PromptEncoder& encoder,
+                                              const TaskVariant& variant = {});
 
 }  // namespace vortex::eval

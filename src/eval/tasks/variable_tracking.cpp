@@ -11,8 +11,6 @@ namespace vortex::eval {
 
 namespace {
 
-constexpr int kChains = 2;  // the queried chain and one distractor
-constexpr int kHops = 4;    // assignments after the first, so five variables per chain
 constexpr int kNameLetters = 5;
 constexpr int kValueDigits = 5;
 
@@ -21,12 +19,16 @@ const char* kHead =
 
 }  // namespace
 
-TaskBody make_variable_tracking(int32_t context, Rng& rng, const PromptEncoder& encoder) {
+TaskBody make_variable_tracking(int32_t context, Rng& rng, const PromptEncoder& encoder,
+                                const TaskVariant& variant) {
+  // By default the queried chain and one distractor, 4 hops (five variables per chain).
+  const int num_chains = variant.vt_chains;
+  const int num_hops = variant.vt_hops;
   std::set<std::string> used_names, used_values;
-  std::vector<std::vector<std::string>> chains(kChains);
+  std::vector<std::vector<std::string>> chains(static_cast<size_t>(num_chains));
   std::vector<std::string> values;
   for (auto& chain : chains) {
-    while (static_cast<int>(chain.size()) < kHops + 1) {
+    while (static_cast<int>(chain.size()) < num_hops + 1) {
       std::string name = random_upper_word(rng, kNameLetters);
       if (used_names.insert(name).second) chain.push_back(name);
     }
@@ -36,21 +38,21 @@ TaskBody make_variable_tracking(int32_t context, Rng& rng, const PromptEncoder& 
     values.push_back(value);
   }
   std::vector<Needle> needles;
-  for (int c = 0; c < kChains; ++c) {
+  for (int c = 0; c < num_chains; ++c) {
     // A chain's assignments appear in order, so each names a variable already set.
     std::vector<double> depths;
-    for (int i = 0; i <= kHops; ++i) depths.push_back(random_unit(rng));
+    for (int i = 0; i <= num_hops; ++i) depths.push_back(random_unit(rng));
     std::sort(depths.begin(), depths.end());
     const auto& chain = chains[static_cast<size_t>(c)];
     needles.push_back(
         {"VAR " + chain[0] + " = " + values[static_cast<size_t>(c)] + ".", depths[0]});
-    for (int i = 1; i <= kHops; ++i) {
+    for (int i = 1; i <= num_hops; ++i) {
       needles.push_back({"VAR " + chain[static_cast<size_t>(i)] + " = VAR " +
                              chain[static_cast<size_t>(i - 1)] + ".",
                          depths[static_cast<size_t>(i)]});
     }
   }
-  const size_t asked = random_below(rng, kChains);
+  const size_t asked = random_below(rng, num_chains);
   const std::string question = "\n\nFind all variables that are assigned the value " +
                                values[asked] + " in the text above.\nAnswer:";
   return {build_haystack_body("vt", kHead, needles, question, context, encoder, rng),
