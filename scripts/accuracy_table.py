@@ -45,6 +45,12 @@ def flow_name(path):
     return os.path.splitext(os.path.basename(path))[0] if path else "full"
 
 
+def jsonl_row(context, flow, ratio, report):
+    """One evaluation as a line of OUT.jsonl (and of OUT.partial.jsonl, which --reuse reads)."""
+    return json.dumps({"context": context, "flow": flow_name(flow), "ratio": ratio,
+                       "report": report}) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,8 +122,7 @@ def main():
             results[key] = fut.result()
             c, f, r = key
             acc = results[key]["accuracy"]
-            partial.write(json.dumps({"context": c, "flow": flow_name(f), "ratio": r,
-                                      "report": results[key]}) + "\n")
+            partial.write(jsonl_row(c, f, r, results[key]))
             partial.flush()
             print(f"[{i}/{len(jobs)} {time.time() - t0:.0f} s] context {c} {flow_name(f)}"
                   f"{'' if r is None else f' ratio {r:g}'}: {acc:.3f}", flush=True)
@@ -127,8 +132,7 @@ def main():
     with open(args.out + ".jsonl", "w") as out:
         for (c, f, r), rep in sorted(results.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
                                                                       kv[0][2] or 1.0)):
-            out.write(json.dumps({"context": c, "flow": flow_name(f), "ratio": r,
-                                  "report": rep}) + "\n")
+            out.write(jsonl_row(c, f, r, rep))
 
     lines = []
     for c in contexts:

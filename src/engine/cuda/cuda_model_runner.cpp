@@ -431,6 +431,18 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
   const float eps = static_cast<float>(cfg.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t lstride = layer_elems();
+  // Layer l's paged K/V cache, as the attention and summarize kernels read it.
+  auto layer_kv = [&](int32_t l) {
+    cuda::DevicePagedKv kv;
+    kv.k = kv_k.as<bf16_t>() + l * lstride;
+    kv.v = kv_v.as<bf16_t>() + l * lstride;
+    kv.page_size = geo.page_size;
+    kv.num_kv_heads = Hkv;
+    kv.head_dim = D;
+    kv.page_stride = int64_t{Hkv} * geo.page_size * D;
+    kv.head_stride = int64_t{geo.page_size} * D;
+    return kv;
+  };
 
   const SparseStepMeta sm = sparse ? sparse_meta(s) : SparseStepMeta{};
   auto begin = [&](Part part) {
@@ -455,6 +467,7 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
                "input norm");
     gemm->f32_out(h.as<bf16_t>(), T, H, lw.qkv.as<bf16_t>(), qkv_dim, qkv.as<float>(), stream);
 
+    const cuda::DevicePagedKv kv = layer_kv(l);
     cuda::QkvRopeArgs ra;
     ra.qkv = qkv.as<float>();
     ra.bias = lw.qkv_bias.as<bf16_t>();
@@ -472,18 +485,10 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     ra.q_out = q.as<bf16_t>();
     ra.k_cache = kv_k.as<bf16_t>() + l * lstride;
     ra.v_cache = kv_v.as<bf16_t>() + l * lstride;
-    ra.page_stride = int64_t{Hkv} * geo.page_size * D;
-    ra.head_stride = int64_t{geo.page_size} * D;
+    ra.page_stride = kv.page_stride;
+    ra.head_stride = kv.head_stride;
     check_cuda(cuda::qkv_rope_append(ra, stream), "qkv/rope/append");
 
-    cuda::DevicePagedKv kv;
-    kv.k = ra.k_cache;
-    kv.v = ra.v_cache;
-    kv.page_size = geo.page_size;
-    kv.num_kv_heads = Hkv;
-    kv.head_dim = D;
-    kv.page_stride = ra.page_stride;
-    kv.head_stride = ra.head_stride;
     const bool sparse_layer = sparse && sparse->is_sparse_layer(l);
     // Pages that became full in this step are summarized here, per layer, or once after the
     // last layer for every sparse layer (no score of this step reads them: see
@@ -549,16 +554,8 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     gemm->f32_out(act.as<bf16_t>(), T, I, lw.down.as<bf16_t>(), H, delta.as<float>(), stream);
   }
   if (sparse && sparse->defers_summarize()) {
-    cuda::DevicePagedKv kv0;
-    kv0.k = kv_k.as<bf16_t>();
-    kv0.v = kv_v.as<bf16_t>();
-    kv0.page_size = geo.page_size;
-    kv0.num_kv_heads = Hkv;
-    kv0.head_dim = D;
-    kv0.page_stride = int64_t{Hkv} * geo.page_size * D;
-    kv0.head_stride = int64_t{geo.page_size} * D;
     begin(kSummarize);
-    sparse->enqueue_summarize_all(kv0, lstride, sm, stream);
+    sparse->enqueue_summarize_all(layer_kv(0), lstride, sm, stream);
     end();
   }
   // Only the rows that sample need the final norm and the vocabulary projection.

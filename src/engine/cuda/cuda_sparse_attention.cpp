@@ -189,45 +189,42 @@ void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t str
   check_cuda(cuda::plan_rows(a, stream), "flow planner");
 }
 
-void CudaSparseAttention::enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv,
-                                            const SparseStepMeta& m, cudaStream_t stream) {
+void CudaSparseAttention::launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride,
+                                           uint16_t* fields, const int32_t* layers,
+                                           int32_t num_layers, const SparseStepMeta& m,
+                                           cudaStream_t stream) {
   const flow::CudaFlowSource& src = module_->source();
-  if (src.summarize_kernel.empty() || src.field_stride == 0 || m.max_summarize == 0) return;
+  if (src.summarize_kernel.empty() || src.field_stride == 0 || m.max_summarize == 0 ||
+      num_layers == 0)
+    return;
   flow::CudaSummarizeArgs a;
   a.k = reinterpret_cast<const uint16_t*>(kv.k);
   a.v = reinterpret_cast<const uint16_t*>(kv.v);
-  a.fields = fields_.as<uint16_t>() + layer * field_layer_stride_;
+  a.fields = fields;
   a.items = m.summarize_pages;
   a.num_items = m.num_summarize;
+  a.layers = layers;
   a.page_stride = kv.page_stride;
   a.head_stride = kv.head_stride;
+  a.kv_layer_stride = kv_layer_stride;
+  a.field_layer_stride = field_layer_stride_;
   a.num_kv_heads = kv.num_kv_heads;
   a.field_stride = src.field_stride;
+  a.num_layers = num_layers;
   module_->launch_summarize(a, m.max_summarize, stream);
+}
+
+void CudaSparseAttention::enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv,
+                                            const SparseStepMeta& m, cudaStream_t stream) {
+  launch_summarize(kv, 0, fields_.as<uint16_t>() + layer * field_layer_stride_, nullptr, 1, m,
+                   stream);
 }
 
 void CudaSparseAttention::enqueue_summarize_all(const cuda::DevicePagedKv& kv0,
                                                 int64_t kv_layer_stride, const SparseStepMeta& m,
                                                 cudaStream_t stream) {
-  const flow::CudaFlowSource& src = module_->source();
-  if (src.summarize_kernel.empty() || src.field_stride == 0 || m.max_summarize == 0 ||
-      num_sparse_layers_ == 0)
-    return;
-  flow::CudaSummarizeArgs a;
-  a.k = reinterpret_cast<const uint16_t*>(kv0.k);
-  a.v = reinterpret_cast<const uint16_t*>(kv0.v);
-  a.fields = fields_.as<uint16_t>();
-  a.items = m.summarize_pages;
-  a.num_items = m.num_summarize;
-  a.layers = sparse_layers_.as<int32_t>();
-  a.page_stride = kv0.page_stride;
-  a.head_stride = kv0.head_stride;
-  a.kv_layer_stride = kv_layer_stride;
-  a.field_layer_stride = field_layer_stride_;
-  a.num_kv_heads = kv0.num_kv_heads;
-  a.field_stride = src.field_stride;
-  a.num_layers = static_cast<int32_t>(num_sparse_layers_);
-  module_->launch_summarize(a, m.max_summarize, stream);
+  launch_summarize(kv0, kv_layer_stride, fields_.as<uint16_t>(), sparse_layers_.as<int32_t>(),
+                   static_cast<int32_t>(num_sparse_layers_), m, stream);
 }
 
 void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,

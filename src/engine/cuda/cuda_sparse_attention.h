@@ -97,6 +97,12 @@ class CudaSparseAttention {
   const SparseStepProfile& profile() const { return profile_; }
 
  private:
+  // One summarize launch over num_layers layers: grid z's layer is layers[z] (nullptr: z), its
+  // K/V at kv + layer * kv_layer_stride and its Fields at fields + layer * field_layer_stride_.
+  void launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride, uint16_t* fields,
+                        const int32_t* layers, int32_t num_layers, const SparseStepMeta& m,
+                        cudaStream_t stream);
+
   std::shared_ptr<const SparseAttentionConfig> config_;
   const ModelConfig& cfg_;
   KvGeometry geo_;

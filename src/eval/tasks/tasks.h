@@ -27,8 +27,6 @@ namespace vortex::eval {
 struct TaskVariant {
   int32_t vt_chains = 2;  // chains of assignments in vt: the queried one and the distractors
   int32_t vt_hops = 4;    // assignments after the first in each chain (hops + 1 variables)
-
-  bool is_default() const { return vt_chains == 2 && vt_hops == 4; }
 };
 
 // Checks a variant's ranges (vt_chains 1..8, vt_hops 0..16); throws a usage error naming the field.
