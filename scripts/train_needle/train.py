@@ -51,8 +51,9 @@ class Vortex:
         self.calls = 0
 
     def dump(self, task, context, samples, seed, model_dir=None, with_ids=True, variant=None):
-        """variant: training-only task variants, e.g. {"vt_chains": 4, "vt_hops": 2} (the
-        `--vt-chains` / `--vt-hops` flags of vortex eval); None = the evaluation's tasks."""
+        """variant: training-only task variants, e.g. {"vt_chains": 4, "vt_hops": 2,
+        "vt_value_digits": 1} (the `--vt-chains` / `--vt-hops` / `--vt-value-digits` flags of
+        vortex eval); None = the evaluation's tasks."""
         self.calls += 1
         path = os.path.join(self.scratch, f"dump_{os.getpid()}_{self.calls}_{task}_{context}.jsonl")
         cmd = [self.binary, "eval", "--model", model_dir or self.model_dir, "--tasks", task,

@@ -476,6 +476,10 @@ Action add_eval_command(CLI::App& app) {
                   "vt variant for training curricula: assignments after the first in each chain "
                   "(evaluation's default 4)")
       ->capture_default_str();
+  cmd->add_option("--vt-value-digits", a->variant.vt_value_digits,
+                  "vt variant for training curricula: digits of each chain's value "
+                  "(evaluation's default 5)")
+      ->capture_default_str();
   cmd->add_option("--system", a->system, "System message with --chat and --data");
   cmd->add_option("--dump-tasks", a->dump_tasks,
                   "Write the generated samples to this jsonl file and exit (needs only the "

@@ -588,6 +588,9 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   check_cuda(cudaMemset(d_fields.get(), 0xff,
                         static_cast<size_t>(l.pool * kKvHeads * module.field_stride()) * 2),
              "poison");
+  // The memsets run on the legacy default stream, which a non-blocking stream does not wait
+  // for: finish them before the graph runs, or they may overwrite what it writes.
+  check_cuda(cudaDeviceSynchronize(), "poison");
   cudaGraph_t graph;
   check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
   module.launch_summarize(sa, static_cast<int>(l.pages.size()), stream);

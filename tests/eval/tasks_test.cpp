@@ -210,7 +210,8 @@ TEST(Tasks, VariableTrackingVariantsChangeChainsAndHops) {
       const TaskSample s = generate_task_sample("vt", 900, seed, qwen3_encoder(), v);
       ASSERT_EQ(s.answers.size(), static_cast<size_t>(hops + 1)) << chains << " " << hops;
       std::smatch q;
-      ASSERT_TRUE(std::regex_search(s.prompt, q, std::regex("assigned the value ([0-9]{5}) ")));
+      ASSERT_TRUE(std::regex_search(s.prompt, q, std::regex("assigned the value ([0-9]+) ")));
+      EXPECT_EQ(q[1].str().size(), 5u);
       size_t at = s.prompt.find("VAR " + s.answers[0] + " = " + q[1].str() + ".");
       ASSERT_NE(at, std::string::npos);
       for (size_t i = 1; i < s.answers.size(); ++i) {
@@ -224,7 +225,36 @@ TEST(Tasks, VariableTrackingVariantsChangeChainsAndHops) {
       EXPECT_EQ(count_of(s.prompt, "VAR " + s.answers[0] + " = "), 1u);
     }
   }
+  // Shorter values: the question names a value of that many digits that heads the answer's chain,
+  // and every chain's value differs (8 chains of 1-digit values still fit).
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    for (const int digits : {1, 2, 9}) {
+      TaskVariant v;
+      v.vt_chains = 8;
+      v.vt_hops = 0;
+      v.vt_value_digits = digits;
+      const TaskSample s = generate_task_sample("vt", 700, seed, qwen3_encoder(), v);
+      std::smatch q;
+      ASSERT_TRUE(std::regex_search(s.prompt, q, std::regex("assigned the value ([0-9]+) ")));
+      EXPECT_EQ(q[1].str().size(), static_cast<size_t>(digits));
+      ASSERT_EQ(s.answers.size(), 1u);
+      EXPECT_NE(s.prompt.find("VAR " + s.answers[0] + " = " + q[1].str() + "."), std::string::npos);
+      std::set<std::string> values;
+      const std::regex head("VAR [A-Z]+ = ([0-9]+)\\.");
+      for (auto m = std::sregex_iterator(s.prompt.begin(), s.prompt.end(), head);
+           m != std::sregex_iterator(); ++m) {
+        EXPECT_EQ((*m)[1].str().size(), static_cast<size_t>(digits));
+        values.insert((*m)[1].str());
+      }
+      EXPECT_EQ(values.size(), 8u) << "digits " << digits << " seed " << seed;
+    }
+  }
   TaskVariant bad;
+  bad.vt_value_digits = 0;
+  EXPECT_THROW(generate_task_sample("vt", 800, 1, qwen3_encoder(), bad), Error);
+  bad.vt_value_digits = 10;
+  EXPECT_THROW(generate_task_sample("vt", 800, 1, qwen3_encoder(), bad), Error);
+  bad = TaskVariant{};
   bad.vt_chains = 0;
   EXPECT_THROW(generate_task_sample("vt", 800, 1, qwen3_encoder(), bad), Error);
   bad = TaskVariant{};

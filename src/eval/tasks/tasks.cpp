@@ -42,6 +42,9 @@ void check_task_variant(const TaskVariant& v) {
     fail_usage("--vt-chains must be in 1..8, got ", v.vt_chains);
   }
   if (v.vt_hops < 0 || v.vt_hops > 16) fail_usage("--vt-hops must be in 0..16, got ", v.vt_hops);
+  if (v.vt_value_digits < 1 || v.vt_value_digits > 9) {
+    fail_usage("--vt-value-digits must be in 1..9, got ", v.vt_value_digits);
+  }
 }
 
 const std::vector<std::string>& task_names() {

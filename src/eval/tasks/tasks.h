@@ -27,9 +27,11 @@ namespace vortex::eval {
 struct TaskVariant {
   int32_t vt_chains = 2;  // chains of assignments in vt: the queried one and the distractors
   int32_t vt_hops = 4;    // assignments after the first in each chain (hops + 1 variables)
+  int32_t vt_value_digits = 5;  // digits of each chain's value (the question names the value)
 };
 
-// Checks a variant's ranges (vt_chains 1..8, vt_hops 0..16); throws a usage error naming the field.
+// Checks a variant's ranges (vt_chains 1..8, vt_hops 0..16, vt_value_digits 1..9); throws a
+// usage error naming the field.
 void check_task_variant(const TaskVariant& v);
 
 // Every task name, in the order above.

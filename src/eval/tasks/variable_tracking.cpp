@@ -12,7 +12,6 @@ namespace vortex::eval {
 namespace {
 
 constexpr int kNameLetters = 5;
-constexpr int kValueDigits = 5;
 
 const char* kHead =
     "Memorize and track the chains of variable assignments hidden in the following text.\n\n";
@@ -21,9 +20,11 @@ const char* kHead =
 
 TaskBody make_variable_tracking(int32_t context, Rng& rng, const PromptEncoder& encoder,
                                 const TaskVariant& variant) {
-  // By default the queried chain and one distractor, 4 hops (five variables per chain).
+  // By default the queried chain and one distractor, 4 hops (five variables per chain), 5-digit
+  // values. (Values are distinct, so at most 9 chains could use 1-digit ones: vt_chains <= 8.)
   const int num_chains = variant.vt_chains;
   const int num_hops = variant.vt_hops;
+  const int value_digits = variant.vt_value_digits;
   std::set<std::string> used_names, used_values;
   std::vector<std::vector<std::string>> chains(static_cast<size_t>(num_chains));
   std::vector<std::string> values;
@@ -33,7 +34,7 @@ TaskBody make_variable_tracking(int32_t context, Rng& rng, const PromptEncoder& 
       if (used_names.insert(name).second) chain.push_back(name);
     }
     std::string value;
-    do value = random_number(rng, kValueDigits);
+    do value = random_number(rng, value_digits);
     while (!used_values.insert(value).second);
     values.push_back(value);
   }
