@@ -604,6 +604,12 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                                                            plan.max_row_tokens, D, G)
                        : 1;
   }
+  // $VORTEX_DECODE_SPLITS overrides the dense decode rows' splits (tuning).
+  static const int32_t decode_splits_override = [] {
+    const char* env = std::getenv("VORTEX_DECODE_SPLITS");
+    return env ? std::atoi(env) : 0;
+  }();
+  if (decode_splits_override > 0 && shape.decode_seqs > 0) shape.splits = decode_splits_override;
   if (sparse && shape.decode_seqs > 0) {
     // Sparse layers read at most the budget of the longest row the step (or, for a graph, the
     // context) can have.

@@ -63,6 +63,11 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device),
              "cudaDeviceGetAttribute");
+  if (const char* env = std::getenv("VORTEX_SCORE_BLOCKS_PER_SM")) {
+    score_blocks_per_sm_ = std::atoi(env);
+    if (score_blocks_per_sm_ < 1 || score_blocks_per_sm_ > 64)
+      fail_usage("VORTEX_SCORE_BLOCKS_PER_SM must be in 1..64, got '", env, "'");
+  }
   const flow::FlowGeometry fg{cfg_.group_size(), geo_.head_dim, P};
   module_ = std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg));
   const flow::CudaFlowSource& src = module_->source();
@@ -253,7 +258,8 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.field_stride = src.field_stride;
   s.state_stride = src.state_stride;
   // Enough blocks for a few waves; each loops over the worklist.
-  const int grid = static_cast<int>(std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * 8));
+  const int grid = static_cast<int>(
+      std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * score_blocks_per_sm_));
   module_->launch_score(s, std::max(grid, 1), stream);
 }
 

@@ -331,6 +331,11 @@ __global__ void __launch_bounds__(kThreads)
   float* part_o = a.workspace + part * G * D;
   float* part_ml = a.workspace + int64_t{gridDim.y} * a.num_splits * G * D + part * G * 2;
   if (t_begin >= t_end) {
+    if (a.num_splits == 1) {  // a row without tokens: zeros, as the merge writes
+      uint16_t* out = a.out + (int64_t{a.q_rows[seq]} * a.num_q_heads + kvh * G) * D;
+      for (int i = threadIdx.x; i < G * D; i += kThreads) out[i] = 0;
+      return;
+    }
     for (int g = threadIdx.x; g < G; g += kThreads) {
       part_ml[2 * g] = -INFINITY;
       part_ml[2 * g + 1] = 0.0f;
@@ -491,6 +496,13 @@ __global__ void __launch_bounds__(kThreads)
       acc += o_w[(w * 16 + g) * kD + d] * f;
       l += l_w[w * 16 + g] * f;
     }
+    if (a.num_splits == 1) {
+      // The only split: normalize here and write the output (no merge kernel is launched);
+      // acc * (1 / l) rounds as the merge's would.
+      uint16_t* out = a.out + (int64_t{a.q_rows[seq]} * a.num_q_heads + kvh * G + g) * D;
+      out[d] = float_to_bf16_bits(l > 0.0f ? acc * (1.0f / l) : 0.0f);
+      continue;
+    }
     part_o[i] = acc;
     if (d == 0) {
       part_ml[2 * g] = m * 0.6931471805599453f;  // natural-log units, as the merge expects
@@ -516,7 +528,7 @@ __global__ void decode_merge_kernel(DecodeAttentionArgs a, int Hkv, int D) {
     const float* e = ml + ((int64_t{row} * S + s) * G + g) * 2;
     if (e[1] > 0.0f) total += e[1] * __expf(e[0] - m);
   }
-  const float inv = 1.0f / total;
+  const float inv = total > 0.0f ? 1.0f / total : 0.0f;  // a row without tokens: zeros
   uint16_t* out = a.out + (int64_t{a.q_rows[seq]} * Hq + h) * D;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float acc = 0.0f;
@@ -545,6 +557,7 @@ cudaError_t allow_smem(Kernel kernel, size_t bytes, size_t& allowed) {
 struct Launch {
   const void* kernel;
   size_t smem;
+  bool writes_single_split;  // with num_splits 1 the kernel writes the output (no merge)
   cudaError_t (*run)(const DecodeAttentionArgs&, const DevicePagedKv&, dim3, size_t, cudaStream_t);
 };
 
@@ -560,7 +573,7 @@ Launch mma_launch() {
   static size_t allowed = 48 * 1024;
   const size_t smem = mma_smem_bytes<kD, kStages>();
   allow_smem(decode_mma_kernel<kD, kStages>, smem, allowed);
-  return {reinterpret_cast<const void*>(decode_mma_kernel<kD, kStages>), smem,
+  return {reinterpret_cast<const void*>(decode_mma_kernel<kD, kStages>), smem, true,
           [](const DecodeAttentionArgs& a, const DevicePagedKv& kv, dim3 grid, size_t smem,
              cudaStream_t stream) {
             return run_kernel(decode_mma_kernel<kD, kStages>, a, kv, grid, smem, stream);
@@ -582,7 +595,7 @@ Launch pick(int D, int G) {
   static size_t allowed = 48 * 1024;
   const size_t smem = smem_layout<32, 4>(D, G).total;
   allow_smem(decode_split_kernel<32, 4>, smem, allowed);
-  return {reinterpret_cast<const void*>(decode_split_kernel<32, 4>), smem,
+  return {reinterpret_cast<const void*>(decode_split_kernel<32, 4>), smem, false,
           [](const DecodeAttentionArgs& a, const DevicePagedKv& kv, dim3 grid, size_t smem,
              cudaStream_t stream) {
             return run_kernel(decode_split_kernel<32, 4>, a, kv, grid, smem, stream);
@@ -641,6 +654,7 @@ cudaError_t decode_attention(const DecodeAttentionArgs& a, const DevicePagedKv& 
   const Launch l = pick(D, G);
   const cudaError_t err = l.run(a, kv, dim3(a.num_splits, a.num_seqs * Hkv), l.smem, stream);
   if (err != cudaSuccess) return err;
+  if (a.num_splits == 1 && l.writes_single_split) return cudaSuccess;
   decode_merge_kernel<<<a.num_seqs * a.num_q_heads, D >= 128 ? 128 : 64, 0, stream>>>(a, Hkv, D);
   return cudaGetLastError();
 }
