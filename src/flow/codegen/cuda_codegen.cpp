@@ -587,9 +587,6 @@ class Generator {
   // Cooperative per-page kernel: lanes per page (1: one thread per page), the reductions split
   // over the lanes so far, and the prefix of output stores (only the group's lane 0 writes).
   int lanes_ = 1;
-  // The per-page scope takes its page number from `next_page` (read an iteration ahead) and
-  // reads the next one (the cooperative per-page kernel's loop).
-  bool prefetched_page_ = false;
   int lane_splits_ = 0;
   int64_t lane_loads_ = 0;  // 16-byte field loads per lane and page in the split reductions
   std::string store_guard_;
@@ -1607,14 +1604,8 @@ void Generator::for_each_element(ValueId id, const std::function<void(const Inde
 // per-page scope, whose hoisted loads then come after the declarations.
 void Generator::open_page_scope() {
   OriginGuard generated(*this, SourceLoc{});
-  // Through the read-only path: the page lists do not change during the kernel. The
-  // cooperative per-page loop has read it one iteration ahead.
-  line(prefetched_page_ ? "const int page = next_page;"
-                        : "const int page = __ldg(a.pages + page_base + i);");
-  if (prefetched_page_)
-    line(str_cat("if (i + ", kCudaScorePageThreads / lanes_,
-                 " < end) next_page = __ldg(a.pages + page_base + i + ",
-                 kCudaScorePageThreads / lanes_, ");"));
+  // Through the read-only path: the page lists do not change during the kernel.
+  line("const int page = __ldg(a.pages + page_base + i);");
   line("const long long block = (long long)page * a.num_kv_heads + h;");
   line("const vx_bf16* fld = a.fields + block * a.field_stride;");
   line("float* st = a.state + block * a.state_stride;");
@@ -1756,7 +1747,6 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   lane_splits_ = 0;
   lane_loads_ = 0;
   store_guard_ = lanes > 1 ? "if (lane == 0) " : "";
-  prefetched_page_ = lanes > 1;
   std::string head;
   page_head_ = &head;
   std::string body = in_new_stack(1, 3, [&] {
@@ -1765,7 +1755,6 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     close_page_scope(head);
   });
   page_head_ = nullptr;
-  prefetched_page_ = false;
   lanes_ = 1;
   store_guard_.clear();
   check_shared_bytes("score");
@@ -1780,13 +1769,9 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
                  32 - lanes, ");\n");
     k += "  (void)lane; (void)gmask;\n";
   }
-  // Each block takes a contiguous run of items, so that consecutive items mostly belong to one
-  // row and the row prologue (query load, barriers) is paid once per run rather than per item.
   k += "  const int num_items = *a.num_items;\n";
-  k += "  const int items_per_block = (num_items + (int)gridDim.x - 1) / (int)gridDim.x;\n";
-  k += "  const int it_end = min(num_items, ((int)blockIdx.x + 1) * items_per_block);\n";
   k += "  int prologue_row = -1;\n";
-  k += "  for (int it = (int)blockIdx.x * items_per_block; it < it_end; ++it) {\n";
+  k += "  for (int it = blockIdx.x; it < num_items; it += gridDim.x) {\n";
   k += "    const int row = a.item_row[it];\n";
   k += "    const int count = a.row_count[row];\n";
   k += "    const int h = row % a.num_kv_heads;\n";
@@ -1806,9 +1791,6 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     // its shuffles see all of its lanes).
     k += str_cat("    const int end = min(a.item_begin[it] + ", kCudaScorePageThreads,
                  ", count);\n");
-    k += str_cat("    int next_page = 0;\n    if (a.item_begin[it] + (int)threadIdx.x / ", lanes,
-                 " < end) next_page = __ldg(a.pages + page_base + a.item_begin[it] + "
-                 "(int)threadIdx.x / ", lanes, ");\n");
     k += str_cat("    for (int i = a.item_begin[it] + (int)threadIdx.x / ", lanes, "; i < end; i += ",
                  kCudaScorePageThreads / lanes, ") {\n");
   } else {
