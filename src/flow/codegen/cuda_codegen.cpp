@@ -1604,8 +1604,7 @@ void Generator::for_each_element(ValueId id, const std::function<void(const Inde
 // per-page scope, whose hoisted loads then come after the declarations.
 void Generator::open_page_scope() {
   OriginGuard generated(*this, SourceLoc{});
-  // Through the read-only path: the page lists do not change during the kernel.
-  line("const int page = __ldg(a.pages + page_base + i);");
+  line("const int page = a.pages[page_base + i];");
   line("const long long block = (long long)page * a.num_kv_heads + h;");
   line("const vx_bf16* fld = a.fields + block * a.field_stride;");
   line("float* st = a.state + block * a.state_stride;");

@@ -628,8 +628,8 @@ int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int he
     const int64_t ctas = num_rows * s;
     const int64_t waves = (ctas + slots - 1) / slots;
     double eff = static_cast<double>(ctas) / static_cast<double>(waves * slots);
-    if (ctas < slots) eff *= 0.5;  // less than one wave leaves SMs idle
     if (eff >= 0.9) return s;
+    if (ctas < slots) eff *= 0.5;  // well under one wave leaves SMs idle
     if (eff > best_eff + 1e-9) {
       best_eff = eff;
       best = s;

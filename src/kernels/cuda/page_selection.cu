@@ -139,7 +139,6 @@ __global__ void __launch_bounds__(kSelectThreads) select_pages_kernel(SelectPage
   __shared__ int32_t histogram[kRadixBins];
   __shared__ unsigned long long warp_totals[32];
   __shared__ int32_t chosen_digit, chosen_above, chosen_count;
-  __shared__ uint32_t key_and, key_or;
 
   const int32_t row = static_cast<int32_t>(blockIdx.x);
   const int32_t tokens = a.row_num_tokens[row];
@@ -168,59 +167,26 @@ __global__ void __launch_bounds__(kSelectThreads) select_pages_kernel(SelectPage
   const uint32_t* bits =
       reinterpret_cast<const uint32_t*>(a.scores + static_cast<int64_t>(row) * a.max_pages);
   const bool cached = count <= kCachedKeys;
-  // The bits every key shares (AND == OR there) need no radix pass: the first pass starts at the
-  // highest bit where two keys differ. Scores of one row are usually of one sign and a few
-  // binades, so this skips most of the exponent and spreads the first histogram over many bins.
-  if (threadIdx.x == 0) {
-    key_and = 0xffffffffu;
-    key_or = 0u;
+  if (cached) {
+    for (int32_t i = threadIdx.x; i < count; i += kSelectThreads)
+      cached_keys[i] = score_key(__ldg(bits + i));
+    __syncthreads();
   }
-  __syncthreads();
-  {
-    uint32_t all = 0xffffffffu, any = 0u;
-    for (int32_t i = threadIdx.x; i < count; i += kSelectThreads) {
-      const uint32_t key = score_key(__ldg(bits + i));
-      if (cached) cached_keys[i] = key;
-      all &= key;
-      any |= key;
-    }
-    all = __reduce_and_sync(0xffffffffu, all);
-    any = __reduce_or_sync(0xffffffffu, any);
-    if ((threadIdx.x & 31) == 0) {
-      atomicAnd(&key_and, all);
-      atomicOr(&key_or, any);
-    }
-  }
-  __syncthreads();
   auto key_at = [&](int32_t i) { return cached ? cached_keys[i] : score_key(__ldg(bits + i)); };
-  const uint32_t differ = key_and ^ key_or;
 
   // Radix select: the keys k with (k & mask) == prefix are the candidates still tied with the
   // k-th best key; `want` of them (the lowest indices first) are taken, with every key whose
   // masked value is above prefix. k = 0 takes nothing; a pass stops early once every
-  // candidate is taken. Each pass takes the next (up to) kRadixBits bits below the shared ones.
-  int hi = differ == 0u ? 0 : 32 - __clz(differ);  // bits [hi, 32) are the same in every key
-  uint32_t mask = hi >= 32 ? 0u : ~0u << hi;
-  uint32_t prefix = key_and & mask;
+  // candidate is taken.
+  uint32_t prefix = 0, mask = 0;
   int32_t want = k, candidates = count;
-  while (hi > 0 && want > 0 && candidates != want) {
-    const int lo = max(hi - kRadixBits, 0);
-    const uint32_t digit_mask = (1u << (hi - lo)) - 1u;
+  for (int shift = 32 - kRadixBits; shift >= 0 && want > 0 && candidates != want;
+       shift -= kRadixBits) {
     for (int b = threadIdx.x; b < kRadixBins; b += kSelectThreads) histogram[b] = 0;
     __syncthreads();
-    // Every lane of a warp takes part in each round (match_any needs the whole warp); lanes
-    // with the same digit add once, through their lowest lane, which keeps the shared atomics
-    // uncontended when most keys share a digit.
-    for (int32_t base = 0; base < count; base += kSelectThreads) {
-      const int32_t i = base + static_cast<int32_t>(threadIdx.x);
-      int digit = -1;
-      if (i < count) {
-        const uint32_t key = key_at(i);
-        if ((key & mask) == prefix) digit = static_cast<int>((key >> lo) & digit_mask);
-      }
-      const unsigned peers = __match_any_sync(0xffffffffu, digit);
-      if (digit >= 0 && (threadIdx.x & 31) == __ffs(peers) - 1)
-        atomicAdd(&histogram[digit], __popc(peers));
+    for (int32_t i = threadIdx.x; i < count; i += kSelectThreads) {
+      const uint32_t key = key_at(i);
+      if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & (kRadixBins - 1)], 1);
     }
     __syncthreads();
     if (threadIdx.x < 32) {
@@ -249,11 +215,10 @@ __global__ void __launch_bounds__(kSelectThreads) select_pages_kernel(SelectPage
       }
     }
     __syncthreads();
-    prefix |= static_cast<uint32_t>(chosen_digit) << lo;
-    mask |= digit_mask << lo;
+    prefix |= static_cast<uint32_t>(chosen_digit) << shift;
+    mask |= static_cast<uint32_t>(kRadixBins - 1) << shift;
     want -= chosen_above;
     candidates = chosen_count;
-    hi = lo;
   }
 
   // The winners in page order: page i is taken when its masked key is above prefix, or equal
