@@ -113,7 +113,8 @@ class CudaSparseAttention {
   DeviceBuffer sparse_layers_;  // [num_sparse_layers_] int32: the sparse layers' indices
   bool defer_summarize_ = true;
   int sms_ = 1;
-  int score_blocks_per_sm_ = 8;  // per-page score grid: this many blocks per SM ($VORTEX_SCORE_BLOCKS_PER_SM)
+  // Per-page score grid: this many blocks per SM ($VORTEX_SCORE_BLOCKS_PER_SM).
+  int score_blocks_per_sm_ = 8;
   std::unique_ptr<CudaFlowModule> module_;
   DeviceBuffer fields_, state_;
   int64_t field_layer_stride_ = 0, state_layer_stride_ = 0;  // elements
