@@ -178,6 +178,24 @@ void make_worklist(const RowLayout& l, bool reversed, std::vector<int32_t>* item
   }
 }
 
+// Summarize arguments for one layer of a pool of pages of kKvHeads heads of `block` elements
+// (the layer fields left at their defaults); multi-layer tests set those on top.
+flow::CudaSummarizeArgs one_layer_summarize(const uint16_t* k, const uint16_t* v, uint16_t* fields,
+                                            const int32_t* items, const int32_t* num_items,
+                                            int64_t block, int32_t field_stride) {
+  flow::CudaSummarizeArgs a;
+  a.k = k;
+  a.v = v;
+  a.fields = fields;
+  a.items = items;
+  a.num_items = num_items;
+  a.page_stride = kKvHeads * block;
+  a.head_stride = block;
+  a.num_kv_heads = kKvHeads;
+  a.field_stride = field_stride;
+  return a;
+}
+
 void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lanes,
                 uint64_t seed) {
   const std::string label = program.filename + " G=" + std::to_string(g.G) +
@@ -238,32 +256,17 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   DeviceArray<int32_t> d_items(items);
   DeviceArray<int32_t> d_num_items(std::vector<int32_t>{static_cast<int32_t>(items.size())});
   DeviceArray<int32_t> d_layers(std::vector<int32_t>{2, 0});
-  flow::CudaSummarizeArgs sa;
-  sa.k = d_k.get();
-  sa.v = d_v.get();
-  sa.fields = d_fields.get();
-  sa.items = d_items.get();
-  sa.num_items = d_num_items.get();
+  flow::CudaSummarizeArgs sa = one_layer_summarize(d_k.get(), d_v.get(), d_fields.get(),
+                                                   d_items.get(), d_num_items.get(), block, fstride);
   sa.layers = d_layers.get();
-  sa.page_stride = kKvHeads * block;
-  sa.head_stride = block;
   sa.kv_layer_stride = static_cast<int64_t>(layer_kv);
   sa.field_layer_stride = static_cast<int64_t>(layer_fields);
-  sa.num_kv_heads = kKvHeads;
-  sa.field_stride = fstride;
   sa.num_layers = 2;
   module.launch_summarize(sa, static_cast<int>(items.size()) + 3, nullptr);
   check_cuda(cudaGetLastError(), "summarize (layers 2 and 0)");
-  flow::CudaSummarizeArgs one;  // the layer fields left at their defaults: one layer
-  one.k = d_k.get() + 2 * layer_kv;
-  one.v = d_v.get() + 2 * layer_kv;
-  one.fields = d_fields_one.get();
-  one.items = d_items.get();
-  one.num_items = d_num_items.get();
-  one.page_stride = kKvHeads * block;
-  one.head_stride = block;
-  one.num_kv_heads = kKvHeads;
-  one.field_stride = fstride;
+  const flow::CudaSummarizeArgs one =
+      one_layer_summarize(d_k.get() + 2 * layer_kv, d_v.get() + 2 * layer_kv, d_fields_one.get(),
+                          d_items.get(), d_num_items.get(), block, fstride);
   module.launch_summarize(one, static_cast<int>(items.size()), nullptr);
   check_cuda(cudaGetLastError(), "summarize (layer 2 alone)");
   const std::vector<uint16_t> all_fields = d_fields.download();
@@ -548,16 +551,9 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   DeviceArray<float> d_row_scratch(static_cast<size_t>(num_rows) + 1);
   DeviceArray<float> d_scores(static_cast<size_t>(num_rows) * l.max_pages);
 
-  flow::CudaSummarizeArgs sa;
-  sa.k = d_k.get();
-  sa.v = d_k.get();
-  sa.fields = d_fields.get();
-  sa.items = d_items.get();
-  sa.num_items = d_num_pages.get();
-  sa.page_stride = kKvHeads * block;
-  sa.head_stride = block;
-  sa.num_kv_heads = kKvHeads;
-  sa.field_stride = module.field_stride();
+  const flow::CudaSummarizeArgs sa =
+      one_layer_summarize(d_k.get(), d_k.get(), d_fields.get(), d_items.get(), d_num_pages.get(),
+                          block, module.field_stride());
   flow::CudaScoreArgs a;
   a.q = d_q.get();
   a.q_rows = d_q_rows.get();

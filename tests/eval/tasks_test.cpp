@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -30,6 +31,20 @@ size_t count_of(const std::string& text, const std::string& word) {
   size_t n = 0;
   for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++n;
   return n;
+}
+
+// The queried chain of a vt prompt whose question names `value`: VAR a0 = value, then
+// VAR ai = VAR a(i-1), each after the one it names.
+void expect_chain_in_order(const std::string& prompt, const std::vector<std::string>& chain,
+                           const std::string& value) {
+  size_t at = prompt.find("VAR " + chain[0] + " = " + value + ".");
+  ASSERT_NE(at, std::string::npos);
+  for (size_t i = 1; i < chain.size(); ++i) {
+    size_t next = prompt.find("VAR " + chain[i] + " = VAR " + chain[i - 1] + ".");
+    ASSERT_NE(next, std::string::npos);
+    EXPECT_GT(next, at);
+    at = next;
+  }
 }
 
 TEST(Tasks, TheSameSeedGivesTheSameSample) {
@@ -180,15 +195,7 @@ TEST(Tasks, VariableTrackingAnswersFollowTheQueriedChain) {
     ASSERT_EQ(s.answers.size(), 5u);
     std::smatch q;
     ASSERT_TRUE(std::regex_search(s.prompt, q, std::regex("assigned the value ([0-9]{5}) ")));
-    // The chain: VAR a0 = value, then VAR ai = VAR a(i-1), each after the one it names.
-    size_t at = s.prompt.find("VAR " + s.answers[0] + " = " + q[1].str() + ".");
-    ASSERT_NE(at, std::string::npos);
-    for (size_t i = 1; i < s.answers.size(); ++i) {
-      size_t next = s.prompt.find("VAR " + s.answers[i] + " = VAR " + s.answers[i - 1] + ".");
-      ASSERT_NE(next, std::string::npos);
-      EXPECT_GT(next, at);
-      at = next;
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_chain_in_order(s.prompt, s.answers, q[1].str()));
     // A second chain holds another value.
     EXPECT_EQ(count_of(s.prompt, "VAR "), 10u + 8u);
   }
@@ -212,14 +219,7 @@ TEST(Tasks, VariableTrackingVariantsChangeChainsAndHops) {
       std::smatch q;
       ASSERT_TRUE(std::regex_search(s.prompt, q, std::regex("assigned the value ([0-9]+) ")));
       EXPECT_EQ(q[1].str().size(), 5u);
-      size_t at = s.prompt.find("VAR " + s.answers[0] + " = " + q[1].str() + ".");
-      ASSERT_NE(at, std::string::npos);
-      for (size_t i = 1; i < s.answers.size(); ++i) {
-        size_t next = s.prompt.find("VAR " + s.answers[i] + " = VAR " + s.answers[i - 1] + ".");
-        ASSERT_NE(next, std::string::npos);
-        EXPECT_GT(next, at);
-        at = next;
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_chain_in_order(s.prompt, s.answers, q[1].str()));
       // Every chain: its head, then `hops` references (each "VAR x = VAR y." counts twice).
       EXPECT_EQ(count_of(s.prompt, "VAR "), static_cast<size_t>(chains * (1 + 2 * hops)));
       EXPECT_EQ(count_of(s.prompt, "VAR " + s.answers[0] + " = "), 1u);

@@ -191,6 +191,7 @@ struct CudaModelRunner::Impl {
   std::unique_ptr<CudaSparseAttention> sparse;
   int32_t profile_every = 32;  // every this many decode graph steps replay the profiled graph
   int32_t sparse_splits_override = 0;  // $VORTEX_SPARSE_SPLITS, for tuning
+  int32_t decode_splits_override = 0;  // $VORTEX_DECODE_SPLITS (dense decode rows), for tuning
   int64_t pure_decode_steps = 0;
   StepTimeline* timeline = nullptr;  // set while a profiled step is captured
   struct ProfileGraph {
@@ -213,6 +214,7 @@ CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry
          cfg.group_size());
   if (const char* env = std::getenv("VORTEX_CUDA_GRAPHS"); env && std::string(env) == "0")
     opt.use_graphs = false;
+  if (const char* env = std::getenv("VORTEX_DECODE_SPLITS")) decode_splits_override = std::atoi(env);
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
   gemm = std::make_unique<Gemm>();
   w = upload_weights(model.weights, cfg);
@@ -604,11 +606,6 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                                                            plan.max_row_tokens, D, G)
                        : 1;
   }
-  // $VORTEX_DECODE_SPLITS overrides the dense decode rows' splits (tuning).
-  static const int32_t decode_splits_override = [] {
-    const char* env = std::getenv("VORTEX_DECODE_SPLITS");
-    return env ? std::atoi(env) : 0;
-  }();
   if (decode_splits_override > 0 && shape.decode_seqs > 0) shape.splits = decode_splits_override;
   if (sparse && shape.decode_seqs > 0) {
     // Sparse layers read at most the budget of the longest row the step (or, for a graph, the
