@@ -55,6 +55,7 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
                                  num_pages_}) {
   if (options.sparse) runner_->set_sparse_attention(options.sparse);
+  runner_->warm_up(options.max_running, options.max_step_tokens);
 }
 
 Engine::~Engine() = default;

@@ -37,6 +37,10 @@ class ModelRunner {
   // Bytes of weights the device reads per forward pass (all layers, embeddings row excluded).
   virtual size_t weight_bytes() const = 0;
 
+  // Prepares, before the first step, what the first steps would otherwise stop to set up (the
+  // GPU runner captures its decode CUDA graphs). The Engine calls it once, after
+  // set_sparse_attention, with its batch and step-size limits.
+  virtual void warm_up(int32_t max_batch, int32_t max_step_tokens) {}
   // Makes decode attention sparse as the flow says (call before the first step). Throws
   // vortex::Error on a device that cannot run flows yet.
   virtual void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config);

@@ -151,6 +151,10 @@ struct CudaModelRunner::Impl {
                                  const std::vector<SamplingRow>& rows);
   void build_plan(const std::vector<ScheduledWork>& work, const std::vector<SamplingRow>& rows);
   void pad_for_graph(int32_t bucket);
+  StepShape bucket_shape(int32_t bucket) const;
+  size_t workspace_bytes(const StepShape& shape) const;
+  cudaGraphExec_t capture_graph(const StepShape& shape);
+  void capture_decode_graphs(int32_t max_batch, int32_t max_step_tokens);
   void ensure_capacity(int64_t T, int64_t S, int64_t pages, size_t workspace);
   void upload_plan();
   void enqueue_forward(const StepShape& s);
@@ -572,6 +576,83 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
              "sampling");
 }
 
+// The shape of a decode-only step padded to `bucket` sequences: what its CUDA graph is made
+// for, whatever the rows hold (attention splits sized for rows of the whole context).
+StepShape CudaModelRunner::Impl::bucket_shape(int32_t bucket) const {
+  const int32_t D = cfg.head_dim, Hkv = cfg.num_kv_heads, G = cfg.group_size();
+  StepShape shape;
+  shape.T = shape.S = shape.decode_seqs = bucket;
+  shape.splits =
+      cuda::decode_attention_num_splits(int64_t{bucket} * Hkv, cfg.max_position_embeddings, D, G);
+  if (decode_splits_override > 0) shape.splits = decode_splits_override;
+  if (sparse) {
+    // Sparse layers read at most the budget of a row of the whole context.
+    shape.sparse_splits = cuda::decode_attention_num_splits(
+        int64_t{bucket} * Hkv, sparse->max_selected_tokens(cfg.max_position_embeddings), D, G);
+    if (sparse_splits_override > 0) shape.sparse_splits = sparse_splits_override;
+    shape.max_summarize = bucket;
+  }
+  return shape;
+}
+
+size_t CudaModelRunner::Impl::workspace_bytes(const StepShape& shape) const {
+  return cuda::decode_attention_workspace_bytes(shape.decode_seqs, cfg.num_heads, cfg.head_dim,
+                                                std::max(shape.splits, shape.sparse_splits));
+}
+
+cudaGraphExec_t CudaModelRunner::Impl::capture_graph(const StepShape& shape) {
+  cudaGraph_t graph = nullptr;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
+  try {
+    enqueue_forward(shape);
+  } catch (...) {
+    cudaStreamEndCapture(stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  check_cuda(cudaStreamEndCapture(stream, &graph), "graph capture");
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  check_cuda(err, "graph instantiation");
+  ++stats.graphs_captured;
+  return exec;
+}
+
+void CudaModelRunner::Impl::capture_decode_graphs(int32_t max_batch, int32_t max_step_tokens) {
+  if (!opt.use_graphs || max_batch <= 0) return;
+  std::vector<int32_t> buckets;
+  for (int32_t b : kBuckets) {
+    if (b > opt.max_graph_batch) break;
+    buckets.push_back(b);
+    if (b >= max_batch) break;
+  }
+  if (buckets.empty()) return;
+  // Room for every step the engine can make (a step's page lists hold at most every page once,
+  // plus the scratch page; a step of d decoding rows splits their attention at most as a graph
+  // of d rows does), so that no later step reallocates, which would drop the graphs.
+  const int32_t top = buckets.back();
+  size_t ws = 0;
+  for (int32_t d = 1; d <= std::max(max_batch, top); ++d)
+    ws = std::max(ws, workspace_bytes(bucket_shape(d)));
+  ensure_capacity(std::max(max_step_tokens, top), std::max(max_batch, top),
+                  int64_t{num_pages} + 2, ws);
+  if (sparse) sparse->ensure_rows(int64_t{top} * cfg.num_kv_heads);
+  for (int32_t b : buckets) {
+    if (graphs.count(b) > 0) continue;
+    // Every row a padding row (token 0 against the scratch page; its sample is dropped). The
+    // eager run is each kernel's and GEMM configuration's first use, outside any capture.
+    plan = StepPlan{};
+    pad_for_graph(b);
+    const StepShape shape = bucket_shape(b);
+    upload_plan();
+    enqueue_forward(shape);
+    graphs.emplace(b, capture_graph(shape));
+    warmed.insert(b);
+  }
+  check_cuda(cudaStreamSynchronize(stream), "graph warm-up");
+}
+
 std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<ScheduledWork>& work,
                                                       const std::vector<SamplingRow>& rows) {
   build_plan(work, rows);
@@ -593,9 +674,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
   StepShape shape;
   if (bucket > 0) {
     pad_for_graph(bucket);
-    shape.T = shape.S = shape.decode_seqs = bucket;
-    shape.splits =
-        cuda::decode_attention_num_splits(int64_t{bucket} * Hkv, cfg.max_position_embeddings, D, G);
+    shape = bucket_shape(bucket);
   } else {
     shape.T = n_tokens;
     shape.S = n_real;
@@ -605,26 +684,19 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                        ? cuda::decode_attention_num_splits(int64_t{shape.decode_seqs} * Hkv,
                                                            plan.max_row_tokens, D, G)
                        : 1;
+    if (decode_splits_override > 0 && shape.decode_seqs > 0) shape.splits = decode_splits_override;
+    if (sparse && shape.decode_seqs > 0) {
+      shape.sparse_splits = cuda::decode_attention_num_splits(
+          int64_t{shape.decode_seqs} * Hkv, sparse->max_selected_tokens(plan.max_row_tokens), D, G);
+      if (sparse_splits_override > 0) shape.sparse_splits = sparse_splits_override;
+    }
+    if (sparse) {
+      shape.max_summarize = static_cast<int32_t>(
+          std::max(plan.sparse.summarize_pages.size(), plan.sparse.reset_pages.size()));
+    }
   }
-  if (decode_splits_override > 0 && shape.decode_seqs > 0) shape.splits = decode_splits_override;
-  if (sparse && shape.decode_seqs > 0) {
-    // Sparse layers read at most the budget of the longest row the step (or, for a graph, the
-    // context) can have.
-    const int64_t max_tokens = bucket > 0 ? cfg.max_position_embeddings : plan.max_row_tokens;
-    shape.sparse_splits = cuda::decode_attention_num_splits(
-        int64_t{shape.decode_seqs} * Hkv, sparse->max_selected_tokens(max_tokens), D, G);
-    if (sparse_splits_override > 0) shape.sparse_splits = sparse_splits_override;
-  }
-  if (sparse) {
-    shape.max_summarize =
-        bucket > 0 ? bucket
-                   : static_cast<int32_t>(std::max(plan.sparse.summarize_pages.size(),
-                                                   plan.sparse.reset_pages.size()));
-  }
-  const size_t ws = cuda::decode_attention_workspace_bytes(
-      shape.decode_seqs, cfg.num_heads, D, std::max(shape.splits, shape.sparse_splits));
   ensure_capacity(std::max<int64_t>(shape.T, shape.max_summarize), std::max(shape.S, 1),
-                  static_cast<int64_t>(plan.pages.size()), ws);
+                  static_cast<int64_t>(plan.pages.size()), workspace_bytes(shape));
   if (sparse && sparse->ensure_rows(int64_t{shape.decode_seqs} * Hkv)) clear_graphs();
   upload_plan();
 
@@ -662,24 +734,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
     ++stats.graph_steps;
   } else if (bucket > 0 && warmed.count(bucket) > 0) {
     auto it = graphs.find(bucket);
-    if (it == graphs.end()) {
-      cudaGraph_t graph = nullptr;
-      check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "graph capture");
-      try {
-        enqueue_forward(shape);
-      } catch (...) {
-        cudaStreamEndCapture(stream, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        throw;
-      }
-      check_cuda(cudaStreamEndCapture(stream, &graph), "graph capture");
-      cudaGraphExec_t exec = nullptr;
-      cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
-      cudaGraphDestroy(graph);
-      check_cuda(err, "graph instantiation");
-      it = graphs.emplace(bucket, exec).first;
-      ++stats.graphs_captured;
-    }
+    if (it == graphs.end()) it = graphs.emplace(bucket, capture_graph(shape)).first;
     check_cuda(cudaGraphLaunch(it->second, stream), "graph launch");
     ++stats.graph_steps;
   } else {
@@ -735,6 +790,10 @@ void CudaModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttention
   m.sparse = std::make_unique<CudaSparseAttention>(std::move(config), m.cfg, m.geo, m.num_pages + 1);
   if (const char* env = std::getenv("VORTEX_FLOW_PROFILE_EVERY")) m.profile_every = std::atoi(env);
   if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS")) m.sparse_splits_override = std::atoi(env);
+}
+
+void CudaModelRunner::warm_up(int32_t max_batch, int32_t max_step_tokens) {
+  impl_->capture_decode_graphs(max_batch, max_step_tokens);
 }
 
 const SparseStats* CudaModelRunner::sparse_stats() const {

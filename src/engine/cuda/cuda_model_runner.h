@@ -38,6 +38,10 @@ class CudaModelRunner : public ModelRunner {
   // Runs decode attention sparse as the flow says: its kernels are generated and compiled with
   // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure.
   void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) override;
+  // Captures the CUDA graph of every padded decode batch size up to max_batch (after one eager
+  // run of each), with buffers sized for steps of up to max_step_tokens tokens, so that serving
+  // never stops to capture one.
+  void warm_up(int32_t max_batch, int32_t max_step_tokens) override;
   const SparseStats* sparse_stats() const override;
   // GPU time per part of the profiled decode steps (every 32nd, or $VORTEX_FLOW_PROFILE_EVERY).
   const SparseStepProfile* sparse_profile() const override;
