@@ -113,8 +113,10 @@ class CudaSparseAttention {
   DeviceBuffer sparse_layers_;  // [num_sparse_layers_] int32: the sparse layers' indices
   bool defer_summarize_ = true;
   int sms_ = 1;
-  // Per-page score grid: this many blocks per SM ($VORTEX_SCORE_BLOCKS_PER_SM).
-  int score_blocks_per_sm_ = 8;
+  // Per-page score grid: this many blocks per SM ($VORTEX_SCORE_BLOCKS_PER_SM). 12: on an H100
+  // (qwen3-1.7b, batch 32 x 16K) 10 to 16 scored alike and 8 about 11 % slower
+  // (docs/performance.md).
+  int score_blocks_per_sm_ = 12;
   std::unique_ptr<CudaFlowModule> module_;
   DeviceBuffer fields_, state_;
   int64_t field_layer_stride_ = 0, state_layer_stride_ = 0;  // elements
