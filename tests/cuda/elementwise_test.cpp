@@ -48,7 +48,8 @@ TEST(CudaElementwise, EmbeddingEqualsCpuLookup) {
 TEST(CudaElementwise, ResidualRmsNormMatchesCpuAddThenNorm) {
   VORTEX_REQUIRE_GPU();
   Rng rng(2);
-  for (int64_t dim : {64, 2048, 5120}) {
+  // 12288: wider than the register form (8 elements per thread), the loop form.
+  for (int64_t dim : {64, 2048, 5120, 12288}) {
     for (bool with_bias : {false, true}) {
       SCOPED_TRACE("dim " + std::to_string(dim) + (with_bias ? " bias" : ""));
       const int64_t T = 9;
@@ -86,20 +87,24 @@ TEST(CudaElementwise, ResidualRmsNormMatchesCpuAddThenNorm) {
 TEST(CudaElementwise, SwigluMatchesCpuSiluMul) {
   VORTEX_REQUIRE_GPU();
   Rng rng(3);
-  const int64_t T = 5, inter = 1000;
-  std::vector<float> gu(T * 2 * inter);
-  for (auto& v : gu) v = rng.normal() * 3.0f;
-  DeviceArray<float> d_gu(gu);
-  DeviceArray<uint16_t> d_out(T * inter);
-  ASSERT_EQ(cuda::swiglu(d_gu.get(), T, inter, d_out.get(), nullptr), cudaSuccess);
-  std::vector<float> g(T * inter), u(T * inter), ref(T * inter);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < inter; ++i) {
-      g[t * inter + i] = gu[t * 2 * inter + i];
-      u[t * inter + i] = gu[t * 2 * inter + inter + i];
-    }
-  cpu::silu_mul(g.data(), u.data(), T * inter, ref.data());
-  EXPECT_LT(test::rel_error(test::to_f32(d_out.download()), ref), 5e-3);
+  // 1000: four outputs per thread with 16-byte loads; 1001: one per thread.
+  for (int64_t inter : {1000, 1001}) {
+    SCOPED_TRACE("inter " + std::to_string(inter));
+    const int64_t T = 5;
+    std::vector<float> gu(T * 2 * inter);
+    for (auto& v : gu) v = rng.normal() * 3.0f;
+    DeviceArray<float> d_gu(gu);
+    DeviceArray<uint16_t> d_out(T * inter);
+    ASSERT_EQ(cuda::swiglu(d_gu.get(), T, inter, d_out.get(), nullptr), cudaSuccess);
+    std::vector<float> g(T * inter), u(T * inter), ref(T * inter);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < inter; ++i) {
+        g[t * inter + i] = gu[t * 2 * inter + i];
+        u[t * inter + i] = gu[t * 2 * inter + inter + i];
+      }
+    cpu::silu_mul(g.data(), u.data(), T * inter, ref.data());
+    EXPECT_LT(test::rel_error(test::to_f32(d_out.download()), ref), 5e-3);
+  }
 }
 
 // q/k/v of T tokens through bias, QK-norm and RoPE, k/v written to their page slots.

@@ -48,6 +48,27 @@ TEST(CudaSampling, GreedyTakesLowestIdOnTiesWithCpuLogprob) {
                 1e-3);
 }
 
+TEST(CudaSampling, GreedyOnRowsOfAnyLengthAndAlignment) {
+  VORTEX_REQUIRE_GPU();
+  // Odd vocabularies put rows 1 and 2 off 16-byte alignment (an unaligned head and tail around
+  // the vectorized body); tiny ones have no body at all.
+  for (int32_t V : {100003, 4099, 7, 1}) {
+    SCOPED_TRACE("vocab " + std::to_string(V));
+    Rng rng(static_cast<uint64_t>(V));
+    std::vector<float> logits(size_t(V) * 3);
+    for (auto& x : logits) x = rng.normal() * 3.0f;
+    logits[size_t(1) * V + V - 1] = 30.0f;  // the last id of an unaligned row
+    logits[size_t(2) * V] = 30.0f;          // the first id of an unaligned row
+    std::vector<cuda::SampleParams> params(3);
+    const auto out = run(logits, V, params);
+    for (int r = 0; r < 3; ++r) {
+      const float* row = logits.data() + size_t(r) * V;
+      EXPECT_EQ(out[r].token, std::max_element(row, row + V) - row) << "row " << r;
+      EXPECT_NEAR(out[r].logprob, token_logprob(row, V, out[r].token), 1e-3) << "row " << r;
+    }
+  }
+}
+
 // The tokens the CPU sampler can return for these parameters (its sort-based rules).
 std::set<int32_t> cpu_kept(const std::vector<float>& logits, const SamplingParams& p) {
   std::set<int32_t> kept;
