@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include <cuda_profiler_api.h>
+
 #include "core/error.h"
 #include "engine/cuda/cuda_sparse_attention.h"
 #include "engine/cuda/cuda_util.h"
@@ -197,6 +199,11 @@ struct CudaModelRunner::Impl {
   int32_t sparse_splits_override = 0;  // $VORTEX_SPARSE_SPLITS, for tuning
   int32_t decode_splits_override = 0;  // $VORTEX_DECODE_SPLITS (dense decode rows), for tuning
   int64_t pure_decode_steps = 0;
+  // VORTEX_CUDA_PROFILE_STEP=N: step N (counted from 0 over every step this runner runs) is
+  // wrapped in cudaProfilerStart/Stop, the capture range of Nsight Compute and Nsight Systems
+  // (`--profile-from-start off`, `--capture-range cudaProfilerApi`); -1 when unset.
+  int64_t profile_step = -1;
+  int64_t steps_run = 0;
   StepTimeline* timeline = nullptr;  // set while a profiled step is captured
   struct ProfileGraph {
     cudaGraphExec_t exec = nullptr;
@@ -219,6 +226,7 @@ CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry
   if (const char* env = std::getenv("VORTEX_CUDA_GRAPHS"); env && std::string(env) == "0")
     opt.use_graphs = false;
   if (const char* env = std::getenv("VORTEX_DECODE_SPLITS")) decode_splits_override = std::atoi(env);
+  if (const char* env = std::getenv("VORTEX_CUDA_PROFILE_STEP")) profile_step = std::atoll(env);
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
   gemm = std::make_unique<Gemm>();
   w = upload_weights(model.weights, cfg);
@@ -707,6 +715,8 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
     if (pure_decode_steps % profile_every == profile_every - 1) profiled = &profile_graphs[bucket];
     ++pure_decode_steps;
   }
+  const bool capture_range = steps_run++ == profile_step;
+  if (capture_range) check_cuda(cudaProfilerStart(), "cudaProfilerStart");
   if (profiled) {
     if (!profiled->exec) {
       profiled->timeline = std::make_unique<StepTimeline>();
@@ -753,6 +763,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                "reading logits");
   }
   check_cuda(cudaStreamSynchronize(stream), "forward step");
+  if (capture_range) check_cuda(cudaProfilerStop(), "cudaProfilerStop");
   if (profiled) {
     double parts[kParts] = {};
     profiled->timeline->collect(parts);
