@@ -29,6 +29,7 @@ struct BenchArgs : ModelFlags {
   uint64_t seed = 1;
   bool json = false;
   bool compare_full = false;
+  bool prefill_first = false;
   SparseFlags sparse;
 };
 
@@ -78,6 +79,7 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
   eo.page_size = a.page_size;
   eo.max_running = a.batch;
   eo.max_step_tokens = std::max(a.max_step_tokens, a.batch);
+  eo.prefill_first = a.prefill_first;
   const int32_t pages_per_request = (a.input_len + a.output_len + a.page_size - 1) / a.page_size;
   eo.num_pages = a.batch * pages_per_request + 1;
   eo.sparse = sparse;
@@ -158,6 +160,7 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
       {"input_len", a.input_len},
       {"output_len", a.output_len},
       {"page_size", a.page_size},
+      {"prefill_first", a.prefill_first},
       {"prefill_tokens", prefill_tokens},
       {"prefill_seconds", prefill_s},
       {"prefill_tokens_per_s", prefill_s > 0 ? prefill_tokens / prefill_s : 0.0},
@@ -280,6 +283,10 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--page-size", a->page_size, "KV page size")->capture_default_str();
   cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
       ->capture_default_str();
+  cmd->add_flag("--prefill-first", a->prefill_first,
+                "Steps that can prefill carry only prefill work (prompts first, decodes wait): "
+                "requests decode in lockstep, as in throughput-oriented servers; default: decodes "
+                "first, prefill chunks fill the rest of each step");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the random prompts")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");

@@ -58,6 +58,7 @@ struct EvalArgs : ModelFlags {
   std::string device = "cpu";
   bool json = false;
   bool compare_full = false;
+  bool prefill_first = false;
   eval::TaskVariant variant;
   SparseFlags sparse;
 
@@ -148,6 +149,7 @@ EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model,
   eo.kv_memory_bytes = static_cast<size_t>(a.kv_memory_gb * (1 << 30));
   eo.max_running = a.max_batch;
   eo.max_step_tokens = std::max(a.max_step_tokens, a.max_batch);
+  eo.prefill_first = a.prefill_first;
   if (!flow.empty()) eo.sparse = load_sparse_flags(flow, a.sparse, model.config, a.page_size);
   return eo;
 }
@@ -514,6 +516,10 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--max-batch", a->max_batch, "Requests running at once")->capture_default_str();
   cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
       ->capture_default_str();
+  cmd->add_flag("--prefill-first", a->prefill_first,
+                "Steps that can prefill carry only prefill work (prompts first, decodes wait): "
+                "requests decode in lockstep, as in throughput-oriented servers; default: decodes "
+                "first, prefill chunks fill the rest of each step");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");

@@ -28,6 +28,7 @@ struct GenerateArgs : ModelFlags {
   double kv_memory_gb = 1.0;
   std::string device = "cpu";
   bool json = false;
+  bool prefill_first = false;
   SparseFlags sparse;
 };
 
@@ -103,6 +104,10 @@ Action add_generate_command(CLI::App& app) {
   cmd->add_option("--max-batch", a->max_batch, "Requests running at once")->capture_default_str();
   cmd->add_option("--max-step-tokens", a->max_step_tokens,
                   "Tokens computed per step (prefill chunk budget)")->capture_default_str();
+  cmd->add_flag("--prefill-first", a->prefill_first,
+                "Steps that can prefill carry only prefill work (prompts first, decodes wait): "
+                "requests decode in lockstep, as in throughput-oriented servers; default: decodes "
+                "first, prefill chunks fill the rest of each step");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--json", a->json,
@@ -139,6 +144,7 @@ Action add_generate_command(CLI::App& app) {
     eo.kv_memory_bytes = static_cast<size_t>(a->kv_memory_gb * (1 << 30));
     eo.max_running = a->max_batch;
     eo.max_step_tokens = a->max_step_tokens;
+    eo.prefill_first = a->prefill_first;
     if (eo.max_running < 1) fail_usage("--max-batch must be at least 1");
     if (!a->sparse.flows.empty()) {
       eo.sparse = load_sparse_flags(a->sparse.flows[0], a->sparse, model.config, a->page_size);

@@ -53,7 +53,7 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
                                 num_pages_)),
       pool_(num_pages_),
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
-                                 num_pages_}) {
+                                 num_pages_, options.prefill_first}) {
   if (options.sparse) runner_->set_sparse_attention(options.sparse);
   runner_->warm_up(options.max_running, options.max_step_tokens);
 }

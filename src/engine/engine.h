@@ -50,6 +50,9 @@ struct EngineOptions {
   size_t kv_memory_bytes = size_t{1} << 30;   // KV cache budget when num_pages is 0
   int32_t max_running = 64;                   // at most max_step_tokens
   int32_t max_step_tokens = 512;              // chunked-prefill budget per step
+  // Steps that can prefill carry only prefill work, and decodes run in lockstep after it
+  // (SchedulerLimits::prefill_first); false: decodes first, prefill chunks fill the rest.
+  bool prefill_first = false;
   // Sparse decode attention by a flow; null = dense.
   std::shared_ptr<const SparseAttentionConfig> sparse;
 };

@@ -60,6 +60,18 @@ std::vector<ScheduledWork> Scheduler::schedule(PagePool& pool) {
 
   std::vector<ScheduledWork> work;
   int32_t budget = limits_.max_step_tokens;
+  if (limits_.prefill_first) {
+    plan_prefill_only(pool, budget, work);
+    if (!work.empty()) return work;
+    // No prefill work fits: it planned nothing and changed nothing, so plan a normal step.
+    VORTEX_ASSERT(budget == limits_.max_step_tokens && preempted_.empty());
+  }
+  plan_decode_first(pool, budget, work);
+  return work;
+}
+
+void Scheduler::plan_decode_first(PagePool& pool, int32_t& budget,
+                                  std::vector<ScheduledWork>& work) {
   size_t i = 0;
   while (i < running_.size()) {
     Request* r = running_[i];
@@ -85,15 +97,41 @@ std::vector<ScheduledWork> Scheduler::schedule(PagePool& pool) {
   }
   // A preemption means pages are short: admitting more now would only evict again.
   if (preempted_.empty()) admit(pool, budget, work);
-  return work;
 }
 
-int32_t Scheduler::token_room(size_t index, const PagePool& pool) const {
+void Scheduler::plan_prefill_only(PagePool& pool, int32_t& budget,
+                                  std::vector<ScheduledWork>& work) {
+  // Requests part-way through a prompt or a recompute (only the newest can be), oldest first.
+  // Those with one token left wait, and so do their pages: a chunk gets only the free pages that
+  // admission would give, and nothing is preempted for it.
+  bool cut_short = false;
+  for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+    Request* r = running_[i];
+    VORTEX_ASSERT(tokens_left(*r) >= 1);
+    if (tokens_left(*r) == 1) continue;
+    int32_t wanted = std::min(tokens_left(*r), budget);
+    int32_t count = std::min(wanted, token_room(i, pool, pages_held_back(r)));
+    if (count > 0) reserve_and_plan(r, count, pool, budget, work);
+    cut_short = cut_short || count < wanted;
+  }
+  // As in a decode-first step, nobody is admitted behind a prompt the pages cut short (the room
+  // admission computes would be zero anyway; this keeps the invariant plain).
+  if (!cut_short) admit(pool, budget, work);
+}
+
+int32_t Scheduler::token_room(size_t index, const PagePool& pool, int32_t held_back) const {
   const int32_t p = limits_.page_size;
   const Request& r = *running_[index];
-  int64_t room = static_cast<int64_t>(r.blocks.capacity(p)) - r.num_computed +
-                 static_cast<int64_t>(pool.num_free()) * p;
+  int64_t free_to_it = std::max(0, pool.num_free() - held_back);
+  int64_t room = static_cast<int64_t>(r.blocks.capacity(p)) - r.num_computed + free_to_it * p;
   return static_cast<int32_t>(std::min<int64_t>(room, tokens_left(r)));
+}
+
+int32_t Scheduler::pages_held_back(const Request* except) const {
+  const int32_t p = limits_.page_size;
+  return static_cast<int32_t>(std::count_if(
+      running_.begin(), running_.end(),
+      [&](const Request* o) { return o != except && pages_full(*o, p); }));
 }
 
 void Scheduler::reserve_and_plan(Request* request, int32_t count, PagePool& pool, int32_t& budget,
@@ -113,8 +151,7 @@ void Scheduler::admit(PagePool& pool, int32_t& budget, std::vector<ScheduledWork
     Request* r = waiting_.front();
     VORTEX_ASSERT(r->num_computed == 0 && r->blocks.pages().empty());
     // Keep a page for every running request whose next token starts a new page.
-    int32_t held_back = static_cast<int32_t>(std::count_if(
-        running_.begin(), running_.end(), [p](const Request* o) { return pages_full(*o, p); }));
+    int32_t held_back = pages_held_back(nullptr);
     int64_t room = static_cast<int64_t>(std::max(0, pool.num_free() - held_back)) * p;
     int32_t count = static_cast<int32_t>(std::min<int64_t>(
         {room, static_cast<int64_t>(r->seq_len()), static_cast<int64_t>(budget)}));

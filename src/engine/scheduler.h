@@ -1,18 +1,30 @@
 // Continuous batching: each step, decide which tokens of which requests to compute, within a
 // token budget, a running-set limit and the free KV pages, and reserve their pages.
 //
-// Policy: running requests are served oldest admitted first, each with the tokens it has left
-// up to the step's budget: one for a request past its prefill (a decode), the next chunk for one
-// in prefill (chunked prefill). When a request cannot get a page, the most recently admitted
-// request is preempted by recompute (pages freed, num_computed = 0, output kept, back to the
-// front of the waiting queue), down to the requester itself. Then, unless something was
-// preempted, waiting requests are admitted in FIFO order while the running limit, the budget and
-// the free pages allow, less a page held back for each running request whose next token starts a
-// new page; the head of the queue blocks the rest.
+// Policy (default, decode first): running requests are served oldest admitted first, each with
+// the tokens it has left up to the step's budget: one for a request past its prefill (a decode),
+// the next chunk for one in prefill (chunked prefill). When a request cannot get a page, the most
+// recently admitted request is preempted by recompute (pages freed, num_computed = 0, output
+// kept, back to the front of the waiting queue), down to the requester itself. Then, unless
+// something was preempted, waiting requests are admitted in FIFO order while the running limit,
+// the budget and the free pages allow, less a page held back for each running request whose next
+// token starts a new page; the head of the queue blocks the rest.
 //
-// Only the most recently admitted running request can be part-way through its prefill (an older
-// one was cut short by the budget or the pages, which stops admission), so decodes always come
-// before prefill chunks and max_step_tokens >= max_running guarantees every decode its token.
+// Policy prefill_first: a step that can do prefill work does only that. Running requests with
+// more than one token left (part-way through a prompt or a recompute) get their next chunk, from
+// the free pages less those held back as for admission, and then waiting requests are admitted as
+// above; requests with one token left (a decode, or the last token of a prompt) wait. Such a step
+// never preempts: a request it cannot give a page to simply waits. When it would schedule nothing
+// (no prefill work, or none that fits the pages), the step is planned as a decode-first step,
+// with its preemptions, so the engine never stalls. Requests thus finish their prompts first and
+// decode in lockstep, as in throughput-oriented servers.
+//
+// Under both policies, every running request but the most recently admitted has at most one token
+// left before and after a step (only the newest can be part-way through a multi-token prefill: an
+// older one was cut short by the budget or the pages, which stops admission). Under decode first
+// they have none left after a step: their decode was scheduled. So a decode-first step serves
+// every one-token request before the newest one's chunk, and max_step_tokens >= max_running
+// guarantees each of them its token.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +43,7 @@ struct SchedulerLimits {
   int32_t max_step_tokens = 512;  // tokens computed per step (decode tokens + prefill chunks)
   int32_t num_pages = 0;          // pages in the pool given to schedule(); required, so that
                                   // add() can reject a prompt that could never fit
+  bool prefill_first = false;     // steps that can prefill carry only prefill work (see above)
 };
 
 // Compute tokens [first, first + count) of the request's sequence this step.
@@ -73,9 +86,16 @@ class Scheduler {
   const std::vector<Request*>& out_of_room_last_step() const { return out_of_room_; }
 
  private:
-  // Tokens request running_[index] can store in its own pages and the free ones (capped at what
-  // it has left to compute); 0 when it needs a page and none is free to it.
-  int32_t token_room(size_t index, const PagePool& pool) const;
+  // Tokens request running_[index] can store in its own pages and the free ones less
+  // `held_back` (capped at what it has left to compute); 0 when it needs a page and none is free
+  // to it.
+  int32_t token_room(size_t index, const PagePool& pool, int32_t held_back = 0) const;
+  // Running requests other than `except` whose next token starts a new page: the free pages
+  // admission (and a prefill-first step) leaves to them.
+  int32_t pages_held_back(const Request* except) const;
+  // The two ways to plan a step's work; see the policies above.
+  void plan_decode_first(PagePool& pool, int32_t& budget, std::vector<ScheduledWork>& work);
+  void plan_prefill_only(PagePool& pool, int32_t& budget, std::vector<ScheduledWork>& work);
   void preempt(Request* request, PagePool& pool);
   void finish_out_of_room(PagePool& pool);
   void admit(PagePool& pool, int32_t& budget, std::vector<ScheduledWork>& work);

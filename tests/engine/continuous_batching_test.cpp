@@ -117,6 +117,44 @@ TEST(ContinuousBatching, PagePressurePreemptsAndRecomputesWithoutChangingResults
   expect_same(jobs, together, m, eo.page_size);
 }
 
+TEST(ContinuousBatching, PrefillFirstChangesTheScheduleButNotTheResults) {
+  LoadedModel m = tiny("tiny-qwen3");
+  std::vector<Job> jobs = make_jobs(m.config.vocab_size, 10, 13);
+  EngineOptions eo;
+  eo.max_step_tokens = 48;
+  eo.max_running = 16;
+  EngineStats decode_first_stats, prefill_first_stats;
+  std::vector<GenerationResult> decode_first = run_together(m, jobs, eo, &decode_first_stats);
+  eo.prefill_first = true;
+  std::vector<GenerationResult> prefill_first = run_together(m, jobs, eo, &prefill_first_stats);
+  // Same work in a different order: prefill steps no longer carry decodes.
+  EXPECT_EQ(decode_first_stats.preemptions, 0);
+  EXPECT_EQ(prefill_first_stats.preemptions, 0);
+  EXPECT_EQ(prefill_first_stats.prefill_tokens, decode_first_stats.prefill_tokens);
+  EXPECT_EQ(prefill_first_stats.decode_tokens, decode_first_stats.decode_tokens);
+  EXPECT_NE(prefill_first_stats.steps, decode_first_stats.steps);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    SCOPED_TRACE("job " + std::to_string(i));
+    EXPECT_EQ(prefill_first[i].token_ids, decode_first[i].token_ids);
+    EXPECT_EQ(prefill_first[i].logprobs, decode_first[i].logprobs);
+  }
+  expect_same(jobs, prefill_first, m, eo.page_size);
+
+  // Under page pressure too, with its preemptions and recomputes.
+  LoadedModel llama = tiny("tiny-llama");
+  std::vector<Job> pressed = make_jobs(llama.config.vocab_size, 10, 11);
+  EngineOptions tight;
+  tight.page_size = 4;
+  tight.num_pages = 40;
+  tight.max_step_tokens = 32;
+  tight.max_running = 8;
+  tight.prefill_first = true;
+  EngineStats stats;
+  std::vector<GenerationResult> together = run_together(llama, pressed, tight, &stats);
+  EXPECT_GT(stats.preemptions, 0) << "the pool was meant to be too small";
+  expect_same(pressed, together, llama, tight.page_size);
+}
+
 TEST(ContinuousBatching, ARequestThatCanNeverFitIsRejectedAtAdmission) {
   LoadedModel m = tiny("tiny-qwen3");
   EngineOptions eo;

@@ -137,15 +137,32 @@ class FakeEngine {
     }
     EXPECT_LE(total, limits_.max_step_tokens);
     EXPECT_LE(scheduler_.running().size(), static_cast<size_t>(limits_.max_running));
-    // Every request that was decoding and still runs got its one token.
+    // Every request that was decoding and still runs got its one token, except in a step of
+    // prefill work under prefill_first, which gives none of them one and never preempts.
+    size_t decoding_running = 0, decoding_served = 0;
     for (Request* r : decoding) {
       if (r->state != RequestState::kRunning) continue;
-      EXPECT_TRUE(seen.count(r)) << "decoding request " << r->id << " got no token";
+      ++decoding_running;
+      decoding_served += seen.count(r);
     }
-    // Only the most recently admitted running request may still be part-way through prefill.
+    if (limits_.prefill_first && decoding_running > 0 && decoding_served == 0) {
+      EXPECT_FALSE(work.empty()) << "decodes waited for no prefill work";
+      EXPECT_TRUE(scheduler_.preempted_last_step().empty()) << "a prefill-only step preempted";
+    } else {
+      for (Request* r : decoding) {
+        if (r->state != RequestState::kRunning) continue;
+        EXPECT_TRUE(seen.count(r)) << "decoding request " << r->id << " got no token";
+      }
+    }
+    // Only the most recently admitted running request may still be part-way through prefill;
+    // under prefill_first the others may have their one token (decode or prompt's last) waiting.
     const std::vector<Request*>& running = scheduler_.running();
     for (size_t i = 0; i + 1 < running.size(); ++i) {
-      EXPECT_EQ(running[i]->num_computed, running[i]->seq_len());
+      if (limits_.prefill_first) {
+        EXPECT_LE(running[i]->seq_len() - running[i]->num_computed, 1);
+      } else {
+        EXPECT_EQ(running[i]->num_computed, running[i]->seq_len());
+      }
     }
   }
 
@@ -249,8 +266,10 @@ struct SimConfig {
   int32_t num_requests, max_prompt, max_output, last_arrival;
 };
 
-int64_t simulate(const SimConfig& c, uint64_t seed) {
-  FakeEngine engine(limits(c.page_size, c.num_pages, c.max_running, c.max_step_tokens));
+int64_t simulate(const SimConfig& c, uint64_t seed, bool prefill_first = false) {
+  SchedulerLimits l = limits(c.page_size, c.num_pages, c.max_running, c.max_step_tokens);
+  l.prefill_first = prefill_first;
+  FakeEngine engine(l);
   Rng rng(seed);
   auto below = [&](int32_t n) {
     return static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(n));
@@ -325,6 +344,25 @@ TEST(SchedulerSimulation, RandomArrivalsUnderTightPagesKeepEveryInvariant) {
     EXPECT_GT(preemptions, 0) << "config with page_size " << c.page_size << ", " << c.num_pages
                               << " pages never preempted";
   }
+}
+
+TEST(SchedulerSimulation, PrefillFirstUnderTightPagesKeepsEveryInvariant) {
+  const SimConfig configs[] = {
+      // P, pages, max_running, max_step_tokens, requests, max_prompt, max_output, last_arrival
+      {4, 12, 8, 16, 60, 30, 12, 150},  {1, 24, 4, 8, 50, 16, 10, 100},
+      {16, 6, 16, 64, 60, 70, 40, 200}, {4, 40, 64, 64, 120, 50, 30, 60},
+      {2, 9, 3, 3, 40, 12, 8, 80},
+  };
+  int64_t preemptions = 0;
+  for (const SimConfig& c : configs) {
+    for (uint64_t seed = 1; seed <= 12; ++seed) {
+      int64_t n = simulate(c, seed * 1000003 + static_cast<uint64_t>(c.page_size),
+                           /*prefill_first=*/true);
+      ASSERT_GE(n, 0);
+      preemptions += n;
+    }
+  }
+  EXPECT_GT(preemptions, 0) << "the page budgets were meant to force preemption";
 }
 
 // --- Focused behaviour -------------------------------------------------------------------------
@@ -569,6 +607,142 @@ TEST(Scheduler, FinishesARequestWhoseNextTokenOutgrowsThePool) {
   EXPECT_EQ(r.seq_len(), 5);  // tokens 0..3 computed, the 5th would need a third page
   EXPECT_EQ(pool.num_free(), 2);
   EXPECT_TRUE(scheduler.idle());
+}
+
+// --- Prefill first ------------------------------------------------------------------------------
+
+SchedulerLimits prefill_first(SchedulerLimits l) {
+  l.prefill_first = true;
+  return l;
+}
+
+TEST(SchedulerPrefillFirst, PrefillsEveryPromptBeforeAnyDecodeThenDecodesInLockstep) {
+  // A budget of 64 fits one 64-token prompt per step.
+  FakeEngine engine(prefill_first(limits(16, 64, 8, 64)));
+  std::vector<Request*> rs;
+  for (int i = 0; i < 5; ++i) rs.push_back(engine.add_prompt_of(64, 3));
+  for (size_t s = 0; s < rs.size(); ++s) {
+    std::vector<ScheduledWork> work = engine.step();
+    ASSERT_EQ(work.size(), 1u) << "step " << s << ": a decode ran before every prompt was in";
+    EXPECT_EQ(work[0].request, rs[s]);
+    EXPECT_EQ(span_of(work, rs[s]), (Span{0, 64}));
+    EXPECT_EQ(engine.sampled_last_step(), (std::set<Request*>{rs[s]}));
+  }
+  // Every prompt is in: all decode together, and finish together.
+  for (int32_t k = 0; k < 2; ++k) {
+    std::vector<ScheduledWork> work = engine.step();
+    ASSERT_EQ(work.size(), rs.size());
+    for (Request* r : rs) EXPECT_EQ(span_of(work, r), (Span{64 + k, 1}));
+  }
+  for (Request* r : rs) EXPECT_EQ(r->state, RequestState::kFinished);
+  EXPECT_TRUE(engine.scheduler().idle());
+
+  // The default policy decodes the first request while the second is still prefilling.
+  FakeEngine baseline(limits(16, 64, 8, 64));
+  Request* first = baseline.add_prompt_of(64, 3);
+  Request* second = baseline.add_prompt_of(64, 3);
+  baseline.step();
+  std::vector<ScheduledWork> work = baseline.step();
+  EXPECT_EQ(span_of(work, first), (Span{64, 1}));
+  EXPECT_EQ(span_of(work, second), (Span{0, 63}));
+}
+
+TEST(SchedulerPrefillFirst, ANewArrivalsPrefillPausesTheDecodes) {
+  FakeEngine engine(prefill_first(limits(4, 64, 8, 16)));
+  Request* a = engine.add_prompt_of(4, 10);
+  Request* b = engine.add_prompt_of(4, 10);
+  std::vector<ScheduledWork> work = engine.step();
+  EXPECT_EQ(span_of(work, a), (Span{0, 4}));
+  EXPECT_EQ(span_of(work, b), (Span{0, 4}));
+  work = engine.step();
+  EXPECT_EQ(span_of(work, a), (Span{4, 1}));
+  EXPECT_EQ(span_of(work, b), (Span{4, 1}));
+  Request* c = engine.add_prompt_of(20, 2);
+  work = engine.step();  // c's first chunk, alone
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(span_of(work, c), (Span{0, 16}));
+  work = engine.step();  // the rest of c's prompt, still alone
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(span_of(work, c), (Span{16, 4}));
+  work = engine.step();  // then all three decode
+  EXPECT_EQ(span_of(work, a), (Span{5, 1}));
+  EXPECT_EQ(span_of(work, b), (Span{5, 1}));
+  EXPECT_EQ(span_of(work, c), (Span{20, 1}));
+  engine.run_until_idle(100);
+}
+
+TEST(SchedulerPrefillFirst, APromptsLastTokenWaitsLikeADecode) {
+  // A budget of 8 leaves a's 9th prompt token for later; it is computed with the decodes, after
+  // b's prompt, which is prefill work.
+  FakeEngine engine(prefill_first(limits(4, 64, 8, 8)));
+  Request* a = engine.add_prompt_of(9, 2);
+  Request* b = engine.add_prompt_of(8, 2);
+  std::vector<ScheduledWork> work = engine.step();
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(span_of(work, a), (Span{0, 8}));
+  work = engine.step();
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(span_of(work, b), (Span{0, 8}));
+  EXPECT_EQ(a->num_computed, 8);
+  EXPECT_TRUE(a->output.empty());
+  work = engine.step();
+  EXPECT_EQ(span_of(work, a), (Span{8, 1}));
+  EXPECT_EQ(span_of(work, b), (Span{8, 1}));
+  EXPECT_EQ(engine.sampled_last_step(), (std::set<Request*>{a, b}));
+  engine.run_until_idle(100);
+  EXPECT_EQ(a->output.size(), 2u);
+  EXPECT_EQ(b->output.size(), 2u);
+}
+
+TEST(SchedulerPrefillFirst, DecodesRunWhenPagesBlockAdmission) {
+  // P=4, 6 pages. a and b take 2 pages each and admission holds back a page for each one's first
+  // decode, so c cannot be admitted: the steps fall back to decoding (never empty) until a
+  // finishes and frees its pages, and then c's prefill comes first.
+  FakeEngine engine(prefill_first(limits(4, 6, 8, 64)));
+  Request* a = engine.add_prompt_of(8, 4);
+  Request* b = engine.add_prompt_of(8, 12);
+  Request* c = engine.add_prompt_of(8, 2);
+  std::vector<ScheduledWork> work = engine.step();
+  EXPECT_EQ(span_of(work, a), (Span{0, 8}));
+  EXPECT_EQ(span_of(work, b), (Span{0, 8}));
+  EXPECT_EQ(c->state, RequestState::kWaiting);
+  for (int32_t k = 0; k < 3; ++k) {
+    work = engine.step();
+    ASSERT_EQ(work.size(), 2u) << "decode step " << k;
+    EXPECT_EQ(span_of(work, a), (Span{8 + k, 1}));
+    EXPECT_EQ(span_of(work, b), (Span{8 + k, 1}));
+    EXPECT_TRUE(engine.scheduler().preempted_last_step().empty());
+  }
+  EXPECT_EQ(a->state, RequestState::kFinished);
+  work = engine.step();  // a's pages are free: c is admitted, b's decode waits
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(span_of(work, c), (Span{0, 8}));
+  while (!engine.scheduler().idle()) {
+    ASSERT_LT(engine.steps(), 100);
+    ASSERT_FALSE(engine.step().empty()) << "empty step " << engine.steps();
+  }
+  EXPECT_EQ(b->output.size(), 12u);
+  EXPECT_EQ(c->output.size(), 2u);
+  EXPECT_EQ(engine.total_preemptions(), 0);
+}
+
+TEST(SchedulerPrefillFirst, APromptChunkLeavesAWaitingDecodeItsNextPage) {
+  // P=4, 3 pages. a's 4-token prompt fills a page; b gets the one page admission does not hold
+  // back for a's first decode. Next step b's chunk would need that page: it waits instead, the
+  // step decodes a into it, and b (newest, with no page) preempts itself as it would by default.
+  FakeEngine engine(prefill_first(limits(4, 3, 8, 64)));
+  Request* a = engine.add_prompt_of(4, 3);
+  Request* b = engine.add_prompt_of(8, 1);
+  std::vector<ScheduledWork> work = engine.step();
+  EXPECT_EQ(span_of(work, a), (Span{0, 4}));
+  EXPECT_EQ(span_of(work, b), (Span{0, 4}));
+  work = engine.step();
+  ASSERT_EQ(work.size(), 1u);
+  EXPECT_EQ(span_of(work, a), (Span{4, 1}));
+  EXPECT_EQ(engine.scheduler().preempted_last_step(), (std::vector<Request*>{b}));
+  engine.run_until_idle(100);
+  EXPECT_EQ(a->output.size(), 3u);
+  EXPECT_EQ(b->output.size(), 1u);
 }
 
 }  // namespace
