@@ -129,9 +129,9 @@ int32_t Scheduler::token_room(size_t index, const PagePool& pool, int32_t held_b
 
 int32_t Scheduler::pages_held_back(const Request* except) const {
   const int32_t p = limits_.page_size;
-  return static_cast<int32_t>(std::count_if(
-      running_.begin(), running_.end(),
-      [&](const Request* o) { return o != except && pages_full(*o, p); }));
+  return static_cast<int32_t>(
+      std::count_if(running_.begin(), running_.end(),
+                    [&](const Request* o) { return o != except && pages_full(*o, p); }));
 }
 
 void Scheduler::reserve_and_plan(Request* request, int32_t count, PagePool& pool, int32_t& budget,

@@ -1,13 +1,13 @@
 #include "engine/cuda/cuda_model_runner.h"
 
+#include <cuda_profiler_api.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
-
-#include <cuda_profiler_api.h>
 
 #include "core/error.h"
 #include "engine/cuda/cuda_sparse_attention.h"
