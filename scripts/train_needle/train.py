@@ -283,6 +283,97 @@ def answer_loss(model, ids, labels, pad_id=None, lm_weight=0.0, lead_weight=1.0,
     return loss, logits.argmax(-1) == target, mask
 
 
+class PageGateLoss(torch.nn.Module):
+    """An auxiliary loss that teaches the model's own queries and keys to rank KV pages the way a
+    page-mean flow (block_topk: score = mean over the GQA group of q . mean key of the page) ranks
+    them, at the positions that decode (the labelled ones). Forward hooks capture every attention
+    layer's normed q and k (before RoPE); RoPE is applied here as the model does. For each
+    labelled query the target is the full attention's mass per scoreable page (pages after the
+    sink and before the recent ones, as the flow's budget reserves them; mean over the group's
+    heads), renormalised, and the prediction is a softmax over those pages of the page-mean
+    scores with a learned temperature per layer; the loss is the KL divergence, weighted by how
+    much of the attention lands on scoreable pages at all (a head that reads only the recent
+    pages is not pushed). The prompt itself stays dense, as it is prefilled densely."""
+
+    def __init__(self, model, gcfg):
+        super().__init__()
+        c = model.config
+        self.page = gcfg.get("page_size", 16)
+        self.sink, self.recent = gcfg.get("sink", 1), gcfg.get("recent", 2)
+        self.layers = [i for i in range(c.num_hidden_layers) if i not in gcfg.get("skip_layers", [])]
+        self.heads, self.kv_heads, self.head_dim = (c.num_attention_heads, c.num_key_value_heads,
+                                                    c.head_dim)
+        theta = (c.rope_parameters or {}).get("rope_theta") if hasattr(c, "rope_parameters") \
+            else c.rope_theta
+        self.register_buffer("inv_freq", 1.0 / (theta ** (
+            torch.arange(0, self.head_dim, 2).float() / self.head_dim)), persistent=False)
+        self.log_temp = torch.nn.Parameter(torch.full((len(self.layers),), math.log(4.0)))
+        self.q, self.k = {}, {}
+        for i in self.layers:
+            attn = model.model.layers[i].self_attn
+            attn.q_norm.register_forward_hook(lambda m, a, out, i=i: self.q.__setitem__(i, out))
+            attn.k_norm.register_forward_hook(lambda m, a, out, i=i: self.k.__setitem__(i, out))
+
+    def rope(self, x, pos):  # x [..., T, heads, D], pos [..., T]
+        ang = pos.float()[..., None] * self.inv_freq
+        ang = torch.cat([ang, ang], dim=-1)[..., None, :]
+        half = x.shape[-1] // 2
+        rot = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * ang.cos() + rot * ang.sin()
+
+    def forward(self, labels):
+        mask = labels != -100
+        B, T = labels.shape
+        P, G = self.page, self.heads // self.kv_heads
+        counts = mask.sum(1)
+        A = int(counts.max())
+        # The labelled positions of each row, padded to A (padding repeats the last one).
+        rank = mask.long().cumsum(1) - 1
+        pos = torch.zeros(B, A, dtype=torch.long, device=labels.device)
+        bi, ti = mask.nonzero(as_tuple=True)
+        pos[bi, rank[bi, ti]] = ti
+        valid = torch.arange(A, device=labels.device)[None, :] < counts[:, None]
+        pos = torch.where(valid, pos, pos.gather(1, (counts - 1).clamp(min=0)[:, None]))
+        n_pages = (T + P - 1) // P
+        Tp = n_pages * P
+        page_of_query = pos // P  # the page holding the query (the flow's last page)
+        j = torch.arange(n_pages, device=labels.device)
+        scoreable = (j[None, None, :] >= self.sink) & \
+                    (j[None, None, :] <= page_of_query[:, :, None] - self.recent) & valid[:, :, None]
+        total, count = 0.0, 0.0
+        for li, layer in enumerate(self.layers):
+            q, k = self.q.pop(layer).float(), self.k.pop(layer).float()  # [B, T, H, D]
+            k = self.rope(k, torch.arange(T, device=k.device)[None, :].expand(B, T))
+            qa = self.rope(q.gather(1, pos[:, :, None, None].expand(B, A, self.heads,
+                                                                    self.head_dim)), pos)
+            kp = F.pad(k, (0, 0, 0, 0, 0, Tp - T))
+            with torch.no_grad():  # the full attention's mass per page: the target
+                logits = torch.einsum("bakgd,btkd->bkgat", qa.view(B, A, self.kv_heads, G,
+                                                                  self.head_dim), kp)
+                t_idx = torch.arange(Tp, device=k.device)
+                causal = t_idx[None, :] <= pos[:, :, None]  # [B, A, Tp]
+                logits = logits / math.sqrt(self.head_dim)
+                logits = logits.masked_fill(~causal[:, None, None], float("-inf"))
+                probs = logits.softmax(-1).view(B, self.kv_heads, G, A, n_pages, P).sum(-1)
+                mass = probs.mean(2)  # [B, Hkv, A, pages]
+                mass = mass * scoreable[:, None]
+                weight = mass.sum(-1)  # share of the attention on scoreable pages
+                target = mass / weight.clamp(min=1e-9)[..., None]
+            cent = kp.view(B, n_pages, P, self.kv_heads, self.head_dim).mean(2)
+            score = torch.einsum("bakgd,bpkd->bkap", qa.view(B, A, self.kv_heads, G, self.head_dim),
+                                 cent) / G
+            score = score * self.log_temp[li].exp() / math.sqrt(self.head_dim)
+            score = score.masked_fill(~scoreable[:, None], float("-inf"))
+            logp = score.log_softmax(-1)
+            kl = (target * (target.clamp(min=1e-12).log() - logp.clamp(min=-1e4))).sum(-1)
+            has = scoreable.any(-1)[:, None].expand_as(kl)
+            total = total + (kl * weight)[has].sum()
+            count = count + weight[has].sum()
+        self.q.clear()
+        self.k.clear()
+        return total / max(float(count), 1e-9)
+
+
 def exact_match_per_sample(correct, mask):
     """A sample is right when every answer token (and the eos) is the argmax: under teacher
     forcing that is exactly what greedy decoding would produce."""
@@ -540,6 +631,11 @@ def main():
     log(f"model: {n_params:,} parameters, vocab {vocab_size}")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    gate = None
+    if tcfg.get("gate_loss", {}).get("weight", 0.0) > 0:
+        gate = PageGateLoss(model, tcfg["gate_loss"]).to(device)
+        no_decay = no_decay + [gate.log_temp]
+        log(f"page-gate loss on layers {gate.layers}, weight {tcfg['gate_loss']['weight']}")
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tcfg["weight_decay"]},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=tcfg["lr"], betas=tuple(tcfg["betas"]),
@@ -600,6 +696,10 @@ def main():
                                                   tcfg.get("lm_loss_weight", 0.0),
                                                   tcfg.get("lead_token_weight", 1.0),
                                                   tcfg.get("lead_tokens", 2))
+            gate_value = None
+            if gate is not None:
+                gate_value = gate(labels)
+                loss = loss + tcfg["gate_loss"]["weight"] * gate_value
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
@@ -620,7 +720,8 @@ def main():
                     f"loss {win_loss:.4f} answer-token acc {win_tok_ok / max(1, win_tok):.3f} "
                     f"exact {win_seq_ok / max(1, win_seq):.3f} lr {lr:.2e} "
                     f"{n / (time.time() - win_t):.2f} steps/s, "
-                    f"{100 * win_wait / (time.time() - win_t):.0f}% waiting for data")
+                    f"{100 * win_wait / (time.time() - win_t):.0f}% waiting for data"
+                    + (f", gate KL {float(gate_value):.3f}" if gate_value is not None else ""))
                 history.append({"step": step, "loss": win_loss,
                                 "exact": win_seq_ok / max(1, win_seq)})
                 win_loss, win_tok, win_tok_ok, win_seq, win_seq_ok = 0.0, 0, 0, 0, 0

@@ -1,8 +1,9 @@
 // Accuracy on the shipped retrieval model (models/needle), on the CPU at 4K context with a fixed
-// seed: what full attention solves, and that a sparse flow keeps it. Full attention solves
-// niah_single, niah_multikey (1.00 here) and vt (0.98 here); quest at ratio 1/8 keeps all three.
-// block_topk at ratio 1/8 is measured in docs/accuracy.md (it loses most of every task on this
-// model: its page means miss what the retrieval heads look for) and not asserted to match.
+// seed: what full attention solves, and that sparse flows keep it. Full attention solves
+// niah_single, niah_multikey (1.00 here) and vt (0.98 here); quest and block_topk at ratio 1/8
+// keep all three to within 5 points (both match full on these samples). block_topk ranks pages by
+// their mean key, which this model's retrieval heads were fine-tuned to make work (the model
+// card's page-gate loss); the model before that fine-tune failed this check (docs/accuracy.md).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -31,18 +32,21 @@ double task(const Json& report, const std::string& name) {
   return report["tasks"][name]["accuracy"].get<double>();
 }
 
-TEST(NeedleAccuracy, FullAttentionRetrievesAndQuestKeepsIt) {
+TEST(NeedleAccuracy, FullAttentionRetrievesAndQuestAndBlockTopkKeepIt) {
   const Json full = eval({});
   EXPECT_GE(task(full, "niah_single"), 0.95);
   EXPECT_GE(task(full, "niah_multikey"), 0.95);
   EXPECT_GE(task(full, "vt"), 0.95);
 
-  const Json quest = eval({"--flow", kRoot + "/flows/quest.py", "--topk-ratio", "0.125"});
-  for (const char* t : {"niah_single", "niah_multikey", "vt"}) {
-    EXPECT_GE(task(quest, t), task(full, t) - 0.05) << t << ": quest at ratio 1/8 vs full";
+  for (const char* flow : {"quest", "block_topk"}) {
+    SCOPED_TRACE(flow);
+    const Json sparse = eval({"--flow", kRoot + "/flows/" + flow + ".py", "--topk-ratio", "0.125"});
+    for (const char* t : {"niah_single", "niah_multikey", "vt"}) {
+      EXPECT_GE(task(sparse, t), task(full, t) - 0.05) << t << ": ratio 1/8 vs full";
+    }
+    // The budget really was sparse: 1/8 of the pages plus the reserved ones.
+    EXPECT_LT(sparse["kv_read_fraction_sparse_layers"].get<double>(), 0.2);
   }
-  // The budget really was sparse: 1/8 of the pages plus the reserved ones.
-  EXPECT_LT(quest["kv_read_fraction_sparse_layers"].get<double>(), 0.2);
 }
 
 }  // namespace
