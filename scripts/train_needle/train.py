@@ -340,7 +340,7 @@ class PageGateLoss(torch.nn.Module):
         j = torch.arange(n_pages, device=labels.device)
         scoreable = (j[None, None, :] >= self.sink) & \
                     (j[None, None, :] <= page_of_query[:, :, None] - self.recent) & valid[:, :, None]
-        total, count = 0.0, 0.0
+        total = count = torch.zeros((), device=labels.device)
         for li, layer in enumerate(self.layers):
             q, k = self.q.pop(layer).float(), self.k.pop(layer).float()  # [B, T, H, D]
             k = self.rope(k, torch.arange(T, device=k.device)[None, :].expand(B, T))
@@ -366,12 +366,13 @@ class PageGateLoss(torch.nn.Module):
             score = score.masked_fill(~scoreable[:, None], float("-inf"))
             logp = score.log_softmax(-1)
             kl = (target * (target.clamp(min=1e-12).log() - logp.clamp(min=-1e4))).sum(-1)
+            # (torch.where rather than boolean indexing: no host sync on the training path)
             has = scoreable.any(-1)[:, None].expand_as(kl)
-            total = total + (kl * weight)[has].sum()
-            count = count + weight[has].sum()
+            total = total + torch.where(has, kl * weight, 0.0).sum()
+            count = count + torch.where(has, weight, 0.0).sum()
         self.q.clear()
         self.k.clear()
-        return total / max(float(count), 1e-9)
+        return total / count.clamp(min=1e-9)
 
 
 def exact_match_per_sample(correct, mask):

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "cli/scheduling_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -283,10 +284,7 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--page-size", a->page_size, "KV page size")->capture_default_str();
   cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
       ->capture_default_str();
-  cmd->add_flag("--prefill-first", a->prefill_first,
-                "Steps that can prefill carry only prefill work (prompts first, decodes wait): "
-                "requests decode in lockstep, as in throughput-oriented servers; default: decodes "
-                "first, prefill chunks fill the rest of each step");
+  add_prefill_first_flag(cmd, a->prefill_first);
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the random prompts")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "cli/scheduling_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -104,10 +105,7 @@ Action add_generate_command(CLI::App& app) {
   cmd->add_option("--max-batch", a->max_batch, "Requests running at once")->capture_default_str();
   cmd->add_option("--max-step-tokens", a->max_step_tokens,
                   "Tokens computed per step (prefill chunk budget)")->capture_default_str();
-  cmd->add_flag("--prefill-first", a->prefill_first,
-                "Steps that can prefill carry only prefill work (prompts first, decodes wait): "
-                "requests decode in lockstep, as in throughput-oriented servers; default: decodes "
-                "first, prefill chunks fill the rest of each step");
+  add_prefill_first_flag(cmd, a->prefill_first);
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--json", a->json,

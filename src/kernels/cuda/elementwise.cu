@@ -103,8 +103,9 @@ __global__ void swiglu4_kernel(const float* gate_up, int64_t T, int64_t inter, u
   for (int64_t q = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; q < n4;
        q += int64_t{gridDim.x} * blockDim.x) {
     const int64_t i = q * 4, t = i / inter, j = i - t * inter;
-    const float4 g = *reinterpret_cast<const float4*>(gate_up + t * 2 * inter + j);
-    const float4 u = *reinterpret_cast<const float4*>(gate_up + t * 2 * inter + inter + j);
+    const float* row = gate_up + t * 2 * inter;
+    const float4 g = *reinterpret_cast<const float4*>(row + j);
+    const float4 u = *reinterpret_cast<const float4*>(row + inter + j);
     ushort4 o;
     o.x = float_to_bf16_bits(silu_mul(g.x, u.x));
     o.y = float_to_bf16_bits(silu_mul(g.y, u.y));
