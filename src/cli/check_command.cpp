@@ -99,6 +99,19 @@ std::optional<int64_t> field_elements(const flow::FieldDecl& f) {
   return n;
 }
 
+// Bytes one (page, KV head, layer) of a field of n values takes where a GPU serves it: bf16 2
+// each, int8 1 each plus its f32 scale, a State f32 4 each. (The CPU backend keeps every value
+// in f32, as it keeps K and V.)
+int64_t stored_bytes(const flow::FieldDecl& f, int64_t n) {
+  if (f.kind == flow::FieldKind::kState) return 4 * n;
+  return f.dtype == flow::FieldDtype::kInt8 ? n + 4 : 2 * n;
+}
+
+const char* dtype_text(const flow::FieldDecl& f) {
+  if (f.kind == flow::FieldKind::kState) return "f32";
+  return f.dtype == flow::FieldDtype::kInt8 ? "int8" : "bf16";
+}
+
 std::string budget_text(const flow::BudgetPolicy& b) {
   std::string out;
   if (b.pages)
@@ -168,6 +181,7 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   cuda["kernels"] = kernels;
   cuda["field_floats"] = generated.field_floats;
   cuda["field_stride"] = generated.field_stride;
+  cuda["field_scales"] = generated.field_scales;
   cuda["state_floats"] = generated.state_floats;
   cuda["state_stride"] = generated.state_stride;
   cuda["page_scratch_floats"] = generated.page_scratch_floats;
@@ -209,12 +223,13 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   for (const flow::CudaScoreKernel& k : generated.score_kernels)
     text += "    kernel " + k.name + " (score, " + kernel_kind_name(k.kind) + ")" +
             (k.lanes > 1 ? str_cat(", ", k.lanes, " lanes per page") : std::string()) + "\n";
-  std::snprintf(line, sizeof line,
-                "    fields %d floats (stride %d bf16), state %d floats (stride %d f32), "
-                "scratch %d per page + %d per row\n",
-                generated.field_floats, generated.field_stride, generated.state_floats,
-                generated.state_stride, generated.page_scratch_floats,
-                generated.row_scratch_floats);
+  std::snprintf(
+      line, sizeof line,
+      "    fields %d values (block %d B + %d int8 scales), state %d floats (stride %d f32), "
+      "scratch %d per page + %d per row\n",
+      generated.field_floats, 2 * generated.field_stride, generated.field_scales,
+      generated.state_floats, generated.state_stride, generated.page_scratch_floats,
+      generated.row_scratch_floats);
   text += line;
   if (!compiled.log.empty()) text += "    NVRTC log:\n" + compiled.log + "\n";
   return true;
@@ -273,13 +288,14 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   for (const flow::FieldDecl& f : program.fields) {
     std::optional<int64_t> n = field_elements(f);
     concrete = concrete && n.has_value();
-    if (n) (f.kind == flow::FieldKind::kField ? field_bytes : state_bytes) += *n * 4;
+    if (n) (f.kind == flow::FieldKind::kField ? field_bytes : state_bytes) += stored_bytes(f, *n);
     Json shape = Json::array();
     for (const flow::Dim& d : f.dims) shape.push_back(flow::dim_to_string(d));
     fields.push_back({{"name", f.name},
                       {"kind", f.kind == flow::FieldKind::kField ? "Field" : "State"},
                       {"shape", shape},
-                      {"bytes", n ? Json(*n * 4) : Json(nullptr)}});
+                      {"dtype", dtype_text(f)},
+                      {"bytes", n ? Json(stored_bytes(f, *n)) : Json(nullptr)}});
   }
   // K and V of one page and KV head in bf16: 2 tensors x P x D x 2 bytes.
   std::optional<int64_t> kv_bytes;
@@ -319,7 +335,8 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
     std::optional<int64_t> n = field_elements(f);
     std::printf("  %-6s %-12s %s", f.kind == flow::FieldKind::kField ? "field" : "state",
                 f.name.c_str(), shape_text(f.dims).c_str());
-    if (n) std::printf("  %lld B", static_cast<long long>(*n * 4));
+    std::printf("  %s", dtype_text(f));
+    if (n) std::printf("  %lld B", static_cast<long long>(stored_bytes(f, *n)));
     std::printf("\n");
   }
   if (concrete && kv_bytes) {
@@ -332,7 +349,7 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
       std::printf("  per-request state: %lld B per (request, page, KV head, layer)\n",
                   static_cast<long long>(state_bytes));
   } else if (concrete) {
-    std::printf("  per-page overhead: %lld B per (page, KV head, layer) of f32 fields\n",
+    std::printf("  per-page overhead: %lld B per (page, KV head, layer) of fields\n",
                 static_cast<long long>(field_bytes));
   } else {
     std::printf("  per-page overhead: depends on the geometry; pass --model for bytes\n");

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "flow/cpu_executor_eval.h"
+#include "flow/field_storage.h"
 #include "flow/selection.h"
 
 namespace vortex::flow {
@@ -81,6 +82,7 @@ class SummarizeAccess final : public cpu::FieldAccess {
     const FieldSlot& slot = slots_[static_cast<size_t>(field)];
     VORTEX_ASSERT(count == slot.num_floats);
     std::memcpy(out_ + slot.offset, data, static_cast<size_t>(count) * sizeof(float));
+    if (slot.int8) round_int8_block(out_ + slot.offset, count);
   }
 
  private:
@@ -145,7 +147,8 @@ CpuFlowExecutor::CpuFlowExecutor(const FlowProgram& program, const FlowGeometry&
       floats *= *v;
     }
     if (decl.kind == FieldKind::kField) {
-      field_slots_.push_back({static_cast<int>(f), field_floats_, floats});
+      field_slots_.push_back(
+          {static_cast<int>(f), field_floats_, floats, decl.dtype == FieldDtype::kInt8});
       field_floats_ += floats;
     } else {
       state_index_of_field_[f] = static_cast<int>(state_slots_.size());

@@ -18,6 +18,7 @@ struct FieldSlot {
   int field = -1;          // index into FlowProgram::fields
   int64_t offset = 0;      // from the start of the block (Field) or 0 (State: own array)
   int64_t num_floats = 0;  // product of the declared dims (1 for a scalar)
+  bool int8 = false;       // a Field(..., dtype="int8"): summarize rounds it (field_storage.h)
 };
 
 // A flow's Field values for every (layer, page, KV head), f32, laid out like the KV cache:

@@ -198,11 +198,19 @@ enum class FieldKind : uint8_t {
   kState,  // per (request, page), starts at 0, read and written by score
 };
 
+// How a Field's values are stored between summarize and score (a State is always f32).
+enum class FieldDtype : uint8_t {
+  kBf16,  // Field(..., dtype="bf16"), the default
+  kInt8,  // Field(..., dtype="int8"): 8-bit integers and a power-of-two scale per (page, KV
+          // head, layer), flow/field_storage.h
+};
+
 struct FieldDecl {
   std::string name;
   FieldKind kind = FieldKind::kField;
   Shape dims;  // [] for Field()/State(), else [r, c]: per (page, KV head, layer)
   SourceLoc loc;
+  FieldDtype dtype = FieldDtype::kBf16;  // a Field's storage (a State is f32)
 };
 
 // How many pages a row reads; see the spec's planning rule. Defaults apply to keys a flow omits.

@@ -153,7 +153,7 @@ std::string print_program(const FlowProgram& program) {
   os << "flow " << program.class_name << "\n";
   for (const FieldDecl& f : program.fields) {
     os << (f.kind == FieldKind::kField ? "field " : "state ") << f.name << " "
-       << shape_to_string(f.dims) << "\n";
+       << shape_to_string(f.dims) << (f.dtype == FieldDtype::kInt8 ? " int8" : "") << "\n";
   }
   const BudgetPolicy& b = program.budget;
   os << "budget";

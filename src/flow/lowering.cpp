@@ -379,16 +379,34 @@ class Lowering {
     const Expr& call = *s.value;
     const std::string& name = s.target->text;
     const char* kind = state ? "State" : "Field";
-    if (!call.keywords.empty())
-      fail(call.keywords[0].loc, std::string(kind) + " takes no keyword arguments");
-    if (call.items.size() != 0 && call.items.size() != 2) {
-      fail(call.loc, std::string(kind) + " takes () for a scalar per page or (rows, cols), got " +
-                         std::to_string(call.items.size()) + " arguments");
-    }
     FieldDecl f;
     f.name = name;
     f.kind = state ? FieldKind::kState : FieldKind::kField;
     f.loc = s.target->loc;
+    for (const ast::Keyword& k : call.keywords) {
+      if (state) fail(k.loc, "State takes no keyword arguments (a State is always stored in f32)");
+      if (k.name != "dtype")
+        fail(k.loc, "unknown Field keyword '" + k.name +
+                        "' (the only one is dtype=\"bf16\" or "
+                        "dtype=\"int8\")");
+      if (&k != &call.keywords.front()) fail(k.loc, "Field dtype is given twice");
+      // A string literal (the one place a flow takes one besides docstrings).
+      const std::string given = k.value->kind == ExprKind::kString ? k.value->text : "";
+      if (given == "bf16") {
+        f.dtype = FieldDtype::kBf16;
+      } else if (given == "int8") {
+        f.dtype = FieldDtype::kInt8;
+      } else {
+        fail(k.value->loc,
+             "Field dtype must be the string \"bf16\" (the default) or \"int8\" "
+             "(8-bit integers with a power-of-two scale per page)" +
+                 (k.value->kind == ExprKind::kString ? ", got \"" + given + "\"" : std::string()));
+      }
+    }
+    if (call.items.size() != 0 && call.items.size() != 2) {
+      fail(call.loc, std::string(kind) + " takes () for a scalar per page or (rows, cols), got " +
+                         std::to_string(call.items.size()) + " arguments");
+    }
     for (const auto& arg : call.items) f.dims.push_back(field_dim(*arg, name));
     program_.fields.push_back(std::move(f));
   }

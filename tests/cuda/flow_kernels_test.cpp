@@ -14,13 +14,12 @@
 //    sizes) and one thread per page, so a wrong lane mapping shows up as a mismatch against the
 //    CPU on rows whose page counts are not multiples of any group size;
 //  - the launches can be captured in a CUDA graph and replay to the same results.
-#include "engine/cuda/cuda_flow_module.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -32,6 +31,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "cuda/cuda_test_util.h"
+#include "engine/cuda/cuda_flow_module.h"
 #include "flow/compiler.h"
 #include "flow/cpu_executor.h"
 
@@ -181,12 +181,15 @@ void make_worklist(const RowLayout& l, bool reversed, std::vector<int32_t>* item
 // Summarize arguments for one layer of a pool of pages of kKvHeads heads of `block` elements
 // (the layer fields left at their defaults); multi-layer tests set those on top.
 flow::CudaSummarizeArgs one_layer_summarize(const uint16_t* k, const uint16_t* v, uint16_t* fields,
-                                            const int32_t* items, const int32_t* num_items,
-                                            int64_t block, int32_t field_stride) {
+                                            float* scales, const int32_t* items,
+                                            const int32_t* num_items, int64_t block,
+                                            int32_t field_stride, int32_t pool) {
   flow::CudaSummarizeArgs a;
   a.k = k;
   a.v = v;
   a.fields = fields;
+  a.field_scales = scales;
+  a.num_pages = pool;
   a.items = items;
   a.num_items = num_items;
   a.page_stride = kKvHeads * block;
@@ -250,45 +253,62 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   for (size_t i = items.size(); i-- > 1;)
     std::swap(items[i], items[static_cast<size_t>(rng.next_u64() % (i + 1))]);
   const size_t layer_fields = static_cast<size_t>(l.pool * kKvHeads * std::max(fstride, 1));
+  const int32_t nscales = module.source().field_scales;
+  const size_t layer_scales = static_cast<size_t>(l.pool * kKvHeads * std::max(nscales, 1));
   DeviceArray<uint16_t> d_k(k_all), d_v(v_all);
   DeviceArray<uint16_t> d_fields(3 * layer_fields);  // poisoned 0xffff
   DeviceArray<uint16_t> d_fields_one(layer_fields);
+  DeviceArray<float> d_scales(3 * layer_scales);  // poisoned NaN
+  DeviceArray<float> d_scales_one(layer_scales);
   DeviceArray<int32_t> d_items(items);
   DeviceArray<int32_t> d_num_items(std::vector<int32_t>{static_cast<int32_t>(items.size())});
   DeviceArray<int32_t> d_layers(std::vector<int32_t>{2, 0});
-  flow::CudaSummarizeArgs sa = one_layer_summarize(d_k.get(), d_v.get(), d_fields.get(),
-                                                   d_items.get(), d_num_items.get(), block, fstride);
+  flow::CudaSummarizeArgs sa =
+      one_layer_summarize(d_k.get(), d_v.get(), d_fields.get(), d_scales.get(), d_items.get(),
+                          d_num_items.get(), block, fstride, l.pool);
   sa.layers = d_layers.get();
   sa.kv_layer_stride = static_cast<int64_t>(layer_kv);
   sa.field_layer_stride = static_cast<int64_t>(layer_fields);
+  sa.scale_layer_stride = static_cast<int64_t>(layer_scales);
   sa.num_layers = 2;
   module.launch_summarize(sa, static_cast<int>(items.size()) + 3, nullptr);
   check_cuda(cudaGetLastError(), "summarize (layers 2 and 0)");
-  const flow::CudaSummarizeArgs one =
-      one_layer_summarize(d_k.get() + 2 * layer_kv, d_v.get() + 2 * layer_kv, d_fields_one.get(),
-                          d_items.get(), d_num_items.get(), block, fstride);
+  const flow::CudaSummarizeArgs one = one_layer_summarize(
+      d_k.get() + 2 * layer_kv, d_v.get() + 2 * layer_kv, d_fields_one.get(), d_scales_one.get(),
+      d_items.get(), d_num_items.get(), block, fstride, l.pool);
   module.launch_summarize(one, static_cast<int>(items.size()), nullptr);
   check_cuda(cudaGetLastError(), "summarize (layer 2 alone)");
   const std::vector<uint16_t> all_fields = d_fields.download();
   const std::vector<uint16_t> gpu_fields(all_fields.begin(), all_fields.begin() + layer_fields);
   const std::vector<uint16_t> layer2_fields(all_fields.begin() + 2 * layer_fields,
                                             all_fields.end());
+  const std::vector<float> all_scales = d_scales.download();
+  const std::vector<float> gpu_scales(all_scales.begin(), all_scales.begin() + layer_scales);
+  const std::vector<float> layer2_scales(all_scales.begin() + 2 * layer_scales, all_scales.end());
   {
     size_t touched = 0;
     for (size_t e = layer_fields; e < 2 * layer_fields; ++e) touched += all_fields[e] != 0xffff;
+    for (size_t e = layer_scales; e < 2 * layer_scales; ++e) touched += !std::isnan(all_scales[e]);
     EXPECT_EQ(touched, 0u) << "the multi-layer summarize wrote the Fields of layer 1";
     if (ff > 0) {
       EXPECT_TRUE(d_fields_one.download() == layer2_fields)
           << "the one-layer summarize of layer 2 differs from the multi-layer one";
+    }
+    if (nscales > 0) {
+      const std::vector<float> one = d_scales_one.download();
+      EXPECT_EQ(std::memcmp(one.data(), layer2_scales.data(), one.size() * sizeof(float)), 0)
+          << "the one-layer summarize of layer 2 wrote other int8 scales than the multi-layer one";
     }
   }
 
   // The GPU's fields as f32, the CPU's input to score.
   std::vector<float> fields(static_cast<size_t>(l.pool * kKvHeads * std::max<int64_t>(ff, 1)), 0);
   // One layer's GPU Fields against the CPU executor on that layer's K/V (fields_out: its f32).
-  auto check_layer = [&](const std::vector<uint16_t>& gpu, const std::vector<float>& kf,
-                         const std::vector<float>& vf, const std::string& what,
-                         std::vector<float>* fields_out) -> size_t {
+  // The GPU blocks are head-major and laid out as CudaFlowSource::fields says; the CPU's (and
+  // `fields`) are page-major in FieldSlot order.
+  auto check_layer = [&](const std::vector<uint16_t>& gpu, const std::vector<float>& gpu_sc,
+                         const std::vector<float>& kf, const std::vector<float>& vf,
+                         const std::string& what, std::vector<float>* fields_out) -> size_t {
     std::vector<float> cpu_fields(static_cast<size_t>(items.size() * kKvHeads * ff));
     std::vector<const float*> kp, vp;
     std::vector<float*> out;
@@ -305,16 +325,33 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
       for (int h = 0; h < kKvHeads; ++h) {
         const float* want = out[i * kKvHeads + static_cast<size_t>(h)];
         const int64_t b = (items[i] * kKvHeads + h);
-        for (const flow::FieldSlot& slot : cpu.field_slots()) {
+        const int64_t gb = h * l.pool + items[i];
+        for (size_t s = 0; s < cpu.field_slots().size(); ++s) {
+          const flow::FieldSlot& slot = cpu.field_slots()[s];
+          const flow::CudaFieldLayout& at = module.source().fields[s];
+          EXPECT_EQ(at.field, slot.field);
+          EXPECT_EQ(at.scale >= 0, slot.int8);
           double scale = 0;
           for (int64_t e = 0; e < slot.num_floats; ++e)
             if (std::isfinite(want[slot.offset + e]))
               scale = std::max(scale, std::fabs(static_cast<double>(want[slot.offset + e])));
+          const uint16_t* units = gpu.data() + gb * fstride + at.offset;
           for (int64_t e = 0; e < slot.num_floats; ++e) {
             const float w = want[slot.offset + e];
-            const float got = bf16_to_f32(gpu[static_cast<size_t>(b * fstride + slot.offset + e)]);
+            float got;
+            if (slot.int8) {
+              uint8_t code;
+              std::memcpy(&code, reinterpret_cast<const uint8_t*>(units) + e, 1);
+              got = static_cast<float>(static_cast<int>(code) - 128) *
+                    gpu_sc[static_cast<size_t>(gb * nscales + at.scale)];
+            } else {
+              got = bf16_to_f32(units[e]);
+            }
             if (fields_out) (*fields_out)[static_cast<size_t>(b * ff + slot.offset + e)] = got;
-            const double tol = 1e-2 * std::fabs(w) + 1e-3 * scale + 1e-30;
+            // Both backends round an int8 Field to its block's step (scale / 64 to scale / 128);
+            // their f32 inputs differ by summation order, which can move a value by one step.
+            const double tol =
+                slot.int8 ? scale / 60.0 + 1e-30 : 1e-2 * std::fabs(w) + 1e-3 * scale + 1e-30;
             bad.checked();
             if (!close_enough(got, w, tol))
               bad.add(str_cat("page ", items[i], " head ", h, " field '",
@@ -327,8 +364,10 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
     return bad.count();
   };
   if (ff > 0) {
-    const size_t bad0 = check_layer(gpu_fields, k_f, v_f, "summarize fields, layer 0", &fields);
-    const size_t bad2 = check_layer(layer2_fields, k2_f, v2_f, "summarize fields, layer 2", nullptr);
+    const size_t bad0 =
+        check_layer(gpu_fields, gpu_scales, k_f, v_f, "summarize fields, layer 0", &fields);
+    const size_t bad2 =
+        check_layer(layer2_fields, layer2_scales, k2_f, v2_f, "summarize fields, layer 2", nullptr);
     if (bad0 + bad2 > 0) return;  // scores would only repeat the failure
   }
 
@@ -372,6 +411,7 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
     a.item_begin = d_item_begin.get();
     a.num_items = d_num.get();
     a.fields = d_fields.get();
+    a.field_scales = d_scales.get();
     a.state = d_state.get();
     a.page_scratch = d_page_scratch.get();
     a.row_scratch = d_row_scratch.get();
@@ -382,6 +422,7 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
     a.max_pages = l.max_pages;
     a.field_stride = fstride;
     a.state_stride = sstride;
+    a.num_pages = l.pool;
     module.launch_score(a, grid, nullptr);
     check_cuda(cudaGetLastError(), "score");
     const std::vector<float> gpu_scores = d_scores.download();
@@ -541,6 +582,8 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   DeviceArray<int32_t> d_items(l.pages);
   DeviceArray<int32_t> d_num_pages(std::vector<int32_t>{static_cast<int32_t>(l.pages.size())});
   DeviceArray<uint16_t> d_fields(static_cast<size_t>(l.pool * kKvHeads * module.field_stride()));
+  DeviceArray<float> d_scales(
+      static_cast<size_t>(l.pool * kKvHeads * std::max(module.source().field_scales, 1)));
   DeviceArray<int32_t> d_q_rows(l.q_rows), d_offset(l.row_page_offset), d_pages(l.pages);
   DeviceArray<int32_t> d_first(l.row_first), d_count(l.row_count);
   DeviceArray<int32_t> d_item_row(item_row), d_item_begin(item_begin);
@@ -552,8 +595,8 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   DeviceArray<float> d_scores(static_cast<size_t>(num_rows) * l.max_pages);
 
   const flow::CudaSummarizeArgs sa =
-      one_layer_summarize(d_k.get(), d_k.get(), d_fields.get(), d_items.get(), d_num_pages.get(),
-                          block, module.field_stride());
+      one_layer_summarize(d_k.get(), d_k.get(), d_fields.get(), d_scales.get(), d_items.get(),
+                          d_num_pages.get(), block, module.field_stride(), l.pool);
   flow::CudaScoreArgs a;
   a.q = d_q.get();
   a.q_rows = d_q_rows.get();
@@ -565,6 +608,7 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   a.item_begin = d_item_begin.get();
   a.num_items = d_num_items.get();
   a.fields = d_fields.get();
+  a.field_scales = d_scales.get();
   a.page_scratch = d_scratch.get();
   a.row_scratch = d_row_scratch.get();
   a.scores = d_scores.get();
@@ -573,6 +617,7 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   a.num_kv_heads = kKvHeads;
   a.max_pages = l.max_pages;
   a.field_stride = module.field_stride();
+  a.num_pages = l.pool;
 
   module.launch_summarize(sa, static_cast<int>(l.pages.size()), nullptr);
   module.launch_score(a, 16, nullptr);

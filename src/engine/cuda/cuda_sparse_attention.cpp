@@ -20,7 +20,6 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
     : config_(std::move(config)), cfg_(cfg), geo_(geometry), num_pages_(num_pages_with_scratch) {
   const int32_t P = geo_.page_size;
   max_pages_ = (cfg_.max_position_embeddings + P - 1) / P + 1;
-  max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
   std::vector<int32_t> sparse_layers;
   for (int32_t layer = 0; layer < geo_.num_layers; ++layer)
     if (is_sparse_layer(layer)) sparse_layers.push_back(layer);
@@ -71,13 +70,20 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
   const flow::FlowGeometry fg{cfg_.group_size(), geo_.head_dim, P};
   module_ = std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg));
   const flow::CudaFlowSource& src = module_->source();
+  max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
   const int64_t blocks = int64_t{num_pages_} * geo_.num_kv_heads;
   field_layer_stride_ = blocks * src.field_stride;
+  scale_layer_stride_ = blocks * src.field_scales;
   state_layer_stride_ = blocks * src.state_stride;
   if (field_layer_stride_ > 0) {
     fields_ = DeviceBuffer(static_cast<size_t>(field_layer_stride_) * geo_.num_layers * 2,
                            "flow fields");
     check_cuda(cudaMemset(fields_.data(), 0, fields_.bytes()), "flow fields");
+  }
+  if (scale_layer_stride_ > 0) {
+    field_scales_ = DeviceBuffer(static_cast<size_t>(scale_layer_stride_) * geo_.num_layers * 4,
+                                 "flow field scales");
+    check_cuda(cudaMemset(field_scales_.data(), 0, field_scales_.bytes()), "flow field scales");
   }
   if (state_layer_stride_ > 0) {
     state_ = DeviceBuffer(static_cast<size_t>(state_layer_stride_) * geo_.num_layers * 4,
@@ -195,7 +201,7 @@ void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t str
 }
 
 void CudaSparseAttention::launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride,
-                                           uint16_t* fields, const int32_t* layers,
+                                           int32_t base_layer, const int32_t* layers,
                                            int32_t num_layers, const SparseStepMeta& m,
                                            cudaStream_t stream) {
   const flow::CudaFlowSource& src = module_->source();
@@ -205,7 +211,10 @@ void CudaSparseAttention::launch_summarize(const cuda::DevicePagedKv& kv, int64_
   flow::CudaSummarizeArgs a;
   a.k = reinterpret_cast<const uint16_t*>(kv.k);
   a.v = reinterpret_cast<const uint16_t*>(kv.v);
-  a.fields = fields;
+  a.fields = fields_.as<uint16_t>() + base_layer * field_layer_stride_;
+  a.field_scales = scale_layer_stride_ > 0
+                       ? field_scales_.as<float>() + base_layer * scale_layer_stride_
+                       : nullptr;
   a.items = m.summarize_pages;
   a.num_items = m.num_summarize;
   a.layers = layers;
@@ -213,22 +222,23 @@ void CudaSparseAttention::launch_summarize(const cuda::DevicePagedKv& kv, int64_
   a.head_stride = kv.head_stride;
   a.kv_layer_stride = kv_layer_stride;
   a.field_layer_stride = field_layer_stride_;
+  a.scale_layer_stride = scale_layer_stride_;
   a.num_kv_heads = kv.num_kv_heads;
   a.field_stride = src.field_stride;
   a.num_layers = num_layers;
+  a.num_pages = num_pages_;
   module_->launch_summarize(a, m.max_summarize, stream);
 }
 
 void CudaSparseAttention::enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv,
                                             const SparseStepMeta& m, cudaStream_t stream) {
-  launch_summarize(kv, 0, fields_.as<uint16_t>() + layer * field_layer_stride_, nullptr, 1, m,
-                   stream);
+  launch_summarize(kv, 0, layer, nullptr, 1, m, stream);
 }
 
 void CudaSparseAttention::enqueue_summarize_all(const cuda::DevicePagedKv& kv0,
                                                 int64_t kv_layer_stride, const SparseStepMeta& m,
                                                 cudaStream_t stream) {
-  launch_summarize(kv0, kv_layer_stride, fields_.as<uint16_t>(), sparse_layers_.as<int32_t>(),
+  launch_summarize(kv0, kv_layer_stride, 0, sparse_layers_.as<int32_t>(),
                    static_cast<int32_t>(num_sparse_layers_), m, stream);
 }
 
@@ -247,6 +257,8 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.item_begin = item_begin_.as<int32_t>();
   s.num_items = num_items_.as<int32_t>();
   s.fields = src.field_stride > 0 ? fields_.as<uint16_t>() + layer * field_layer_stride_ : nullptr;
+  s.field_scales =
+      scale_layer_stride_ > 0 ? field_scales_.as<float>() + layer * scale_layer_stride_ : nullptr;
   s.state = src.state_stride > 0 ? state_.as<float>() + layer * state_layer_stride_ : nullptr;
   s.page_scratch = page_scratch_.as<float>();
   s.row_scratch = row_scratch_.as<float>();
@@ -257,10 +269,15 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.max_pages = max_pages_;
   s.field_stride = src.field_stride;
   s.state_stride = src.state_stride;
-  // Enough blocks for a few waves; each loops over the worklist.
-  const int grid = static_cast<int>(
-      std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * score_blocks_per_sm_));
-  module_->launch_score(s, std::max(grid, 1), stream);
+  s.num_pages = num_pages_;
+  module_->launch_score(s, score_grid(rows), stream);
+}
+
+int CudaSparseAttention::score_grid(int32_t rows) const {
+  // A few blocks per SM, each looping over the worklist.
+  const int64_t grid =
+      std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * score_blocks_per_sm_);
+  return static_cast<int>(std::max<int64_t>(grid, 1));
 }
 
 CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m,

@@ -98,17 +98,20 @@ class CudaSparseAttention {
 
  private:
   // One summarize launch over num_layers layers: grid z's layer is layers[z] (nullptr: z), its
-  // K/V at kv + layer * kv_layer_stride and its Fields at fields + layer * field_layer_stride_.
-  void launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride, uint16_t* fields,
+  // K/V at kv + layer * kv_layer_stride and its Fields (and int8 scales) those of layer
+  // base_layer + layer.
+  void launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride, int32_t base_layer,
                         const int32_t* layers, int32_t num_layers, const SparseStepMeta& m,
                         cudaStream_t stream);
+
+  int score_grid(int32_t rows) const;  // blocks of the per-page score kernel for `rows` rows
 
   std::shared_ptr<const SparseAttentionConfig> config_;
   const ModelConfig& cfg_;
   KvGeometry geo_;
   int32_t num_pages_;  // physical pages incl. the scratch page
   int32_t max_pages_;  // pages of the longest possible row
-  int64_t max_chunks_;  // score worklist items of such a row
+  int64_t max_chunks_ = 0;  // score worklist items of such a row
   int64_t num_sparse_layers_ = 0;
   DeviceBuffer sparse_layers_;  // [num_sparse_layers_] int32: the sparse layers' indices
   bool defer_summarize_ = true;
@@ -118,8 +121,8 @@ class CudaSparseAttention {
   // (docs/performance.md).
   int score_blocks_per_sm_ = 12;
   std::unique_ptr<CudaFlowModule> module_;
-  DeviceBuffer fields_, state_;
-  int64_t field_layer_stride_ = 0, state_layer_stride_ = 0;  // elements
+  DeviceBuffer fields_, field_scales_, state_;
+  int64_t field_layer_stride_ = 0, scale_layer_stride_ = 0, state_layer_stride_ = 0;  // elements
   // Per-row buffers (rows_cap_ rows).
   int64_t rows_cap_ = 0;
   DeviceBuffer row_first_, row_count_, row_k_, row_recent_, item_row_, item_begin_, num_items_,

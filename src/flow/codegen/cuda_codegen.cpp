@@ -220,6 +220,53 @@ __device__ __forceinline__ void vx_ld2(float* out, const vx_bf16* p) {
   vx_unpack2(a, out);
 }
 __device__ __forceinline__ float vx_ld1(const vx_bf16* p) { return vx_bf2f(__ldg(p)); }
+// int8 Fields (flow/field_storage.h has the host's copy of this arithmetic). The exponent of a
+// block's power-of-two scale: its largest magnitude m lands in (63.5, 127] units.
+__device__ __forceinline__ int vx_int8_scale_exponent(float m) {
+  if (!(m > 0.0f)) return 0;
+  if (m == vx_inf()) return 104;
+  int e;
+  frexpf(m, &e);
+  e -= 7;
+  if (ldexpf(m, -e) > 127.0f) ++e;
+  return min(max(e, -126), 104);
+}
+// The stored byte of x (x times 2^-e): round to nearest even, clamped to [-127, 127], plus 128.
+__device__ __forceinline__ unsigned vx_int8_code(float x_scaled) {
+  return x_scaled != x_scaled ? 128u : (unsigned)((int)fminf(fmaxf(rintf(x_scaled), -127.0f), 127.0f) + 128);
+}
+// Decode: the byte u placed under the f32 pattern of 2^23 is 2^23 + u, so
+// fma(that, s, -(2^23 + 128) * s) = (u - 128) * s, exact: two instructions a value. c is
+// (2^23 + 128) * s of the block.
+__device__ __forceinline__ float vx_int8_value(unsigned w, unsigned selector, float s, float c) {
+  return fmaf(__uint_as_float(__byte_perm(w, 0x4b000000u, selector)), s, -c);
+}
+// Read-only loads of 8, 4, 2 or 1 stored bytes (aligned) as f32.
+__device__ __forceinline__ void vx_unpack_int8x4(unsigned w, float s, float c, float* out) {
+  out[0] = vx_int8_value(w, 0x7650u, s, c);
+  out[1] = vx_int8_value(w, 0x7651u, s, c);
+  out[2] = vx_int8_value(w, 0x7652u, s, c);
+  out[3] = vx_int8_value(w, 0x7653u, s, c);
+}
+__device__ __forceinline__ void vx_ld8_int8(float* out, const unsigned char* p, float s, float c) {
+  unsigned a, b;
+  asm("ld.global.nc.v2.u32 {%0, %1}, [%2];" : "=r"(a), "=r"(b) : "l"(p));
+  vx_unpack_int8x4(a, s, c, out); vx_unpack_int8x4(b, s, c, out + 4);
+}
+__device__ __forceinline__ void vx_ld4_int8(float* out, const unsigned char* p, float s, float c) {
+  unsigned a;
+  asm("ld.global.nc.u32 %0, [%1];" : "=r"(a) : "l"(p));
+  vx_unpack_int8x4(a, s, c, out);
+}
+__device__ __forceinline__ void vx_ld2_int8(float* out, const unsigned char* p, float s, float c) {
+  unsigned short a;
+  asm("ld.global.nc.u16 %0, [%1];" : "=h"(a) : "l"(p));
+  out[0] = vx_int8_value(a, 0x7650u, s, c);
+  out[1] = vx_int8_value(a, 0x7651u, s, c);
+}
+__device__ __forceinline__ float vx_ld1_int8(const unsigned char* p, float s, float c) {
+  return vx_int8_value(__ldg(p), 0x7650u, s, c);
+}
 // Reductions over a group of L adjacent lanes (L a power of two, the group aligned in its warp;
 // mask: the group's lanes). Butterfly order, so every lane of the group gets the same bits.
 template <int L>
@@ -287,6 +334,7 @@ std::string abi_asserts() {
   VX_SUM_FIELD(k);
   VX_SUM_FIELD(v);
   VX_SUM_FIELD(fields);
+  VX_SUM_FIELD(field_scales);
   VX_SUM_FIELD(items);
   VX_SUM_FIELD(num_items);
   VX_SUM_FIELD(layers);
@@ -294,9 +342,11 @@ std::string abi_asserts() {
   VX_SUM_FIELD(head_stride);
   VX_SUM_FIELD(kv_layer_stride);
   VX_SUM_FIELD(field_layer_stride);
+  VX_SUM_FIELD(scale_layer_stride);
   VX_SUM_FIELD(num_kv_heads);
   VX_SUM_FIELD(field_stride);
   VX_SUM_FIELD(num_layers);
+  VX_SUM_FIELD(num_pages);
   size("CudaScoreArgs", sizeof(CudaScoreArgs));
   VX_SCORE_FIELD(q);
   VX_SCORE_FIELD(q_rows);
@@ -308,6 +358,7 @@ std::string abi_asserts() {
   VX_SCORE_FIELD(item_begin);
   VX_SCORE_FIELD(num_items);
   VX_SCORE_FIELD(fields);
+  VX_SCORE_FIELD(field_scales);
   VX_SCORE_FIELD(state);
   VX_SCORE_FIELD(page_scratch);
   VX_SCORE_FIELD(row_scratch);
@@ -318,6 +369,7 @@ std::string abi_asserts() {
   VX_SCORE_FIELD(max_pages);
   VX_SCORE_FIELD(field_stride);
   VX_SCORE_FIELD(state_stride);
+  VX_SCORE_FIELD(num_pages);
 #undef VX_SUM_FIELD
 #undef VX_SCORE_FIELD
   return s;
@@ -565,8 +617,13 @@ class Generator {
   std::vector<ValueFacts> sum_facts_, score_facts_;
   std::vector<int> level_;   // score: cross-page depth of each op
   std::vector<bool> cheap_;  // score: per-page value cheap to recompute (no reduction in cone)
-  std::vector<int64_t> field_offset_;  // per FlowProgram field: offset in its block
+  // Per FlowProgram field: offset in its block (a Field: in 16-bit units of the GPU block,
+  // CudaFlowSource::fields; a State: in floats), values, and the scale slot of an int8 Field
+  // (-1 otherwise).
+  std::vector<int64_t> field_offset_;
   std::vector<int64_t> field_floats_;
+  std::vector<int> field_scale_;
+  int num_scales_ = 0;  // int8 Fields: scales per (page, KV head) block
   int64_t field_floats_total_ = 0, state_floats_total_ = 0;
 
   // Per kernel.
@@ -868,7 +925,15 @@ std::string Generator::read(const Storage& s, ValueId id, const Index& idx) {
 
 std::string Generator::field_load(const Op& op, const Index& idx) {
   const ValueId id = static_cast<ValueId>(&op - fn_->ops.data());
-  const Affine f = flat(id, idx) + aff(field_offset_[static_cast<size_t>(op.field)]);
+  // An int8 Field is addressed in bytes from fld8 (its offset in 16-bit units is a multiple of
+  // 8, so vector loads stay aligned) and decoded with its block's scale.
+  const int scale = field_scale_[static_cast<size_t>(op.field)];
+  const bool int8 = scale >= 0;
+  const int64_t offset = field_offset_[static_cast<size_t>(op.field)] * (int8 ? 2 : 1);
+  const std::string base_ptr = int8 ? "fld8" : "fld";
+  const std::string scale_arg = int8 ? str_cat(", fsc", scale, ", fbias", scale) : std::string();
+  const std::string suffix = int8 ? "_int8" : "";
+  const Affine f = flat(id, idx) + aff(offset);
   // Hoist an aligned vector load to the outermost block where all its variables exist.
   int need = page_level_;
   int64_t align = 8;
@@ -900,14 +965,14 @@ std::string Generator::field_load(const Op& op, const Index& idx) {
         arr = new_name("fv");
         const std::string pad(static_cast<size_t>(target->indent) * 2, ' ');
         target->hoisted += pad + "float " + arr + "[" + std::to_string(width) + "];\n" + pad +
-                           "vx_ld" + std::to_string(width) + "(" + arr + ", fld + " + str(base) +
-                           ");\n";
+                           "vx_ld" + std::to_string(width) + suffix + "(" + arr + ", " + base_ptr +
+                           " + " + str(base) + scale_arg + ");\n";
         target->vectors[key] = arr;
       }
       return arr + "[" + std::to_string(lane) + "]";
     }
   }
-  return "vx_ld1(fld + " + str(f) + ")";
+  return "vx_ld1" + suffix + "(" + base_ptr + " + " + str(f) + scale_arg + ")";
 }
 
 std::string Generator::value(ValueId id, const Index& idx) {
@@ -1605,8 +1670,14 @@ void Generator::for_each_element(ValueId id, const std::function<void(const Inde
 void Generator::open_page_scope() {
   OriginGuard generated(*this, SourceLoc{});
   line("const int page = a.pages[page_base + i];");
-  line("const long long block = (long long)page * a.num_kv_heads + h;");
-  line("const vx_bf16* fld = a.fields + block * a.field_stride;");
+  line("const long long block = (long long)page * a.num_kv_heads + h;  // State: page-major");
+  line("const long long fblock = (long long)h * a.num_pages + page;  // Fields: head-major");
+  line("const vx_bf16* fld = a.fields + fblock * a.field_stride;");
+  line("const unsigned char* fld8 = (const unsigned char*)fld;");
+  for (int j = 0; j < num_scales_; ++j) {
+    line(str_cat("const float fsc", j, " = a.field_scales[fblock * ", num_scales_, " + ", j, "];"));
+    line(str_cat("const float fbias", j, " = fsc", j, " * 8388736.0f;  // (2^23 + 128) * scale"));
+  }
   line("float* st = a.state + block * a.state_stride;");
   line("float* ps = a.page_scratch + ((long long)row * a.max_pages + i) * "
        "VX_PAGE_SCRATCH_FLOATS;");
@@ -1700,21 +1771,54 @@ std::string Generator::q_pointer() const {
 std::string Generator::gen_summarize(const std::string& name) {
   begin_kernel(&rewritten_.summarize, KernelKind::kSummarize, Context::kSummarize);
   page_head_ = nullptr;
+  if (num_scales_ > 0) declare_shared("s_red", 32);
   std::string body = in_new_stack(0, 1, [&] {
-    line("vx_bf16* fo = a.fields + (long long)layer * a.field_layer_stride + ((long long)page * "
-         "a.num_kv_heads + h) * a.field_stride;");
+    line("const long long fblock = (long long)h * a.num_pages + page;  // head-major");
+    line(
+        "vx_bf16* fo = a.fields + (long long)layer * a.field_layer_stride + fblock * "
+        "a.field_stride;");
     for (const Op& op : fn_->ops) {
       if (op.kind != OpKind::kStoreField) continue;
       OriginGuard origin(*this, op.loc);
       const ValueId v = op.operands[0];
       const ValueFacts& f = fact(v);
       const int64_t off = field_offset_[static_cast<size_t>(op.field)];
-      const std::string e = new_name("e");
-      open(str_cat("for (int ", e, " = threadIdx.x; ", e, " < ", f.numel, "; ", e,
-                   " += blockDim.x) {"));
-      const std::string x = value(v, unflatten(v, e));
-      line(str_cat("fo[", off, " + ", e, "] = vx_f2bf(", x, ");"));
-      close();
+      const int scale = field_scale_[static_cast<size_t>(op.field)];
+      // fn(e, x): the statement for element e (a loop variable) of value x.
+      auto for_elements =
+          [&](const std::function<void(const std::string&, const std::string&)>& fn) {
+            const std::string e = new_name("e");
+            open(str_cat("for (int ", e, " = threadIdx.x; ", e, " < ", f.numel, "; ", e,
+                         " += blockDim.x) {"));
+            fn(e, value(v, unflatten(v, e)));
+            close();
+          };
+      if (scale < 0) {
+        for_elements([&](const std::string& e, const std::string& x) {
+          line(str_cat("fo[", off, " + ", e, "] = vx_f2bf(", x, ");"));
+        });
+        continue;
+      }
+      // int8: the block's largest magnitude sets a power-of-two scale (NaN if a value is NaN);
+      // each value is stored as round(x / scale) + 128 (flow/field_storage.h).
+      const std::string m = new_name("amax"), se = new_name("se");
+      line(str_cat("float ", m, " = 0.0f;"));
+      for_elements([&](const std::string&, const std::string& x) {
+        line(str_cat(m, " = vx_max(", m, ", fabsf(", x, "));"));
+      });
+      line(str_cat(m, " = vx_block_max(", m, ", s_red);"));
+      line(str_cat("const int ", se, " = vx_int8_scale_exponent(", m, ");"));
+      const std::string codes = new_name("f8");
+      line(str_cat("unsigned char* ", codes, " = (unsigned char*)(fo + ", off, ");"));
+      for_elements([&](const std::string& e, const std::string& x) {
+        line(str_cat(codes, "[", e, "] = (unsigned char)vx_int8_code((", x, ") * ldexpf(1.0f, -",
+                     se, "));"));
+      });
+      line(
+          str_cat("if (threadIdx.x == 0) a.field_scales[(long long)layer * a.scale_layer_stride + "
+                  "fblock * ",
+                  num_scales_, " + ", scale, "] = ", m, " != ", m, " ? vx_nan() : ldexpf(1.0f, ",
+                  se, ");"));
     }
   });
   check_shared_bytes("summarize");
@@ -1876,9 +1980,25 @@ CudaFlowSource Generator::run() {
   CpuFlowExecutor reference(program_, geometry_);
   field_offset_.assign(program_.fields.size(), 0);
   field_floats_.assign(program_.fields.size(), 0);
+  field_scale_.assign(program_.fields.size(), -1);
+  // The GPU block of a (page, KV head): the Fields in declaration order, in 16-bit units; a bf16
+  // Field takes one unit a value, an int8 Field one byte a value from a 16-byte boundary.
+  CudaFlowSource out;
+  int64_t units = 0;
   for (const FieldSlot& s : reference.field_slots()) {
-    field_offset_[static_cast<size_t>(s.field)] = s.offset;
+    CudaFieldLayout layout;
+    layout.field = s.field;
+    layout.values = static_cast<int32_t>(s.num_floats);
+    if (s.int8) {
+      units = (units + 7) / 8 * 8;
+      layout.scale = num_scales_++;
+    }
+    layout.offset = static_cast<int32_t>(units);
+    units += s.int8 ? (s.num_floats + 1) / 2 : s.num_floats;
+    field_offset_[static_cast<size_t>(s.field)] = layout.offset;
     field_floats_[static_cast<size_t>(s.field)] = s.num_floats;
+    field_scale_[static_cast<size_t>(s.field)] = layout.scale;
+    out.fields.push_back(layout);
   }
   field_floats_total_ = reference.field_floats_per_page_head();
   for (const FieldSlot& s : reference.state_slots()) {
@@ -1891,9 +2011,9 @@ CudaFlowSource Generator::run() {
   analyse(rewritten_.summarize, sum_facts_);
   analyse_score();
 
-  CudaFlowSource out;
   out.field_floats = static_cast<int32_t>(field_floats_total_);
-  out.field_stride = static_cast<int32_t>((field_floats_total_ + 7) / 8 * 8);
+  out.field_stride = static_cast<int32_t>((units + 7) / 8 * 8);
+  out.field_scales = num_scales_;
   out.state_floats = static_cast<int32_t>(state_floats_total_);
   out.state_stride = static_cast<int32_t>((state_floats_total_ + 3) / 4 * 4);
 

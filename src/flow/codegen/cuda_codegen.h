@@ -27,12 +27,24 @@ struct CudaScoreKernel {
   int32_t lanes = 1;
 };
 
+// Where one Field lives in the GPU's block of a (page, KV head): from offset (in 16-bit units),
+// one bf16 a value, or for an int8 Field one byte a value (the integer + 128), decoded with scale
+// slot `scale` of the block's scales (field_storage.h).
+struct CudaFieldLayout {
+  int field = -1;      // index into FlowProgram::fields
+  int32_t offset = 0;  // 16-bit units from the block's start (a multiple of 8 for int8)
+  int32_t values = 0;  // product of the declared dims
+  int scale = -1;      // int8: slot in the block's field_scales floats; bf16: -1
+};
+
 struct CudaFlowSource {
   std::string source;            // self-contained CUDA C++ (no #include)
   std::string summarize_kernel;  // "" when summarize stores nothing (no launch needed)
   std::vector<CudaScoreKernel> score_kernels;  // launched in this order
+  std::vector<CudaFieldLayout> fields;         // the Fields, in declaration order
   int32_t field_floats = 0;   // values per (page, KV head) of all Fields (FieldSlot layout)
-  int32_t field_stride = 0;   // bf16 elements per block: field_floats rounded up to 8, or 0
+  int32_t field_stride = 0;   // 16-bit units per GPU block (a multiple of 8), or 0
+  int32_t field_scales = 0;   // f32 scales per block: one per int8 Field
   int32_t state_floats = 0;   // values per (page, KV head) of all States
   int32_t state_stride = 0;   // f32 elements per block: state_floats rounded up to 4, or 0
   int32_t page_scratch_floats = 0;  // per (row, scoreable page), between score kernels

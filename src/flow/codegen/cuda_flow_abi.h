@@ -11,7 +11,11 @@
 //    scores with the G = num_q_heads / num_kv_heads query heads h*G .. h*G+G-1 of q.
 //  - Scoreable page i of a row (0 <= i < row_count[row]) is the row's page position
 //    row_first[row] + i; its physical page is pages[row_page_offset[row] + row_first[row] + i].
-//  - Field and State blocks are per (physical page, KV head) of the layer being run.
+//  - Field and State blocks are per (physical page, KV head) of the layer being run. Field
+//    blocks are head-major, block (page, h) at h * num_pages + page (so a row's pages, usually
+//    adjacent physical pages, are adjacent in memory), field_stride 16-bit units each, laid out
+//    as CudaFlowSource::fields says; an int8 Field's scale is field_scales[block * field_scales
+//    count + its slot]. State blocks are page-major, (page * num_kv_heads + h) * state_stride.
 #pragma once
 
 #include <cstddef>
@@ -26,9 +30,9 @@ constexpr int kCudaScoreRowThreads = 256;
 
 // summarize: grid (max_items, num_kv_heads, num_layers). Block (x, h, z) with x < *num_items
 // summarizes KV head h of physical page items[x] (a full page) in layer
-// l = layers ? layers[z] : z: reads K and V [P, D] of that layer and writes the flow's Fields,
-// concatenated in declaration order, to
-// fields + l * field_layer_stride + (page * num_kv_heads + h) * field_stride as bf16. Blocks with
+// l = layers ? layers[z] : z: reads K and V [P, D] of that layer and writes the flow's Fields
+// to the block fields + l * field_layer_stride + (h * num_pages + page) * field_stride and the
+// scales of its int8 Fields to field_scales + l * scale_layer_stride. Blocks with
 // x >= *num_items return at once (so a CUDA graph can launch a fixed grid). One launch can so
 // summarize the step's pages for every sparse layer; a one-layer launch passes the layer's own
 // k, v and fields with num_layers 1 (the defaults of the layer fields).
@@ -37,6 +41,7 @@ struct CudaSummarizeArgs {
   const uint16_t* v = nullptr;  // (page, head, slot, d) at page * page_stride + head *
                                 // head_stride + slot * D + d
   uint16_t* fields = nullptr;   // layer 0's Field blocks (layer l at + l * field_layer_stride)
+  float* field_scales = nullptr;  // layer 0's int8 scales (layer l at + l * scale_layer_stride)
   const int32_t* items = nullptr;
   const int32_t* num_items = nullptr;  // device scalar
   const int32_t* layers = nullptr;     // [num_layers]: layer of grid z (nullptr: layer z)
@@ -44,9 +49,11 @@ struct CudaSummarizeArgs {
   int64_t head_stride = 0;             // elements
   int64_t kv_layer_stride = 0;         // elements between layers of k and of v
   int64_t field_layer_stride = 0;      // elements between layers of fields
+  int64_t scale_layer_stride = 0;      // floats between layers of field_scales
   int32_t num_kv_heads = 0;
-  int32_t field_stride = 0;  // bf16 elements per (page, head) block
+  int32_t field_stride = 0;  // 16-bit units per (page, head) block
   int32_t num_layers = 1;    // grid z
+  int32_t num_pages = 0;     // physical pages of the pool (Field blocks per KV head)
 };
 
 // score: the flow's score function, as one or more kernels launched in order (the generator
@@ -68,6 +75,7 @@ struct CudaScoreArgs {
   const int32_t* item_begin = nullptr;
   const int32_t* num_items = nullptr;        // device scalar
   const uint16_t* fields = nullptr;  // this layer's Field blocks (as written by summarize)
+  const float* field_scales = nullptr;  // this layer's int8 scales
   float* state = nullptr;            // this layer's State blocks: (page * num_kv_heads + h) *
                                      // state_stride, f32, the flow's States in declaration order
   float* page_scratch = nullptr;
@@ -79,6 +87,7 @@ struct CudaScoreArgs {
   int32_t max_pages = 0;
   int32_t field_stride = 0;
   int32_t state_stride = 0;
+  int32_t num_pages = 0;  // physical pages of the pool (Field blocks per KV head)
 };
 
 // The same definitions as CUDA source text, for the generated code (kept equal to the structs
@@ -91,6 +100,7 @@ struct CudaSummarizeArgs {
   const vx_bf16* k;
   const vx_bf16* v;
   vx_bf16* fields;
+  float* field_scales;
   const vx_i32* items;
   const vx_i32* num_items;
   const vx_i32* layers;
@@ -98,9 +108,11 @@ struct CudaSummarizeArgs {
   vx_i64 head_stride;
   vx_i64 kv_layer_stride;
   vx_i64 field_layer_stride;
+  vx_i64 scale_layer_stride;
   vx_i32 num_kv_heads;
   vx_i32 field_stride;
   vx_i32 num_layers;
+  vx_i32 num_pages;
 };
 struct CudaScoreArgs {
   const vx_bf16* q;
@@ -113,6 +125,7 @@ struct CudaScoreArgs {
   const vx_i32* item_begin;
   const vx_i32* num_items;
   const vx_bf16* fields;
+  const float* field_scales;
   float* state;
   float* page_scratch;
   float* row_scratch;
@@ -123,6 +136,7 @@ struct CudaScoreArgs {
   vx_i32 max_pages;
   vx_i32 field_stride;
   vx_i32 state_stride;
+  vx_i32 num_pages;
 };
 )";
 
