@@ -20,6 +20,7 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
     : config_(std::move(config)), cfg_(cfg), geo_(geometry), num_pages_(num_pages_with_scratch) {
   const int32_t P = geo_.page_size;
   max_pages_ = (cfg_.max_position_embeddings + P - 1) / P + 1;
+  max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
   std::vector<int32_t> sparse_layers;
   for (int32_t layer = 0; layer < geo_.num_layers; ++layer)
     if (is_sparse_layer(layer)) sparse_layers.push_back(layer);
@@ -70,7 +71,6 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
   const flow::FlowGeometry fg{cfg_.group_size(), geo_.head_dim, P};
   module_ = std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg));
   const flow::CudaFlowSource& src = module_->source();
-  max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
   const int64_t blocks = int64_t{num_pages_} * geo_.num_kv_heads;
   field_layer_stride_ = blocks * src.field_stride;
   scale_layer_stride_ = blocks * src.field_scales;
@@ -270,14 +270,10 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.field_stride = src.field_stride;
   s.state_stride = src.state_stride;
   s.num_pages = num_pages_;
-  module_->launch_score(s, score_grid(rows), stream);
-}
-
-int CudaSparseAttention::score_grid(int32_t rows) const {
-  // A few blocks per SM, each looping over the worklist.
-  const int64_t grid =
-      std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * score_blocks_per_sm_);
-  return static_cast<int>(std::max<int64_t>(grid, 1));
+  // Enough blocks for a few waves; each loops over the worklist.
+  const int grid = static_cast<int>(
+      std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * score_blocks_per_sm_));
+  module_->launch_score(s, std::max(grid, 1), stream);
 }
 
 CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m,

@@ -104,14 +104,12 @@ class CudaSparseAttention {
                         const int32_t* layers, int32_t num_layers, const SparseStepMeta& m,
                         cudaStream_t stream);
 
-  int score_grid(int32_t rows) const;  // blocks of the per-page score kernel for `rows` rows
-
   std::shared_ptr<const SparseAttentionConfig> config_;
   const ModelConfig& cfg_;
   KvGeometry geo_;
   int32_t num_pages_;  // physical pages incl. the scratch page
   int32_t max_pages_;  // pages of the longest possible row
-  int64_t max_chunks_ = 0;  // score worklist items of such a row
+  int64_t max_chunks_;  // score worklist items of such a row
   int64_t num_sparse_layers_ = 0;
   DeviceBuffer sparse_layers_;  // [num_sparse_layers_] int32: the sparse layers' indices
   bool defer_summarize_ = true;

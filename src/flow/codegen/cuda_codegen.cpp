@@ -1771,7 +1771,7 @@ std::string Generator::q_pointer() const {
 std::string Generator::gen_summarize(const std::string& name) {
   begin_kernel(&rewritten_.summarize, KernelKind::kSummarize, Context::kSummarize);
   page_head_ = nullptr;
-  if (num_scales_ > 0) declare_shared("s_red", 32);
+  if (num_scales_ > 0) declare_shared("s_int8_red", 32);
   std::string body = in_new_stack(0, 1, [&] {
     line("const long long fblock = (long long)h * a.num_pages + page;  // head-major");
     line(
@@ -1806,9 +1806,9 @@ std::string Generator::gen_summarize(const std::string& name) {
       for_elements([&](const std::string&, const std::string& x) {
         line(str_cat(m, " = vx_max(", m, ", fabsf(", x, "));"));
       });
-      line(str_cat(m, " = vx_block_max(", m, ", s_red);"));
+      line(str_cat(m, " = vx_block_max(", m, ", s_int8_red);"));
       line(str_cat("const int ", se, " = vx_int8_scale_exponent(", m, ");"));
-      const std::string codes = new_name("f8");
+      const std::string codes = new_name("i8");
       line(str_cat("unsigned char* ", codes, " = (unsigned char*)(fo + ", off, ");"));
       for_elements([&](const std::string& e, const std::string& x) {
         line(str_cat(codes, "[", e, "] = (unsigned char)vx_int8_code((", x, ") * ldexpf(1.0f, -",
