@@ -273,6 +273,28 @@ TEST(Cli, CheckAcceptsEveryShippedFlowForRealGeometries) {
   }
 }
 
+// Each field's storage and the GPU bytes it takes per (page, KV head, layer): bf16 2 a value,
+// int8 1 a value plus its 4-byte scale.
+TEST(Cli, CheckReportsEachFieldsStorage) {
+  CmdResult r = vortex({"check", data("flows/codegen/int8_fields.py"), "--model", "qwen3-1.7b",
+                        "--json"});
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const Json j = parse_json(r.out, "check output");
+  const Json& fields = j["fields"];
+  ASSERT_EQ(fields.size(), 4u) << r.out;
+  const std::vector<std::pair<std::string, int64_t>> want = {
+      {"bf16", 2}, {"int8", 128 + 4}, {"int8", 1 + 4}, {"int8", 4 * 128 + 4}};
+  int64_t total = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(fields[i]["dtype"].get<std::string>(), want[i].first) << r.out;
+    EXPECT_EQ(fields[i]["bytes"].get<int64_t>(), want[i].second) << r.out;
+    total += want[i].second;
+  }
+  EXPECT_EQ(j["field_bytes_per_page"].get<int64_t>(), total) << r.out;
+  r = vortex({"check", data("flows/codegen/int8_fields.py"), "--model", "qwen3-1.7b"});
+  EXPECT_CONTAINS(r.out, "centroid     [1, 128]  int8  132 B");
+}
+
 TEST(Cli, CheckReportsFlowErrorsWithTheirLocation) {
   CmdResult r = vortex({"check", data("flows/malformed/for_loop.py")});
   EXPECT_EQ(r.code, 1);
