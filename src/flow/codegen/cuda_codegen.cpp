@@ -1988,7 +1988,6 @@ CudaFlowSource Generator::run() {
   for (const FieldSlot& s : reference.field_slots()) {
     CudaFieldLayout layout;
     layout.field = s.field;
-    layout.values = static_cast<int32_t>(s.num_floats);
     if (s.int8) {
       units = (units + 7) / 8 * 8;
       layout.scale = num_scales_++;

@@ -33,7 +33,6 @@ struct CudaScoreKernel {
 struct CudaFieldLayout {
   int field = -1;      // index into FlowProgram::fields
   int32_t offset = 0;  // 16-bit units from the block's start (a multiple of 8 for int8)
-  int32_t values = 0;  // product of the declared dims
   int scale = -1;      // int8: slot in the block's field_scales floats; bf16: -1
 };
 
