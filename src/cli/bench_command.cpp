@@ -187,6 +187,7 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
   if (const SparseStepProfile* pr = engine.runner().sparse_profile(); pr && pr->steps > 0) {
     const double n = static_cast<double>(pr->steps);
     out["profiled_steps"] = pr->steps;
+    out["fused_select_steps"] = pr->fused_select_steps;
     out["step_breakdown_ms"] = {
         {"plan", pr->plan_s / n * 1e3},
         {"summarize", pr->summarize_s / n * 1e3},
@@ -208,10 +209,16 @@ void print_breakdown(const Json& r) {
   const Json& b = r["step_breakdown_ms"];
   std::printf("  decode step breakdown of %s (device ms, mean of %lld profiled graph steps):\n",
               r["label"].get<std::string>().c_str(), r["profiled_steps"].get<long long>());
+  const long long fused = r.value("fused_select_steps", 0LL);
   for (const char* part : {"plan", "summarize", "score", "select", "sparse_attention",
                            "dense_attention", "other", "step"}) {
-    std::printf("    %-26s %10.3f\n", part, b[part].get<double>());
+    std::string name = part;
+    if (fused > 0 && name == "score") name = "score (+ select, fused)";
+    if (fused > 0 && name == "select") name = "select (separate)";
+    std::printf("    %-26s %10.3f\n", name.c_str(), b[part].get<double>());
   }
+  if (fused > 0)
+    std::printf("    (%lld of the profiled steps scored and selected in one kernel)\n", fused);
   std::printf("    %-26s %9.1f%%\n", "flow overhead (plan..select)",
               100.0 * r["flow_overhead_fraction"].get<double>());
   std::printf("    (the profiled steps are not in the decode tokens/s and step times above)\n");

@@ -178,6 +178,11 @@ bool check_cuda_target(const std::string& path, const std::string& source,
                        {"phase", "score"},
                        {"kind", kernel_kind_name(k.kind)},
                        {"lanes_per_page", k.lanes}});
+  if (!generated.select_kernel.empty())
+    kernels.push_back({{"name", generated.select_kernel},
+                       {"phase", "score+select"},
+                       {"kind", "per-row"},
+                       {"lanes_per_page", generated.select_lanes}});
   cuda["kernels"] = kernels;
   cuda["field_floats"] = generated.field_floats;
   cuda["field_stride"] = generated.field_stride;
@@ -223,6 +228,11 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   for (const flow::CudaScoreKernel& k : generated.score_kernels)
     text += "    kernel " + k.name + " (score, " + kernel_kind_name(k.kind) + ")" +
             (k.lanes > 1 ? str_cat(", ", k.lanes, " lanes per page") : std::string()) + "\n";
+  if (!generated.select_kernel.empty())
+    text += "    kernel " + generated.select_kernel + " (score + select, one block per row" +
+            (generated.select_lanes > 1 ? str_cat(", ", generated.select_lanes, " lanes per page")
+                                        : std::string()) +
+            ")\n";
   std::snprintf(
       line, sizeof line,
       "    fields %d values (block %d B + %d int8 scales), state %d floats (stride %d f32), "

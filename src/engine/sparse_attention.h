@@ -61,6 +61,9 @@ struct SparseStepProfile {
   double attention_s = 0;        // decode attention of sparse layers
   double dense_attention_s = 0;  // decode attention of dense layers
   double step_s = 0;             // the whole step
+  // Profiled steps that scored and selected in one kernel (then score_s holds both, and
+  // select_s nothing).
+  int64_t fused_select_steps = 0;
 
   double flow_s() const { return plan_s + summarize_s + score_s + select_s; }
 };

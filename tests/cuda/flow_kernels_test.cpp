@@ -13,6 +13,10 @@
 //  - each flow in both per-page kernel forms: lane groups per page (the default, and other group
 //    sizes) and one thread per page, so a wrong lane mapping shows up as a mismatch against the
 //    CPU on rows whose page counts are not multiples of any group size;
+//  - the fused score-and-select kernel (where the flow has one) writes exactly the per-page
+//    kernel's scores and State, and the page lists and token counts of flow::select_pages on
+//    those scores for plans with k from 0 to N, rows that read everything among them; a row
+//    longer than the selection's shared-memory cache takes the path that reads the scores back;
 //  - the launches can be captured in a CUDA graph and replay to the same results.
 #include <gtest/gtest.h>
 
@@ -34,6 +38,7 @@
 #include "engine/cuda/cuda_flow_module.h"
 #include "flow/compiler.h"
 #include "flow/cpu_executor.h"
+#include "flow/selection.h"
 
 namespace vortex {
 namespace {
@@ -130,9 +135,10 @@ struct RowLayout {
   int32_t pool = 0, max_pages = 0;
 };
 
-RowLayout make_layout(Rng& rng) {
+const std::vector<int32_t> kRaggedRows = {1, 5, 300, 40, 0, 131, 17, 260, 3, 128, 129};
+
+RowLayout make_layout(Rng& rng, const std::vector<int32_t>& n = kRaggedRows) {
   RowLayout l;
-  const std::vector<int32_t> n = {1, 5, 300, 40, 0, 131, 17, 260, 3, 128, 129};
   const int32_t total = std::accumulate(n.begin(), n.end(), 0);
   l.pool = total + 9;  // a few pages no row uses
   std::vector<int32_t> perm(static_cast<size_t>(l.pool));
@@ -199,8 +205,13 @@ flow::CudaSummarizeArgs one_layer_summarize(const uint16_t* k, const uint16_t* v
   return a;
 }
 
-void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lanes,
-                uint64_t seed) {
+void check_fused_select(const CudaFlowModule& module, flow::CudaScoreArgs a, const RowLayout& l,
+                        const FlowGeometry& g, const std::vector<float>& scores,
+                        const std::vector<float>& state, DeviceArray<float>& d_state_before,
+                        Rng& rng);
+
+void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lanes, uint64_t seed,
+                const std::vector<int32_t>& seq_pages = kRaggedRows) {
   const std::string label = program.filename + " G=" + std::to_string(g.G) +
                             " D=" + std::to_string(g.D) + " P=" + std::to_string(g.P) +
                             " score_lanes=" + std::to_string(score_lanes);
@@ -216,7 +227,7 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   SCOPED_TRACE("kernels: " + kernels);
 
   Rng rng(seed);
-  const RowLayout l = make_layout(rng);
+  const RowLayout l = make_layout(rng, seq_pages);
   const int64_t G = g.G, D = g.D, P = g.P;
   const int64_t Hq = G * kKvHeads;
   const int64_t block = P * D;
@@ -423,10 +434,18 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
     a.field_stride = fstride;
     a.state_stride = sstride;
     a.num_pages = l.pool;
+    // The fused kernel starts from the same State (it updates State as score does).
+    const size_t state_elems = static_cast<size_t>(l.pool * kKvHeads * std::max(sstride, 1));
+    DeviceArray<float> d_state_before(state_elems);
+    check_cuda(cudaMemcpy(d_state_before.get(), d_state.get(), state_elems * sizeof(float),
+                          cudaMemcpyDeviceToDevice),
+               "state copy");
     module.launch_score(a, grid, nullptr);
     check_cuda(cudaGetLastError(), "score");
     const std::vector<float> gpu_scores = d_scores.download();
     const std::vector<float> gpu_state = d_state.download();
+    if (module.has_score_select())
+      check_fused_select(module, a, l, g, gpu_scores, gpu_state, d_state_before, rng);
 
     // CPU reference.
     std::vector<std::vector<float>> want(static_cast<size_t>(num_rows));
@@ -519,6 +538,79 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   }
 }
 
+// Runs the fused score-and-select kernel with the arguments of a per-page score launch `a` (whose
+// results were `scores` and `state`, from the State now in d_state_before) and plans with k
+// from 0 to N: its scores and State must be those bits, and its page lists those of
+// flow::select_pages on the scores.
+void check_fused_select(const CudaFlowModule& module, flow::CudaScoreArgs a, const RowLayout& l,
+                        const FlowGeometry& g, const std::vector<float>& scores,
+                        const std::vector<float>& state, DeviceArray<float>& d_state_before,
+                        Rng& rng) {
+  SCOPED_TRACE("fused score-and-select kernel " + module.source().select_kernel);
+  const int32_t num_rows = a.num_rows;
+  std::vector<int32_t> tokens(num_rows), k(num_rows), recent(num_rows);
+  for (int32_t r = 0; r < num_rows; ++r) {
+    const int32_t n = l.seq_pages[static_cast<size_t>(r / kKvHeads)];
+    const int32_t count = l.row_count[static_cast<size_t>(r)];
+    tokens[r] = n == 0 ? 0 : n * g.P - static_cast<int32_t>(rng.next_u64() % g.P);
+    recent[r] = l.row_first[static_cast<size_t>(r)] + count;
+    k[r] = count * static_cast<int32_t>(r % 5) / 4;  // 0, N/4, N/2, 3N/4, N
+  }
+  DeviceArray<int32_t> d_tokens(tokens), d_k(k), d_recent(recent);
+  DeviceArray<int32_t> d_out(static_cast<size_t>(num_rows) * l.max_pages);  // poisoned -1
+  DeviceArray<int32_t> d_out_tokens(static_cast<size_t>(num_rows));
+  DeviceArray<float> d_scores(static_cast<size_t>(num_rows) * l.max_pages);  // poisoned NaN
+  a.state = d_state_before.get();
+  a.scores = d_scores.get();
+  a.row_num_tokens = d_tokens.get();
+  a.row_k = d_k.get();
+  a.row_recent_begin = d_recent.get();
+  a.out_pages = d_out.get();
+  a.out_num_tokens = d_out_tokens.get();
+  a.page_size = g.P;
+  module.launch_score_select(a, nullptr);
+  check_cuda(cudaGetLastError(), "score-and-select");
+  const std::vector<float> got_scores = d_scores.download();
+  const std::vector<float> got_state = d_state_before.download();
+  const std::vector<int32_t> out = d_out.download(), out_tokens = d_out_tokens.download();
+
+  int failures = 0;
+  for (int32_t r = 0; r < num_rows && failures < 5; ++r) {
+    const int32_t n = l.seq_pages[static_cast<size_t>(r / kKvHeads)];
+    const int32_t count = l.row_count[static_cast<size_t>(r)];
+    const size_t base = static_cast<size_t>(r) * l.max_pages;
+    const std::string row = str_cat("row ", r, " (n ", n, ", N ", count, ", k ", k[r], ")");
+    if (std::memcmp(got_scores.data() + base, scores.data() + base,
+                    static_cast<size_t>(count) * sizeof(float)) != 0) {
+      ADD_FAILURE() << row << ": the fused kernel's scores differ from the per-page kernel's";
+      ++failures;
+      continue;
+    }
+    flow::RowPlan plan;
+    plan.num_pages = n;
+    plan.sink_end = l.row_first[static_cast<size_t>(r)];
+    plan.recent_begin = recent[r];
+    plan.k = count == 0 ? 0 : k[r];
+    plan.read_all = count == 0;
+    const std::vector<int32_t> positions = flow::select_pages(
+        plan, std::span<const float>(scores.data() + base, static_cast<size_t>(count)));
+    std::vector<int32_t> want(static_cast<size_t>(l.max_pages), -1);  // the poison stays
+    int64_t want_tokens = 0;
+    for (size_t j = 0; j < positions.size(); ++j) {
+      const int32_t p = positions[j];
+      want[j] = l.pages[static_cast<size_t>(l.row_page_offset[static_cast<size_t>(r)] + p)];
+      want_tokens += p == n - 1 ? tokens[r] - (n - 1) * g.P : g.P;
+    }
+    const std::vector<int32_t> got(out.begin() + static_cast<std::ptrdiff_t>(base),
+                                   out.begin() + static_cast<std::ptrdiff_t>(base) + l.max_pages);
+    EXPECT_EQ(got, want) << row;
+    EXPECT_EQ(out_tokens[r], want_tokens) << row;
+    if (got != want || out_tokens[r] != want_tokens) ++failures;
+  }
+  EXPECT_EQ(std::memcmp(got_state.data(), state.data(), state.size() * sizeof(float)), 0)
+      << "the fused kernel's State differs from the per-page kernel's";
+}
+
 TEST(CudaFlowKernels, EveryFlowMatchesTheCpuExecutor) {
   VORTEX_REQUIRE_GPU();
   // Per geometry: the default form (0: lane groups where the program allows), one thread per
@@ -557,7 +649,18 @@ TEST(CudaFlowKernels, BlockTopkAndQuestUseLaneGroups) {
                                                  &automatic);
     ASSERT_EQ(module.source().score_kernels.size(), 1u);
     EXPECT_GT(module.source().score_kernels[0].lanes, 1) << name;
+    EXPECT_TRUE(module.has_score_select()) << name;
+    EXPECT_EQ(module.source().select_lanes, module.source().score_kernels[0].lanes) << name;
   }
+}
+
+// A row of more scoreable pages than the selection's shared-memory cache (4096): the fused
+// kernel selects it from the scores it wrote to global memory.
+TEST(CudaFlowKernels, FusedSelectOfARowLongerThanTheKeyCache) {
+  VORTEX_REQUIRE_GPU();
+  const FlowProgram program = compile_file(fs::path(VORTEX_SOURCE_DIR) / "flows" / "block_topk.py");
+  ASSERT_FALSE(program.score.ops.empty());
+  check_flow(program, FlowGeometry{2, 64, 16}, 0, 99, {4400, 7});
 }
 
 // The runner records the launches in a CUDA graph: capture summarize + score on a stream and

@@ -147,7 +147,9 @@ TEST(CudaCodegen, EveryFlowCompilesWithEachScoreForm) {
 
 // The text of kernel `name` in a generated source.
 std::string kernel_text(const CudaFlowSource& src, const std::string& name) {
-  const size_t at = src.source.find("void __launch_bounds__(128) " + name + "(");
+  const size_t name_at = src.source.find(" " + name + "(const Cuda");
+  if (name_at == std::string::npos) return "";
+  const size_t at = src.source.rfind("extern \"C\"", name_at);
   if (at == std::string::npos) return "";
   return src.source.substr(at, src.source.find("\n}\n", at) - at);
 }
@@ -163,9 +165,11 @@ TEST(CudaCodegen, BlockTopkAndQuestScoreWithLaneGroupsPerPage) {
   // group's load instruction reads 16 * L contiguous bytes; L is as large as leaves every lane
   // 4 loads per page: quest (two fields) D / 16 lanes, block_topk (one) D / 32, both 4 loads.
   // The dot products over D end in shuffles within the group and lane 0 writes the score.
+  // block_topk's centroid is an int8 Field (8-byte loads of 8 codes), quest's bounds bf16.
   for (const char* name : {"block_topk", "quest"}) {
     const FlowProgram program = compile_shipped(name);
     const size_t fields = std::string(name) == "quest" ? 2 : 1;
+    const bool int8 = std::string(name) == "block_topk";
     for (const Geometry& g : kGeometries) {
       SCOPED_TRACE(std::string(name) + " G=" + std::to_string(g.G) + " D=" + std::to_string(g.D));
       const CudaFlowSource src = generate_cuda_flow(program, FlowGeometry{g.G, g.D, g.P});
@@ -179,8 +183,10 @@ TEST(CudaCodegen, BlockTopkAndQuestScoreWithLaneGroupsPerPage) {
       EXPECT_NE(k.find(str_cat("const int lane = (int)threadIdx.x & ", lanes - 1, ";")),
                 std::string::npos) << k;
       EXPECT_NE(k.find(str_cat("i < end; i += ", 128 / lanes, ")")), std::string::npos) << k;
-      EXPECT_EQ(count_of(k, "vx_ld8(fv"), fields) << k;  // one 16-byte load per field and trip
-      EXPECT_NE(k.find(str_cat("fld + lane * 8 + c")), std::string::npos) << k;
+      // one load of 8 values per field and trip
+      EXPECT_EQ(count_of(k, int8 ? "vx_ld8_int8(fv" : "vx_ld8(fv"), fields) << k;
+      EXPECT_NE(k.find(int8 ? "fld8 + lane * 8 + c" : "fld + lane * 8 + c"), std::string::npos)
+          << k;
       EXPECT_NE(k.find(str_cat(" < ", trips, "; ++")), std::string::npos) << k;
       EXPECT_EQ(k.find("vx_ld1("), std::string::npos) << k;
       // Quest reduces G sums over D, block_topk one (the head mean is row-invariant).
@@ -328,17 +334,48 @@ TEST(CudaCodegen, SummarizeTakesItsLayerFromGridZ) {
 }
 
 TEST(CudaCodegen, BlockTopkScoresWithOneDotProductPerPage) {
-  // After the reduction rewrite the per-page code reads the centroid once, 16 bytes at a time,
-  // against the head-averaged query in shared memory.
+  // After the reduction rewrite the per-page code reads the (int8) centroid once, 8 codes at a
+  // time, against the head-averaged query in shared memory.
   const FlowProgram program = compile_shipped("block_topk");
   CudaFlowSource src = generate_cuda_flow(program, FlowGeometry{8, 128, 16});
   ASSERT_EQ(src.score_kernels.size(), 1u);
-  const std::string& s = src.source;
-  const size_t kernel = s.find(src.score_kernels[0].name);
-  ASSERT_NE(kernel, std::string::npos);
-  const std::string body = s.substr(kernel);
-  EXPECT_NE(body.find("vx_ld8("), std::string::npos) << body;
-  EXPECT_EQ(body.find("vx_ld1("), std::string::npos) << body;
+  const std::string body = kernel_text(src, src.score_kernels[0].name);
+  ASSERT_FALSE(body.empty()) << src.source;
+  EXPECT_NE(body.find("vx_ld8_int8("), std::string::npos) << body;
+  EXPECT_EQ(body.find("vx_ld1"), std::string::npos) << body;
+}
+
+TEST(CudaCodegen, PerPageScoresAlsoGetAFusedScoreAndSelectKernel) {
+  // A score without cross-page ops gets a second kernel: one block of 512 threads per row runs
+  // the same per-page code over the whole row, with the page numbers from the selection's
+  // shared-memory cache and each score also stored as the selection's key, then selects with the
+  // embedded row selection (kernels/cuda/select_row.cuh).
+  for (const char* name : {"block_topk", "quest", "streaming"}) {
+    SCOPED_TRACE(name);
+    const CudaFlowSource src = generate_cuda_flow(compile_shipped(name), FlowGeometry{2, 128, 16});
+    ASSERT_EQ(src.score_kernels.size(), 1u);
+    ASSERT_FALSE(src.select_kernel.empty());
+    EXPECT_EQ(src.select_lanes, src.score_kernels[0].lanes);
+    const std::string k = kernel_text(src, src.select_kernel);
+    ASSERT_FALSE(k.empty()) << src.source;
+    EXPECT_NE(k.find("__launch_bounds__(512, 2)"), std::string::npos) << k;
+    EXPECT_NE(k.find("vx_select_row_plan("), std::string::npos) << k;
+    EXPECT_NE(k.find("if (!vx_select_row_begin("), std::string::npos) << k;
+    EXPECT_NE(k.find("const int page = vx_select_row_page(sr, s_sel, i);"), std::string::npos) << k;
+    EXPECT_NE(k.find("s_sel.keys[i] = vx_score_key("), std::string::npos) << k;
+    EXPECT_NE(k.find("vx_select_row_finish("), std::string::npos) << k;
+    EXPECT_EQ(k.find("item_row"), std::string::npos) << k;  // no worklist
+    // The selection is in the source once, with the generator's checks on it.
+    EXPECT_EQ(count_of(src.source, "struct VxSelectShared {"), 1u);
+    EXPECT_NE(src.source.find("static_assert(VX_SELECT_THREADS == 512"), std::string::npos);
+  }
+  // Cross-page scores select in the separate kernel; their source carries no selection.
+  for (const char* name : {"gqa_softmax_max", "h2o"}) {
+    SCOPED_TRACE(name);
+    const CudaFlowSource src = generate_cuda_flow(compile_shipped(name), FlowGeometry{2, 128, 16});
+    EXPECT_TRUE(src.select_kernel.empty());
+    EXPECT_EQ(src.source.find("VxSelectShared"), std::string::npos);
+  }
 }
 
 TEST(CudaCodegen, NvrtcErrorsCarryTheLog) {

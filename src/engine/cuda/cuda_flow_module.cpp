@@ -57,6 +57,7 @@ CudaFlowModule CudaFlowModule::make(const flow::FlowProgram& program,
   if (!m.source_.summarize_kernel.empty()) m.summarize_ = kernel(m.source_.summarize_kernel);
   for (const flow::CudaScoreKernel& k : m.source_.score_kernels)
     m.score_.push_back({kernel(k.name), k.kind});
+  if (!m.source_.select_kernel.empty()) m.score_select_ = kernel(m.source_.select_kernel);
   return m;
 }
 
@@ -72,6 +73,7 @@ CudaFlowModule& CudaFlowModule::operator=(CudaFlowModule&& other) noexcept {
   summarize_ = std::exchange(other.summarize_, nullptr);
   score_ = std::move(other.score_);
   other.score_.clear();
+  score_select_ = std::exchange(other.score_select_, nullptr);
   return *this;
 }
 
@@ -107,6 +109,18 @@ void CudaFlowModule::launch_score(const flow::CudaScoreArgs& args, int per_page_
                                 params, 0, stream),
                per_page ? "flow score (per-page) launch" : "flow score (per-row) launch");
   }
+}
+
+void CudaFlowModule::launch_score_select(const flow::CudaScoreArgs& args,
+                                         cudaStream_t stream) const {
+  if (args.num_rows <= 0) return;
+  if (!score_select_) fail("the flow has no fused score-and-select kernel");
+  flow::CudaScoreArgs a = args;
+  void* params[] = {&a};
+  check_cuda(cudaLaunchKernel(reinterpret_cast<const void*>(score_select_),
+                              dim3(static_cast<unsigned>(args.num_rows)),
+                              dim3(flow::kCudaScoreSelectThreads), params, 0, stream),
+             "flow score-and-select launch");
 }
 
 }  // namespace vortex

@@ -44,6 +44,11 @@ class CudaFlowModule {
   // Every score kernel in order: per-page kernels on per_page_grid blocks (the worklist is
   // grid-strided), per-row kernels on args.num_rows blocks.
   void launch_score(const flow::CudaScoreArgs& args, int per_page_grid, cudaStream_t stream) const;
+  // The fused score-and-select kernel on args.num_rows blocks (cuda_flow_abi.h); only when
+  // has_score_select().
+  void launch_score_select(const flow::CudaScoreArgs& args, cudaStream_t stream) const;
+
+  bool has_score_select() const { return score_select_ != nullptr; }
 
   bool has_summarize() const { return summarize_ != nullptr; }
   int32_t field_floats() const { return source_.field_floats; }
@@ -65,6 +70,7 @@ class CudaFlowModule {
   cudaLibrary_t library_ = nullptr;
   cudaKernel_t summarize_ = nullptr;
   std::vector<std::pair<cudaKernel_t, flow::CudaKernelKind>> score_;
+  cudaKernel_t score_select_ = nullptr;
 };
 
 }  // namespace vortex

@@ -529,9 +529,11 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
         begin(kScore);
         sparse->enqueue_score(l, reinterpret_cast<const uint16_t*>(q.as<bf16_t>()), Hq, sm, stream);
         end();
-        begin(kSelect);
+        // A fused score-and-select kernel selects in the score part.
+        const bool fused = sparse->fuses_select(sm.decode_seqs * Hkv);
+        if (!fused) begin(kSelect);
         const CudaSparseAttention::RowLists lists = sparse->enqueue_select(sm, stream);
-        end();
+        if (!fused) end();
         da.row_page_offset = lists.row_page_offset;
         da.row_num_tokens = lists.row_num_tokens;
         da.pages = lists.pages;
@@ -773,6 +775,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
     pr.summarize_s += parts[kSummarize];
     pr.score_s += parts[kScore];
     pr.select_s += parts[kSelect];
+    if (sparse->fuses_select(shape.decode_seqs * Hkv)) ++pr.fused_select_steps;
     pr.attention_s += parts[kSparseAttention];
     pr.dense_attention_s += parts[kDenseAttention];
     pr.step_s += parts[kStep];

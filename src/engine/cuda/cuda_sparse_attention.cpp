@@ -68,6 +68,15 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
     if (score_blocks_per_sm_ < 1 || score_blocks_per_sm_ > 64)
       fail_usage("VORTEX_SCORE_BLOCKS_PER_SM must be in 1..64, got '", env, "'");
   }
+  if (const char* env = std::getenv("VORTEX_SCORE_SELECT")) {
+    const std::string v = env;
+    if (v == "fused")
+      select_mode_ = SelectMode::kFused;
+    else if (v == "separate")
+      select_mode_ = SelectMode::kSeparate;
+    else if (!v.empty() && v != "auto")
+      fail_usage("VORTEX_SCORE_SELECT must be auto, fused or separate, got '", v, "'");
+  }
   const flow::FlowGeometry fg{cfg_.group_size(), geo_.head_dim, P};
   module_ = std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg));
   const flow::CudaFlowSource& src = module_->source();
@@ -270,6 +279,16 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.field_stride = src.field_stride;
   s.state_stride = src.state_stride;
   s.num_pages = num_pages_;
+  if (fuses_select(rows)) {
+    s.row_num_tokens = m.row_num_tokens;
+    s.row_k = row_k_.as<int32_t>();
+    s.row_recent_begin = row_recent_.as<int32_t>();
+    s.out_pages = out_pages_.as<int32_t>();
+    s.out_num_tokens = out_num_tokens_.as<int32_t>();
+    s.page_size = geo_.page_size;
+    module_->launch_score_select(s, stream);
+    return;
+  }
   // Enough blocks for a few waves; each loops over the worklist.
   const int grid = static_cast<int>(
       std::min<int64_t>(int64_t{rows} * max_chunks_, int64_t{sms_} * score_blocks_per_sm_));
@@ -279,6 +298,9 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
 CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m,
                                                                   cudaStream_t stream) {
   const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
+  const RowLists lists{out_offset_.as<int32_t>(), out_num_tokens_.as<int32_t>(),
+                       out_pages_.as<int32_t>()};
+  if (fuses_select(rows)) return lists;  // enqueue_score selected
   cuda::SelectPagesArgs a;
   a.num_rows = rows;
   a.page_size = geo_.page_size;
@@ -294,7 +316,12 @@ CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseSt
   a.out_pages = out_pages_.as<int32_t>();
   a.out_num_tokens = out_num_tokens_.as<int32_t>();
   check_cuda(cuda::select_pages(a, stream), "page selection");
-  return {out_offset_.as<int32_t>(), out_num_tokens_.as<int32_t>(), out_pages_.as<int32_t>()};
+  return lists;
+}
+
+bool CudaSparseAttention::fuses_select(int32_t rows) const {
+  if (!module_->has_score_select() || select_mode_ == SelectMode::kSeparate) return false;
+  return select_mode_ == SelectMode::kFused || rows >= sms_;
 }
 
 }  // namespace vortex

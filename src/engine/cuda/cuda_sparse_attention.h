@@ -90,6 +90,12 @@ class CudaSparseAttention {
   void enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
                      const SparseStepMeta& m, cudaStream_t stream);
   RowLists enqueue_select(const SparseStepMeta& m, cudaStream_t stream);
+  // Whether a step of `rows` decode rows scores and selects in one kernel (the flow's fused
+  // score-and-select kernel, one block per row): then enqueue_score also selects and
+  // enqueue_select launches nothing. VORTEX_SCORE_SELECT (read once, when this object is made):
+  // auto (the default: fused when the flow has the kernel and the rows fill the GPU, rows >=
+  // SMs), fused (whenever the flow has it) or separate (never).
+  bool fuses_select(int32_t rows) const;
 
   SparseStats& stats() { return stats_; }
   const SparseStats& stats() const { return stats_; }
@@ -118,6 +124,7 @@ class CudaSparseAttention {
   // (qwen3-1.7b, batch 32 x 16K) 10 to 16 scored alike and 8 about 11 % slower
   // (docs/performance.md).
   int score_blocks_per_sm_ = 12;
+  enum class SelectMode { kAuto, kFused, kSeparate } select_mode_ = SelectMode::kAuto;
   std::unique_ptr<CudaFlowModule> module_;
   DeviceBuffer fields_, field_scales_, state_;
   int64_t field_layer_stride_ = 0, scale_layer_stride_ = 0, state_layer_stride_ = 0;  // elements

@@ -36,6 +36,7 @@
 #include "core/error.h"
 #include "flow/codegen/cuda_flow_abi.h"
 #include "flow/codegen/reduction_rewrite.h"
+#include "flow/codegen/select_row_source.h"
 #include "flow/cpu_executor.h"
 #include "flow/shape_inference.h"
 
@@ -363,6 +364,11 @@ std::string abi_asserts() {
   VX_SCORE_FIELD(page_scratch);
   VX_SCORE_FIELD(row_scratch);
   VX_SCORE_FIELD(scores);
+  VX_SCORE_FIELD(row_num_tokens);
+  VX_SCORE_FIELD(row_k);
+  VX_SCORE_FIELD(row_recent_begin);
+  VX_SCORE_FIELD(out_pages);
+  VX_SCORE_FIELD(out_num_tokens);
   VX_SCORE_FIELD(num_rows);
   VX_SCORE_FIELD(num_q_heads);
   VX_SCORE_FIELD(num_kv_heads);
@@ -370,6 +376,7 @@ std::string abi_asserts() {
   VX_SCORE_FIELD(field_stride);
   VX_SCORE_FIELD(state_stride);
   VX_SCORE_FIELD(num_pages);
+  VX_SCORE_FIELD(page_size);
 #undef VX_SUM_FIELD
 #undef VX_SCORE_FIELD
   return s;
@@ -491,6 +498,10 @@ constexpr int64_t kMaxUnrolledStore = 64;  // elements stored with constant indi
 constexpr int64_t kMaxPerThreadFloats = 1024;
 constexpr int64_t kMaxRowPartials = 64;
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
+// Shared memory of the selection in a fused score-and-select kernel (VxSelectShared of
+// kernels/cuda/select_row.cuh: keys and pages of 4096 scoreable pages, a 256-bin histogram, 32
+// warp totals, three ints; the generated code checks it).
+constexpr int64_t kSelectSharedBytes = 2 * 4 * 4096 + 4 * 256 + 8 * 32 + 16;
 
 // ---- the generator ---------------------------------------------------------------------------
 
@@ -599,7 +610,10 @@ class Generator {
   void check_shared_bytes(const char* what) const;
   std::string q_pointer() const;
   std::string gen_summarize(const std::string& name);
+  std::string page_kernel_body(bool write_outputs, int lanes);
+  std::string lane_group_decls(int lanes) const;
   std::string gen_page_kernel(const std::string& name, bool write_outputs, int lanes);
+  std::string gen_score_select_kernel(const std::string& name, int lanes);
   CudaScoreKernel add_page_kernel(const std::string& name, bool write_outputs,
                                   std::string& kernels);
   int auto_lanes() const;
@@ -647,6 +661,7 @@ class Generator {
   int lane_splits_ = 0;
   int64_t lane_loads_ = 0;  // 16-byte field loads per lane and page in the split reductions
   std::string store_guard_;
+  bool fused_select_ = false;  // generating the fused score-and-select kernel
 };
 
 // ---- analysis --------------------------------------------------------------------------------
@@ -1669,7 +1684,8 @@ void Generator::for_each_element(ValueId id, const std::function<void(const Inde
 // per-page scope, whose hoisted loads then come after the declarations.
 void Generator::open_page_scope() {
   OriginGuard generated(*this, SourceLoc{});
-  line("const int page = a.pages[page_base + i];");
+  line(fused_select_ ? "const int page = vx_select_row_page(sr, s_sel, i);"
+                     : "const int page = a.pages[page_base + i];");
   line("const long long block = (long long)page * a.num_kv_heads + h;  // State: page-major");
   line("const long long fblock = (long long)h * a.num_pages + page;  // Fields: head-major");
   line("const vx_bf16* fld = a.fields + fblock * a.field_stride;");
@@ -1736,7 +1752,19 @@ void Generator::emit_outputs(bool to_scratch) {
         line(store_guard_ + "st[" + str(flat(v, idx) + aff(off)) + "] = " + x + ";");
     });
   }
-  for (const Write& w : writes) line(store_guard_ + w.target + " = " + w.value + ";", &w.loc);
+  for (size_t w = 0; w < writes.size(); ++w) {
+    const Write& x = writes[w];
+    if (w == 0 && fused_select_) {
+      // The score also goes to the row's selection, as its key (rows of up to VX_SELECT_CACHED
+      // scoreable pages; longer rows are selected from the scores in global memory).
+      line(str_cat(store_guard_, "{ const float sc = ", x.value, "; ", x.target,
+                   " = sc; if (i < VX_SELECT_CACHED) s_sel.keys[i] = "
+                   "vx_score_key(__float_as_uint(sc)); }"),
+           &x.loc);
+      continue;
+    }
+    line(store_guard_ + x.target + " = " + x.value + ";", &x.loc);
+  }
 }
 
 // Starts generating a kernel of `kind` for `fn`: forgets what the previous kernel stored,
@@ -1841,10 +1869,10 @@ std::string Generator::gen_summarize(const std::string& name) {
   return k;
 }
 
-// The per-page kernel: outputs are the scratch values (before a row kernel) or the scores and
-// State stores. lanes > 1: the cooperative form, `lanes` threads per page (lane_splits_ then
-// counts the reductions split over them).
-std::string Generator::gen_page_kernel(const std::string& name, bool write_outputs, int lanes) {
+// The per-page scope of a per-page kernel (its shared declarations and prologue are left in
+// shared_decls_ and prologue_). lanes > 1: the cooperative form, `lanes` threads per page
+// (lane_splits_ then counts the reductions split over them).
+std::string Generator::page_kernel_body(bool write_outputs, int lanes) {
   begin_kernel(&rewritten_.score, KernelKind::kScorePages, Context::kPage);
   lanes_ = lanes;
   lane_splits_ = 0;
@@ -1860,18 +1888,30 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   page_head_ = nullptr;
   lanes_ = 1;
   store_guard_.clear();
+  return body;
+}
+
+// The group of `lanes` adjacent lanes that shares a page, and its shuffle mask.
+std::string Generator::lane_group_decls(int lanes) const {
+  if (lanes <= 1) return "";
+  std::string k;
+  k += str_cat("  const int lane = (int)threadIdx.x & ", lanes - 1, ";\n");
+  k += str_cat("  const unsigned gmask = 0xffffffffu >> ", 32 - lanes, " << ((int)threadIdx.x & ",
+               32 - lanes, ");\n");
+  k += "  (void)lane; (void)gmask;\n";
+  return k;
+}
+
+// The per-page kernel: outputs are the scratch values (before a row kernel) or the scores and
+// State stores.
+std::string Generator::gen_page_kernel(const std::string& name, bool write_outputs, int lanes) {
+  const std::string body = page_kernel_body(write_outputs, lanes);
   check_shared_bytes("score");
   std::string k;
   k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ",
                name, "(const CudaScoreArgs a) {\n");
   k += shared_decls_;
-  if (lanes > 1) {
-    // The group of `lanes` adjacent lanes that shares a page, and its shuffle mask.
-    k += str_cat("  const int lane = (int)threadIdx.x & ", lanes - 1, ";\n");
-    k += str_cat("  const unsigned gmask = 0xffffffffu >> ", 32 - lanes, " << ((int)threadIdx.x & ",
-                 32 - lanes, ");\n");
-    k += "  (void)lane; (void)gmask;\n";
-  }
+  k += lane_group_decls(lanes);
   k += "  const int num_items = *a.num_items;\n";
   k += "  int prologue_row = -1;\n";
   k += "  for (int it = blockIdx.x; it < num_items; it += gridDim.x) {\n";
@@ -1903,6 +1943,49 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   k += body;
   k += "    }\n";
   k += "  }\n";
+  k += "}\n";
+  return k;
+}
+
+// The fused score-and-select kernel (cuda_flow_abi.h): one block per row runs the per-page
+// kernel's scope over all of the row's scoreable pages, their physical numbers read from the
+// selection's shared-memory cache, then selects with kernels/cuda/select_row.cuh. Returns ""
+// when the kernel's shared memory would not fit.
+std::string Generator::gen_score_select_kernel(const std::string& name, int lanes) {
+  fused_select_ = true;
+  const std::string body = page_kernel_body(true, lanes);
+  fused_select_ = false;
+  if (shared_bytes_ + kSelectSharedBytes > kMaxSharedBytes) return "";
+  const int groups = kCudaScoreSelectThreads / lanes;
+  std::string k;
+  k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScoreSelectThreads, ", 2) ",
+               name, "(const CudaScoreArgs a) {\n");
+  k += shared_decls_;
+  k += "  __shared__ VxSelectShared s_sel;\n";
+  k += lane_group_decls(lanes);
+  k += "  const int row = blockIdx.x;\n";
+  k += "  if (row >= a.num_rows) return;\n";
+  k += "  const VxSelectRow sr = vx_select_row_plan(row, a.page_size, a.max_pages, "
+       "a.row_page_offset, a.pages, a.row_num_tokens, a.row_first, a.row_count, a.row_k, "
+       "a.row_recent_begin, a.out_pages);\n";
+  k += "  const int h = row % a.num_kv_heads;\n";
+  k += "  (void)h;\n";
+  if (!prologue_.empty()) {
+    // Row-invariant values first: their reads overlap the plan's.
+    k += "  {\n";
+    k += str_cat("    ", q_pointer(), "\n");
+    k += "    (void)qp;\n";
+    k += prologue_;
+    k += "  }\n";
+  }
+  k += "  if (!vx_select_row_begin(sr, s_sel, a.page_size, a.out_num_tokens + row)) return;\n";
+  k += "  const int count = sr.count;\n";
+  k += "  __syncthreads();\n";
+  k += str_cat("  for (int i = (int)threadIdx.x / ", lanes, "; i < count; i += ", groups, ") {\n");
+  k += body;
+  k += "  }\n";
+  k += "  __syncthreads();\n";
+  k += "  vx_select_row_finish(sr, s_sel, a.scores + (long long)row * a.max_pages);\n";
   k += "}\n";
   return k;
 }
@@ -2031,8 +2114,17 @@ CudaFlowSource Generator::run() {
   bool cross = false;
   for (size_t i = 0; i < rewritten_.score.ops.size(); ++i)
     cross = cross || mixes_pages(static_cast<ValueId>(i));
+  bool uses_select = false;
   if (!cross) {
-    out.score_kernels.push_back(add_page_kernel(base + "_score_pages", true, kernels));
+    const CudaScoreKernel pages = add_page_kernel(base + "_score_pages", true, kernels);
+    out.score_kernels.push_back(pages);
+    const std::string fused = gen_score_select_kernel(base + "_score_select", pages.lanes);
+    if (!fused.empty()) {
+      kernels += fused + "\n";
+      out.select_kernel = base + "_score_select";
+      out.select_lanes = pages.lanes;
+      uses_select = true;
+    }
   } else {
     const std::string row_name = base + "_score_rows";
     const std::string row_kernel = gen_row_kernel(row_name);
@@ -2051,6 +2143,15 @@ CudaFlowSource Generator::run() {
   src += kCudaFlowAbiSource;
   src += kDeviceHelpers;
   src += abi_asserts();
+  if (uses_select) {
+    src += kSelectRowSource;
+    src += str_cat("static_assert(VX_SELECT_THREADS == ", kCudaScoreSelectThreads,
+                   ", \"the host launches the fused score-and-select kernel with ",
+                   kCudaScoreSelectThreads, " threads\");\n");
+    src += str_cat("static_assert(sizeof(VxSelectShared) <= ", kSelectSharedBytes,
+                   ", \"the generator reserves ", kSelectSharedBytes,
+                   " bytes of shared memory for the selection\");\n");
+  }
   src += "\n" + kernels;
   for (size_t pos; (pos = src.find("VX_PAGE_SCRATCH_FLOATS")) != std::string::npos;)
     src.replace(pos, std::strlen("VX_PAGE_SCRATCH_FLOATS"), std::to_string(out.page_scratch_floats));

@@ -40,6 +40,11 @@ struct CudaFlowSource {
   std::string source;            // self-contained CUDA C++ (no #include)
   std::string summarize_kernel;  // "" when summarize stores nothing (no launch needed)
   std::vector<CudaScoreKernel> score_kernels;  // launched in this order
+  // The fused score-and-select kernel (cuda_flow_abi.h), "" when the flow has none (its score
+  // has cross-page ops, or the kernel's shared memory would not fit); select_lanes: its lanes
+  // per page, as CudaScoreKernel::lanes.
+  std::string select_kernel;
+  int32_t select_lanes = 1;
   std::vector<CudaFieldLayout> fields;         // the Fields, in declaration order
   int32_t field_floats = 0;   // values per (page, KV head) of all Fields (FieldSlot layout)
   int32_t field_stride = 0;   // 16-bit units per GPU block (a multiple of 8), or 0

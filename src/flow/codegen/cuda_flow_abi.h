@@ -27,6 +27,9 @@ namespace vortex::flow {
 constexpr int kCudaSummarizeThreads = 128;
 constexpr int kCudaScorePageThreads = 128;  // also the number of pages in one worklist item
 constexpr int kCudaScoreRowThreads = 256;
+// The fused score-and-select kernel: one block per row (kernels/cuda/select_row.cuh's
+// VX_SELECT_THREADS, checked by the generated code).
+constexpr int kCudaScoreSelectThreads = 512;
 
 // summarize: grid (max_items, num_kv_heads, num_layers). Block (x, h, z) with x < *num_items
 // summarizes KV head h of physical page items[x] (a full page) in layer
@@ -64,6 +67,11 @@ struct CudaSummarizeArgs {
 // Kernels write the row's scores to scores[row * max_pages + i], update State in place, and pass
 // values between kernels through page_scratch ([rows][max_pages][page_scratch_floats]) and
 // row_scratch ([rows][row_scratch_floats]).
+// A flow whose score is one per-page kernel also gets a fused score-and-select kernel
+// (CudaFlowSource::select_kernel): one block of kCudaScoreSelectThreads per row (grid =
+// num_rows) scores the row's pages and then selects them as kernels/cuda/page_selection.h's
+// select_pages does, reading the plan (row_first, row_count, row_k, row_recent_begin,
+// row_num_tokens) and writing scores, out_pages and out_num_tokens; it ignores the worklist.
 struct CudaScoreArgs {
   const uint16_t* q = nullptr;          // [tokens, num_q_heads, D], after QK-norm and RoPE
   const int32_t* q_rows = nullptr;      // [sequences]: token row of each sequence's query
@@ -81,6 +89,12 @@ struct CudaScoreArgs {
   float* page_scratch = nullptr;
   float* row_scratch = nullptr;
   float* scores = nullptr;  // [rows][max_pages]
+  // The fused score-and-select kernel's plan and outputs (cuda::SelectPagesArgs' fields).
+  const int32_t* row_num_tokens = nullptr;    // [rows]
+  const int32_t* row_k = nullptr;             // [rows]
+  const int32_t* row_recent_begin = nullptr;  // [rows]
+  int32_t* out_pages = nullptr;               // [rows][max_pages]
+  int32_t* out_num_tokens = nullptr;          // [rows]
   int32_t num_rows = 0;
   int32_t num_q_heads = 0;
   int32_t num_kv_heads = 0;
@@ -88,6 +102,7 @@ struct CudaScoreArgs {
   int32_t field_stride = 0;
   int32_t state_stride = 0;
   int32_t num_pages = 0;  // physical pages of the pool (Field blocks per KV head)
+  int32_t page_size = 0;  // tokens per page (fused score-and-select kernel)
 };
 
 // The same definitions as CUDA source text, for the generated code (kept equal to the structs
@@ -130,6 +145,11 @@ struct CudaScoreArgs {
   float* page_scratch;
   float* row_scratch;
   float* scores;
+  const vx_i32* row_num_tokens;
+  const vx_i32* row_k;
+  const vx_i32* row_recent_begin;
+  vx_i32* out_pages;
+  vx_i32* out_num_tokens;
   vx_i32 num_rows;
   vx_i32 num_q_heads;
   vx_i32 num_kv_heads;
@@ -137,6 +157,7 @@ struct CudaScoreArgs {
   vx_i32 field_stride;
   vx_i32 state_stride;
   vx_i32 num_pages;
+  vx_i32 page_size;
 };
 )";
 
