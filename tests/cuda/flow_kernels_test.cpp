@@ -74,7 +74,8 @@ std::vector<fs::path> all_flows() {
                            "subpage_quest", "value_gated"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
   for (const char* name :
-       {"chain", "both_sides", "odd_scale", "nested", "page_ops", "row_ops", "page_state"})
+       {"chain", "both_sides", "odd_scale", "nested", "int8_fields", "page_ops", "row_ops",
+        "page_state", "row_invariant_n"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" /
                     (std::string(name) + ".py"));
   return paths;

@@ -49,8 +49,9 @@ FlowProgram compile_shipped(const std::string& name) {
 }
 
 // Flows that exercise the generator's other paths (tests/data/flows/codegen).
-const char* const kCoverageFlows[] = {"chain",       "both_sides", "odd_scale", "nested",
-                                      "int8_fields", "page_ops",   "row_ops",   "page_state"};
+const char* const kCoverageFlows[] = {"chain",    "both_sides", "odd_scale",  "nested",
+                                      "int8_fields", "page_ops", "row_ops",    "page_state",
+                                      "row_invariant_n"};
 
 FlowProgram compile_coverage(const std::string& name) {
   const fs::path path = fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" / (name + ".py");

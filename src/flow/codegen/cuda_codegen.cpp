@@ -1968,8 +1968,10 @@ std::string Generator::gen_score_select_kernel(const std::string& name, int lane
   k += "  const VxSelectRow sr = vx_select_row_plan(row, a.page_size, a.max_pages, "
        "a.row_page_offset, a.pages, a.row_num_tokens, a.row_first, a.row_count, a.row_k, "
        "a.row_recent_begin, a.out_pages);\n";
+  k += "  const int count = sr.count;\n";
   k += "  const int h = row % a.num_kv_heads;\n";
-  k += "  (void)h;\n";
+  k += "  const int page_base = (int)(sr.dense - a.pages) + sr.first;\n";
+  k += "  (void)count; (void)h; (void)page_base;\n";
   if (!prologue_.empty()) {
     // Row-invariant values first: their reads overlap the plan's.
     k += "  {\n";
@@ -1979,7 +1981,6 @@ std::string Generator::gen_score_select_kernel(const std::string& name, int lane
     k += "  }\n";
   }
   k += "  if (!vx_select_row_begin(sr, s_sel, a.page_size, a.out_num_tokens + row)) return;\n";
-  k += "  const int count = sr.count;\n";
   k += "  __syncthreads();\n";
   k += str_cat("  for (int i = (int)threadIdx.x / ", lanes, "; i < count; i += ", groups, ") {\n");
   k += body;
