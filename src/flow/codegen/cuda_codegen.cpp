@@ -1724,6 +1724,7 @@ void Generator::emit_outputs(bool to_scratch) {
   struct Write {
     std::string target, value;
     SourceLoc loc;
+    bool score = false;  // the page's score (the fused kernel also keeps it as a key)
   };
   std::vector<Write> writes;  // stores after all values exist
   if (lanes_ > 1) {
@@ -1737,7 +1738,7 @@ void Generator::emit_outputs(bool to_scratch) {
     const ValueId r = fn.result;
     OriginGuard origin(*this, fn.ops[static_cast<size_t>(r)].loc);
     Index idx(fact(r).ext.size(), aff(0));
-    writes.push_back({"a.scores[(long long)row * a.max_pages + i]", value(r, idx), origin_});
+    writes.push_back({"a.scores[(long long)row * a.max_pages + i]", value(r, idx), origin_, true});
   }
   for (const Op& op : fn.ops) {
     if (op.kind != OpKind::kStoreField) continue;
@@ -1752,18 +1753,17 @@ void Generator::emit_outputs(bool to_scratch) {
         line(store_guard_ + "st[" + str(flat(v, idx) + aff(off)) + "] = " + x + ";");
     });
   }
-  for (size_t w = 0; w < writes.size(); ++w) {
-    const Write& x = writes[w];
-    if (w == 0 && fused_select_) {
+  for (const Write& w : writes) {
+    if (w.score && fused_select_) {
       // The score also goes to the row's selection, as its key (rows of up to VX_SELECT_CACHED
       // scoreable pages; longer rows are selected from the scores in global memory).
-      line(str_cat(store_guard_, "{ const float sc = ", x.value, "; ", x.target,
+      line(str_cat(store_guard_, "{ const float sc = ", w.value, "; ", w.target,
                    " = sc; if (i < VX_SELECT_CACHED) s_sel.keys[i] = "
                    "vx_score_key(__float_as_uint(sc)); }"),
-           &x.loc);
-      continue;
+           &w.loc);
+    } else {
+      line(store_guard_ + w.target + " = " + w.value + ";", &w.loc);
     }
-    line(store_guard_ + x.target + " = " + x.value + ";", &x.loc);
   }
 }
 
@@ -1970,8 +1970,7 @@ std::string Generator::gen_score_select_kernel(const std::string& name, int lane
        "a.row_recent_begin, a.out_pages);\n";
   k += "  const int count = sr.count;\n";
   k += "  const int h = row % a.num_kv_heads;\n";
-  k += "  const int page_base = (int)(sr.dense - a.pages) + sr.first;\n";
-  k += "  (void)count; (void)h; (void)page_base;\n";
+  k += "  (void)count; (void)h;\n";
   if (!prologue_.empty()) {
     // Row-invariant values first: their reads overlap the plan's.
     k += "  {\n";
