@@ -2,9 +2,11 @@
 // so the user can act on it; the CLI prints it and exits with exit_code() (never a crash).
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace vortex {
 
@@ -26,6 +28,38 @@ std::string str_cat(const Args&... args) {
   std::ostringstream os;
   (os << ... << args);
   return os.str();
+}
+
+// `text` (a name or value taken from an input file) made safe to put in a one-line message:
+// control characters are escaped ("\n", "\x01") and anything past `max_bytes` is cut at a
+// character boundary and replaced by "...", so a hostile tensor name or token cannot flood the
+// terminal or split the message over lines.
+inline std::string printable(std::string_view text, size_t max_bytes = 80) {
+  std::string out;
+  size_t end = text.size();
+  if (end > max_bytes) {
+    end = max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  }
+  for (size_t i = 0; i < end; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (end < text.size()) out += "...";
+  return out;
 }
 
 template <class... Args>

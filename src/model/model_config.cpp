@@ -1,6 +1,7 @@
 #include "model/model_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -36,11 +37,7 @@ std::string supported_model_types() {
 }
 
 // A short rendering of a JSON value for error messages.
-std::string show(const Json& v) {
-  std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
-}
+std::string show(const Json& v) { return json_excerpt(v, 60); }
 
 // Reads typed fields of one JSON object, naming the file and the dotted field in every error.
 class Fields {
@@ -81,32 +78,36 @@ class Fields {
     return s;
   }
 
-  int32_t positive_int(std::string_view key) const {
+  // An integer in [1, max].
+  int32_t positive_int(std::string_view key, int32_t max) const {
     const Json* v = find(key);
     if (!v) missing(key);
-    return positive_int(key, *v);
+    return positive_int(key, *v, max);
   }
-  int32_t positive_int(std::string_view key, const Json& v) const {
+  int32_t positive_int(std::string_view key, const Json& v, int32_t max) const {
     int64_t x = int_value(key, v);
     if (x <= 0) bad(key, str_cat("must be positive, got ", x));
+    if (x > max) bad(key, str_cat("is ", x, ", over the limit of ", max));
     return static_cast<int32_t>(x);
   }
-  std::optional<int32_t> optional_positive_int(std::string_view key) const {
+  std::optional<int32_t> optional_positive_int(std::string_view key, int32_t max) const {
     const Json* v = find(key);
     if (!v) return std::nullopt;
-    return positive_int(key, *v);
+    return positive_int(key, *v, max);
   }
 
-  double positive_double(std::string_view key) const {
+  // A finite number in (0, max]; NaN and infinities never reach the kernels.
+  double positive_double(std::string_view key, double max) const {
     const Json* v = find(key);
     if (!v) missing(key);
     if (!v->is_number()) bad(key, str_cat("must be a number, got ", show(*v)));
     double x = v->get<double>();
-    if (!(x > 0.0)) bad(key, str_cat("must be positive, got ", show(*v)));
+    if (!std::isfinite(x) || !(x > 0.0)) bad(key, str_cat("must be positive, got ", show(*v)));
+    if (x > max) bad(key, str_cat("is ", show(*v), ", over the limit of ", max));
     return x;
   }
-  double positive_double(std::string_view key, double fallback) const {
-    return has(key) ? positive_double(key) : fallback;
+  double positive_double(std::string_view key, double max, double fallback) const {
+    return has(key) ? positive_double(key, max) : fallback;
   }
 
   bool boolean(std::string_view key, bool fallback) const {
@@ -165,7 +166,7 @@ const ArchInfo& resolve_arch(const Fields& f) {
       if (a.class_name == class_name) by_class = &a;
     }
     if (!by_class) {
-      fail(f.path(), ": unsupported architecture '", class_name,
+      fail(f.path(), ": unsupported architecture '", printable(class_name),
            "' (field 'architectures'); supported: ", supported_classes());
     }
   }
@@ -174,7 +175,7 @@ const ArchInfo& resolve_arch(const Fields& f) {
       if (a.model_type == *type) by_type = &a;
     }
     if (!by_type) {
-      fail(f.path(), ": unsupported model_type '", *type,
+      fail(f.path(), ": unsupported model_type '", printable(*type),
            "' (field 'model_type'); supported: ", supported_model_types());
     }
   }
@@ -193,7 +194,7 @@ const ArchInfo& resolve_arch(const Fields& f) {
 RopeParams parse_rope(const Json& j, const std::string& path) {
   Fields top(j, path);
   RopeParams rope;
-  rope.theta = top.positive_double("rope_theta", rope.theta);
+  rope.theta = top.positive_double("rope_theta", kMaxRopeTheta, rope.theta);
 
   std::string_view section = "rope_parameters";
   const Json* params = top.find(section);
@@ -205,7 +206,7 @@ RopeParams parse_rope(const Json& j, const std::string& path) {
   if (!params->is_object()) top.bad(section, str_cat("must be an object, got ", show(*params)));
 
   Fields p(*params, path, str_cat(section, "."));
-  rope.theta = p.positive_double("rope_theta", rope.theta);
+  rope.theta = p.positive_double("rope_theta", kMaxRopeTheta, rope.theta);
   std::string_view type_key = p.has("rope_type") ? "rope_type" : "type";
   std::optional<std::string> type = p.string(type_key);
   if (!type) {
@@ -221,20 +222,21 @@ RopeParams parse_rope(const Json& j, const std::string& path) {
     rope.type = "default";
   } else if (*type == "linear") {
     rope.type = "linear";
-    rope.factor = p.positive_double("factor");
+    rope.factor = p.positive_double("factor", kMaxRopeFactor);
   } else if (*type == "llama3") {
     rope.type = "llama3";
-    rope.factor = p.positive_double("factor");
-    rope.low_freq_factor = p.positive_double("low_freq_factor");
-    rope.high_freq_factor = p.positive_double("high_freq_factor");
-    rope.original_max_position_embeddings = p.positive_int("original_max_position_embeddings");
+    rope.factor = p.positive_double("factor", kMaxRopeFactor);
+    rope.low_freq_factor = p.positive_double("low_freq_factor", kMaxRopeFactor);
+    rope.high_freq_factor = p.positive_double("high_freq_factor", kMaxRopeFactor);
+    rope.original_max_position_embeddings =
+        p.positive_int("original_max_position_embeddings", kMaxPositionEmbeddings);
     if (rope.high_freq_factor <= rope.low_freq_factor) {
       fail(path, ": field '", p.name("high_freq_factor"), "' (", rope.high_freq_factor,
            ") must be greater than '", p.name("low_freq_factor"), "' (", rope.low_freq_factor, ")");
     }
   } else {
     p.bad(type_key,
-          str_cat("is '", *type, "', which is not supported; supported: ", kSupportedRopeTypes));
+          str_cat("is '", printable(*type), "', which is not supported; supported: ", kSupportedRopeTypes));
   }
   return rope;
 }
@@ -245,7 +247,7 @@ DType parse_checkpoint_dtype(const Fields& f) {
   if (!name) return DType::kF32;  // transformers loads a config without a dtype as float32
   DType t;
   if (!parse_dtype(*name, &t) || (t != DType::kF32 && t != DType::kF16 && t != DType::kBF16)) {
-    f.bad(key, str_cat("is '", *name, "'; supported: bfloat16, float16, float32"));
+    f.bad(key, str_cat("is '", printable(*name), "'; supported: bfloat16, float16, float32"));
   }
   return t;
 }
@@ -254,7 +256,7 @@ DType parse_checkpoint_dtype(const Fields& f) {
 // than silently running a different model.
 void reject_unsupported_features(const Fields& f) {
   if (std::optional<std::string> act = f.string("hidden_act"); act && *act != "silu") {
-    f.bad("hidden_act", str_cat("is '", *act, "'; only 'silu' is supported"));
+    f.bad("hidden_act", str_cat("is '", printable(*act), "'; only 'silu' is supported"));
   }
   if (f.boolean("mlp_bias", false)) f.bad("mlp_bias", "is true; MLP biases are not supported");
   if (f.boolean("use_sliding_window", false)) {
@@ -299,17 +301,18 @@ ModelConfig parse_model_config(const Json& j, const std::string& path) {
   c.architecture = std::string(arch.class_name);
   reject_unsupported_features(f);
 
-  c.vocab_size = f.positive_int("vocab_size");
-  c.hidden_size = f.positive_int("hidden_size");
-  c.intermediate_size = f.positive_int("intermediate_size");
-  c.num_layers = f.positive_int("num_hidden_layers");
-  c.num_heads = f.positive_int("num_attention_heads");
-  c.num_kv_heads = f.optional_positive_int("num_key_value_heads").value_or(c.num_heads);
+  c.vocab_size = f.positive_int("vocab_size", kMaxVocabSize);
+  c.hidden_size = f.positive_int("hidden_size", kMaxHiddenSize);
+  c.intermediate_size = f.positive_int("intermediate_size", kMaxIntermediateSize);
+  c.num_layers = f.positive_int("num_hidden_layers", kMaxLayers);
+  c.num_heads = f.positive_int("num_attention_heads", kMaxHeads);
+  c.num_kv_heads =
+      f.optional_positive_int("num_key_value_heads", kMaxHeads).value_or(c.num_heads);
   if (c.num_heads % c.num_kv_heads != 0) {
     fail(path, ": field 'num_attention_heads' (", c.num_heads,
          ") must be a multiple of field 'num_key_value_heads' (", c.num_kv_heads, ")");
   }
-  if (std::optional<int32_t> head_dim = f.optional_positive_int("head_dim")) {
+  if (std::optional<int32_t> head_dim = f.optional_positive_int("head_dim", kMaxHeadDim)) {
     c.head_dim = *head_dim;
   } else {
     if (c.hidden_size % c.num_heads != 0) {
@@ -321,8 +324,14 @@ ModelConfig parse_model_config(const Json& j, const std::string& path) {
   if (c.head_dim % 2 != 0) {
     f.bad("head_dim", str_cat("is ", c.head_dim, "; RoPE needs an even head dimension"));
   }
-  c.rms_norm_eps = f.positive_double("rms_norm_eps");
-  c.max_position_embeddings = f.positive_int("max_position_embeddings");
+  // Both factors are capped, so the product is exact in int64; q_dim() and kv_dim() (int32) are
+  // then safe, and kv_dim <= q_dim because the KV heads divide the heads.
+  if (const int64_t q_dim = int64_t{c.num_heads} * c.head_dim; q_dim > kMaxAttentionDim) {
+    fail(path, ": num_attention_heads (", c.num_heads, ") * head_dim (", c.head_dim, ") = ",
+         q_dim, " is over the limit of ", kMaxAttentionDim);
+  }
+  c.rms_norm_eps = f.positive_double("rms_norm_eps", kMaxRmsNormEps);
+  c.max_position_embeddings = f.positive_int("max_position_embeddings", kMaxPositionEmbeddings);
   c.rope = parse_rope(j, path);
   // Both Qwen3Config and LlamaConfig default to untied; Qwen3's small models say `true` explicitly.
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);

@@ -16,6 +16,23 @@ namespace vortex {
 
 enum class Arch { kQwen3, kLlama };
 
+// Upper bounds on config.json values, several times what released models use (e.g. vocab 262,144,
+// hidden 16,384, 126 layers, 128 heads, head_dim 256, 10M positions). Together they keep every
+// size the engine derives in range: q_dim and kv_dim fit int32 and weight element counts
+// (vocab * hidden, intermediate * hidden) fit int64 many times over.
+inline constexpr int32_t kMaxVocabSize = 1 << 20;
+inline constexpr int32_t kMaxHiddenSize = 1 << 16;
+inline constexpr int32_t kMaxIntermediateSize = 1 << 18;
+inline constexpr int32_t kMaxLayers = 1024;
+inline constexpr int32_t kMaxHeads = 1024;
+inline constexpr int32_t kMaxHeadDim = 1024;
+inline constexpr int32_t kMaxAttentionDim = 1 << 16;  // num_attention_heads * head_dim
+inline constexpr int32_t kMaxPositionEmbeddings = 1 << 24;
+// Floats must be finite, positive and at most these.
+inline constexpr double kMaxRopeTheta = 1e12;
+inline constexpr double kMaxRopeFactor = 1e6;  // rope scaling factor, low/high_freq_factor
+inline constexpr double kMaxRmsNormEps = 1.0;
+
 std::string_view arch_name(Arch arch);  // "qwen3", "llama"
 
 struct ModelConfig {
@@ -45,7 +62,8 @@ struct ModelConfig {
 
 // Builds a config from parsed config.json text and validates every field; `path` names the file
 // in errors ("PATH: field 'num_attention_heads' ..."). Throws vortex::Error on anything missing,
-// ill-typed, out of range or unsupported (architecture, rope type, sliding window, ...).
+// ill-typed, out of range (the limits above; NaN, infinite or negative floats) or unsupported
+// (architecture, rope type, sliding window, ...).
 ModelConfig parse_model_config(const Json& j, const std::string& path);
 
 // Reads DIR/config.json and, if present, DIR/generation_config.json, whose eos_token_id (int or

@@ -95,7 +95,7 @@ void check_no_extra_layers(const SafetensorsArchive& archive, const ModelConfig&
     if (name.compare(0, kPrefix.size(), kPrefix) != 0) continue;
     long layer = std::strtol(name.c_str() + kPrefix.size(), nullptr, 10);
     if (layer >= c.num_layers) {
-      fail(archive.source(), ": has tensor '", name,
+      fail(archive.source(), ": has tensor '", printable(name),
            "' but config.json says num_hidden_layers = ", c.num_layers);
     }
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -53,39 +54,66 @@ std::optional<uint64_t> as_u64(const Json& v) {
   return std::nullopt;
 }
 
+// Where one tensor's bytes lie in the data section, for the overlap check.
+struct Extent {
+  uint64_t begin, end;
+  const std::string* name;
+};
+
 TensorEntry parse_entry(const std::string& path, const std::string& name, const Json& e,
-                        const unsigned char* data, uint64_t data_size) {
-  auto bad = [&](const auto&... what) { fail(path, ": tensor '", name, "' ", what...); };
-  if (!e.is_object()) bad("has a header entry that is not an object: ", e.dump());
+                        uint64_t data_start, const unsigned char* data, uint64_t data_size,
+                        Extent& extent) {
+  auto bad = [&](const auto&... what) {
+    fail(path, ": tensor '", printable(name), "' ", what...);
+  };
+  if (!e.is_object()) bad("has a header entry that is not an object: ", json_excerpt(e));
   TensorEntry entry;
   entry.name = name;
   entry.file = path;
 
   auto dtype_it = e.find("dtype");
   if (dtype_it == e.end()) bad("has no 'dtype' in the header");
-  if (!dtype_it->is_string()) bad("has a 'dtype' that is not a string: ", dtype_it->dump());
-  std::string dtype_name = dtype_it->get<std::string>();
+  if (!dtype_it->is_string()) bad("has a 'dtype' that is not a string: ", json_excerpt(*dtype_it));
+  const std::string& dtype_name = dtype_it->get_ref<const std::string&>();
   auto known = std::find_if(std::begin(kDTypes), std::end(kDTypes),
                             [&](const SafetensorsDType& d) { return d.name == dtype_name; });
   if (known == std::end(kDTypes)) {
-    bad("has unsupported dtype '", dtype_name, "' (supported: ", supported_dtypes(), ")");
+    bad("has unsupported dtype '", printable(dtype_name), "' (supported: ", supported_dtypes(),
+        ")");
   }
   entry.dtype = known->dtype;
+  const uint64_t element_size = dtype_size(entry.dtype);
 
   auto shape_it = e.find("shape");
   if (shape_it == e.end()) bad("has no 'shape' in the header");
-  if (!shape_it->is_array()) bad("has a 'shape' that is not a list: ", shape_it->dump());
+  if (!shape_it->is_array()) bad("has a 'shape' that is not a list: ", json_excerpt(*shape_it));
+  if (shape_it->size() > kMaxTensorRank) {
+    bad("has a shape of ", shape_it->size(), " dimensions; at most ", kMaxTensorRank,
+        " are supported");
+  }
+  // numel * element_size must fit in int64 (Tensor sizes are int64) and so in the address space.
+  constexpr uint64_t kMaxBytes = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t numel = 1;
+  bool has_zero = false, overflow = false;
   for (const Json& d : *shape_it) {
     std::optional<uint64_t> dim = as_u64(d);
-    if (!dim || *dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      bad("has a 'shape' that is not a list of non-negative integers: ", shape_it->dump());
+    if (!dim || *dim > kMaxBytes) {
+      bad("has a 'shape' that is not a list of non-negative integers: ", json_excerpt(*shape_it));
     }
-    if (*dim != 0 && numel > std::numeric_limits<uint64_t>::max() / 8 / *dim) {
-      bad("has a shape ", shape_it->dump(), " too large to address");
+    // A zero anywhere makes the tensor empty, however large the other dimensions.
+    if (*dim == 0) {
+      has_zero = true;
+    } else if (!overflow && numel > kMaxBytes / element_size / *dim) {
+      overflow = true;
+    } else if (!overflow) {
+      numel *= *dim;
     }
-    numel *= *dim;
     entry.shape.push_back(static_cast<int64_t>(*dim));
+  }
+  if (has_zero) {
+    numel = 0;
+  } else if (overflow) {
+    bad("has a shape ", json_excerpt(*shape_it), " too large to address");
   }
 
   auto offsets_it = e.find("data_offsets");
@@ -96,19 +124,46 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
     end = as_u64((*offsets_it)[1]);
   }
   if (!begin || !end || *begin > *end) {
-    bad("has 'data_offsets' ", offsets_it->dump(), ", expected [begin, end] with begin <= end");
+    bad("has 'data_offsets' ", json_excerpt(*offsets_it),
+        ", expected [begin, end] with begin <= end");
   }
-  uint64_t expected = numel * dtype_size(entry.dtype);
+  const uint64_t expected = numel * element_size;
   if (*end - *begin != expected) {
-    bad("has data_offsets ", offsets_it->dump(), " spanning ", *end - *begin, " bytes, but shape ",
-        shape_str(entry.shape), " of ", dtype_name, " needs ", expected, " bytes");
+    bad("has data_offsets ", json_excerpt(*offsets_it), " spanning ", *end - *begin,
+        " bytes, but shape ", shape_str(entry.shape), " of ", dtype_name, " needs ", expected,
+        " bytes");
   }
   if (*end > data_size) {
-    bad("has data_offsets ", offsets_it->dump(), " beyond the end of the data section (", data_size,
-        " bytes): the file is truncated or corrupt");
+    bad("has data_offsets ", json_excerpt(*offsets_it), " beyond the end of the data section (",
+        data_size, " bytes): the file is truncated or corrupt");
+  }
+  // The map starts on a page boundary, so the offset in the file decides the alignment. Kernels
+  // read the data in place as float* or uint16_t*, which misaligned data would make undefined.
+  // An empty tensor has nothing to read.
+  if (expected > 0 && (data_start + *begin) % element_size != 0) {
+    bad("starts at byte ", data_start + *begin, " of the file, which is not a multiple of the ",
+        element_size, "-byte size of ", dtype_name,
+        ": misaligned data cannot be used in place (rewrite the file with the safetensors library)");
   }
   entry.data = data + *begin;
+  extent = Extent{*begin, *end, nullptr};
   return entry;
+}
+
+// Two tensors sharing bytes would alias: writing one (nothing does today) or a crafted file
+// could make one tensor's values depend on another's.
+void check_no_overlap(const std::string& path, std::vector<Extent>& extents) {
+  std::sort(extents.begin(), extents.end(),
+            [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < extents.size(); ++i) {
+    const Extent& prev = extents[i - 1];
+    const Extent& cur = extents[i];
+    if (cur.begin < prev.end) {
+      fail(path, ": tensors '", printable(*prev.name), "' (bytes ", prev.begin, "..", prev.end,
+           ") and '", printable(*cur.name), "' (bytes ", cur.begin, "..", cur.end,
+           ") overlap in the data section");
+    }
+  }
 }
 
 ParsedFile parse_file(const std::string& path) {
@@ -122,29 +177,70 @@ ParsedFile parse_file(const std::string& path) {
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  if (header_len > kMaxSafetensorsHeaderBytes) {
+    fail(path, ": header length ", header_len, " is over the limit of ",
+         kMaxSafetensorsHeaderBytes, " bytes: not a safetensors file, or corrupt");
+  }
   if (header_len > size - 8) {
     fail(path, ": header length ", header_len, " runs past the end of the file (", size,
          " bytes): not a safetensors file, or truncated");
   }
-  std::string header_text(reinterpret_cast<const char*>(bytes + 8), header_len);
+  std::string_view header_text(reinterpret_cast<const char*>(bytes + 8), header_len);
   Json header = parse_json(header_text, str_cat(path, ": safetensors header"));
   if (!header.is_object()) {
     fail(path, ": safetensors header must be a JSON object, got ", header.type_name());
   }
-  const unsigned char* data = bytes + 8 + header_len;
-  uint64_t data_size = size - 8 - header_len;
-  for (const auto& [name, value] : header.items()) {
+  const uint64_t data_start = 8 + header_len;
+  const unsigned char* data = bytes + data_start;
+  uint64_t data_size = size - data_start;
+  std::vector<Extent> extents;
+  for (const auto& [name, value] : header.get_ref<const Json::object_t&>()) {
     if (name == "__metadata__") {
-      if (!value.is_object()) fail(path, ": '__metadata__' must be an object of strings");
-      for (const auto& [k, v] : value.items()) {
-        if (!v.is_string()) fail(path, ": '__metadata__' entry '", k, "' is not a string");
+      if (value.is_null()) continue;
+      if (!value.is_object()) {
+        fail(path, ": '__metadata__' must be an object of strings, got ", json_excerpt(value));
+      }
+      for (const auto& [k, v] : value.get_ref<const Json::object_t&>()) {
+        if (!v.is_string()) {
+          fail(path, ": '__metadata__' entry '", printable(k), "' is not a string: ",
+               json_excerpt(v));
+        }
         out.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    out.entries.emplace(name, parse_entry(path, name, value, data, data_size));
+    Extent extent{};
+    TensorEntry entry = parse_entry(path, name, value, data_start, data, data_size, extent);
+    auto placed = out.entries.emplace(name, std::move(entry)).first;
+    extent.name = &placed->first;
+    if (extent.end > extent.begin) extents.push_back(extent);
   }
+  check_no_overlap(path, extents);
   return out;
+}
+
+// The file a shard name of the index stands for. Names are paths relative to the model
+// directory; one that is absolute or climbs with ".." could make a downloaded checkpoint read
+// any file on the machine, so it is refused. (Symlinks are followed: the Hugging Face cache
+// links every file of a snapshot to a blob outside it.)
+fs::path shard_path(const std::string& dir, const std::string& index, const std::string& tensor,
+                    const std::string& shard) {
+  auto bad = [&](const char* why) {
+    fail(index, ": field 'weight_map' gives tensor '", printable(tensor), "' the shard '",
+         printable(shard), "', which ", why);
+  };
+  if (shard.empty()) bad("is empty");
+  for (char c : shard) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) bad("holds a control character");
+  }
+  const fs::path relative(shard);
+  if (relative.is_absolute() || relative.has_root_name() || relative.has_root_directory()) {
+    bad("is an absolute path; shards must be inside the model directory");
+  }
+  for (const fs::path& part : relative) {
+    if (part == "..") bad("climbs out of the model directory with '..'");
+  }
+  return fs::path(dir) / relative.lexically_normal();
 }
 
 }  // namespace
@@ -161,11 +257,14 @@ SafetensorsArchive SafetensorsArchive::open_file(const std::string& path) {
 }
 
 SafetensorsArchive SafetensorsArchive::open_dir(const std::string& dir) {
-  if (!fs::is_directory(dir)) fail(dir, ": not a directory (expected a model checkpoint folder)");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    fail(dir, ": not a directory (expected a model checkpoint folder)");
+  }
   fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
-  if (!fs::exists(index_path)) {
+  if (!fs::exists(fs::symlink_status(index_path, ec))) {
     fs::path single = fs::path(dir) / "model.safetensors";
-    if (!fs::exists(single)) {
+    if (!fs::exists(fs::symlink_status(single, ec))) {
       fail(dir, ": has neither model.safetensors nor model.safetensors.index.json");
     }
     return open_file(single.string());
@@ -176,30 +275,34 @@ SafetensorsArchive SafetensorsArchive::open_dir(const std::string& dir) {
   if (!j.is_object()) fail(index, ": expected a JSON object, got ", j.type_name());
   auto map_it = j.find("weight_map");
   if (map_it == j.end()) fail(index, ": missing field 'weight_map'");
-  if (!map_it->is_object()) fail(index, ": field 'weight_map' must be an object of name: shard");
+  if (!map_it->is_object()) {
+    fail(index, ": field 'weight_map' must be an object of name: shard, got ",
+         json_excerpt(*map_it));
+  }
 
   SafetensorsArchive archive;
   archive.source_ = dir;
-  std::map<std::string, ParsedFile> shards;
-  for (const auto& [name, shard_value] : map_it->items()) {
+  std::map<std::string, ParsedFile> shards;  // by normalized path: each file is mapped once
+  for (const auto& [name, shard_value] : map_it->get_ref<const Json::object_t&>()) {
     if (!shard_value.is_string()) {
-      fail(index, ": field 'weight_map' gives tensor '", name,
-           "' a shard that is not a string: ", shard_value.dump());
+      fail(index, ": field 'weight_map' gives tensor '", printable(name),
+           "' a shard that is not a string: ", json_excerpt(shard_value));
     }
-    std::string shard = shard_value.get<std::string>();
-    auto it = shards.find(shard);
+    const std::string& shard = shard_value.get_ref<const std::string&>();
+    const std::string file = shard_path(dir, index, name, shard).string();
+    auto it = shards.find(file);
     if (it == shards.end()) {
-      fs::path shard_path = fs::path(dir) / shard;
-      if (!fs::exists(shard_path)) {
-        fail(index, ": shard '", shard, "' (holding tensor '", name, "') is missing from ", dir);
+      if (!fs::exists(fs::symlink_status(file, ec))) {
+        fail(index, ": shard '", printable(shard), "' (holding tensor '", printable(name),
+             "') is missing from ", dir);
       }
-      ParsedFile parsed = parse_file(shard_path.string());
+      ParsedFile parsed = parse_file(file);
       if (archive.metadata_.empty()) archive.metadata_ = parsed.metadata;
-      it = shards.emplace(shard, std::move(parsed)).first;
+      it = shards.emplace(file, std::move(parsed)).first;
     }
     auto entry = it->second.entries.find(name);
     if (entry == it->second.entries.end()) {
-      fail(index, ": lists tensor '", name, "' in shard '", shard,
+      fail(index, ": lists tensor '", printable(name), "' in shard '", printable(shard),
            "', but that shard has no such tensor");
     }
     archive.slots_.emplace(name, Slot{entry->second, it->second.file});
@@ -214,7 +317,7 @@ const TensorEntry* SafetensorsArchive::find(const std::string& name) const {
 
 Tensor SafetensorsArchive::tensor(const std::string& name) const {
   auto it = slots_.find(name);
-  if (it == slots_.end()) fail(source_, ": no tensor named '", name, "'");
+  if (it == slots_.end()) fail(source_, ": no tensor named '", printable(name), "'");
   const Slot& slot = it->second;
   return Tensor::view(const_cast<void*>(slot.entry.data), slot.entry.dtype, slot.entry.shape,
                       slot.file);

@@ -3,6 +3,8 @@
 // tensor where there is one.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,14 +17,26 @@
 
 namespace vortex {
 
+// A header length prefix above this is refused before anything is read (the limit of the
+// reference safetensors implementation); the header then parses under parse_json's limits.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+// Tensors of more dimensions are refused (checkpoints of LLMs hold at most 2 or 3).
+inline constexpr size_t kMaxTensorRank = 16;
+
 struct TensorEntry {
   std::string name;
   DType dtype = DType::kF32;
   Shape shape;
-  const void* data = nullptr;  // inside the file's mmap; not necessarily aligned to the dtype
+  const void* data = nullptr;  // inside the file's mmap, aligned to the dtype's size
   std::string file;            // path of the file that holds it
 };
 
+// Every header entry is checked against the file before anything uses it: known dtype, at most
+// kMaxTensorRank non-negative dims, data_offsets [begin, end] inside the data section with
+// end - begin == numel * dtype size (computed without overflow), data aligned to the dtype, no
+// two tensors sharing bytes, no name given twice; `__metadata__` (null or an object of strings)
+// is not a tensor. Shard names in an index must be relative paths that do not climb with "..".
+// Every error is a vortex::Error naming the file and, where there is one, the tensor.
 class SafetensorsArchive {
  public:
   // DIR/model.safetensors.index.json if present (all its shards), else DIR/model.safetensors.

@@ -1,7 +1,13 @@
 #include "model/model_config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "model/model_weights.h"
 #include "model/test_files.h"
 
 namespace vortex {
@@ -447,6 +453,152 @@ TEST(ModelConfigErrors, FeaturesVortexDoesNotImplementAreRejected) {
 
 TEST(ModelConfigErrors, NotAnObject) {
   EXPECT_TRUE(contains(parse_error(Json::array()), "ckpt/config.json: expected a JSON object"));
+}
+
+TEST(ModelConfigHostile, IntegersAboveTheirLimitsAreRejected) {
+  struct Case {
+    const char* field;
+    int64_t value;
+    int32_t limit;
+  };
+  for (const Case& c : {Case{"vocab_size", 2000000000, kMaxVocabSize},
+                        Case{"hidden_size", 1 << 20, kMaxHiddenSize},
+                        Case{"intermediate_size", 1 << 30, kMaxIntermediateSize},
+                        Case{"num_hidden_layers", 100000, kMaxLayers},
+                        Case{"num_attention_heads", 4096, kMaxHeads},
+                        Case{"num_key_value_heads", 4096, kMaxHeads},
+                        Case{"head_dim", 65536, kMaxHeadDim},
+                        Case{"max_position_embeddings", 2147483647, kMaxPositionEmbeddings}}) {
+    Json j = qwen3();
+    j[c.field] = c.value;
+    EXPECT_EQ(parse_error(j), str_cat("ckpt/config.json: field '", c.field, "' is ", c.value,
+                                      ", over the limit of ", c.limit))
+        << c.field;
+  }
+  Json j = llama();
+  j["rope_scaling"]["original_max_position_embeddings"] = 2147483647;
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rope_scaling.original_max_position_embeddings'"
+                            " is 2147483647, over the limit of 16777216");
+}
+
+TEST(ModelConfigHostile, ProductsThatWouldOverflowAreRejected) {
+  // 1024 heads of 1024 dims: each is within its limit, the product is not (and 2^20 * hidden
+  // would overflow int32 in any code that multiplied them there).
+  Json j = qwen3();
+  j["num_attention_heads"] = 1024;
+  j["num_key_value_heads"] = 1024;
+  j["head_dim"] = 1024;
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: num_attention_heads (1024) * head_dim (1024) = "
+                            "1048576 is over the limit of 65536");
+  // Every limit at once stays exact in int64.
+  j = qwen3();
+  j["vocab_size"] = kMaxVocabSize;
+  j["hidden_size"] = kMaxHiddenSize;
+  j["intermediate_size"] = kMaxIntermediateSize;
+  j["num_hidden_layers"] = kMaxLayers;
+  j["num_attention_heads"] = 256;
+  j["num_key_value_heads"] = 256;
+  j["head_dim"] = 256;
+  j["max_position_embeddings"] = kMaxPositionEmbeddings;
+  ModelConfig c = parse_model_config(j, kPath);
+  EXPECT_EQ(c.q_dim(), 65536);
+  for (const WeightSpec& spec : weight_specs(c)) {
+    EXPECT_GT(shape_numel(spec.shape), 0) << spec.name;
+    if (spec.layer > 0) break;
+  }
+}
+
+TEST(ModelConfigHostile, NonFiniteOrOutOfRangeFloatsAreRejected) {
+  Json j = qwen3();
+  j["rms_norm_eps"] = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rms_norm_eps' must be positive, got null");
+  j["rms_norm_eps"] = std::nan("");
+  EXPECT_TRUE(contains(parse_error(j), "field 'rms_norm_eps' must be positive"));
+  j["rms_norm_eps"] = 2.0;
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rms_norm_eps' is 2.0, over the limit of 1");
+  j = qwen3();
+  j["rope_theta"] = 1e300;
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rope_theta' is 1e+300, over the limit of 1e+12");
+  j["rope_theta"] = -10000.0;
+  EXPECT_TRUE(contains(parse_error(j), "field 'rope_theta' must be positive, got -10000.0"));
+  j = llama();
+  j["rope_scaling"]["factor"] = -8.0;
+  EXPECT_TRUE(contains(parse_error(j), "field 'rope_scaling.factor' must be positive"));
+  j["rope_scaling"]["factor"] = 1e9;
+  EXPECT_TRUE(contains(parse_error(j), "field 'rope_scaling.factor' is 1000000000.0, over the limit"));
+  j = llama();
+  j["rope_scaling"]["low_freq_factor"] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(contains(parse_error(j), "field 'rope_scaling.low_freq_factor' must be positive"));
+  // In a file, JSON cannot spell NaN or infinity, and a number too large for a double is a
+  // syntax error rather than inf.
+  testing::TempDir dir;
+  testing::write_text(dir.file("config.json"), "{\"rms_norm_eps\": 1e400}");
+  EXPECT_TRUE(contains(error_of([&] { load_model_config(dir.path()); }),
+                       dir.file("config.json") + ": invalid JSON at byte"));
+  testing::write_text(dir.file("config.json"), "{\"rms_norm_eps\": NaN}");
+  EXPECT_TRUE(contains(error_of([&] { load_model_config(dir.path()); }),
+                       dir.file("config.json") + ": invalid JSON at byte"));
+}
+
+TEST(ModelConfigHostile, TokenIdsNearInt32MaxAreRejected) {
+  Json j = qwen3();
+  j["eos_token_id"] = 2147483647;
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'eos_token_id' holds token id 2147483647, "
+                            "outside the vocabulary (vocab_size 151936)");
+  j["eos_token_id"] = 2147483648ull;
+  EXPECT_TRUE(contains(parse_error(j), "field 'eos_token_id' is 2147483648, which is too large"));
+  j["eos_token_id"] = Json::array({1, -5});
+  EXPECT_TRUE(contains(parse_error(j), "field 'eos_token_id' holds a negative token id -5"));
+  testing::TempDir dir;
+  testing::write_text(dir.file("config.json"), kQwen3Transformers4);
+  testing::write_text(dir.file("generation_config.json"), R"({"eos_token_id": [1, 2000000000]})");
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
+            dir.file("generation_config.json") + ": field 'eos_token_id' holds token id "
+                                                 "2000000000, outside the vocabulary (vocab_size "
+                                                 "151936)");
+}
+
+TEST(ModelConfigHostile, HostileFilesEndInAnErrorNamingThem) {
+  testing::TempDir dir;
+  const std::string config = dir.file("config.json");
+  // Nesting deeper than any stack could recurse.
+  testing::write_text(config, "{\"a\": " + std::string(1000000, '['));
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
+            config + ": JSON nested deeper than 128 levels (the limit) at byte 133");
+  // A repeated key is ambiguous (parsers disagree on which one wins).
+  testing::write_text(config, R"({"vocab_size": 10, "vocab_size": 2000000000})");
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
+            config + ": the key \"vocab_size\" appears twice in the top-level object");
+  // A 2 GiB file is refused before it is read.
+  testing::write_text(config, "{");
+  std::filesystem::resize_file(config, uint64_t{2} << 30);
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
+            config + ": is 2147483648 bytes, over the limit of 67108864 bytes for a JSON file");
+  std::filesystem::remove(config);
+  std::filesystem::create_directory(config);
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
+            config + ": is a directory, expected a JSON file");
+  std::filesystem::remove(config);
+  testing::write_text(config, "");
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }), config + ": is empty, expected JSON");
+  testing::write_text(config, kQwen3Transformers4);
+  ASSERT_EQ(::mkfifo(dir.file("generation_config.json").c_str(), 0600), 0);
+  EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
+            dir.file("generation_config.json") + ": is not a regular file, expected a JSON file");
+}
+
+TEST(ModelConfigHostile, HostileStringsAreQuotedOnOneBoundedLine) {
+  Json j = qwen3();
+  j["architectures"] = Json::array({"Evil\nModel" + std::string(1000, 'x')});
+  std::string e = parse_error(j);
+  EXPECT_TRUE(contains(e, "unsupported architecture 'Evil\\nModelxxx"));
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+  EXPECT_LT(e.size(), 300u);
+  j = qwen3();
+  j["layer_types"] = Json::array({Json::array({std::string(100000, 'y')})});
+  e = parse_error(j);
+  EXPECT_TRUE(contains(e, "field 'layer_types' contains [\"yyy"));
+  EXPECT_LT(e.size(), 300u);
 }
 
 TEST(LoadModelConfig, GenerationConfigEosComesFirstAndExtendsConfigEos) {

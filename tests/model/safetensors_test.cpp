@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 
@@ -272,6 +274,215 @@ TEST(SafetensorsErrors, CorruptShardIsNamed) {
                       R"({"weight_map": {"a": "shard-1.safetensors"}})");
   EXPECT_TRUE(contains(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
                        dir.file("shard-1.safetensors") + ": not a safetensors file"));
+}
+
+// `header` padded with spaces so that the data section starts `residue` bytes past a multiple of 8.
+std::string padded(std::string header, size_t residue) {
+  while ((8 + header.size()) % 8 != residue) header += ' ';
+  return header;
+}
+
+void write_prefix_only(const std::string& path, uint64_t header_len, size_t file_bytes) {
+  std::string bytes(file_bytes, ' ');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(header_len >> (8 * i));
+  testing::write_text(path, bytes);
+}
+
+TEST(SafetensorsHostile, HeaderLengthOverTheLimitIsRefusedBeforeReading) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  write_prefix_only(path, 200'000'000, 16);
+  EXPECT_EQ(open_error(path), path + ": header length 200000000 is over the limit of 100000000 "
+                                     "bytes: not a safetensors file, or corrupt");
+  write_prefix_only(path, ~uint64_t{0}, 16);
+  EXPECT_TRUE(contains(open_error(path), "header length 18446744073709551615 is over the limit"));
+}
+
+TEST(SafetensorsHostile, EmptyFileIsNamed) {
+  testing::TempDir dir;
+  testing::write_text(dir.file("x.safetensors"), "");
+  EXPECT_EQ(open_error(dir.file("x.safetensors")),
+            dir.file("x.safetensors") +
+                ": not a safetensors file: 0 bytes is shorter than the 8-byte header length prefix");
+}
+
+TEST(SafetensorsHostile, DeeplyNestedHeaderIsAnErrorNotAStackOverflow) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  write_raw(path, "{\"w\": " + std::string(200000, '['), 0);
+  EXPECT_EQ(open_error(path), path + ": safetensors header: JSON nested deeper than 128 levels "
+                                     "(the limit) at byte 133");
+}
+
+TEST(SafetensorsHostile, DuplicateTensorNamesAreRefused) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  write_raw(path,
+            padded(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},)"
+                   R"( "w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                   0),
+            8);
+  EXPECT_EQ(open_error(path), path + ": safetensors header: the key \"w\" appears twice in the "
+                                     "top-level object");
+}
+
+TEST(SafetensorsHostile, MisalignedDataIsRefused) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  // The data section starts one byte past a multiple of 8: an F32 at offset 0 is misaligned.
+  std::string header = padded(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 1);
+  write_raw(path, header, 4);
+  const uint64_t start = 8 + header.size();
+  EXPECT_EQ(open_error(path),
+            path + ": tensor 'w' starts at byte " + std::to_string(start) +
+                " of the file, which is not a multiple of the 4-byte size of F32: misaligned "
+                "data cannot be used in place (rewrite the file with the safetensors library)");
+  // An aligned section with an odd offset inside it.
+  write_raw(path, padded(R"({"w": {"dtype": "BF16", "shape": [1], "data_offsets": [1, 3]}})", 0),
+            4);
+  EXPECT_TRUE(contains(open_error(path), "not a multiple of the 2-byte size of BF16"));
+  // Bytes have no alignment to keep.
+  write_raw(path, padded(R"({"w": {"dtype": "U8", "shape": [3], "data_offsets": [1, 4]}})", 3), 4);
+  EXPECT_EQ(SafetensorsArchive::open_file(path).size(), 1u);
+}
+
+TEST(SafetensorsHostile, OverlappingTensorsAreRefused) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  write_raw(path,
+            padded(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+                   R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                   0),
+            12);
+  EXPECT_EQ(open_error(path), path + ": tensors 'a' (bytes 0..8) and 'b' (bytes 4..12) overlap in "
+                                     "the data section");
+  // Empty tensors occupy no bytes, wherever they point.
+  write_raw(path,
+            padded(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+                   R"( "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}})",
+                   0),
+            8);
+  EXPECT_EQ(SafetensorsArchive::open_file(path).size(), 2u);
+}
+
+TEST(SafetensorsHostile, HugeOrTooManyDimensionsAreRefused) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  write_raw(path, R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})",
+            0);
+  EXPECT_EQ(open_error(path),
+            path + ": tensor 'w' has a shape [4294967296,4294967296] too large to address");
+  write_raw(path,
+            R"({"w": {"dtype": "F32", "shape": [18446744073709551615], "data_offsets": [0, 0]}})",
+            0);
+  EXPECT_TRUE(contains(open_error(path), "has a 'shape' that is not a list of non-negative"));
+  write_raw(path, R"({"w": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}})", 8);
+  EXPECT_TRUE(contains(open_error(path), "has a 'shape' that is not a list of non-negative"));
+  write_raw(path,
+            "{\"w\": {\"dtype\": \"F32\", \"shape\": [" + std::string(40, '1') + "], \"data_offsets\": [0, 4]}}",
+            4);
+  EXPECT_TRUE(contains(open_error(path), "tensor 'w' has a 'shape' that is not a list"));
+  std::string dims = "1";
+  for (int i = 0; i < 16; ++i) dims += ",1";
+  write_raw(path,
+            padded("{\"w\": {\"dtype\": \"F32\", \"shape\": [" + dims +
+                       "], \"data_offsets\": [0, 4]}}",
+                   0),
+            4);
+  EXPECT_EQ(open_error(path), path + ": tensor 'w' has a shape of 17 dimensions; at most 16 are "
+                                     "supported");
+  // A zero makes any other dimension harmless: the tensor is empty.
+  write_raw(path, R"({"w": {"dtype": "F32", "shape": [0, 4611686018427387904], "data_offsets": [0, 0]}})",
+            0);
+  EXPECT_EQ(SafetensorsArchive::open_file(path).find("w")->shape,
+            (Shape{0, 4611686018427387904}));
+  // The end offset cannot wrap around.
+  write_raw(path,
+            R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 18446744073709551615]}})",
+            4);
+  EXPECT_TRUE(contains(open_error(path), "bytes, but shape [1] of F32 needs 4 bytes"));
+}
+
+TEST(SafetensorsHostile, MetadataMustBeNullOrAnObjectOfStrings) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  write_raw(path, R"({"__metadata__": null})", 0);
+  EXPECT_TRUE(SafetensorsArchive::open_file(path).metadata().empty());
+  write_raw(path, R"({"__metadata__": [1, 2]})", 0);
+  EXPECT_EQ(open_error(path), path + ": '__metadata__' must be an object of strings, got [1,2]");
+  write_raw(path, R"({"__metadata__": {"format": {"deep": 1}}})", 0);
+  EXPECT_EQ(open_error(path),
+            path + ": '__metadata__' entry 'format' is not a string: {\"deep\":1}");
+}
+
+TEST(SafetensorsHostile, MessagesQuoteHostileNamesAndValuesOnOneBoundedLine) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.safetensors");
+  std::string big = "[";
+  for (int i = 0; i < 50000; ++i) big += "1,";
+  big += "1]";
+  write_raw(path, "{\"line\\nbreak\": " + big + "}", 0);
+  std::string e = open_error(path);
+  EXPECT_TRUE(contains(e, path + ": tensor 'line\\nbreak' has a header entry that is not an "
+                                 "object: [1,1,1,"));
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+  EXPECT_LT(e.size(), path.size() + 200);
+  write_raw(path, "{\"" + std::string(5000, 'n') + "\": {}}", 0);
+  e = open_error(path);
+  EXPECT_TRUE(contains(e, "nnn...' has no 'dtype'"));
+  EXPECT_LT(e.size(), path.size() + 200);
+}
+
+TEST(SafetensorsHostile, DirectoriesAndFifosAreRefusedWithoutBlocking) {
+  testing::TempDir dir;
+  std::filesystem::create_directory(dir.file("model.safetensors"));
+  EXPECT_EQ(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
+            dir.file("model.safetensors") + ": is a directory, expected a file");
+  std::filesystem::remove(dir.file("model.safetensors"));
+  ASSERT_EQ(::mkfifo(dir.file("model.safetensors").c_str(), 0600), 0);
+  EXPECT_EQ(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
+            dir.file("model.safetensors") + ": is a FIFO, expected a file");
+}
+
+TEST(SafetensorsHostile, ShardNamesMustStayInsideTheModelDirectory) {
+  testing::TempDir dir;
+  write_safetensors(dir.file("shard.safetensors"), {{"a", f32_tensor({1}, 0.0f)}});
+  const std::string index = dir.file("model.safetensors.index.json");
+  auto index_error = [&](const std::string& shard_json) {
+    testing::write_text(index, "{\"weight_map\": {\"a\": " + shard_json + "}}");
+    return error_of([&] { SafetensorsArchive::open_dir(dir.path()); });
+  };
+  const std::string prefix = index + ": field 'weight_map' gives tensor 'a' the shard ";
+  EXPECT_EQ(index_error("\"/etc/passwd\""),
+            prefix + "'/etc/passwd', which is an absolute path; shards must be inside the model "
+                     "directory");
+  EXPECT_EQ(index_error("\"../shard.safetensors\""),
+            prefix + "'../shard.safetensors', which climbs out of the model directory with '..'");
+  EXPECT_EQ(index_error("\"sub/../../x.safetensors\""),
+            prefix + "'sub/../../x.safetensors', which climbs out of the model directory with "
+                     "'..'");
+  EXPECT_EQ(index_error("\"\""), prefix + "'', which is empty");
+  EXPECT_EQ(index_error("\"a\\u0000b\""), prefix + "'a\\x00b', which holds a control character");
+  EXPECT_EQ(index_error("[\"shard.safetensors\"]"),
+            index + ": field 'weight_map' gives tensor 'a' a shard that is not a string: "
+                    "[\"shard.safetensors\"]");
+  // A relative path that stays inside, spelled with "./", is the same shard.
+  testing::write_text(index, R"({"weight_map": {"a": "./shard.safetensors"}})");
+  EXPECT_EQ(SafetensorsArchive::open_dir(dir.path()).names(), std::vector<std::string>{"a"});
+  // A shard that is a directory is named.
+  std::filesystem::create_directory(dir.file("sub"));
+  EXPECT_EQ(index_error("\"sub\""), dir.file("sub") + ": is a directory, expected a file");
+}
+
+TEST(SafetensorsHostile, IndexMustBeABoundedObject) {
+  testing::TempDir dir;
+  const std::string index = dir.file("model.safetensors.index.json");
+  testing::write_text(index, R"({"weight_map": [1, 2, 3]})");
+  EXPECT_EQ(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
+            index + ": field 'weight_map' must be an object of name: shard, got [1,2,3]");
+  testing::write_text(index, "{\"weight_map\": " + std::string(100000, '[') );
+  EXPECT_TRUE(contains(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
+                       index + ": JSON nested deeper than 128 levels"));
 }
 
 TEST(SafetensorsWriter, RejectsDuplicateNamesAndBadMetadata) {
