@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace vortex::tok {
@@ -41,6 +42,10 @@ AddedVocabulary::AddedVocabulary(const Json& spec, const BpeModel& model,
                                  const Normalizer* normalizer, const std::string& file) {
   if (spec.is_null()) return;
   if (!spec.is_array()) fail(file, ": field 'added_tokens' must be an array");
+  if (spec.size() > static_cast<size_t>(kMaxTokenizerVocabSize)) {
+    fail(file, ": field 'added_tokens' has ", spec.size(), " entries, over the limit of ",
+         kMaxTokenizerVocabSize);
+  }
   std::unordered_map<std::string, size_t> index_of_content;
   int32_t max_added_id = -1;
   for (size_t i = 0; i < spec.size(); ++i) {
@@ -56,6 +61,11 @@ AddedVocabulary::AddedVocabulary(const Json& spec, const BpeModel& model,
     token.normalized = flag(t, "normalized", file, i);
     token.special = flag(t, "special", file, i);
     if (token.content.empty()) continue;  // HF ignores empty added tokens
+    // Matching walks a byte trie as deep as the longest token at every position of the text.
+    if (token.content.size() > kMaxAddedTokenBytes) {
+      fail(file, ": field 'added_tokens[", i, "].content' is ", token.content.size(),
+           " bytes, over the limit of ", kMaxAddedTokenBytes);
+    }
     if (const auto it = index_of_content.find(token.content); it != index_of_content.end()) {
       // A repeated content keeps its id and takes the flags of the later entry.
       token.id = tokens_[it->second].id;
@@ -67,16 +77,28 @@ AddedVocabulary::AddedVocabulary(const Json& spec, const BpeModel& model,
     } else {
       const auto model_size = static_cast<int32_t>(model.vocab_entries());
       token.id = max_added_id >= model_size ? max_added_id + 1 : model_size;
+      if (token.id >= kMaxTokenizerVocabSize) {
+        fail(file, ": field 'added_tokens[", i, "]' would get id ", token.id,
+             ", over the limit of ", kMaxTokenizerVocabSize - 1);
+      }
     }
     max_added_id = std::max(max_added_id, token.id);
     index_of_content.emplace(token.content, tokens_.size());
     tokens_.push_back(std::move(token));
   }
+  size_t total_bytes = 0;  // of the trie: one node per byte at most
   for (size_t i = 0; i < tokens_.size(); ++i) {
     AddedToken& token = tokens_[i];
     if (token.normalized) {
       // HF keeps (and decodes) the normalized form of such a token.
       if (normalizer) token.content = normalizer->normalize(token.content);
+    }
+    total_bytes += token.content.size();
+    if (total_bytes > kMaxAddedTokensTotalBytes) {
+      fail(file, ": field 'added_tokens' holds more than ", kMaxAddedTokensTotalBytes,
+           " bytes of token contents (the limit)");
+    }
+    if (token.normalized) {
       normalized_.add(token.content, static_cast<int32_t>(i));
     } else {
       raw_.add(token.content, static_cast<int32_t>(i));

@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace vortex::tok {
@@ -20,7 +21,8 @@ std::pair<std::string, std::string> parse_merge(const Json& merge, const std::st
     const std::string& s = merge.get_ref<const std::string&>();
     const size_t space = s.find(' ');
     if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-      fail(file, ": field 'model.merges[", index, "]': expected \"left right\", got \"", s, "\"");
+      fail(file, ": field 'model.merges[", index, "]': expected \"left right\", got \"",
+           printable(s), "\"");
     }
     return {s.substr(0, space), s.substr(space + 1)};
   }
@@ -28,7 +30,7 @@ std::pair<std::string, std::string> parse_merge(const Json& merge, const std::st
     return {merge[0].get<std::string>(), merge[1].get<std::string>()};
   }
   fail(file, ": field 'model.merges[", index, "]': expected a \"left right\" string or a pair of ",
-       "strings, got ", merge.dump());
+       "strings, got ", json_excerpt(merge));
 }
 
 }  // namespace
@@ -37,7 +39,7 @@ BpeModel::BpeModel(const Json& spec, const std::string& file) {
   if (!spec.is_object()) fail(file, ": field 'model' must be an object");
   const std::string type = spec.value("type", std::string("BPE"));
   if (type != "BPE") {
-    fail(file, ": field 'model.type': unsupported model '", type, "' (supported: BPE)");
+    fail(file, ": field 'model.type': unsupported model '", printable(type), "' (supported: BPE)");
   }
   if (!spec.contains("vocab") || !spec["vocab"].is_object()) {
     fail(file, ": field 'model.vocab' must be an object of token -> id");
@@ -51,11 +53,26 @@ BpeModel::BpeModel(const Json& spec, const std::string& file) {
       fail(file, ": field 'model.", key, "': non-empty values are not supported");
     }
   }
-  vocab_.reserve(spec["vocab"].size());
-  for (const auto& [token, id_json] : spec["vocab"].items()) {
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 ||
-        id_json.get<int64_t>() > INT32_MAX) {
-      fail(file, ": field 'model.vocab': token '", token, "' has invalid id ", id_json.dump());
+  const Json& vocab = spec["vocab"];
+  // Ids index a table, so they are bounded, and so is the number of entries (several tokens may
+  // share an id): an id of 2e9 must not allocate a 2e9-entry table.
+  if (vocab.size() > static_cast<size_t>(kMaxTokenizerVocabSize)) {
+    fail(file, ": field 'model.vocab' has ", vocab.size(), " entries, over the limit of ",
+         kMaxTokenizerVocabSize);
+  }
+  vocab_.reserve(vocab.size());
+  for (const auto& [token, id_json] : vocab.get_ref<const Json::object_t&>()) {
+    if (!id_json.is_number_integer() ||
+        (!id_json.is_number_unsigned() && id_json.get<int64_t>() < 0)) {
+      fail(file, ": field 'model.vocab': token '", printable(token), "' has invalid id ",
+           json_excerpt(id_json), " (expected a non-negative integer)");
+    }
+    const uint64_t raw = id_json.is_number_unsigned()
+                             ? id_json.get<uint64_t>()
+                             : static_cast<uint64_t>(id_json.get<int64_t>());
+    if (raw >= static_cast<uint64_t>(kMaxTokenizerVocabSize)) {
+      fail(file, ": field 'model.vocab': token '", printable(token), "' has id ", raw,
+           ", over the limit of ", kMaxTokenizerVocabSize - 1);
     }
     const auto id = id_json.get<int32_t>();
     vocab_[token] = id;
@@ -64,15 +81,18 @@ BpeModel::BpeModel(const Json& spec, const std::string& file) {
   id_to_token_.assign(static_cast<size_t>(max_id_ + 1), nullptr);
   for (const auto& [token, id] : vocab_) id_to_token_[static_cast<size_t>(id)] = &token;
 
-  const Json& merges = spec.value("merges", Json::array());
+  // Looked up in place: value() would copy what may be millions of merges.
+  const Json empty = Json::array();
+  const auto merges_it = spec.find("merges");
+  const Json& merges = merges_it == spec.end() || merges_it->is_null() ? empty : *merges_it;
   if (!merges.is_array()) fail(file, ": field 'model.merges' must be an array");
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto [left, right] = parse_merge(merges[rank], file, rank);
     const auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
     if (l == vocab_.end() || r == vocab_.end() || m == vocab_.end()) {
-      fail(file, ": field 'model.merges[", rank, "]': merge \"", left, " ", right,
-           "\" uses a token that is not in the vocab");
+      fail(file, ": field 'model.merges[", rank, "]': merge \"", printable(left), " ",
+           printable(right), "\" uses a token that is not in the vocab");
     }
     // A pair listed twice keeps its first (best) rank.
     merges_.emplace(pair_key(l->second, r->second),
@@ -82,7 +102,7 @@ BpeModel::BpeModel(const Json& spec, const std::string& file) {
   if (spec.contains("unk_token") && spec["unk_token"].is_string()) {
     const auto it = vocab_.find(spec["unk_token"].get<std::string>());
     if (it == vocab_.end()) {
-      fail(file, ": field 'model.unk_token': '", spec["unk_token"].get<std::string>(),
+      fail(file, ": field 'model.unk_token': '", printable(spec["unk_token"].get<std::string>()),
            "' is not in the vocab");
     }
     unk_id_ = it->second;

@@ -1,9 +1,9 @@
 #include "tokenizer/chat_template.h"
 
 #include <ctime>
-#include <regex>
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace vortex {
@@ -66,9 +66,52 @@ std::string unescape_jinja(const std::string& s) {
   return out;
 }
 
-std::string first_capture(const std::string& text, const std::regex& re) {
-  std::smatch m;
-  return std::regex_search(text, m, re) ? m[1].str() : std::string();
+// The pieces of template text below are found by plain scans rather than std::regex, whose
+// backtracking recurses once per character: a long template would overflow the stack.
+
+// What `<|im_start|>system\n([^'"]*?)<|im_end|>` captures: the text of the first system turn
+// written literally in the template, without a quote inside (so not a Jinja expression).
+std::string literal_system_prompt(std::string_view text) {
+  constexpr std::string_view kOpen = "<|im_start|>system\\n", kClose = "<|im_end|>";
+  size_t from = 0;
+  size_t close = 0;  // the first close after the current opening; reused while still ahead
+  bool have_close = false;
+  while (true) {
+    const size_t open = text.find(kOpen, from);
+    if (open == std::string_view::npos) return "";
+    const size_t begin = open + kOpen.size();
+    if (!have_close || close < begin) {
+      close = text.find(kClose, begin);
+      if (close == std::string_view::npos) return "";
+      have_close = true;
+    }
+    const size_t quote = text.substr(begin, close - begin).find_first_of("'\"");
+    if (quote == std::string_view::npos) return std::string(text.substr(begin, close - begin));
+    // Every opening before the quote would run into it too: carry on after it. Each byte is
+    // then scanned a bounded number of times, however many openings the template holds.
+    from = begin + quote + 1;
+  }
+}
+
+// The first non-empty run of characters after `prefix` up to (not including) one of `stops`.
+// With `closed_by`, the run must end at that character; without, it may run to the end.
+std::string text_after(std::string_view text, std::string_view prefix, std::string_view stops,
+                       char closed_by = 0) {
+  size_t from = 0;
+  while (true) {
+    const size_t at = text.find(prefix, from);
+    if (at == std::string_view::npos) return "";
+    const size_t begin = at + prefix.size();
+    const size_t end = text.find_first_of(stops, begin);
+    if (end == std::string_view::npos) {
+      // No stop anywhere after: no later occurrence can be closed either.
+      return closed_by != 0 ? "" : std::string(text.substr(begin));
+    }
+    if (end > begin && (closed_by == 0 || text[end] == closed_by)) {
+      return std::string(text.substr(begin, end - begin));
+    }
+    from = end;
+  }
 }
 
 std::string today_date() {
@@ -110,8 +153,9 @@ ChatTemplate ChatTemplate::load_config(const Json& config, const std::string& pa
   } else if (field.is_array()) {
     // Some configs list named templates; the one named "default" is what HF applies.
     for (const auto& entry : field) {
-      if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
-          entry["template"].is_string()) {
+      if (entry.is_object() && entry.contains("name") && entry["name"].is_string() &&
+          entry["name"].get_ref<const std::string&>() == "default" &&
+          entry.contains("template") && entry["template"].is_string()) {
         text = entry["template"].get<std::string>();
       }
     }
@@ -120,12 +164,16 @@ ChatTemplate ChatTemplate::load_config(const Json& config, const std::string& pa
     fail(path, ": field 'chat_template' must be a string or a list of named templates");
   }
   const std::string bos = config.contains("bos_token") ? token_string(config["bos_token"]) : "";
+  // It starts every Llama prompt; a real one is a short special token.
+  if (bos.size() > kMaxAddedTokenBytes) {
+    fail(path, ": field 'bos_token' is ", bos.size(), " bytes, over the limit of ",
+         kMaxAddedTokenBytes);
+  }
 
   if (text.find("<|im_start|>") != std::string::npos) {
     if (text.find("</think>") != std::string::npos) return from_family("qwen3", bos);
     ChatTemplate t = from_family("chatml", bos);
-    static const std::regex kDefaultSystem(R"(<\|im_start\|>system\\n([^'"]*?)<\|im_end\|>)");
-    t.default_system_ = unescape_jinja(first_capture(text, kDefaultSystem));
+    t.default_system_ = unescape_jinja(literal_system_prompt(text));
     return t;
   }
   if (text.find("<|start_header_id|>") != std::string::npos) {
@@ -133,15 +181,14 @@ ChatTemplate ChatTemplate::load_config(const Json& config, const std::string& pa
       return from_family("llama3", bos);
     }
     ChatTemplate t = from_family("llama3.1", bos);
-    static const std::regex kKnowledge(R"re(Cutting Knowledge Date: ([^\\"'\n]+))re");
-    static const std::regex kDate(R"re(set date_string = "([^"]+)")re");
-    const std::string knowledge = first_capture(text, kKnowledge);
+    const std::string knowledge = text_after(text, "Cutting Knowledge Date: ", "\\\"'\n");
     if (!knowledge.empty()) t.knowledge_date_ = knowledge;
     // Templates that call strftime_now get today's date from transformers (an empty
     // today_date_ means that); the others fall back to a literal date.
     if (text.find("strftime_now") != std::string::npos) {
       t.today_date_.clear();
-    } else if (const std::string date = first_capture(text, kDate); !date.empty()) {
+    } else if (const std::string date = text_after(text, "set date_string = \"", "\"", '"');
+               !date.empty()) {
       t.today_date_ = date;
     }
     return t;

@@ -2,33 +2,41 @@
 
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/tokenizer.h"
 
 namespace vortex::tok {
 
 Decoder::Decoder(const Json& spec, const std::string& file) {
-  parse(spec, file, "decoder");
+  parse(spec, file, "decoder", 0);
 }
 
-void Decoder::parse(const Json& spec, const std::string& file, const std::string& field) {
+void Decoder::parse(const Json& spec, const std::string& file, const std::string& field,
+                    int depth) {
   if (spec.is_null()) return;
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
   }
-  const std::string type = spec["type"];
+  const std::string& type = spec["type"].get_ref<const std::string&>();
   if (type == "ByteLevel") {
     byte_level_ = true;
     return;
   }
   if (type == "Fuse") return;  // joining tokens into one string changes nothing here
   if (type == "Sequence") {
-    const auto& list = spec.value("decoders", Json());
-    if (!list.is_array()) fail(file, ": field '", field, ".decoders' must be an array");
-    for (size_t i = 0; i < list.size(); ++i) {
-      parse(list[i], file, str_cat(field, ".decoders[", i, "]"));
+    if (depth >= kMaxSequenceDepth) {
+      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
+           " levels (the limit)");
+    }
+    const auto it = spec.find("decoders");
+    if (it == spec.end() || !it->is_array()) {
+      fail(file, ": field '", field, ".decoders' must be an array");
+    }
+    for (size_t i = 0; i < it->size(); ++i) {
+      parse((*it)[i], file, str_cat(field, ".decoders[", i, "]"), depth + 1);
     }
     return;
   }
-  fail(file, ": field '", field, ".type': unsupported decoder '", type,
+  fail(file, ": field '", field, ".type': unsupported decoder '", printable(type),
        "' (supported: ByteLevel, Fuse, Sequence)");
 }
 

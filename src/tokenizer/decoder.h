@@ -21,7 +21,8 @@ class Decoder {
   std::string_view separator() const { return byte_level_ ? "" : " "; }
 
  private:
-  void parse(const Json& spec, const std::string& file, const std::string& field);
+  // `depth` counts the Sequences around `spec`.
+  void parse(const Json& spec, const std::string& file, const std::string& field, int depth);
   bool byte_level_ = false;
 };
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 
 namespace vortex::tok {
 namespace {
@@ -51,7 +52,7 @@ class SequenceNormalizer : public Normalizer {
 }  // namespace
 
 std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string& file,
-                                            const std::string& field) {
+                                            const std::string& field, int depth) {
   if (spec.is_null()) return nullptr;
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
@@ -67,16 +68,24 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string&
     return std::make_unique<UnicodeNormalizer>(base | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
   }
   if (type == "Sequence") {
-    const auto& list = spec.value("normalizers", Json());
-    if (!list.is_array()) fail(file, ": field '", field, ".normalizers' must be an array");
+    if (depth >= kMaxSequenceDepth) {
+      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
+           " levels (the limit)");
+    }
+    const auto it = spec.find("normalizers");
+    if (it == spec.end() || !it->is_array()) {
+      fail(file, ": field '", field, ".normalizers' must be an array");
+    }
+    const Json& list = *it;
     std::vector<std::unique_ptr<Normalizer>> steps;
     for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_normalizer(list[i], file, str_cat(field, ".normalizers[", i, "]"));
+      auto step =
+          make_normalizer(list[i], file, str_cat(field, ".normalizers[", i, "]"), depth + 1);
       if (step) steps.push_back(std::move(step));
     }
     return std::make_unique<SequenceNormalizer>(std::move(steps));
   }
-  fail(file, ": field '", field, ".type': unsupported normalizer '", type,
+  fail(file, ": field '", field, ".type': unsupported normalizer '", printable(type),
        "' (supported: NFC, NFD, NFKC, NFKD, Sequence)");
 }
 

@@ -16,8 +16,10 @@ class Normalizer {
 };
 
 // Builds the normalizer described by `spec` (the JSON value of "normalizer"); null gives
-// nullptr. Unsupported types throw naming `file` and the field.
+// nullptr. Unsupported types and Sequences nested deeper than kMaxSequenceDepth throw naming
+// `file` and the field. `depth` counts the Sequences around `spec`.
 std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string& file,
-                                            const std::string& field = "normalizer");
+                                            const std::string& field = "normalizer",
+                                            int depth = 0);
 
 }  // namespace vortex::tok

@@ -1,68 +1,113 @@
 #include "tokenizer/post_processor.h"
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 
 namespace vortex::tok {
+namespace {
 
-PostProcessor::PostProcessor(const Json& spec, const std::string& file) {
-  parse(spec, file, "post_processor");
+// A token id of a post-processor: an integer in [0, kMaxTokenizerVocabSize). Whether the
+// vocabulary holds it is checked once the whole tokenizer is read.
+int32_t token_id(const Json& v, const std::string& file, const std::string& where) {
+  uint64_t id = static_cast<uint64_t>(kMaxTokenizerVocabSize);
+  if (v.is_number_unsigned()) {
+    id = v.get<uint64_t>();
+  } else if (v.is_number_integer() && v.get<int64_t>() >= 0) {
+    id = static_cast<uint64_t>(v.get<int64_t>());
+  }
+  if (id >= static_cast<uint64_t>(kMaxTokenizerVocabSize)) {
+    fail(file, ": field '", where, "' must be a token id below ", kMaxTokenizerVocabSize,
+         ", got ", json_excerpt(v));
+  }
+  return static_cast<int32_t>(id);
 }
 
-void PostProcessor::parse(const Json& spec, const std::string& file, const std::string& field) {
+const Json* member(const Json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+PostProcessor::PostProcessor(const Json& spec, const std::string& file) {
+  parse(spec, file, "post_processor", 0);
+}
+
+void PostProcessor::parse(const Json& spec, const std::string& file, const std::string& field,
+                          int depth) {
   if (spec.is_null()) return;
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
   }
-  const std::string type = spec["type"];
+  const std::string& type = spec["type"].get_ref<const std::string&>();
   if (type == "ByteLevel") return;  // it only adjusts offsets
   if (type == "Sequence") {
-    const auto& list = spec.value("processors", Json());
-    if (!list.is_array()) fail(file, ": field '", field, ".processors' must be an array");
-    for (size_t i = 0; i < list.size(); ++i) {
-      parse(list[i], file, str_cat(field, ".processors[", i, "]"));
+    if (depth >= kMaxSequenceDepth) {
+      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
+           " levels (the limit)");
+    }
+    const Json* list = member(spec, "processors");
+    if (!list || !list->is_array()) fail(file, ": field '", field, ".processors' must be an array");
+    for (size_t i = 0; i < list->size(); ++i) {
+      parse((*list)[i], file, str_cat(field, ".processors[", i, "]"), depth + 1);
     }
     return;
   }
   if (type == "RobertaProcessing" || type == "BertProcessing") {
-    auto token_id = [&](const char* key) {
-      const auto& pair = spec.value(key, Json());
-      if (!pair.is_array() || pair.size() != 2 || !pair[1].is_number_integer()) {
+    auto special = [&](const char* key) {
+      const Json* pair = member(spec, key);
+      if (!pair || !pair->is_array() || pair->size() != 2) {
         fail(file, ": field '", field, ".", key, "' must be [token, id]");
       }
-      return pair[1].get<int32_t>();
+      const std::string where = str_cat(field, ".", key, "[1]");
+      const int32_t id = token_id((*pair)[1], file, where);
+      ids_.emplace_back(id, where);
+      return id;
     };
-    steps_.push_back({{token_id("cls")}, {token_id("sep")}});
+    steps_.push_back({{special("cls")}, {special("sep")}});
     return;
   }
   if (type == "TemplateProcessing") {
-    const auto& single = spec.value("single", Json());
-    const auto& special = spec.value("special_tokens", Json::object());
-    if (!single.is_array()) fail(file, ": field '", field, ".single' must be an array");
+    const Json* single = member(spec, "single");
+    const Json* special = member(spec, "special_tokens");
+    if (!single || !single->is_array()) fail(file, ": field '", field, ".single' must be an array");
+    if (special && !special->is_object()) {
+      fail(file, ": field '", field, ".special_tokens' must be an object");
+    }
     Step step;
     bool seen_sequence = false;
-    for (size_t i = 0; i < single.size(); ++i) {
-      const Json& piece = single[i];
+    for (size_t i = 0; i < single->size(); ++i) {
+      const Json& piece = (*single)[i];
       const std::string where = str_cat(field, ".single[", i, "]");
-      if (piece.contains("Sequence")) {
+      if (member(piece, "Sequence")) {
         if (seen_sequence) fail(file, ": field '", where, "': the sequence appears twice");
         seen_sequence = true;
         continue;
       }
-      if (!piece.contains("SpecialToken") || !piece["SpecialToken"].contains("id")) {
-        fail(file, ": field '", where, "' must be a Sequence or a SpecialToken");
+      const Json* name_json = member(piece, "SpecialToken") ? member(piece["SpecialToken"], "id")
+                                                            : nullptr;
+      if (!name_json || !name_json->is_string()) {
+        fail(file, ": field '", where, "' must be a Sequence or a SpecialToken with a string id");
       }
-      const std::string name = piece["SpecialToken"]["id"].get<std::string>();
-      if (!special.contains(name) || !special[name].contains("ids") ||
-          !special[name]["ids"].is_array()) {
-        fail(file, ": field '", field, ".special_tokens' has no ids for '", name, "'");
+      const std::string& name = name_json->get_ref<const std::string&>();
+      const Json* entry = special ? member(*special, name.c_str()) : nullptr;
+      const Json* ids = entry ? member(*entry, "ids") : nullptr;
+      if (!ids || !ids->is_array()) {
+        fail(file, ": field '", field, ".special_tokens' has no ids for '", printable(name), "'");
       }
       auto& target = seen_sequence ? step.after : step.before;
-      for (const auto& id : special[name]["ids"]) target.push_back(id.get<int32_t>());
+      for (size_t k = 0; k < ids->size(); ++k) {
+        const std::string id_where =
+            str_cat(field, ".special_tokens.", printable(name, 40), ".ids[", k, "]");
+        target.push_back(token_id((*ids)[k], file, id_where));
+        ids_.emplace_back(target.back(), id_where);
+      }
     }
     steps_.push_back(std::move(step));
     return;
   }
-  fail(file, ": field '", field, ".type': unsupported post-processor '", type,
+  fail(file, ": field '", field, ".type': unsupported post-processor '", printable(type),
        "' (supported: ByteLevel, TemplateProcessing, RobertaProcessing, BertProcessing, "
        "Sequence)");
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
 
@@ -152,7 +153,7 @@ Behavior parse_behavior(const Json& spec, const std::string& file, const std::st
   if (name == "MergedWithPrevious") return Behavior::kMergedWithPrevious;
   if (name == "MergedWithNext") return Behavior::kMergedWithNext;
   if (name == "Contiguous") return Behavior::kContiguous;
-  fail(file, ": field '", field, ".behavior': unknown split behavior '", name,
+  fail(file, ": field '", field, ".behavior': unknown split behavior '", printable(name),
        "' (supported: Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)");
 }
 
@@ -166,7 +167,7 @@ bool bool_field(const Json& spec, const char* key, bool fallback, const std::str
 }  // namespace
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::string& file,
-                                                 const std::string& field) {
+                                                 const std::string& field, int depth) {
   if (spec.is_null()) return nullptr;
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
@@ -191,16 +192,24 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::st
         bool_field(spec, "use_regex", true, file, field), str_cat(file, ": ByteLevel"));
   }
   if (type == "Sequence") {
-    const auto& list = spec.value("pretokenizers", Json());
-    if (!list.is_array()) fail(file, ": field '", field, ".pretokenizers' must be an array");
+    if (depth >= kMaxSequenceDepth) {
+      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
+           " levels (the limit)");
+    }
+    const auto it = spec.find("pretokenizers");
+    if (it == spec.end() || !it->is_array()) {
+      fail(file, ": field '", field, ".pretokenizers' must be an array");
+    }
+    const Json& list = *it;
     std::vector<std::unique_ptr<PreTokenizer>> steps;
     for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_pre_tokenizer(list[i], file, str_cat(field, ".pretokenizers[", i, "]"));
+      auto step = make_pre_tokenizer(list[i], file, str_cat(field, ".pretokenizers[", i, "]"),
+                                     depth + 1);
       if (step) steps.push_back(std::move(step));
     }
     return std::make_unique<SequencePreTokenizer>(std::move(steps));
   }
-  fail(file, ": field '", field, ".type': unsupported pre-tokenizer '", type,
+  fail(file, ": field '", field, ".type': unsupported pre-tokenizer '", printable(type),
        "' (supported: Split, ByteLevel, Sequence)");
 }
 

@@ -17,9 +17,11 @@ class PreTokenizer {
   virtual void apply(std::vector<std::string>& pieces) const = 0;
 };
 
-// Builds the pre-tokenizer described by `spec`; null gives nullptr. Unsupported types and bad
-// patterns throw naming `file` and the field.
+// Builds the pre-tokenizer described by `spec`; null gives nullptr. Unsupported types, bad
+// patterns and Sequences nested deeper than kMaxSequenceDepth throw naming `file` and the field.
+// `depth` counts the Sequences around `spec`.
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::string& file,
-                                                 const std::string& field = "pre_tokenizer");
+                                                 const std::string& field = "pre_tokenizer",
+                                                 int depth = 0);
 
 }  // namespace vortex::tok

@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace vortex::tok {
@@ -17,12 +18,19 @@ std::string pcre2_message(int code) {
 
 // JIT matching needs a stack of its own; long runs of whitespace can overflow the 32 KiB
 // default, so each thread keeps a larger one (JIT stacks must not be shared between threads).
+// A pattern from tokenizer.json may backtrack catastrophically ("(a+)+$"): the limits make such a
+// search fail with an error instead of running for hours (match limit, honoured by the JIT too)
+// or taking gigabytes (the interpreter's heap, whose default limit is 20 GB).
 struct ThreadJit {
   pcre2_jit_stack* stack = nullptr;
   pcre2_match_context* context = nullptr;
   ThreadJit() {
     stack = pcre2_jit_stack_create(64 * 1024, 64 * 1024 * 1024, nullptr);
     context = pcre2_match_context_create(nullptr);
+    if (context) {
+      pcre2_set_match_limit(context, kRegexMatchLimit);
+      pcre2_set_heap_limit(context, 256 * 1024);  // KiB
+    }
     if (stack && context) pcre2_jit_stack_assign(context, nullptr, stack);
   }
   ~ThreadJit() {
@@ -97,6 +105,10 @@ struct Regex::Impl {
 Regex::Regex(const std::string& pattern, bool literal, const std::string& where)
     : impl_(std::make_unique<Impl>()) {
   impl_->where = where;
+  if (pattern.size() > kMaxRegexPatternBytes) {
+    fail(where, ": pattern of ", pattern.size(), " bytes, over the limit of ",
+         kMaxRegexPatternBytes);
+  }
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   // PCRE2 refuses UCP together with LITERAL; a literal needs no character classes anyway.
@@ -107,8 +119,8 @@ Regex::Regex(const std::string& pattern, bool literal, const std::string& where)
   if (!impl_->code) {
     // An offset into the rewritten pattern would mislead, so it is given only for the original.
     const std::string at = source == pattern ? str_cat(" at offset ", error_offset) : "";
-    fail(where, ": invalid regex", at, ": ", pcre2_message(error_code), " (pattern: ", pattern,
-         ")");
+    fail(where, ": invalid regex", at, ": ", pcre2_message(error_code),
+         " (pattern: ", printable(pattern, 200), ")");
   }
   // JIT is an optimisation only: when unavailable, the interpreter gives the same matches.
   pcre2_jit_compile(impl_->code, PCRE2_JIT_COMPLETE);
@@ -121,6 +133,8 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   pcre2_match_data* data = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
   if (!data) fail("tokenizer: out of memory for regex match data");
   pcre2_match_context* context = thread_match_context();
+  // Without a context PCRE2 would match without the limits above.
+  if (!context) fail("tokenizer: out of memory for a regex match context");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t start = 0;
   while (start <= text.size()) {
@@ -130,7 +144,11 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       pcre2_match_data_free(data);
-      fail(impl_->where, ": regex matching failed: ", pcre2_message(rc));
+      fail(impl_->where, ": regex matching failed: ", pcre2_message(rc),
+           rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+                   rc == PCRE2_ERROR_JIT_STACKLIMIT
+               ? " (the pattern backtracks too much on this text)"
+               : "");
     }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     const size_t begin = ovector[0], end = ovector[1];

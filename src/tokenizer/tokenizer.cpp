@@ -12,7 +12,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
     return Tokenizer(build(path));
   } catch (const Json::exception& e) {
     // A field of an unexpected JSON type that no check above caught.
-    fail(path, ": malformed tokenizer.json: ", e.what());
+    fail(path, ": malformed tokenizer.json: ", printable(e.what(), 200));
   }
 }
 
@@ -41,6 +41,13 @@ std::shared_ptr<const Tokenizer::Impl> Tokenizer::build(const std::string& path)
     max_id = std::max(max_id, token.id);
   }
   impl->vocab_size = max_id + 1;
+  // Ids the post-processor adds must decode, as every id encode() returns does.
+  for (const auto& [id, field] : impl->post_processor.ids()) {
+    if (!impl->added_by_id.count(id) && !impl->model->id_to_token(id)) {
+      fail(path, ": field '", field, "' is token id ", id,
+           ", which is not in the vocabulary (size ", impl->vocab_size, ")");
+    }
+  }
   return impl;
 }
 

@@ -13,6 +13,7 @@
 // with add_special_tokens=false, as HF apply_chat_template does.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,6 +22,21 @@
 #include <vector>
 
 namespace vortex {
+
+// Limits on what a tokenizer.json may hold (besides the JSON limits of core/json_file.h), far
+// above real tokenizers (vocabularies of up to 262,144 tokens, a few thousand short added tokens,
+// patterns of a few hundred bytes, Sequences one level deep):
+// token ids and vocab entries stay below this, so id tables are bounded;
+inline constexpr int32_t kMaxTokenizerVocabSize = 1 << 20;
+// an added token's content is at most this long, and all of them together at most the next;
+inline constexpr size_t kMaxAddedTokenBytes = 4096;
+inline constexpr size_t kMaxAddedTokensTotalBytes = size_t{4} << 20;
+// a Split pattern is at most this long;
+inline constexpr size_t kMaxRegexPatternBytes = 64 * 1024;
+// Sequence normalizers, pre-tokenizers, decoders and post-processors nest at most this deep;
+inline constexpr int kMaxSequenceDepth = 16;
+// and a regex gives up (an error, not a hang) after this many backtracking steps in one search.
+inline constexpr uint32_t kRegexMatchLimit = 10'000'000;
 
 class Tokenizer {
  public:

@@ -148,6 +148,58 @@ TEST(ChatTemplate, MissingConfigFileNamesThePath) {
   EXPECT_NE(message.find("no-such-dir/tokenizer_config.json"), std::string::npos) << message;
 }
 
+// ---- Hostile tokenizer_config.json files.
+
+std::string system_turn_of(const ChatTemplate& t) {
+  return t.apply({{"user", "hi"}}, /*add_generation_prompt=*/false);
+}
+
+TEST(ChatTemplateHostile, HugeTemplatesAreScannedWithoutRecursion) {
+  // std::regex recursed once per character over these: megabytes overflowed the stack.
+  const std::string body(3 << 20, 'x');
+  std::string path = testing::write_temp_json(
+      "tokenizer_config.json",
+      {{"chat_template", "<|im_start|>system\\n" + body + "<|im_end|>"}});
+  EXPECT_EQ(system_turn_of(ChatTemplate::load(path)),
+            "<|im_start|>system\n" + body + "<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n");
+  // Many openings, each spoiled by a quote before the close: no default system prompt, and the
+  // scan stays linear.
+  std::string spoiled;
+  for (int i = 0; i < 200000; ++i) spoiled += "<|im_start|>system\\n'";
+  path = testing::write_temp_json("tokenizer_config.json",
+                                  {{"chat_template", spoiled + "<|im_end|>"}});
+  EXPECT_EQ(system_turn_of(ChatTemplate::load(path)), "<|im_start|>user\nhi<|im_end|>\n");
+  // The Llama-3.1 fields: an unterminated date string, a knowledge date running to the end.
+  path = testing::write_temp_json(
+      "tokenizer_config.json",
+      {{"chat_template", "<|start_header_id|>Cutting Knowledge Date: " + std::string(1 << 20, 'k') +
+                             "{% set date_string = \"" + std::string(1 << 20, 'd')}});
+  const ChatTemplate llama = ChatTemplate::load(path);
+  EXPECT_EQ(llama.family(), "llama3.1");
+  EXPECT_NE(system_turn_of(llama).find("Today Date: 26 Jul 2024"), std::string::npos);
+}
+
+TEST(ChatTemplateHostile, MalformedFieldsAreNamed) {
+  auto load_error = [](const Json& config) {
+    const std::string path = testing::write_temp_json("tokenizer_config.json", config);
+    const std::string message = error_of([&] { ChatTemplate::load(path); });
+    return message.rfind(path, 0) == 0 ? message.substr(path.size()) : message;
+  };
+  EXPECT_EQ(load_error({{"chat_template", 42}}),
+            ": field 'chat_template' must be a string or a list of named templates");
+  EXPECT_EQ(load_error({{"chat_template", Json::array({{{"name", 7}, {"template", "x"}}, 3})}}),
+            ": field 'chat_template' has no template named 'default'");
+  EXPECT_EQ(load_error({{"chat_template", "<|start_header_id|>"},
+                        {"bos_token", std::string(kMaxAddedTokenBytes + 1, 'b')}}),
+            ": field 'bos_token' is 4097 bytes, over the limit of 4096");
+  EXPECT_EQ(load_error(Json::array({1, 2})),
+            ": the model has no chat template (field 'chat_template' is missing)");
+  const std::string deep =
+      testing::write_temp_file("tokenizer_config.json", std::string(100000, '['));
+  EXPECT_NE(error_of([&] { ChatTemplate::load(deep); }).find("JSON nested deeper than 128"),
+            std::string::npos);
+}
+
 // chat_reference.json beside a tokenizer_config.json holds transformers' renderings.
 class ChatReferenceTest : public ::testing::TestWithParam<std::string> {};
 

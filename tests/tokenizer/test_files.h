@@ -9,7 +9,9 @@
 #include <fstream>
 #include <string>
 
+#include "core/error.h"
 #include "core/json_file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace vortex::testing {
 
@@ -25,6 +27,16 @@ inline std::string write_temp_file(const std::string& name, const std::string& c
 
 inline std::string write_temp_json(const std::string& name, const Json& json) {
   return write_temp_file(name, json.dump());
+}
+
+// The message of the vortex::Error that loading `path` throws, or "<no error>".
+inline std::string error_of_load(const std::string& path) {
+  try {
+    Tokenizer::load(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
 }
 
 inline std::string qwen3_dir() {
