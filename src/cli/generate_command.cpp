@@ -33,6 +33,8 @@ struct GenerateArgs : ModelFlags {
   SparseFlags sparse;
 };
 
+// The ids of one --prompt-ids value; a malformed list is a usage error. Ids outside the
+// vocabulary are refused once the model is known (check_prompt_ids).
 std::vector<int32_t> parse_ids(const std::string& list) {
   std::vector<int32_t> ids;
   size_t pos = 0;
@@ -49,15 +51,25 @@ std::vector<int32_t> parse_ids(const std::string& list) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (item.empty() || used != item.size() || v < INT32_MIN || v > INT32_MAX) {
-      fail_usage("--prompt-ids: '", item, "' is not a token id (expected a comma-separated list "
-                 "of integers such as 1,2,3)");
+    if (item.empty() || used != item.size() || v < 0 || v > INT32_MAX) {
+      fail_usage("--prompt-ids: '", printable(item, 40), "' is not a token id (expected a "
+                 "comma-separated list of non-negative integers such as 1,2,3)");
     }
     ids.push_back(static_cast<int32_t>(v));
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
   return ids;
+}
+
+// Checked here, before anything is sized by the prompt, so the message names the flag.
+void check_prompt_ids(const std::vector<int32_t>& ids, const LoadedModel& model) {
+  for (int32_t id : ids) {
+    if (id >= model.config.vocab_size) {
+      fail("--prompt-ids: token id ", id, " is outside the vocabulary of '", model.source,
+           "' (vocab_size ", model.config.vocab_size, ")");
+    }
+  }
 }
 
 Json result_json(const GenerationResult& r) {
@@ -119,11 +131,16 @@ Action add_generate_command(CLI::App& app) {
     if (a->kv_memory_gb <= 0) fail_usage("--kv-memory-gb must be positive");
     if (a->threads < 0) fail_usage("--threads must be >= 0");
     if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    std::vector<std::vector<int32_t>> id_prompts;  // parsed first: usage errors come before loading
+    for (const std::string& p : a->prompt_ids) id_prompts.push_back(parse_ids(p));
     LoadedModel model = a->load_model();
 
     std::vector<std::vector<int32_t>> prompts;
     for (const std::string& p : a->prompts) prompts.push_back(model.require_tokenizer().encode(p));
-    for (const std::string& p : a->prompt_ids) prompts.push_back(parse_ids(p));
+    for (std::vector<int32_t>& ids : id_prompts) {
+      check_prompt_ids(ids, model);
+      prompts.push_back(std::move(ids));
+    }
     for (const std::string& c : a->chats) {
       if (!model.chat_template) {
         fail("model '", a->model, "' has no chat template (tokenizer_config.json): use --prompt");

@@ -1,5 +1,6 @@
 #include "eval/jsonl.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/error.h"
@@ -18,12 +19,13 @@ int64_t read_jsonl(const std::string& path,
     const std::string where = path + ":" + std::to_string(line);
     Json value;
     try {
-      value = Json::parse(text);
-    } catch (const Json::parse_error& e) {
-      // nlohmann prefixes "[json.exception.parse_error.101] "; the rest is the useful part.
+      // parse_json bounds nesting and size, which later walks of the value (dump) rely on.
+      value = parse_json(text, where);
+    } catch (const Error& e) {
+      // Its message is "<where>: invalid JSON at byte N: <reason>" or "<where>: <limit>".
       std::string what = e.what();
-      const size_t bracket = what.find("] ");
-      if (bracket != std::string::npos) what = what.substr(bracket + 2);
+      what.erase(0, std::min(what.size(), where.size() + 2));
+      if (what.rfind("invalid JSON at byte ", 0) == 0) what.erase(0, what.find(": ") + 2);
       fail(where, ": not valid JSON (", what, ")");
     }
     row(value, where);

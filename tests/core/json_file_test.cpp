@@ -98,7 +98,7 @@ TEST(ParseJson, TooManyValuesIsAnError) {
   for (uint64_t i = 0; i < kMaxJsonValues; ++i) text += "0,";
   text += "0]";
   EXPECT_EQ(error_of([&] { parse_json(text, "doc"); }),
-            "doc: more than 8388608 JSON values (the limit)");
+            "doc: more than 4194304 JSON values (the limit)");
 }
 
 TEST(ParseJson, SyntaxErrorsGiveTheByteAndABoundedMessage) {
