@@ -2,17 +2,19 @@
 
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/sequence_limits.h"
 
 namespace vortex::tok {
 
 Decoder::Decoder(const Json& spec, const std::string& file) {
-  parse(spec, file, "decoder", 0);
+  int parts = 0;
+  parse(spec, file, "decoder", 0, parts);
 }
 
 void Decoder::parse(const Json& spec, const std::string& file, const std::string& field,
-                    int depth) {
+                    int depth, int& parts) {
   if (spec.is_null()) return;
+  count_sequence_part(file, field, parts);
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
   }
@@ -23,16 +25,13 @@ void Decoder::parse(const Json& spec, const std::string& file, const std::string
   }
   if (type == "Fuse") return;  // joining tokens into one string changes nothing here
   if (type == "Sequence") {
-    if (depth >= kMaxSequenceDepth) {
-      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
-           " levels (the limit)");
-    }
+    check_sequence_depth(file, field, depth);
     const auto it = spec.find("decoders");
     if (it == spec.end() || !it->is_array()) {
       fail(file, ": field '", field, ".decoders' must be an array");
     }
     for (size_t i = 0; i < it->size(); ++i) {
-      parse((*it)[i], file, str_cat(field, ".decoders[", i, "]"), depth + 1);
+      parse((*it)[i], file, str_cat(field, ".decoders[", i, "]"), depth + 1, parts);
     }
     return;
   }

@@ -21,8 +21,9 @@ class Decoder {
   std::string_view separator() const { return byte_level_ ? "" : " "; }
 
  private:
-  // `depth` counts the Sequences around `spec`.
-  void parse(const Json& spec, const std::string& file, const std::string& field, int depth);
+  // `depth` counts the Sequences around `spec`; `parts` the parts read so far.
+  void parse(const Json& spec, const std::string& file, const std::string& field, int depth,
+             int& parts);
   bool byte_level_ = false;
 };
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/sequence_limits.h"
 
 namespace vortex::tok {
 namespace {
@@ -49,11 +49,11 @@ class SequenceNormalizer : public Normalizer {
   std::vector<std::unique_ptr<Normalizer>> steps_;
 };
 
-}  // namespace
-
-std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string& file,
-                                            const std::string& field, int depth) {
+// `depth` counts the Sequences around `spec`; `parts` the parts built so far.
+std::unique_ptr<Normalizer> build(const Json& spec, const std::string& file,
+                                  const std::string& field, int depth, int& parts) {
   if (spec.is_null()) return nullptr;
+  count_sequence_part(file, field, parts);
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
   }
@@ -68,10 +68,7 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string&
     return std::make_unique<UnicodeNormalizer>(base | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
   }
   if (type == "Sequence") {
-    if (depth >= kMaxSequenceDepth) {
-      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
-           " levels (the limit)");
-    }
+    check_sequence_depth(file, field, depth);
     const auto it = spec.find("normalizers");
     if (it == spec.end() || !it->is_array()) {
       fail(file, ": field '", field, ".normalizers' must be an array");
@@ -79,14 +76,21 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string&
     const Json& list = *it;
     std::vector<std::unique_ptr<Normalizer>> steps;
     for (size_t i = 0; i < list.size(); ++i) {
-      auto step =
-          make_normalizer(list[i], file, str_cat(field, ".normalizers[", i, "]"), depth + 1);
+      auto step = build(list[i], file, str_cat(field, ".normalizers[", i, "]"), depth + 1, parts);
       if (step) steps.push_back(std::move(step));
     }
     return std::make_unique<SequenceNormalizer>(std::move(steps));
   }
   fail(file, ": field '", field, ".type': unsupported normalizer '", printable(type),
        "' (supported: NFC, NFD, NFKC, NFKD, Sequence)");
+}
+
+}  // namespace
+
+std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string& file,
+                                            const std::string& field) {
+  int parts = 0;
+  return build(spec, file, field, 0, parts);
 }
 
 }  // namespace vortex::tok

@@ -16,10 +16,9 @@ class Normalizer {
 };
 
 // Builds the normalizer described by `spec` (the JSON value of "normalizer"); null gives
-// nullptr. Unsupported types and Sequences nested deeper than kMaxSequenceDepth throw naming
-// `file` and the field. `depth` counts the Sequences around `spec`.
+// nullptr. Unsupported types and Sequences past the limits of sequence_limits.h throw naming
+// `file` and the field.
 std::unique_ptr<Normalizer> make_normalizer(const Json& spec, const std::string& file,
-                                            const std::string& field = "normalizer",
-                                            int depth = 0);
+                                            const std::string& field = "normalizer");
 
 }  // namespace vortex::tok

@@ -1,7 +1,7 @@
 #include "tokenizer/post_processor.h"
 
 #include "core/error.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/sequence_limits.h"
 
 namespace vortex::tok {
 namespace {
@@ -31,26 +31,25 @@ const Json* member(const Json& object, const char* key) {
 }  // namespace
 
 PostProcessor::PostProcessor(const Json& spec, const std::string& file) {
-  parse(spec, file, "post_processor", 0);
+  int parts = 0;
+  parse(spec, file, "post_processor", 0, parts);
 }
 
 void PostProcessor::parse(const Json& spec, const std::string& file, const std::string& field,
-                          int depth) {
+                          int depth, int& parts) {
   if (spec.is_null()) return;
+  count_sequence_part(file, field, parts);
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
   }
   const std::string& type = spec["type"].get_ref<const std::string&>();
   if (type == "ByteLevel") return;  // it only adjusts offsets
   if (type == "Sequence") {
-    if (depth >= kMaxSequenceDepth) {
-      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
-           " levels (the limit)");
-    }
+    check_sequence_depth(file, field, depth);
     const Json* list = member(spec, "processors");
     if (!list || !list->is_array()) fail(file, ": field '", field, ".processors' must be an array");
     for (size_t i = 0; i < list->size(); ++i) {
-      parse((*list)[i], file, str_cat(field, ".processors[", i, "]"), depth + 1);
+      parse((*list)[i], file, str_cat(field, ".processors[", i, "]"), depth + 1, parts);
     }
     return;
   }

@@ -25,8 +25,9 @@ class PostProcessor {
   const std::vector<std::pair<int32_t, std::string>>& ids() const { return ids_; }
 
  private:
-  // `depth` counts the Sequences around `spec`.
-  void parse(const Json& spec, const std::string& file, const std::string& field, int depth);
+  // `depth` counts the Sequences around `spec`; `parts` the parts read so far.
+  void parse(const Json& spec, const std::string& file, const std::string& field, int depth,
+             int& parts);
 
   // The ids a template puts before and after the sequence.
   struct Step {

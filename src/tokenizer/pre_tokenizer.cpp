@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/sequence_limits.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
 
@@ -164,11 +164,11 @@ bool bool_field(const Json& spec, const char* key, bool fallback, const std::str
   return spec[key].get<bool>();
 }
 
-}  // namespace
-
-std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::string& file,
-                                                 const std::string& field, int depth) {
+// `depth` counts the Sequences around `spec`; `parts` the parts built so far.
+std::unique_ptr<PreTokenizer> build(const Json& spec, const std::string& file,
+                                    const std::string& field, int depth, int& parts) {
   if (spec.is_null()) return nullptr;
+  count_sequence_part(file, field, parts);
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
     fail(file, ": field '", field, "' must be an object with a string 'type'");
   }
@@ -192,10 +192,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::st
         bool_field(spec, "use_regex", true, file, field), str_cat(file, ": ByteLevel"));
   }
   if (type == "Sequence") {
-    if (depth >= kMaxSequenceDepth) {
-      fail(file, ": field '", field, "': Sequences nested deeper than ", kMaxSequenceDepth,
-           " levels (the limit)");
-    }
+    check_sequence_depth(file, field, depth);
     const auto it = spec.find("pretokenizers");
     if (it == spec.end() || !it->is_array()) {
       fail(file, ": field '", field, ".pretokenizers' must be an array");
@@ -203,14 +200,22 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::st
     const Json& list = *it;
     std::vector<std::unique_ptr<PreTokenizer>> steps;
     for (size_t i = 0; i < list.size(); ++i) {
-      auto step = make_pre_tokenizer(list[i], file, str_cat(field, ".pretokenizers[", i, "]"),
-                                     depth + 1);
+      auto step =
+          build(list[i], file, str_cat(field, ".pretokenizers[", i, "]"), depth + 1, parts);
       if (step) steps.push_back(std::move(step));
     }
     return std::make_unique<SequencePreTokenizer>(std::move(steps));
   }
   fail(file, ": field '", field, ".type': unsupported pre-tokenizer '", printable(type),
        "' (supported: Split, ByteLevel, Sequence)");
+}
+
+}  // namespace
+
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::string& file,
+                                                 const std::string& field) {
+  int parts = 0;
+  return build(spec, file, field, 0, parts);
 }
 
 }  // namespace vortex::tok

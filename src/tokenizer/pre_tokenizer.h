@@ -18,10 +18,8 @@ class PreTokenizer {
 };
 
 // Builds the pre-tokenizer described by `spec`; null gives nullptr. Unsupported types, bad
-// patterns and Sequences nested deeper than kMaxSequenceDepth throw naming `file` and the field.
-// `depth` counts the Sequences around `spec`.
+// patterns and Sequences past the limits of sequence_limits.h throw naming `file` and the field.
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& spec, const std::string& file,
-                                                 const std::string& field = "pre_tokenizer",
-                                                 int depth = 0);
+                                                 const std::string& field = "pre_tokenizer");
 
 }  // namespace vortex::tok

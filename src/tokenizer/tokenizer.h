@@ -33,8 +33,10 @@ inline constexpr size_t kMaxAddedTokenBytes = 4096;
 inline constexpr size_t kMaxAddedTokensTotalBytes = size_t{4} << 20;
 // a Split pattern is at most this long;
 inline constexpr size_t kMaxRegexPatternBytes = 64 * 1024;
-// Sequence normalizers, pre-tokenizers, decoders and post-processors nest at most this deep;
+// Sequence normalizers, pre-tokenizers, decoders and post-processors nest at most this deep,
+// and each of the four is made of at most this many parts in all;
 inline constexpr int kMaxSequenceDepth = 16;
+inline constexpr int kMaxSequenceParts = 256;
 // and a regex gives up (an error, not a hang) after this many backtracking steps in one search.
 inline constexpr uint32_t kRegexMatchLimit = 10'000'000;
 

@@ -226,6 +226,12 @@ TEST(TokenizerHostile, NestedSequencesHaveADepthLimit) {
     EXPECT_TRUE(load_error_tail(json).find("JSON nested deeper than 128 levels") !=
                 std::string::npos)
         << c.field;
+    // Wide instead of deep: every part runs on every encode, so their number is bounded too.
+    json[c.field] = {{"type", "Sequence"}, {c.list_key, Json::array()}};
+    for (int i = 0; i < 100000; ++i) json[c.field][c.list_key].push_back(c.leaf);
+    EXPECT_EQ(load_error_tail(json), str_cat(": field '", c.field, ".", c.list_key,
+                                             "[255]': more than 256 parts in all (the limit)"))
+        << c.field;
   }
 }
 
