@@ -4,8 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +13,7 @@
 #include "flow/codegen/cuda_codegen.h"
 #include "flow/codegen/nvrtc_compiler.h"
 #include "flow/compiler.h"
+#include "flow/source_file.h"
 #include "model/model_config.h"
 #include "model/presets.h"
 
@@ -38,6 +37,7 @@ struct ResolvedGeometry {
   flow::FlowGeometry geometry;
   bool bound = false;
   std::string model;
+  int64_t num_layers = 0;  // with --model: dense layers must exist
 };
 
 ResolvedGeometry resolve_geometry(const CheckArgs& args) {
@@ -74,15 +74,8 @@ ResolvedGeometry resolve_geometry(const CheckArgs& args) {
   r.geometry.P = args.page_size;
   r.bound = true;
   r.model = args.model;
+  r.num_layers = config->num_layers;
   return r;
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
 }
 
 std::string shape_text(const flow::Shape& dims) {
@@ -154,9 +147,13 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   Json cuda;
   cuda["arch"] = args.arch;
   cuda["ok"] = false;
-  auto error = [&](const std::string& message, const std::string& rendered) {
+  // A failure is also one of the report's errors, so `ok: false` never comes without one.
+  auto error = [&](const std::string& message, const std::string& rendered,
+                   flow::SourceLoc loc = {}, const std::string& detail = "") {
     cuda["error"] = message;
     report["cuda"] = cuda;
+    report["errors"].push_back(
+        {{"line", loc.line}, {"col", loc.col}, {"message", detail.empty() ? message : detail}});
     text += rendered;
     return false;
   };
@@ -165,8 +162,9 @@ bool check_cuda_target(const std::string& path, const std::string& source,
     generated =
         flow::generate_cuda_flow(program, geo.geometry, flow::cuda_codegen_options_from_env());
   } catch (const flow::CudaCodegenError& e) {
-    flow::Diagnostic d{flow::Severity::kError, e.loc(), e.detail(), {}};
-    return error(e.what(), flow::format_diagnostics({d}, source, path));
+    const flow::SourceLoc loc = e.loc().line > 0 ? e.loc() : program.loc;
+    flow::Diagnostic d{flow::Severity::kError, loc, e.detail(), {}};
+    return error(e.what(), flow::format_diagnostics({d}, source, path), loc, e.detail());
   } catch (const Error& e) {
     return error(e.what(), std::string(e.what()) + "\n");
   }
@@ -247,22 +245,25 @@ bool check_cuda_target(const std::string& path, const std::string& source,
 
 // Checks one file; prints its report; returns whether it compiled.
 bool check_one(const std::string& path, const ResolvedGeometry& geo, const CheckArgs& args) {
-  std::optional<std::string> source = read_file(path);
+  std::optional<std::string> source;
   Json report;
   report["file"] = path;
-  if (!source) {
+  try {
+    source = flow::read_flow_source_file(path);
+  } catch (const flow::FlowFileError& e) {
+    // Not a flow file at all (missing, a directory, a FIFO, a device, too large): one line.
     if (args.json) {
       report["ok"] = false;
-      report["errors"] =
-          Json::array({{{"line", 0}, {"col", 0}, {"message", "cannot read the file"}}});
+      report["errors"] = Json::array({{{"line", 0}, {"col", 0}, {"message", e.detail()}}});
       std::printf("%s\n", report.dump().c_str());
     } else {
-      std::fprintf(stderr, "%s: error: cannot read the file\n", path.c_str());
+      std::fprintf(stderr, "%s: error: %s\n", path.c_str(), e.detail().c_str());
     }
     return false;
   }
   flow::CompileOptions options;
   options.dump_ir = args.dump_ir;
+  options.num_layers = geo.num_layers;
   flow::CompileResult result =
       flow::compile_flow(*source, path, geo.bound ? &geo.geometry : nullptr, options);
 

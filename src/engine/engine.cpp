@@ -30,12 +30,20 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   }
   if (o.num_pages > 0) return o.num_pages;
   KvGeometry g{m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, o.page_size};
-  size_t by_memory = o.kv_memory_bytes / kv_bytes_per_page(o.device, g);
+  // A flow's Fields and States live beside every page: the budget pays for them too.
+  const size_t kv_bytes = kv_bytes_per_page(o.device, g);
+  const size_t flow_bytes = o.sparse ? flow_bytes_per_page(*o.sparse, g) : 0;
+  size_t by_memory = o.kv_memory_bytes / (kv_bytes + flow_bytes);
   // No need for more pages than max_running full-context sequences.
   size_t useful = static_cast<size_t>(o.max_running) *
                   ((m.config.max_position_embeddings + o.page_size - 1) / o.page_size);
   size_t n = std::min(by_memory, useful);
-  if (n < 2) fail("KV cache budget of ", o.kv_memory_bytes, " bytes holds fewer than 2 pages");
+  if (n < 2) {
+    fail("KV cache budget of ", o.kv_memory_bytes, " bytes holds fewer than 2 pages (",
+         kv_bytes, " bytes of K and V per page",
+         flow_bytes ? str_cat(" and ", flow_bytes, " of the flow's Fields and States") : "",
+         ")");
+  }
   return static_cast<int32_t>(std::min<size_t>(n, INT32_MAX / 2));
 }
 

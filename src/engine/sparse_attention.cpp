@@ -1,10 +1,8 @@
 #include "engine/sparse_attention.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "core/error.h"
 #include "flow/compiler.h"
+#include "flow/source_file.h"
 
 namespace vortex {
 
@@ -12,20 +10,21 @@ SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
                                             const flow::BudgetOverrides& overrides,
                                             const ModelConfig& model, int32_t page_size,
                                             bool record_recall) {
-  std::ifstream in(flow_path, std::ios::binary);
-  if (!in) fail(flow_path, ": cannot open flow file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string source = ss.str();
+  const std::string source = flow::read_flow_source_file(flow_path);
   flow::FlowGeometry geometry{model.group_size(), model.head_dim, page_size};
   flow::CompileOptions options;
   options.dump_ir = false;
+  options.num_layers = model.num_layers;
   flow::CompileResult result = flow::compile_flow(source, flow_path, &geometry, options);
   if (!result.ok()) {
-    std::string msg = flow::format_compile_errors(result, source, flow_path);
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    // One line: the first diagnostic; `vortex check` shows them all with the source lines.
+    const flow::Diagnostic& first = result.diagnostics.front();
+    std::string where = flow_path;
+    if (first.loc.line > 0) where += str_cat(":", first.loc.line, ":", first.loc.col);
+    const size_t more = result.diagnostics.size() - 1;
     fail("flow ", flow_path, " does not compile for this model (G=", geometry.G, ", D=",
-         geometry.D, ", P=", geometry.P, "):\n", msg);
+         geometry.D, ", P=", geometry.P, "): ", where, ": error: ", first.message,
+         more ? str_cat(" (and ", more, " more; see vortex check ", flow_path, ")") : "");
   }
   SparseAttentionConfig config;
   config.flow_path = flow_path;
@@ -39,6 +38,23 @@ SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
   }
   config.record_recall = record_recall;
   return config;
+}
+
+size_t flow_bytes_per_page(const SparseAttentionConfig& config, const KvGeometry& geometry) {
+  // An upper bound for both runners: the CPU keeps every value in f32; the GPU keeps a Field in
+  // bf16 or int8 (plus a 4-byte scale) in a block padded to 16 bytes, a State in f32 padded to 16.
+  size_t per_head = 0;
+  for (const flow::FieldDecl& f : config.program.fields) {
+    size_t values = 1;
+    for (const flow::Dim& d : f.dims) {
+      std::optional<int64_t> v = flow::eval_dim(d, config.program.geometry);
+      VORTEX_ASSERT(v && *v > 0);  // compiled for this geometry
+      values *= static_cast<size_t>(*v);
+    }
+    per_head += 4 * values + 16;
+  }
+  return per_head * static_cast<size_t>(geometry.num_kv_heads) *
+         static_cast<size_t>(geometry.num_layers);
 }
 
 double SparseStats::kv_read_fraction() const {

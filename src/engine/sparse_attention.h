@@ -9,6 +9,7 @@
 
 #include "flow/budget_planner.h"
 #include "flow/ir.h"
+#include "kv/kv_cache.h"
 #include "model/model_config.h"
 
 namespace vortex {
@@ -21,11 +22,17 @@ struct SparseAttentionConfig {
 };
 
 // Reads and compiles FLOW_PATH for the model geometry; a flow with errors throws vortex::Error
-// carrying the compiler's diagnostics (file:line:col).
+// with its first diagnostic on one line (file:line:col: error: ...), as does a path that is not
+// a regular flow file (flow/source_file.h).
 SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
                                             const flow::BudgetOverrides& overrides,
                                             const ModelConfig& model, int32_t page_size,
                                             bool record_recall);
+
+// Bytes the flow's Fields and States take per KV page, all layers and KV heads together, on any
+// runner (an upper bound: f32 values plus padding). The engine counts them against the KV
+// memory budget with the page's K and V.
+size_t flow_bytes_per_page(const SparseAttentionConfig& config, const KvGeometry& geometry);
 
 // Counters of one run (all decode steps). A "row" is one (request, KV head) in one layer.
 struct SparseStats {

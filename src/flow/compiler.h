@@ -24,11 +24,17 @@ struct CompileResult {
 
 struct CompileOptions {
   bool dump_ir = true;
+  // The model's layer count, when a model is known (0: unknown): every layer of the flow's
+  // Budget dense_layers must exist.
+  int64_t num_layers = 0;
 };
 
 // Compiles one flow file. With `geometry` the program is specialised to its nonzero values
 // (P must be a power of two) and those size checks are concrete; with nullptr (or zeros) the
-// symbols stay symbolic. Never throws for bad input: every problem is a diagnostic.
+// symbols stay symbolic. With G, D and P all bound the flow must also be one the CUDA code
+// generator compiles (generation only: no NVRTC or GPU needed), so one set of rules decides for
+// every backend. Never throws for bad input: every problem is a diagnostic (the limits of
+// flow/limits.h included).
 CompileResult compile_flow(std::string_view source, const std::string& filename,
                            const FlowGeometry* geometry, const CompileOptions& options = {});
 

@@ -135,6 +135,14 @@ ConstResult error(std::string msg) {
   return ConstResult{std::nullopt, std::move(msg)};
 }
 
+// A float result, which must be finite: flows have no inf or NaN constants (Python raises
+// OverflowError for most such results; the rest would poison every score silently).
+ConstResult finite(double v) {
+  if (std::isnan(v)) return error("a constant is not a number (NaN)");
+  if (!std::isfinite(v)) return error("a constant is infinite: it overflows a double");
+  return ok(ConstValue::real(v));
+}
+
 ConstResult compare(const std::string& op, double x, double y) {
   bool r = op == "<"    ? x < y
            : op == "<=" ? x <= y
@@ -165,7 +173,7 @@ ConstResult int_binary(const std::string& op, int64_t a, int64_t b) {
   }
   if (op == "/") {
     if (b == 0) return error("division by zero in a constant expression");
-    return ok(ConstValue::real(static_cast<double>(a) / static_cast<double>(b)));
+    return finite(static_cast<double>(a) / static_cast<double>(b));
   }
   if (op == "//" || op == "%") {
     if (b == 0) return error("division by zero in a constant expression");
@@ -174,34 +182,48 @@ ConstResult int_binary(const std::string& op, int64_t a, int64_t b) {
     return ok(ConstValue::integer(op == "//" ? q : a - q * b));
   }
   if (op == "**") {
-    if (b < 0)
-      return ok(ConstValue::real(std::pow(static_cast<double>(a), static_cast<double>(b))));
-    int64_t result = 1;
-    for (int64_t k = 0; k < b; ++k) {
-      if (__builtin_mul_overflow(result, a, &result))
-        return error("integer overflow in a constant");
-      if (result == 0 || result == 1) break;
+    if (b < 0) {
+      // Python gives a float; 0 to a negative power is a ZeroDivisionError there.
+      if (a == 0) return error("0 cannot be raised to a negative power (division by zero)");
+      return finite(std::pow(static_cast<double>(a), static_cast<double>(b)));
+    }
+    // Square and multiply: O(log b) steps whatever b is, every product checked.
+    int64_t result = 1, base = a;
+    for (int64_t e = b; e > 0; e >>= 1) {
+      if ((e & 1) && __builtin_mul_overflow(result, base, &result))
+        return error("integer overflow in a constant (integers are 64-bit)");
+      if (e > 1 && __builtin_mul_overflow(base, base, &base))
+        return error("integer overflow in a constant (integers are 64-bit)");
     }
     return ok(ConstValue::integer(result));
   }
-  if (is_comparison(op)) return compare(op, static_cast<double>(a), static_cast<double>(b));
+  if (op == "<") return ok(ConstValue::boolean(a < b));
+  if (op == "<=") return ok(ConstValue::boolean(a <= b));
+  if (op == ">") return ok(ConstValue::boolean(a > b));
+  if (op == ">=") return ok(ConstValue::boolean(a >= b));
+  if (op == "==") return ok(ConstValue::boolean(a == b));
+  if (op == "!=") return ok(ConstValue::boolean(a != b));
   return not_representable();
 }
 
 ConstResult float_binary(const std::string& op, double a, double b) {
-  if (op == "+") return ok(ConstValue::real(a + b));
-  if (op == "-") return ok(ConstValue::real(a - b));
-  if (op == "*") return ok(ConstValue::real(a * b));
+  if (op == "+") return finite(a + b);
+  if (op == "-") return finite(a - b);
+  if (op == "*") return finite(a * b);
   if (op == "/" || op == "//" || op == "%") {
     if (b == 0.0) return error("division by zero in a constant expression");
-    if (op == "/") return ok(ConstValue::real(a / b));
-    double q = std::floor(a / b);
-    return ok(ConstValue::real(op == "//" ? q : a - q * b));
+    if (op == "/") return finite(a / b);
+    // Python's float modulo: the sign of the divisor, from fmod (exact), not a - floor(a/b)*b.
+    double m = std::fmod(a, b);
+    if (m != 0.0 && ((m < 0) != (b < 0))) m += b;
+    if (op == "%") return finite(m);
+    return finite(std::round((a - m) / b));
   }
   if (op == "**") {
+    if (a == 0.0 && b < 0) return error("0.0 cannot be raised to a negative power (division by zero)");
     double r = std::pow(a, b);
     if (std::isnan(r)) return error("constant power is not a real number");
-    return ok(ConstValue::real(r));
+    return finite(r);
   }
   if (is_comparison(op)) return compare(op, a, b);
   return not_representable();
@@ -223,8 +245,12 @@ ConstResult sym_binary(const std::string& op, const ConstValue& a, const ConstVa
       return ok(ConstValue::dim(Dim::of(x.symbol, num, den)));
     }
     double ratio = (static_cast<double>(x.num) / x.den) / (static_cast<double>(y.num) / y.den);
-    if (op == "/") return ok(ConstValue::real(ratio));
-    if (op == "//") return ok(ConstValue::integer(static_cast<int64_t>(std::floor(ratio))));
+    if (op == "/") return finite(ratio);
+    if (op == "//") {
+      const double q = std::floor(ratio);
+      if (!(std::fabs(q) < 9.0e18)) return error("integer overflow in a constant");
+      return ok(ConstValue::integer(static_cast<int64_t>(q)));
+    }
     if (is_comparison(op))
       return compare(op, static_cast<double>(x.num) / x.den, static_cast<double>(y.num) / y.den);
     return not_representable();

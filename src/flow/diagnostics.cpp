@@ -1,5 +1,7 @@
 #include "flow/diagnostics.h"
 
+#include <algorithm>
+
 namespace vortex::flow {
 
 void DiagnosticSink::error(SourceLoc loc, std::string message, std::vector<Diagnostic> notes) {
@@ -30,8 +32,32 @@ std::string_view source_line(std::string_view source, int line) {
   size_t end = source.find('\n', begin);
   std::string_view text = source.substr(begin, end == std::string_view::npos ? end : end - begin);
   if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  if (line == 1 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // the BOM
   return text;
 }
+
+// Whether `text` is well-formed UTF-8 (a window cut inside a character counts as well formed).
+bool valid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && i < 3 && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) ++i;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80                 ? 1
+                       : c >= 0xC2 && c <= 0xDF ? 2
+                       : c >= 0xE0 && c <= 0xEF ? 3
+                       : c >= 0xF0 && c <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0) return false;
+    for (size_t k = 1; k < len && i + k < text.size(); ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    i += len;
+  }
+  return true;
+}
+
+// Lines longer than this are shown as a window around the column, so one diagnostic stays a
+// few lines of output whatever the source holds.
+constexpr int kMaxShownColumns = 160;
 
 void render(const Diagnostic& d, std::string_view source, const std::string& filename,
             std::string& out) {
@@ -48,12 +74,33 @@ void render(const Diagnostic& d, std::string_view source, const std::string& fil
   if (d.loc.line <= 0) return;
   std::string_view text = source_line(source, d.loc.line);
   if (text.empty()) return;
+  int col = d.loc.col;
+  std::string prefix, suffix;
+  if (static_cast<int>(text.size()) > kMaxShownColumns) {
+    const int first = std::clamp(col - 1 - kMaxShownColumns / 2, 0,
+                                 static_cast<int>(text.size()) - kMaxShownColumns);
+    if (first > 0) prefix = "...";
+    if (first + kMaxShownColumns < static_cast<int>(text.size())) suffix = "...";
+    text = text.substr(static_cast<size_t>(first), kMaxShownColumns);
+    col = col - first + static_cast<int>(prefix.size());
+  }
+  // The line as shown: control characters (a NUL would end the output) and bytes of invalid
+  // UTF-8 become '?', one column each, so the caret still lines up.
+  const bool utf8 = valid_utf8(text);
+  std::string shown_text(text);
+  for (char& c : shown_text) {
+    const auto b = static_cast<unsigned char>(c);
+    if ((b < 0x20 && c != '\t') || b == 0x7F || (b >= 0x80 && !utf8)) c = '?';
+  }
   out += "    ";
-  out += text;
+  out += prefix;
+  out += shown_text;
+  out += suffix;
   out += "\n    ";
   // Keep tabs so the caret lines up under tab-indented source.
-  for (int i = 0; i + 1 < d.loc.col && i < static_cast<int>(text.size()); ++i)
-    out += text[i] == '\t' ? '\t' : ' ';
+  const std::string shown = prefix + shown_text;
+  for (int i = 0; i + 1 < col && i < static_cast<int>(shown.size()); ++i)
+    out += shown[static_cast<size_t>(i)] == '\t' ? '\t' : ' ';
   out += "^\n";
 }
 

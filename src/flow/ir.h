@@ -222,7 +222,8 @@ struct BudgetPolicy {
   int64_t sink = 1;
   int64_t recent = 2;
   std::vector<int64_t> dense_layers{0};
-  SourceLoc loc;  // the Budget(...) call, {0,0} if defaulted
+  SourceLoc loc;               // the Budget(...) call, {0,0} if defaulted
+  SourceLoc dense_layers_loc;  // the dense_layers value, {0,0} if defaulted
 
   // ratio as planned: the explicit one, or 1/16 when neither pages nor ratio is set.
   double effective_ratio() const { return ratio ? *ratio : (pages ? 0.0 : 1.0 / 16.0); }

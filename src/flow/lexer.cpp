@@ -3,7 +3,12 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+
+#include "core/error.h"
+#include "flow/limits.h"
 
 namespace vortex::flow {
 
@@ -64,6 +69,10 @@ class Lexer {
 
   std::vector<Token> run() {
     indents_.push_back(0);
+    alt_indents_.push_back(0);
+    // A UTF-8 byte order mark at the start is skipped, as Python does; columns count after it.
+    if (src_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = line_start_ = 3;
+    if (!check_encoding()) return {};
     while (pos_ < src_.size() && !failed_) {
       if (at_line_start_ && brackets_.empty()) {
         if (!handle_indentation()) continue;
@@ -99,18 +108,75 @@ class Lexer {
     line_start_ = pos_;
   }
 
+  // The whole file must be UTF-8 text without NUL bytes (Python refuses both, in comments and
+  // strings too). Reports the first bad byte at its line and column; false if there is one.
+  bool check_encoding() {
+    int line = 1;
+    size_t line_start = pos_;
+    for (size_t i = pos_; i < src_.size();) {
+      const auto c = static_cast<unsigned char>(src_[i]);
+      SourceLoc loc{line, static_cast<int>(i - line_start) + 1};
+      if (c == '\n') {
+        ++line;
+        line_start = ++i;
+        continue;
+      }
+      if (c == 0) {
+        error(loc, "NUL byte in the flow file (is it a binary file?); a flow file is UTF-8 text");
+        return false;
+      }
+      if (c < 0x80) {
+        ++i;
+        continue;
+      }
+      // Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+      size_t len = 0;
+      unsigned char lo = 0x80, hi = 0xBF;
+      if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+      } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+      } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+      }
+      bool ok = len > 0 && i + len <= src_.size();
+      for (size_t k = 1; ok && k < len; ++k) {
+        const auto b = static_cast<unsigned char>(src_[i + k]);
+        ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+      }
+      if (!ok) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02x", c);
+        error(loc, std::string("invalid UTF-8 (byte ") + hex + "); a flow file is UTF-8 text");
+        return false;
+      }
+      i += len;
+    }
+    return true;
+  }
+
   // At the start of a logical line: measure indentation, skip blank and comment-only lines.
   // Returns false when the line was blank (the caller loops again).
   bool handle_indentation() {
-    int width = 0;
+    // Python's rule: a tab advances to the next multiple of 8, and the indentation must compare
+    // the same way with a tab counted as one column (`alt`), else it depends on the tab size.
+    int width = 0, alt = 0;
     size_t p = pos_;
     while (p < src_.size() && (src_[p] == ' ' || src_[p] == '\t' || src_[p] == '\f')) {
-      if (src_[p] == '\t')
+      if (src_[p] == '\t') {
         width = (width / 8 + 1) * 8;
-      else if (src_[p] == ' ')
+        ++alt;
+      } else if (src_[p] == ' ') {
         ++width;
-      else
-        width = 0;
+        ++alt;
+      } else {
+        width = alt = 0;
+      }
+      if (width > (1 << 20)) width = alt = 1 << 20;  // deeper than any block can be; no overflow
       ++p;
     }
     char c = p < src_.size() ? src_[p] : '\0';
@@ -124,16 +190,27 @@ class Lexer {
     pos_ = p;
     at_line_start_ = false;
     SourceLoc loc = here();
+    const char* tab_error =
+        "inconsistent use of tabs and spaces in indentation: indent with spaces only (or tabs "
+        "only)";
     if (width > indents_.back()) {
+      if (alt <= alt_indents_.back()) {
+        error(loc, tab_error);
+        return true;
+      }
       indents_.push_back(width);
+      alt_indents_.push_back(alt);
       push(TokenKind::kIndent, "", loc);
     } else {
       while (width < indents_.back()) {
         indents_.pop_back();
+        alt_indents_.pop_back();
         push(TokenKind::kDedent, "", loc);
       }
       if (width != indents_.back()) {
         error(loc, "unindent does not match any outer indentation level");
+      } else if (alt != alt_indents_.back()) {
+        error(loc, tab_error);
       }
     }
     return true;
@@ -212,6 +289,12 @@ class Lexer {
       error(here(), "non-ASCII characters are not allowed in names");
       return;
     }
+    if (pos_ - start > static_cast<size_t>(kMaxNameLength)) {
+      error(loc, "a name of " + std::to_string(pos_ - start) + " characters ('" +
+                     printable(src_.substr(start, 24), 24) + "'); names are limited to " +
+                     std::to_string(kMaxNameLength) + " characters");
+      return;
+    }
     std::string text(src_.substr(start, pos_ - start));
     bool keyword = false;
     for (std::string_view k : kKeywords) keyword = keyword || k == text;
@@ -267,18 +350,23 @@ class Lexer {
       if (src_[pos_] == 'j' || src_[pos_] == 'J') {
         error(loc, "complex numbers are not supported in flows");
       } else {
-        error(loc,
-              "invalid number literal '" + std::string(src_.substr(start, pos_ - start + 1)) + "'");
+        error(loc, "invalid number literal '" + printable(src_.substr(start, pos_ - start + 1), 40) +
+                       "'");
       }
       return;
     }
     Token t;
     t.loc = loc;
-    t.text = std::string(src_.substr(start, pos_ - start));
+    t.text = printable(src_.substr(start, pos_ - start), 40);
     errno = 0;
     if (is_float) {
       t.kind = TokenKind::kFloat;
       t.float_value = std::strtod(digits.c_str(), nullptr);
+      if (!std::isfinite(t.float_value)) {
+        error(loc, "number literal '" + t.text +
+                       "' is too large: it is not a finite double (the largest is about 1.8e308)");
+        return;
+      }
     } else {
       if (digits.empty()) {
         error(loc, "invalid number literal '" + t.text + "'");
@@ -287,7 +375,8 @@ class Lexer {
       char* end = nullptr;
       long long v = std::strtoll(digits.c_str(), &end, base);
       if (errno == ERANGE || (end && *end != '\0')) {
-        error(loc, "integer literal '" + t.text + "' is invalid or too large");
+        error(loc, "integer literal '" + t.text +
+                       "' is invalid or too large (integers are 64-bit: at most 2**63 - 1)");
         return;
       }
       t.kind = TokenKind::kInt;
@@ -397,6 +486,7 @@ class Lexer {
   DiagnosticSink& sink_;
   std::vector<Token> tokens_;
   std::vector<int> indents_;
+  std::vector<int> alt_indents_;  // the same levels with a tab counted as one column
   std::vector<std::pair<char, SourceLoc>> brackets_;
   size_t pos_ = 0;
   size_t line_start_ = 0;

@@ -1,10 +1,13 @@
 #include "flow/lowering.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
+#include "core/error.h"
 #include "flow/constant.h"
+#include "flow/limits.h"
 #include "flow/shape_inference.h"
 
 namespace vortex::flow {
@@ -177,6 +180,7 @@ class Lowering {
                  "class are allowed at module level");
         }
       } catch (const LowerError&) {
+        remember_failed_declaration(s);
       }
     }
     if (!flow_class) {
@@ -242,8 +246,29 @@ class Lowering {
     if (name == "self") fail(target.loc, "cannot assign to 'self'");
   }
 
+  // A declaration that failed is reported once: later uses of its name are silently abandoned
+  // (they would only say it is unknown, or suggest the wrong kind of declaration).
+  void remember_failed_declaration(const Stmt& s) {
+    if (s.kind == StmtKind::kAssign && s.target && s.target->kind == ExprKind::kName)
+      failed_declarations_.insert(s.target->text);
+  }
+  bool failed_declaration(const std::string& name) const {
+    return failed_declarations_.count(name) > 0;
+  }
+
+  // Counts a module or class declaration against kMaxDeclarations (reported once).
+  void count_declaration(const Expr& target) {
+    if (++declarations_ <= kMaxDeclarations) return;
+    if (declarations_ == kMaxDeclarations + 1)
+      fail(target.loc, "more than " + std::to_string(kMaxDeclarations) +
+                           " declarations (module constants, class constants, Fields and States "
+                           "together; the declaration limit)");
+    throw LowerError{};
+  }
+
   void lower_module_constant(const Stmt& s) {
     check_assignable_name(*s.target);
+    count_declaration(*s.target);
     ConstValue v = eval_constant(*s.value, "module constant '" + s.target->text + "'");
     module_consts_[s.target->text] = v;
   }
@@ -312,6 +337,7 @@ class Lowering {
                  "budget = Budget(...), constants and the summarize and score methods");
         }
       } catch (const LowerError&) {
+        remember_failed_declaration(s);
       }
     }
     program_.docstring = class_doc_.empty() ? module_doc_ : class_doc_;
@@ -347,6 +373,7 @@ class Lowering {
     if (program_.field_index(name) >= 0 || class_consts_.count(name) ||
         (name == "budget" && budget_seen_))
       fail(s.target->loc, "'" + name + "' is defined twice in the class");
+    count_declaration(*s.target);
     const Expr& v = *s.value;
     if (v.kind == ExprKind::kCall && v.lhs->kind == ExprKind::kName) {
       auto it = imports_.find(v.lhs->text);
@@ -400,7 +427,8 @@ class Lowering {
         fail(k.value->loc,
              "Field dtype must be the string \"bf16\" (the default) or \"int8\" "
              "(8-bit integers with a power-of-two scale per page)" +
-                 (k.value->kind == ExprKind::kString ? ", got \"" + given + "\"" : std::string()));
+                 (k.value->kind == ExprKind::kString ? ", got \"" + printable(given, 40) + "\""
+                                                     : std::string()));
       }
     }
     if (call.items.size() != 0 && call.items.size() != 2) {
@@ -408,7 +436,42 @@ class Lowering {
                          std::to_string(call.items.size()) + " arguments");
     }
     for (const auto& arg : call.items) f.dims.push_back(field_dim(*arg, name));
+    if (static_cast<int>(program_.fields.size()) >= kMaxFields) {
+      if (!too_many_fields_reported_) {
+        too_many_fields_reported_ = true;
+        fail(f.loc, std::string(kind) + " '" + name + "' is one more than the " +
+                        std::to_string(kMaxFields) +
+                        " Fields and States a flow may declare (the field limit)");
+      }
+      throw LowerError{};
+    }
+    check_field_bytes(f);
     program_.fields.push_back(std::move(f));
+  }
+
+  // Fields together take at most kMaxFieldBytes per (page, KV head, layer) in their stored
+  // dtype, States kMaxStateBytes. Symbols not bound yet count as 1, so what is refused here is
+  // too large for every model; with the geometry bound the sizes are exact.
+  void check_field_bytes(const FieldDecl& f) {
+    const bool state = f.kind == FieldKind::kState;
+    const double values = min_elements(f.dims, program_.geometry);
+    const double bytes = state ? 4 * values
+                         : f.dtype == FieldDtype::kInt8 ? values + 4
+                                                        : 2 * values;
+    double& total = state ? state_bytes_ : field_bytes_;
+    total += bytes;
+    const int64_t limit = state ? kMaxStateBytes : kMaxFieldBytes;
+    if (total <= static_cast<double>(limit)) return;
+    const bool symbolic = std::any_of(f.dims.begin(), f.dims.end(),
+                                      [](const Dim& d) { return !d.is_constant(); });
+    char amount[64];
+    std::snprintf(amount, sizeof amount, "%.0f", bytes);
+    fail(f.loc, std::string(state ? "State '" : "Field '") + f.name + "' takes " +
+                    (symbolic ? "at least " : "") + amount +
+                    " bytes per (page, KV head, layer), which brings the flow's " +
+                    (state ? "States" : "Fields") + " over " + std::to_string(limit) +
+                    " bytes (" + std::to_string(limit >> 10) + " KiB; the " +
+                    (state ? "State" : "Field") + " memory limit)");
   }
 
   // ---- budget ----
@@ -419,6 +482,10 @@ class Lowering {
       fail(k.value->loc, "Budget " + k.name + " must be an integer" +
                              (allow_none ? " or None" : "") + ", got " + const_to_string(c));
     }
+    if (c.i > kMaxBudgetPages)
+      fail(k.value->loc, "Budget " + k.name + " must be at most " +
+                             std::to_string(kMaxBudgetPages) + " pages, got " +
+                             std::to_string(c.i));
     return c.i;
   }
 
@@ -467,12 +534,21 @@ class Lowering {
         ConstValue c = eval_constant(*k.value, "Budget dense_layers");
         if (c.kind != Kind::kList && c.kind != Kind::kTuple)
           fail(vloc, "Budget dense_layers must be a list of layer indices, e.g. [0], got " +
-                         const_to_string(c));
+                         printable(const_to_string(c), 40));
         b.dense_layers.clear();
+        b.dense_layers_loc = vloc;
+        if (c.items.size() > static_cast<size_t>(kMaxDenseLayers))
+          fail(vloc, "Budget dense_layers has " + std::to_string(c.items.size()) +
+                         " entries; at most " + std::to_string(kMaxDenseLayers) +
+                         " are allowed");
         for (const ConstValue& item : c.items) {
           if (item.kind != Kind::kInt || item.i < 0)
             fail(vloc, "Budget dense_layers must hold non-negative integers, got " +
-                           const_to_string(item));
+                           printable(const_to_string(item), 40));
+          if (item.i >= kMaxLayers)
+            fail(vloc, "Budget dense_layers: layer " + std::to_string(item.i) +
+                           " is out of range (layer indices are below " +
+                           std::to_string(kMaxLayers) + ", and below the model's layer count)");
           b.dense_layers.push_back(item.i);
         }
       } else {
@@ -504,6 +580,8 @@ class Lowering {
     MethodState m;
     m.phase = phase;
     m.fn = &fn;
+    statements_ = 0;
+    op_depth_.clear();
     m.writes.assign(program_.fields.size(), 0);
     m.first_write.assign(program_.fields.size(), SourceLoc{});
     method_ = &m;
@@ -531,6 +609,12 @@ class Lowering {
   void lower_block(const std::vector<ast::StmtPtr>& body, bool top_level) {
     for (size_t i = 0; i < body.size(); ++i) {
       const Stmt& s = *body[i];
+      if (++statements_ > kMaxStatements) {
+        sink_.error(s.loc, std::string(method_->phase == Phase::kSummarize ? "summarize" : "score") +
+                               " has more than " + std::to_string(kMaxStatements) +
+                               " statements (the statement limit)");
+        throw CompileAborted{};
+      }
       try {
         lower_statement(s, top_level && i + 1 == body.size());
       } catch (const LowerError&) {
@@ -605,6 +689,7 @@ class Lowering {
       m.scratch = true;
       lower_block(dropped, false);
       m.fn->ops.resize(ops);
+      op_depth_.resize(ops);
       Function* fn = m.fn;
       m = std::move(saved);
       m.fn = fn;
@@ -653,8 +738,11 @@ class Lowering {
     if (f < 0) {
       if (class_consts_.count(name))
         fail(target.loc, "cannot assign to class constant '" + name + "'");
+      if (failed_declaration(name)) throw LowerError{};  // its declaration's error says why
       fail(target.loc, "unknown field '" + name + "': declare it in the class body, e.g. " + name +
-                           " = Field(1, D)");
+                           (m.phase == Phase::kSummarize
+                                ? " = Field(1, D) (a Field is written by summarize)"
+                                : " = State(1, D) (a State is per request, kept by score)"));
     }
     const FieldDecl& decl = program_.fields[f];
     if (m.phase == Phase::kSummarize && decl.kind == FieldKind::kState) {
@@ -697,9 +785,40 @@ class Lowering {
     if (op.shape.size() > kMaxRank)
       fail(op.loc, "tensors of rank more than " + std::to_string(kMaxRank) +
                        " are not supported (shape " + shape_to_string(op.shape) + ")");
+    check_page_axis(op);
     Function& fn = *method_->fn;
+    const char* phase = fn.phase == Phase::kSummarize ? "summarize" : "score";
+    if (static_cast<int>(fn.ops.size()) >= kMaxOps) {
+      sink_.error(op.loc, std::string(phase) + " needs more than " + std::to_string(kMaxOps) +
+                              " operations (the operation limit); simplify the flow");
+      throw CompileAborted{};
+    }
+    int depth = 1;
+    for (ValueId id : op.operands) depth = std::max(depth, op_depth_[static_cast<size_t>(id)] + 1);
+    if (depth > kMaxOpDepth) {
+      sink_.error(op.loc, "this value is the end of a chain of more than " +
+                              std::to_string(kMaxOpDepth) + " dependent operations in " + phase +
+                              " (the dependency depth limit); compute it in fewer steps");
+      throw CompileAborted{};
+    }
     fn.ops.push_back(std::move(op));
+    op_depth_.push_back(depth);
     return static_cast<ValueId>(fn.ops.size() - 1);
+  }
+
+  // In score the page axis N appears at most once in a value, and only as its leading axis:
+  // each page is scored on its own (and the GPU code keeps one page per thread group).
+  void check_page_axis(const Op& op) {
+    const int pages = count_page_axes(op.shape);
+    if (pages == 0) return;
+    if (pages > 1)
+      fail(op.loc, "this gives shape " + shape_to_string(op.shape) +
+                      ", with the page axis N more than once: a value has at most one N axis "
+                      "(a score sees each page once)");
+    if (!is_page_dim(op.shape[0]))
+      fail(op.loc, "this gives shape " + shape_to_string(op.shape) +
+                      ", where the page axis N is not the leading axis: N must stay axis 0 of "
+                      "every value (keep it first, e.g. x.transpose(0, 2, 1) instead of x.T)");
   }
 
   const Op& op_of(ValueId id) const { return method_->fn->ops[id]; }
@@ -824,6 +943,7 @@ class Lowering {
       fail(e.loc, "'" + name + "' is a function; call it, e.g. " + name + "(...)");
     }
     if (name == "self") fail(e.loc, "'self' can only be used as self.field");
+    if (failed_declaration(name)) throw LowerError{};  // its declaration's error says why
     if (method_) {
       if (method_->phase == Phase::kSummarize && name == "q")
         fail(e.loc,
@@ -856,9 +976,12 @@ class Lowering {
                       "no recursion");
     if (auto it = class_consts_.find(name); it != class_consts_.end()) return Val::of(it->second);
     int f = program_.field_index(name);
-    if (f < 0)
-      fail(e.loc, "unknown field '" + name + "': declare it in the class body, e.g. " + name +
-                      " = Field(1, D)");
+    if (f < 0) {
+      if (failed_declaration(name)) throw LowerError{};  // its declaration's error says why
+      fail(e.loc, "unknown field '" + name + "': declare it in the class body, as a Field (e.g. " +
+                      name + " = Field(1, D), written by summarize) or a State (e.g. " + name +
+                      " = State(1, D), kept per request by score)");
+    }
     if (!method_) fail(e.loc, "fields can only be read in summarize and score");
     MethodState& m = *method_;
     const FieldDecl& decl = program_.fields[f];
@@ -888,6 +1011,11 @@ class Lowering {
     Val obj = lower_expr(*e.lhs);
     if (e.text == "T") {
       ValueId x = as_tensor(obj, e.lhs->loc);
+      if (shape_of(x).size() > 1 && count_page_axes(shape_of(x)) > 0)
+        fail(e.loc, ".T reverses every axis and would move the page axis N of shape " +
+                        shape_to_string(shape_of(x)) +
+                        " from axis 0; N must stay the leading axis: transpose the other axes "
+                        "with x.transpose(0, ...)");
       std::vector<int> perm(shape_of(x).size());
       for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int>(perm.size() - 1 - i);
       return Val::of(transpose(x, perm, e.loc));
@@ -931,6 +1059,13 @@ class Lowering {
     if (!kind) fail(loc, "operator '" + op + "' is not supported in flows");
     if (*kind == OpKind::kMatMul) {
       if (!a.tensor || !b.tensor) fail(loc, "both operands of '@' must be tensors");
+      const Shape& sa = shape_of(a.id);
+      const Shape& sb = shape_of(b.id);
+      if ((sa.size() == 1 && count_page_axes(sa) > 0) ||
+          (sb.size() <= 2 && count_page_axes(sb) > 0))
+        fail(loc, "'@' of " + shape_to_string(sa) + " and " + shape_to_string(sb) +
+                      " would contract the page axis N: pages are scored one by one, so N "
+                      "must stay a batch axis (use a reduction over axis 0 to combine pages)");
       ShapeResult r = matmul_shape(shape_of(a.id), shape_of(b.id));
       if (!r.ok()) fail(loc, r.error);
       Op o;
@@ -1526,6 +1661,12 @@ class Lowering {
   bool bound_ = false;
   bool in_class_ = false;
   bool budget_seen_ = false;
+  std::set<std::string> failed_declarations_;
+  int declarations_ = 0;
+  bool too_many_fields_reported_ = false;
+  double field_bytes_ = 0, state_bytes_ = 0;  // of the Fields and States so far (lower bound)
+  int statements_ = 0;                        // of the method being lowered
+  std::vector<int> op_depth_;                 // per op of the method: its dependency depth
   std::string module_doc_, class_doc_;
   std::map<std::string, std::string> imports_;  // local alias -> vortex.flow name
   std::map<std::string, ConstValue> module_consts_;

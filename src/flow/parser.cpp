@@ -88,8 +88,9 @@ class Parser {
     Parser& p;
     explicit DepthGuard(Parser& parser, SourceLoc loc) : p(parser) {
       if (++p.depth_ > kMaxNestingDepth) {
-        p.sink_.error(
-            loc, "nesting is too deep (more than " + std::to_string(kMaxNestingDepth) + " levels)");
+        p.sink_.error(loc, "nesting is too deep: more than " + std::to_string(kMaxNestingDepth) +
+                               " levels of brackets, calls, operators, blocks or elif (the "
+                               "nesting limit)");
         throw CompileAborted{};
       }
     }
@@ -113,11 +114,21 @@ class Parser {
       if (k.value) d = std::max(d, k.value->depth);
     e->depth = d + 1;
     if (e->depth > kMaxNestingDepth) {
-      sink_.error(e->loc, "expression is nested too deeply (more than " +
-                              std::to_string(kMaxNestingDepth) + " levels)");
+      sink_.error(e->loc, "expression is nested too deeply: more than " +
+                              std::to_string(kMaxNestingDepth) +
+                              " levels of operators, calls or brackets (the nesting limit); "
+                              "split it over several statements");
       throw CompileAborted{};
     }
     return e;
+  }
+
+  // Lists, tuples, argument lists and imports hold at most kMaxListItems items.
+  void check_items(size_t count, SourceLoc loc, const char* what) {
+    if (count <= static_cast<size_t>(kMaxListItems)) return;
+    sink_.error(loc, std::string(what) + " has more than " + std::to_string(kMaxListItems) +
+                         " items (the limit on list, tuple and argument counts)");
+    throw CompileAborted{};
   }
 
   // ---- statements ----
@@ -250,6 +261,7 @@ class Parser {
     while (at_op(",")) {
       advance();
       s->aliases.push_back(parse_dotted_alias());
+      check_items(s->aliases.size(), s->loc, "this import");
     }
     return s;
   }
@@ -298,6 +310,7 @@ class Parser {
         }
       }
       s->aliases.push_back(std::move(a));
+      check_items(s->aliases.size(), s->loc, "this import");
       if (!at_op(",")) break;
       advance();
       if (paren && at_op(")")) break;
@@ -329,6 +342,8 @@ class Parser {
   }
 
   StmtPtr parse_if() {
+    // elif recurses (it is an If inside orelse), so a long chain counts as nesting.
+    DepthGuard guard(*this, cur().loc);
     StmtPtr s = new_stmt(StmtKind::kIf, advance().loc);
     s->value = parse_expression();
     s->body = parse_block();
@@ -354,6 +369,7 @@ class Parser {
       if (at_op(":") || at_op("="))
         fail(cur().loc, "parameters must be plain names (no annotations or defaults)");
       s->params.push_back(std::move(p));
+      check_items(s->params.size(), s->loc, "this parameter list");
       if (!at_op(",")) break;
       advance();
     }
@@ -370,6 +386,7 @@ class Parser {
       advance();
       while (!at_op(")")) {
         s->bases.push_back(parse_expression());
+        check_items(s->bases.size(), s->loc, "this class's base list");
         if (at_op("=")) fail(cur().loc, "class keywords are not allowed in flows");
         if (!at_op(",")) break;
         advance();
@@ -392,6 +409,7 @@ class Parser {
       advance();
       if (at(TokenKind::kNewline) || at_op("=") || at_op(")") || at_op(";")) break;
       tuple->items.push_back(parse_expression());
+      check_items(tuple->items.size(), loc, "this tuple");
     }
     return finish(std::move(tuple));
   }
@@ -554,6 +572,7 @@ class Parser {
           fail(loc, "a positional argument cannot follow a keyword argument");
         call->items.push_back(std::move(arg));
       }
+      check_items(call->items.size() + call->keywords.size(), call->loc, "this call");
       if (!at_op(",")) break;
       advance();
     }
@@ -567,6 +586,7 @@ class Parser {
     advance();  // [
     while (!at_op("]")) {
       sub->items.push_back(parse_slice_item());
+      check_items(sub->items.size(), sub->loc, "this subscript");
       if (!at_op(",")) break;
       advance();
     }
@@ -667,6 +687,7 @@ class Parser {
       advance();
       if (at_op(")")) break;
       tuple->items.push_back(parse_expression());
+      check_items(tuple->items.size(), loc, "this tuple");
     }
     expect_op(")");
     return finish(std::move(tuple));
@@ -677,6 +698,7 @@ class Parser {
     ExprPtr list = make(ExprKind::kList, advance().loc);  // [
     while (!at_op("]")) {
       list->items.push_back(parse_expression());
+      check_items(list->items.size(), list->loc, "this list");
       if (at_keyword("for")) fail(cur().loc, "list comprehensions are not allowed in flows");
       if (!at_op(",")) break;
       advance();

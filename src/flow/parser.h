@@ -7,12 +7,12 @@
 
 #include "flow/ast.h"
 #include "flow/diagnostics.h"
+#include "flow/limits.h"
 
 namespace vortex::flow {
 
-// Nesting deeper than this (expressions or blocks) is a diagnostic, so hostile input cannot
-// exhaust the stack.
-constexpr int kMaxNestingDepth = 200;
+// Nesting deeper than kMaxNestingDepth (expressions, blocks, elif chains) and lists longer than
+// kMaxListItems are diagnostics, so hostile input can exhaust neither the stack nor memory.
 
 // Tokenizes and parses `source`. Errors go to `sink`; the module holds what parsed cleanly.
 ast::Module parse_flow_source(std::string_view source, DiagnosticSink& sink);

@@ -80,6 +80,19 @@ int count_page_axes(const Shape& s) {
   return static_cast<int>(std::count_if(s.begin(), s.end(), is_page_dim));
 }
 
+double min_elements(const Shape& s, const FlowGeometry& geometry) {
+  double n = 1;
+  for (const Dim& d : s) {
+    if (is_page_dim(d)) continue;
+    double base = 1;
+    if (d.symbol == Symbol::kG && geometry.G > 0) base = static_cast<double>(geometry.G);
+    if (d.symbol == Symbol::kD && geometry.D > 0) base = static_cast<double>(geometry.D);
+    if (d.symbol == Symbol::kP && geometry.P > 0) base = static_cast<double>(geometry.P);
+    n *= base * static_cast<double>(d.num) / static_cast<double>(d.den);
+  }
+  return n;
+}
+
 ShapeResult broadcast_shapes(const Shape& a, const Shape& b) {
   size_t rank = std::max(a.size(), b.size());
   Shape out(rank);
@@ -146,10 +159,13 @@ ShapeResult fold_shape(const Shape& s, int axis, int64_t group) {
   }
   if (d.symbol == Symbol::kN)
     return ShapeResult::fail("cannot fold over the page axis N: pages are scored independently");
-  if (d.symbol == Symbol::kP && d.num % odd_part(d.den * group) != 0)
+  int64_t den = 0;
+  if (__builtin_mul_overflow(d.den, group, &den) || den > (int64_t{1} << 40))
+    return ShapeResult::fail("fold size " + std::to_string(group) + " is too large for " + where);
+  if (d.symbol == Symbol::kP && d.num % odd_part(den) != 0)
     return ShapeResult::fail("fold size " + std::to_string(group) + " does not divide " + where +
                              ": P is a power of two");
-  out[axis] = Dim::of(d.symbol, d.num, d.den * group);
+  out[axis] = Dim::of(d.symbol, d.num, den);
   return ShapeResult{out, ""};
 }
 
@@ -281,7 +297,12 @@ std::optional<Dim> slice_length(const Dim& size, const SliceSpec& spec, std::str
   } else if (!start_front && stop_back) {
     len = (-a) - (-b);
   } else if (start_front && stop_back && a == 0 && b == 0) {
-    return Dim::of(size.symbol, size.num, size.den * step);
+    int64_t den = 0;
+    if (__builtin_mul_overflow(size.den, step, &den) || den > (int64_t{1} << 40)) {
+      *error = "slice step " + std::to_string(step) + " is too large";
+      return std::nullopt;
+    }
+    return Dim::of(size.symbol, size.num, den);
   } else {
     *error = fixed;
     return std::nullopt;

@@ -53,4 +53,9 @@ inline bool is_page_dim(const Dim& d) {
 }
 int count_page_axes(const Shape& s);
 
+// Elements of `s` without its page axis N: exact for dims the geometry binds, and a lower bound
+// for the others, whose symbols count as 1 (every geometry symbol is at least 1). A double, so
+// that any product of valid dims is representable for comparing against a limit.
+double min_elements(const Shape& s, const FlowGeometry& geometry);
+
 }  // namespace vortex::flow

@@ -1,5 +1,12 @@
 #include "flow/verifier.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "flow/limits.h"
+
 #include "flow/shape_inference.h"
 
 namespace vortex::flow {
@@ -74,7 +81,59 @@ void check_result(const Function& score, DiagnosticSink& sink) {
   sink.error(op.loc, msg);
 }
 
+std::string count_text(double n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.0f", n);
+  return buf;
+}
+
+// Elements per page of each value, and of all of a function's values together (the CPU
+// executor keeps every value of a row at once).
+void check_sizes(const FlowProgram& program, const Function& fn, DiagnosticSink& sink) {
+  const char* phase = fn.phase == Phase::kSummarize ? "summarize" : "score";
+  double total = 0;
+  for (const Op& op : fn.ops) {
+    if (op.kind == OpKind::kStoreField || op.kind == OpKind::kInput) continue;
+    const double n = min_elements(op.shape, program.geometry);
+    const bool symbolic = std::any_of(op.shape.begin(), op.shape.end(), [](const Dim& d) {
+      return !d.is_constant() && !is_page_dim(d);
+    });
+    const std::string per = count_page_axes(op.shape) > 0 ? " per page" : "";
+    if (n > static_cast<double>(kMaxValueElements)) {
+      sink.error(op.loc, "this value of shape " + shape_to_string(op.shape) + " has " +
+                             (symbolic ? "at least " : "") + count_text(n) + " elements" + per +
+                             "; a value may have at most " + std::to_string(kMaxValueElements) +
+                             per + " (the value size limit)");
+      return;
+    }
+    total += n;
+    if (total > static_cast<double>(kMaxFunctionElements)) {
+      sink.error(op.loc, std::string("the values of ") + phase + " hold " +
+                             (symbolic ? "at least " : "") + count_text(total) +
+                             " elements per page up to here; at most " +
+                             std::to_string(kMaxFunctionElements) +
+                             " are allowed (the function size limit)");
+      return;
+    }
+  }
+}
+
 }  // namespace
+
+void verify_constants(const FlowProgram& program, DiagnosticSink& sink) {
+  constexpr double kF32Max = std::numeric_limits<float>::max();
+  for (const Function* fn : {&program.summarize, &program.score}) {
+    for (const Op& op : fn->ops) {
+      if (op.kind != OpKind::kConstant) continue;
+      if (std::isfinite(op.value) && std::fabs(op.value) <= kF32Max) continue;
+      char v[64];
+      std::snprintf(v, sizeof v, "%g", op.value);
+      sink.error(op.loc, std::string("this computes the constant ") + v +
+                             ", which is not a finite f32 number (flows compute in f32, up to "
+                             "about 3.4e38); constants must be finite");
+    }
+  }
+}
 
 void verify_flow(const FlowProgram& program, DiagnosticSink& sink) {
   size_t n = program.fields.size();
@@ -114,6 +173,8 @@ void verify_flow(const FlowProgram& program, DiagnosticSink& sink) {
   check_stores(program, program.summarize, sink);
   check_stores(program, program.score, sink);
   check_result(program.score, sink);
+  check_sizes(program, program.summarize, sink);
+  check_sizes(program, program.score, sink);
 }
 
 std::string check_ir_invariants(const FlowProgram& program) {

@@ -498,6 +498,10 @@ constexpr int64_t kMaxUnrolledStore = 64;  // elements stored with constant indi
 constexpr int64_t kMaxPerThreadFloats = 1024;
 constexpr int64_t kMaxRowPartials = 64;
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
+// Bytes of statements the generator may emit for one flow, all kernels and attempts together:
+// values are inlined and re-indexed per use, so a hostile score (e.g. x = x + x.transpose(...)
+// over and over) could otherwise generate without end. The shipped flows emit under 100 KiB.
+constexpr int64_t kMaxGeneratedBytes = int64_t{4} << 20;
 // Shared memory of the selection in a fused score-and-select kernel (VxSelectShared of
 // kernels/cuda/select_row.cuh: keys and pages of 4096 scoreable pages, a 256-bin histogram, 32
 // warp totals, three ints; the generated code checks it).
@@ -554,6 +558,7 @@ class Generator {
 
   // -- emission primitives --
   Block& top() { return stack_.back(); }
+  void count_emitted(size_t bytes);
   void line(const std::string& s, const SourceLoc* loc = nullptr);
   void open(const std::string& header);
   void close();
@@ -653,6 +658,7 @@ class Generator {
   std::map<std::string, std::pair<int, int>> vars_;  // loop var -> (level, alignment)
   SourceLoc origin_;
   int counter_ = 0;
+  int64_t emitted_bytes_ = 0;  // against kMaxGeneratedBytes
   std::vector<ValueId> scratch_values_;
   int64_t scratch_floats_ = 0;
   // Cooperative per-page kernel: lanes per page (1: one thread per page), the reductions split
@@ -755,7 +761,18 @@ void Generator::analyse_score() {
 
 // ---- emission primitives ---------------------------------------------------------------------
 
+void Generator::count_emitted(size_t bytes) {
+  emitted_bytes_ += static_cast<int64_t>(bytes);
+  if (emitted_bytes_ <= kMaxGeneratedBytes) return;
+  const SourceLoc where = origin_.line > 0 ? origin_ : fn_ ? fn_->loc : program_.loc;
+  throw CudaCodegenError(program_.filename, where,
+                         str_cat("the CUDA code generated for this flow would exceed ",
+                                 kMaxGeneratedBytes >> 20,
+                                 " MiB (the generated code limit); simplify the flow"));
+}
+
 void Generator::line(const std::string& s, const SourceLoc* loc) {
+  count_emitted(s.size());
   const SourceLoc& o = loc ? *loc : origin_;
   std::string l;
   if (o.line > 0) l = kOriginStart + std::to_string(o.line) + kOriginEnd;
@@ -764,6 +781,7 @@ void Generator::line(const std::string& s, const SourceLoc* loc) {
 }
 
 void Generator::open(const std::string& header) {
+  count_emitted(header.size());
   Block b;
   b.level = top().level + 1;
   b.indent = top().indent + 1;
