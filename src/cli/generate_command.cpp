@@ -52,8 +52,9 @@ std::vector<int32_t> parse_ids(const std::string& list) {
       used = 0;
     }
     if (item.empty() || used != item.size() || v < 0 || v > INT32_MAX) {
-      fail_usage("--prompt-ids: '", printable(item, 40), "' is not a token id (expected a "
-                 "comma-separated list of non-negative integers such as 1,2,3)");
+      fail_usage("--prompt-ids: '", printable(item, 40),
+                 "' is not a token id (expected a comma-separated list of non-negative integers "
+                 "such as 1,2,3)");
     }
     ids.push_back(static_cast<int32_t>(v));
     if (comma == std::string::npos) break;

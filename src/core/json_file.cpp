@@ -118,9 +118,9 @@ class BoundedDomBuilder : public nlohmann::json_sax<Json> {
       too_deep_ = true;
       return refuse(str_cat("nested deeper than ", kMaxJsonDepth, " levels (the limit)"));
     }
-    std::string label = stack_.empty()                 ? std::string()
+    std::string label = stack_.empty()              ? std::string()
                         : stack_.back()->is_array() ? str_cat("[", stack_.back()->size(), "]")
-                                                     : str_cat(".", printable(key_, 40));
+                                                    : str_cat(".", printable(key_, 40));
     Json* placed = add(std::move(container));
     if (!placed) return false;
     stack_.push_back(placed);
@@ -161,8 +161,7 @@ Json parse_json(std::string_view text, const std::string& what) {
     if (builder.too_deep()) {
       const size_t at = too_deep_at(text, kMaxJsonDepth);
       if (at != std::string_view::npos) {
-        fail(what, ": JSON nested deeper than ", kMaxJsonDepth, " levels (the limit) at byte ",
-             at);
+        fail(what, ": JSON nested deeper than ", kMaxJsonDepth, " levels (the limit) at byte ", at);
       }
     }
     fail(what, ": ", builder.error());

@@ -37,7 +37,9 @@ std::string supported_model_types() {
 }
 
 // A short rendering of a JSON value for error messages.
-std::string show(const Json& v) { return json_excerpt(v, 60); }
+std::string show(const Json& v) {
+  return json_excerpt(v, 60);
+}
 
 // Reads typed fields of one JSON object, naming the file and the dotted field in every error.
 class Fields {
@@ -235,8 +237,8 @@ RopeParams parse_rope(const Json& j, const std::string& path) {
            ") must be greater than '", p.name("low_freq_factor"), "' (", rope.low_freq_factor, ")");
     }
   } else {
-    p.bad(type_key,
-          str_cat("is '", printable(*type), "', which is not supported; supported: ", kSupportedRopeTypes));
+    p.bad(type_key, str_cat("is '", printable(*type),
+                            "', which is not supported; supported: ", kSupportedRopeTypes));
   }
   return rope;
 }
@@ -306,8 +308,7 @@ ModelConfig parse_model_config(const Json& j, const std::string& path) {
   c.intermediate_size = f.positive_int("intermediate_size", kMaxIntermediateSize);
   c.num_layers = f.positive_int("num_hidden_layers", kMaxLayers);
   c.num_heads = f.positive_int("num_attention_heads", kMaxHeads);
-  c.num_kv_heads =
-      f.optional_positive_int("num_key_value_heads", kMaxHeads).value_or(c.num_heads);
+  c.num_kv_heads = f.optional_positive_int("num_key_value_heads", kMaxHeads).value_or(c.num_heads);
   if (c.num_heads % c.num_kv_heads != 0) {
     fail(path, ": field 'num_attention_heads' (", c.num_heads,
          ") must be a multiple of field 'num_key_value_heads' (", c.num_kv_heads, ")");
@@ -327,8 +328,8 @@ ModelConfig parse_model_config(const Json& j, const std::string& path) {
   // Both factors are capped, so the product is exact in int64; q_dim() and kv_dim() (int32) are
   // then safe, and kv_dim <= q_dim because the KV heads divide the heads.
   if (const int64_t q_dim = int64_t{c.num_heads} * c.head_dim; q_dim > kMaxAttentionDim) {
-    fail(path, ": num_attention_heads (", c.num_heads, ") * head_dim (", c.head_dim, ") = ",
-         q_dim, " is over the limit of ", kMaxAttentionDim);
+    fail(path, ": num_attention_heads (", c.num_heads, ") * head_dim (", c.head_dim, ") = ", q_dim,
+         " is over the limit of ", kMaxAttentionDim);
   }
   c.rms_norm_eps = f.positive_double("rms_norm_eps", kMaxRmsNormEps);
   c.max_position_embeddings = f.positive_int("max_position_embeddings", kMaxPositionEmbeddings);

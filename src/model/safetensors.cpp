@@ -63,9 +63,7 @@ struct Extent {
 TensorEntry parse_entry(const std::string& path, const std::string& name, const Json& e,
                         uint64_t data_start, const unsigned char* data, uint64_t data_size,
                         Extent& extent) {
-  auto bad = [&](const auto&... what) {
-    fail(path, ": tensor '", printable(name), "' ", what...);
-  };
+  auto bad = [&](const auto&... what) { fail(path, ": tensor '", printable(name), "' ", what...); };
   if (!e.is_object()) bad("has a header entry that is not an object: ", json_excerpt(e));
   TensorEntry entry;
   entry.name = name;
@@ -143,7 +141,8 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
   if (expected > 0 && (data_start + *begin) % element_size != 0) {
     bad("starts at byte ", data_start + *begin, " of the file, which is not a multiple of the ",
         element_size, "-byte size of ", dtype_name,
-        ": misaligned data cannot be used in place (rewrite the file with the safetensors library)");
+        ": misaligned data cannot be used in place (rewrite the file with the safetensors "
+        "library)");
   }
   entry.data = data + *begin;
   extent = Extent{*begin, *end, nullptr};
@@ -178,8 +177,8 @@ ParsedFile parse_file(const std::string& path) {
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   if (header_len > kMaxSafetensorsHeaderBytes) {
-    fail(path, ": header length ", header_len, " is over the limit of ",
-         kMaxSafetensorsHeaderBytes, " bytes: not a safetensors file, or corrupt");
+    fail(path, ": header length ", header_len, " is over the limit of ", kMaxSafetensorsHeaderBytes,
+         " bytes: not a safetensors file, or corrupt");
   }
   if (header_len > size - 8) {
     fail(path, ": header length ", header_len, " runs past the end of the file (", size,
@@ -202,8 +201,8 @@ ParsedFile parse_file(const std::string& path) {
       }
       for (const auto& [k, v] : value.get_ref<const Json::object_t&>()) {
         if (!v.is_string()) {
-          fail(path, ": '__metadata__' entry '", printable(k), "' is not a string: ",
-               json_excerpt(v));
+          fail(path, ": '__metadata__' entry '", printable(k),
+               "' is not a string: ", json_excerpt(v));
         }
         out.metadata[k] = v.get<std::string>();
       }

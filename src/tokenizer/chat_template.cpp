@@ -154,8 +154,8 @@ ChatTemplate ChatTemplate::load_config(const Json& config, const std::string& pa
     // Some configs list named templates; the one named "default" is what HF applies.
     for (const auto& entry : field) {
       if (entry.is_object() && entry.contains("name") && entry["name"].is_string() &&
-          entry["name"].get_ref<const std::string&>() == "default" &&
-          entry.contains("template") && entry["template"].is_string()) {
+          entry["name"].get_ref<const std::string&>() == "default" && entry.contains("template") &&
+          entry["template"].is_string()) {
         text = entry["template"].get<std::string>();
       }
     }

@@ -11,8 +11,8 @@ Decoder::Decoder(const Json& spec, const std::string& file) {
   parse(spec, file, "decoder", 0, parts);
 }
 
-void Decoder::parse(const Json& spec, const std::string& file, const std::string& field,
-                    int depth, int& parts) {
+void Decoder::parse(const Json& spec, const std::string& file, const std::string& field, int depth,
+                    int& parts) {
   if (spec.is_null()) return;
   count_sequence_part(file, field, parts);
   if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {

@@ -16,8 +16,8 @@ int32_t token_id(const Json& v, const std::string& file, const std::string& wher
     id = static_cast<uint64_t>(v.get<int64_t>());
   }
   if (id >= static_cast<uint64_t>(kMaxTokenizerVocabSize)) {
-    fail(file, ": field '", where, "' must be a token id below ", kMaxTokenizerVocabSize,
-         ", got ", json_excerpt(v));
+    fail(file, ": field '", where, "' must be a token id below ", kMaxTokenizerVocabSize, ", got ",
+         json_excerpt(v));
   }
   return static_cast<int32_t>(id);
 }
@@ -84,8 +84,8 @@ void PostProcessor::parse(const Json& spec, const std::string& file, const std::
         seen_sequence = true;
         continue;
       }
-      const Json* name_json = member(piece, "SpecialToken") ? member(piece["SpecialToken"], "id")
-                                                            : nullptr;
+      const Json* name_json =
+          member(piece, "SpecialToken") ? member(piece["SpecialToken"], "id") : nullptr;
       if (!name_json || !name_json->is_string()) {
         fail(file, ": field '", where, "' must be a Sequence or a SpecialToken with a string id");
       }

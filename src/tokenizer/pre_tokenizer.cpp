@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "tokenizer/sequence_limits.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/sequence_limits.h"
 
 namespace vortex::tok {
 namespace {
@@ -200,8 +200,7 @@ std::unique_ptr<PreTokenizer> build(const Json& spec, const std::string& file,
     const Json& list = *it;
     std::vector<std::unique_ptr<PreTokenizer>> steps;
     for (size_t i = 0; i < list.size(); ++i) {
-      auto step =
-          build(list[i], file, str_cat(field, ".pretokenizers[", i, "]"), depth + 1, parts);
+      auto step = build(list[i], file, str_cat(field, ".pretokenizers[", i, "]"), depth + 1, parts);
       if (step) steps.push_back(std::move(step));
     }
     return std::make_unique<SequencePreTokenizer>(std::move(steps));

@@ -14,8 +14,7 @@ namespace vortex::tok {
 // Counts the part at `field`; throws once a component has more than kMaxSequenceParts.
 inline void count_sequence_part(const std::string& file, const std::string& field, int& parts) {
   if (++parts > kMaxSequenceParts) {
-    fail(file, ": field '", field, "': more than ", kMaxSequenceParts,
-         " parts in all (the limit)");
+    fail(file, ": field '", field, "': more than ", kMaxSequenceParts, " parts in all (the limit)");
   }
 }
 

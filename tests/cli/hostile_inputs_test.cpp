@@ -29,9 +29,9 @@ class ModelCopy {
  public:
   explicit ModelCopy(const std::string& name) {
     static int counter = 0;
-    dir_ = fs::temp_directory_path() / ("vortex_hostile_" + name + "_" +
-                                        std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter++));
+    dir_ =
+        fs::temp_directory_path() / ("vortex_hostile_" + name + "_" + std::to_string(::getpid()) +
+                                     "_" + std::to_string(counter++));
     fs::remove_all(dir_);
     fs::copy(data("models/" + name), dir_, fs::copy_options::recursive);
   }
@@ -63,8 +63,8 @@ void expect_one_line_error(const CmdResult& r, int code, const std::vector<std::
 }
 
 CmdResult generate(const ModelCopy& m) {
-  return testing::run_vortex({"generate", "--model", m.path(), "--prompt-ids", "1",
-                              "--max-tokens", "1"});
+  return testing::run_vortex(
+      {"generate", "--model", m.path(), "--prompt-ids", "1", "--max-tokens", "1"});
 }
 
 TEST(HostileCli, DeeplyNestedConfigIsAnErrorNotAStackOverflow) {
@@ -79,9 +79,9 @@ TEST(HostileCli, ConfigIntegersAndProductsOutOfRange) {
   Json cfg = m.json("config.json");
   cfg["vocab_size"] = 2000000000;
   m.write_json("config.json", cfg);
-  expect_one_line_error(generate(m), 1,
-                        {m.file("config.json"),
-                         "field 'vocab_size' is 2000000000, over the limit of 1048576"});
+  expect_one_line_error(
+      generate(m), 1,
+      {m.file("config.json"), "field 'vocab_size' is 2000000000, over the limit of 1048576"});
   cfg = m.json("config.json");
   cfg["vocab_size"] = 1024;
   cfg["num_attention_heads"] = 1024;
@@ -131,8 +131,9 @@ TEST(HostileCli, SafetensorsHeaderLengthAndFileKindAreChecked) {
     ModelCopy m("tiny-qwen3");
     m.write("model.safetensors", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10));
     expect_one_line_error(generate(m), 1,
-                          {m.file("model.safetensors"), "header length", "over the limit of "
-                                                                         "100000000 bytes"});
+                          {m.file("model.safetensors"), "header length",
+                           "over the limit of "
+                           "100000000 bytes"});
   }
   {
     ModelCopy m("tiny-qwen3");
@@ -156,10 +157,10 @@ TEST(HostileCli, ShardNamesThatLeaveTheModelDirectoryAreRefused) {
     Json index = m.json("model.safetensors.index.json");
     index["weight_map"]["model.embed_tokens.weight"] = shard;
     m.write_json("model.safetensors.index.json", index);
-    expect_one_line_error(generate(m), 1,
-                          {m.file("model.safetensors.index.json"),
-                           "gives tensor 'model.embed_tokens.weight' the shard '" +
-                               std::string(shard) + "'"});
+    expect_one_line_error(
+        generate(m), 1,
+        {m.file("model.safetensors.index.json"),
+         "gives tensor 'model.embed_tokens.weight' the shard '" + std::string(shard) + "'"});
   }
 }
 
@@ -183,8 +184,7 @@ TEST(HostileCli, NestedTokenizerSequencesAreRefused) {
   tok["normalizer"] = spec;
   m.write_json("tokenizer.json", tok);
   CmdResult r = testing::run_vortex({"tokenize", "--model", m.path(), "--text", "hi"});
-  expect_one_line_error(r, 1,
-                        {m.file("tokenizer.json"), "Sequences nested deeper than 16 levels"});
+  expect_one_line_error(r, 1, {m.file("tokenizer.json"), "Sequences nested deeper than 16 levels"});
 }
 
 TEST(HostileCli, CatastrophicPreTokenizerRegexErrorsInsteadOfHanging) {
@@ -193,11 +193,10 @@ TEST(HostileCli, CatastrophicPreTokenizerRegexErrorsInsteadOfHanging) {
   tok["pre_tokenizer"] = {
       {"type", "Split"}, {"pattern", {{"Regex", "(a+)+$"}}}, {"behavior", "Isolated"}};
   m.write_json("tokenizer.json", tok);
-  CmdResult r = testing::run_vortex(
-      {"tokenize", "--model", m.path(), "--text", std::string(60, 'a') + "b"});
+  CmdResult r =
+      testing::run_vortex({"tokenize", "--model", m.path(), "--text", std::string(60, 'a') + "b"});
   expect_one_line_error(r, 1,
-                        {m.file("tokenizer.json"), "regex matching failed",
-                         "backtracks too much"});
+                        {m.file("tokenizer.json"), "regex matching failed", "backtracks too much"});
 }
 
 TEST(HostileCli, HostileChatTemplateConfigIsNamed) {
@@ -207,11 +206,11 @@ TEST(HostileCli, HostileChatTemplateConfigIsNamed) {
                         {m.file("tokenizer_config.json"), "JSON nested deeper than 128 levels"});
   // A huge but well-formed template is read (in linear time) and the chat runs; the quote keeps
   // the text from being taken as a default system prompt.
-  Json cfg = {{"chat_template",
-               "<|im_start|>system\\n'" + std::string(4 << 20, 's') + "<|im_end|>"}};
+  Json cfg = {
+      {"chat_template", "<|im_start|>system\\n'" + std::string(4 << 20, 's') + "<|im_end|>"}};
   m.write_json("tokenizer_config.json", cfg);
-  CmdResult r = testing::run_vortex({"generate", "--model", m.path(), "--chat", "hi",
-                                     "--max-tokens", "1", "--json"});
+  CmdResult r = testing::run_vortex(
+      {"generate", "--model", m.path(), "--chat", "hi", "--max-tokens", "1", "--json"});
   EXPECT_EQ(r.code, 0) << r.err;
 }
 

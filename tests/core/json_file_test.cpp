@@ -53,7 +53,9 @@ std::string error_of(Fn&& fn) {
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE((haystack).find(needle), std::string::npos) << "in: " << (haystack)
 
-std::string nested_arrays(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+std::string nested_arrays(int depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
 
 TEST(ParseJson, ReadsOrdinaryDocuments) {
   Json j = parse_json(R"({"a": [1, -2, 3.5, "x", true, null], "b": {"c": {}}})", "doc");

@@ -48,7 +48,8 @@ TEST_F(MappedFileTest, MapsARegularFileAndAnEmptyOne) {
 }
 
 TEST_F(MappedFileTest, MissingFileDirectoryFifoAndDeviceAreNamed) {
-  EXPECT_EQ(error_of_open(file("absent")), file("absent") + ": cannot open: No such file or directory");
+  EXPECT_EQ(error_of_open(file("absent")),
+            file("absent") + ": cannot open: No such file or directory");
   fs::create_directory(file("dir"));
   EXPECT_EQ(error_of_open(file("dir")), file("dir") + ": is a directory, expected a file");
   ASSERT_EQ(::mkfifo(file("fifo").c_str(), 0600), 0);

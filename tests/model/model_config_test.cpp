@@ -461,14 +461,12 @@ TEST(ModelConfigHostile, IntegersAboveTheirLimitsAreRejected) {
     int64_t value;
     int32_t limit;
   };
-  for (const Case& c : {Case{"vocab_size", 2000000000, kMaxVocabSize},
-                        Case{"hidden_size", 1 << 20, kMaxHiddenSize},
-                        Case{"intermediate_size", 1 << 30, kMaxIntermediateSize},
-                        Case{"num_hidden_layers", 100000, kMaxLayers},
-                        Case{"num_attention_heads", 4096, kMaxHeads},
-                        Case{"num_key_value_heads", 4096, kMaxHeads},
-                        Case{"head_dim", 65536, kMaxHeadDim},
-                        Case{"max_position_embeddings", 2147483647, kMaxPositionEmbeddings}}) {
+  for (const Case& c :
+       {Case{"vocab_size", 2000000000, kMaxVocabSize}, Case{"hidden_size", 1 << 20, kMaxHiddenSize},
+        Case{"intermediate_size", 1 << 30, kMaxIntermediateSize},
+        Case{"num_hidden_layers", 100000, kMaxLayers}, Case{"num_attention_heads", 4096, kMaxHeads},
+        Case{"num_key_value_heads", 4096, kMaxHeads}, Case{"head_dim", 65536, kMaxHeadDim},
+        Case{"max_position_embeddings", 2147483647, kMaxPositionEmbeddings}}) {
     Json j = qwen3();
     j[c.field] = c.value;
     EXPECT_EQ(parse_error(j), str_cat("ckpt/config.json: field '", c.field, "' is ", c.value,
@@ -477,8 +475,9 @@ TEST(ModelConfigHostile, IntegersAboveTheirLimitsAreRejected) {
   }
   Json j = llama();
   j["rope_scaling"]["original_max_position_embeddings"] = 2147483647;
-  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rope_scaling.original_max_position_embeddings'"
-                            " is 2147483647, over the limit of 16777216");
+  EXPECT_EQ(parse_error(j),
+            "ckpt/config.json: field 'rope_scaling.original_max_position_embeddings'"
+            " is 2147483647, over the limit of 16777216");
 }
 
 TEST(ModelConfigHostile, ProductsThatWouldOverflowAreRejected) {
@@ -488,8 +487,9 @@ TEST(ModelConfigHostile, ProductsThatWouldOverflowAreRejected) {
   j["num_attention_heads"] = 1024;
   j["num_key_value_heads"] = 1024;
   j["head_dim"] = 1024;
-  EXPECT_EQ(parse_error(j), "ckpt/config.json: num_attention_heads (1024) * head_dim (1024) = "
-                            "1048576 is over the limit of 65536");
+  EXPECT_EQ(parse_error(j),
+            "ckpt/config.json: num_attention_heads (1024) * head_dim (1024) = "
+            "1048576 is over the limit of 65536");
   // Every limit at once stays exact in int64.
   j = qwen3();
   j["vocab_size"] = kMaxVocabSize;
@@ -518,14 +518,16 @@ TEST(ModelConfigHostile, NonFiniteOrOutOfRangeFloatsAreRejected) {
   EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rms_norm_eps' is 2.0, over the limit of 1");
   j = qwen3();
   j["rope_theta"] = 1e300;
-  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'rope_theta' is 1e+300, over the limit of 1e+12");
+  EXPECT_EQ(parse_error(j),
+            "ckpt/config.json: field 'rope_theta' is 1e+300, over the limit of 1e+12");
   j["rope_theta"] = -10000.0;
   EXPECT_TRUE(contains(parse_error(j), "field 'rope_theta' must be positive, got -10000.0"));
   j = llama();
   j["rope_scaling"]["factor"] = -8.0;
   EXPECT_TRUE(contains(parse_error(j), "field 'rope_scaling.factor' must be positive"));
   j["rope_scaling"]["factor"] = 1e9;
-  EXPECT_TRUE(contains(parse_error(j), "field 'rope_scaling.factor' is 1000000000.0, over the limit"));
+  EXPECT_TRUE(
+      contains(parse_error(j), "field 'rope_scaling.factor' is 1000000000.0, over the limit"));
   j = llama();
   j["rope_scaling"]["low_freq_factor"] = std::numeric_limits<double>::quiet_NaN();
   EXPECT_TRUE(contains(parse_error(j), "field 'rope_scaling.low_freq_factor' must be positive"));
@@ -543,8 +545,9 @@ TEST(ModelConfigHostile, NonFiniteOrOutOfRangeFloatsAreRejected) {
 TEST(ModelConfigHostile, TokenIdsNearInt32MaxAreRejected) {
   Json j = qwen3();
   j["eos_token_id"] = 2147483647;
-  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'eos_token_id' holds token id 2147483647, "
-                            "outside the vocabulary (vocab_size 151936)");
+  EXPECT_EQ(parse_error(j),
+            "ckpt/config.json: field 'eos_token_id' holds token id 2147483647, "
+            "outside the vocabulary (vocab_size 151936)");
   j["eos_token_id"] = 2147483648ull;
   EXPECT_TRUE(contains(parse_error(j), "field 'eos_token_id' is 2147483648, which is too large"));
   j["eos_token_id"] = Json::array({1, -5});
@@ -553,9 +556,10 @@ TEST(ModelConfigHostile, TokenIdsNearInt32MaxAreRejected) {
   testing::write_text(dir.file("config.json"), kQwen3Transformers4);
   testing::write_text(dir.file("generation_config.json"), R"({"eos_token_id": [1, 2000000000]})");
   EXPECT_EQ(error_of([&] { load_model_config(dir.path()); }),
-            dir.file("generation_config.json") + ": field 'eos_token_id' holds token id "
-                                                 "2000000000, outside the vocabulary (vocab_size "
-                                                 "151936)");
+            dir.file("generation_config.json") +
+                ": field 'eos_token_id' holds token id "
+                "2000000000, outside the vocabulary (vocab_size "
+                "151936)");
 }
 
 TEST(ModelConfigHostile, HostileFilesEndInAnErrorNamingThem) {

@@ -1,7 +1,6 @@
 #include "model/safetensors.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 
 #include <cstring>
@@ -292,8 +291,9 @@ TEST(SafetensorsHostile, HeaderLengthOverTheLimitIsRefusedBeforeReading) {
   testing::TempDir dir;
   std::string path = dir.file("x.safetensors");
   write_prefix_only(path, 200'000'000, 16);
-  EXPECT_EQ(open_error(path), path + ": header length 200000000 is over the limit of 100000000 "
-                                     "bytes: not a safetensors file, or corrupt");
+  EXPECT_EQ(open_error(path), path +
+                                  ": header length 200000000 is over the limit of 100000000 "
+                                  "bytes: not a safetensors file, or corrupt");
   write_prefix_only(path, ~uint64_t{0}, 16);
   EXPECT_TRUE(contains(open_error(path), "header length 18446744073709551615 is over the limit"));
 }
@@ -301,17 +301,19 @@ TEST(SafetensorsHostile, HeaderLengthOverTheLimitIsRefusedBeforeReading) {
 TEST(SafetensorsHostile, EmptyFileIsNamed) {
   testing::TempDir dir;
   testing::write_text(dir.file("x.safetensors"), "");
-  EXPECT_EQ(open_error(dir.file("x.safetensors")),
-            dir.file("x.safetensors") +
-                ": not a safetensors file: 0 bytes is shorter than the 8-byte header length prefix");
+  EXPECT_EQ(
+      open_error(dir.file("x.safetensors")),
+      dir.file("x.safetensors") +
+          ": not a safetensors file: 0 bytes is shorter than the 8-byte header length prefix");
 }
 
 TEST(SafetensorsHostile, DeeplyNestedHeaderIsAnErrorNotAStackOverflow) {
   testing::TempDir dir;
   std::string path = dir.file("x.safetensors");
   write_raw(path, "{\"w\": " + std::string(200000, '['), 0);
-  EXPECT_EQ(open_error(path), path + ": safetensors header: JSON nested deeper than 128 levels "
-                                     "(the limit) at byte 133");
+  EXPECT_EQ(open_error(path), path +
+                                  ": safetensors header: JSON nested deeper than 128 levels "
+                                  "(the limit) at byte 133");
 }
 
 TEST(SafetensorsHostile, DuplicateTensorNamesAreRefused) {
@@ -322,15 +324,17 @@ TEST(SafetensorsHostile, DuplicateTensorNamesAreRefused) {
                    R"( "w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
                    0),
             8);
-  EXPECT_EQ(open_error(path), path + ": safetensors header: the key \"w\" appears twice in the "
-                                     "top-level object");
+  EXPECT_EQ(open_error(path), path +
+                                  ": safetensors header: the key \"w\" appears twice in the "
+                                  "top-level object");
 }
 
 TEST(SafetensorsHostile, MisalignedDataIsRefused) {
   testing::TempDir dir;
   std::string path = dir.file("x.safetensors");
   // The data section starts one byte past a multiple of 8: an F32 at offset 0 is misaligned.
-  std::string header = padded(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 1);
+  std::string header =
+      padded(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 1);
   write_raw(path, header, 4);
   const uint64_t start = 8 + header.size();
   EXPECT_EQ(open_error(path),
@@ -354,8 +358,9 @@ TEST(SafetensorsHostile, OverlappingTensorsAreRefused) {
                    R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
                    0),
             12);
-  EXPECT_EQ(open_error(path), path + ": tensors 'a' (bytes 0..8) and 'b' (bytes 4..12) overlap in "
-                                     "the data section");
+  EXPECT_EQ(open_error(path), path +
+                                  ": tensors 'a' (bytes 0..8) and 'b' (bytes 4..12) overlap in "
+                                  "the data section");
   // Empty tensors occupy no bytes, wherever they point.
   write_raw(path,
             padded(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
@@ -368,7 +373,8 @@ TEST(SafetensorsHostile, OverlappingTensorsAreRefused) {
 TEST(SafetensorsHostile, HugeOrTooManyDimensionsAreRefused) {
   testing::TempDir dir;
   std::string path = dir.file("x.safetensors");
-  write_raw(path, R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})",
+  write_raw(path,
+            R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})",
             0);
   EXPECT_EQ(open_error(path),
             path + ": tensor 'w' has a shape [4294967296,4294967296] too large to address");
@@ -379,23 +385,25 @@ TEST(SafetensorsHostile, HugeOrTooManyDimensionsAreRefused) {
   write_raw(path, R"({"w": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}})", 8);
   EXPECT_TRUE(contains(open_error(path), "has a 'shape' that is not a list of non-negative"));
   write_raw(path,
-            "{\"w\": {\"dtype\": \"F32\", \"shape\": [" + std::string(40, '1') + "], \"data_offsets\": [0, 4]}}",
+            "{\"w\": {\"dtype\": \"F32\", \"shape\": [" + std::string(40, '1') +
+                "], \"data_offsets\": [0, 4]}}",
             4);
   EXPECT_TRUE(contains(open_error(path), "tensor 'w' has a 'shape' that is not a list"));
   std::string dims = "1";
   for (int i = 0; i < 16; ++i) dims += ",1";
-  write_raw(path,
-            padded("{\"w\": {\"dtype\": \"F32\", \"shape\": [" + dims +
-                       "], \"data_offsets\": [0, 4]}}",
-                   0),
-            4);
-  EXPECT_EQ(open_error(path), path + ": tensor 'w' has a shape of 17 dimensions; at most 16 are "
-                                     "supported");
+  write_raw(
+      path,
+      padded("{\"w\": {\"dtype\": \"F32\", \"shape\": [" + dims + "], \"data_offsets\": [0, 4]}}",
+             0),
+      4);
+  EXPECT_EQ(open_error(path), path +
+                                  ": tensor 'w' has a shape of 17 dimensions; at most 16 are "
+                                  "supported");
   // A zero makes any other dimension harmless: the tensor is empty.
-  write_raw(path, R"({"w": {"dtype": "F32", "shape": [0, 4611686018427387904], "data_offsets": [0, 0]}})",
+  write_raw(path,
+            R"({"w": {"dtype": "F32", "shape": [0, 4611686018427387904], "data_offsets": [0, 0]}})",
             0);
-  EXPECT_EQ(SafetensorsArchive::open_file(path).find("w")->shape,
-            (Shape{0, 4611686018427387904}));
+  EXPECT_EQ(SafetensorsArchive::open_file(path).find("w")->shape, (Shape{0, 4611686018427387904}));
   // The end offset cannot wrap around.
   write_raw(path,
             R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 18446744073709551615]}})",
@@ -454,18 +462,21 @@ TEST(SafetensorsHostile, ShardNamesMustStayInsideTheModelDirectory) {
   };
   const std::string prefix = index + ": field 'weight_map' gives tensor 'a' the shard ";
   EXPECT_EQ(index_error("\"/etc/passwd\""),
-            prefix + "'/etc/passwd', which is an absolute path; shards must be inside the model "
-                     "directory");
+            prefix +
+                "'/etc/passwd', which is an absolute path; shards must be inside the model "
+                "directory");
   EXPECT_EQ(index_error("\"../shard.safetensors\""),
             prefix + "'../shard.safetensors', which climbs out of the model directory with '..'");
   EXPECT_EQ(index_error("\"sub/../../x.safetensors\""),
-            prefix + "'sub/../../x.safetensors', which climbs out of the model directory with "
-                     "'..'");
+            prefix +
+                "'sub/../../x.safetensors', which climbs out of the model directory with "
+                "'..'");
   EXPECT_EQ(index_error("\"\""), prefix + "'', which is empty");
   EXPECT_EQ(index_error("\"a\\u0000b\""), prefix + "'a\\x00b', which holds a control character");
   EXPECT_EQ(index_error("[\"shard.safetensors\"]"),
-            index + ": field 'weight_map' gives tensor 'a' a shard that is not a string: "
-                    "[\"shard.safetensors\"]");
+            index +
+                ": field 'weight_map' gives tensor 'a' a shard that is not a string: "
+                "[\"shard.safetensors\"]");
   // A relative path that stays inside, spelled with "./", is the same shard.
   testing::write_text(index, R"({"weight_map": {"a": "./shard.safetensors"}})");
   EXPECT_EQ(SafetensorsArchive::open_dir(dir.path()).names(), std::vector<std::string>{"a"});
@@ -480,7 +491,7 @@ TEST(SafetensorsHostile, IndexMustBeABoundedObject) {
   testing::write_text(index, R"({"weight_map": [1, 2, 3]})");
   EXPECT_EQ(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
             index + ": field 'weight_map' must be an object of name: shard, got [1,2,3]");
-  testing::write_text(index, "{\"weight_map\": " + std::string(100000, '[') );
+  testing::write_text(index, "{\"weight_map\": " + std::string(100000, '['));
   EXPECT_TRUE(contains(error_of([&] { SafetensorsArchive::open_dir(dir.path()); }),
                        index + ": JSON nested deeper than 128 levels"));
 }

@@ -158,8 +158,7 @@ TEST(ChatTemplateHostile, HugeTemplatesAreScannedWithoutRecursion) {
   // std::regex recursed once per character over these: megabytes overflowed the stack.
   const std::string body(3 << 20, 'x');
   std::string path = testing::write_temp_json(
-      "tokenizer_config.json",
-      {{"chat_template", "<|im_start|>system\\n" + body + "<|im_end|>"}});
+      "tokenizer_config.json", {{"chat_template", "<|im_start|>system\\n" + body + "<|im_end|>"}});
   EXPECT_EQ(system_turn_of(ChatTemplate::load(path)),
             "<|im_start|>system\n" + body + "<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n");
   // Many openings, each spoiled by a quote before the close: no default system prompt, and the

@@ -163,8 +163,9 @@ TEST(TokenizerHostile, TokenIdsNearInt32MaxAreRefusedWithoutAllocatingATable) {
   EXPECT_EQ(load_error_tail(json),
             ": field 'model.vocab': token 'b' has id 4294967296, over the limit of 1048575");
   json["model"]["vocab"]["b"] = -1;
-  EXPECT_EQ(load_error_tail(json), ": field 'model.vocab': token 'b' has invalid id -1 (expected "
-                                   "a non-negative integer)");
+  EXPECT_EQ(load_error_tail(json),
+            ": field 'model.vocab': token 'b' has invalid id -1 (expected "
+            "a non-negative integer)");
   json["model"]["vocab"]["b"] = 1.0;
   EXPECT_TRUE(load_error_tail(json).find("has invalid id 1.0") != std::string::npos);
   // The largest id allowed loads, and vocab_size follows it.
@@ -180,8 +181,9 @@ TEST(TokenizerHostile, TooManyVocabEntriesAreRefused) {
   for (int32_t i = 0; i <= kMaxTokenizerVocabSize; ++i) vocab[std::to_string(i)] = 0;
   json["model"]["vocab"] = std::move(vocab);
   json["model"]["merges"] = Json::array();
-  EXPECT_EQ(load_error_tail(json), ": field 'model.vocab' has 1048577 entries, over the limit of "
-                                   "1048576");
+  EXPECT_EQ(load_error_tail(json),
+            ": field 'model.vocab' has 1048577 entries, over the limit of "
+            "1048576");
 }
 
 // A Sequence of `kind` nested `depth` times around a leaf of `leaf`.
@@ -218,8 +220,8 @@ TEST(TokenizerHostile, NestedSequencesHaveADepthLimit) {
     json[c.field] = nested_sequence(c.list_key, c.leaf, kMaxSequenceDepth + 1);
     const std::string where =
         c.field + repeated(str_cat(".", c.list_key, "[0]"), kMaxSequenceDepth);
-    EXPECT_EQ(load_error_tail(json), ": field '" + where +
-                                         "': Sequences nested deeper than 16 levels (the limit)")
+    EXPECT_EQ(load_error_tail(json),
+              ": field '" + where + "': Sequences nested deeper than 16 levels (the limit)")
         << c.field;
     // Deeper still, the JSON depth limit answers first.
     json[c.field] = nested_sequence(c.list_key, c.leaf, 1000);
@@ -245,8 +247,9 @@ TEST(TokenizerHostile, AddedTokensAreBounded) {
     many.push_back({{"content", std::to_string(i) + std::string(kMaxAddedTokenBytes - 8, 'q')}});
   }
   json["added_tokens"] = many;
-  EXPECT_EQ(load_error_tail(json), ": field 'added_tokens' holds more than 4194304 bytes of "
-                                   "token contents (the limit)");
+  EXPECT_EQ(load_error_tail(json),
+            ": field 'added_tokens' holds more than 4194304 bytes of "
+            "token contents (the limit)");
 }
 
 TEST(TokenizerHostile, PostProcessorIdsMustBeInTheVocabulary) {
@@ -280,8 +283,9 @@ TEST(TokenizerHostile, PostProcessorIdsMustBeInTheVocabulary) {
   json["post_processor"]["sep"] = 7;
   EXPECT_EQ(load_error_tail(json), ": field 'post_processor.sep' must be [token, id]");
   json["post_processor"] = {{"type", "TemplateProcessing"}, {"single", Json::array({5})}};
-  EXPECT_EQ(load_error_tail(json), ": field 'post_processor.single[0]' must be a Sequence or a "
-                                   "SpecialToken with a string id");
+  EXPECT_EQ(load_error_tail(json),
+            ": field 'post_processor.single[0]' must be a Sequence or a "
+            "SpecialToken with a string id");
 }
 
 Json split_tokenizer(const std::string& pattern) {
