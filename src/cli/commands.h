@@ -14,5 +14,6 @@ Action add_tokenize_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
 Action add_check_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
+Action add_info_command(CLI::App& app);
 
 }  // namespace vortex::cli

@@ -6,12 +6,14 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/version.h"
 #include "core/error.h"
+#include "kernels/cpu/cpu_isa.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Vortex: an LLM serving engine with programmable sparse attention", "vortex"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "vortex 0.1.0");
+  app.set_version_flag("--version", vortex::cli::version_text);
   std::map<const CLI::App*, vortex::cli::Action> actions;
   auto add = [&](vortex::cli::Action (*fn)(CLI::App&)) {
     vortex::cli::Action act = fn(app);
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   add(vortex::cli::add_bench_command);
   add(vortex::cli::add_check_command);
   add(vortex::cli::add_eval_command);
+  add(vortex::cli::add_info_command);
 
   try {
     app.parse(argc, argv);
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : static_cast<int>(vortex::ExitCode::kUsage);
   }
   try {
+    vortex::cpu::active_cpu_isa();  // a bad VORTEX_CPU_ISA stops every command before it starts
     for (CLI::App* sub : app.get_subcommands()) return actions.at(sub)();
     return 0;
   } catch (const vortex::Error& e) {

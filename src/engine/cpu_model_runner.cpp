@@ -24,6 +24,15 @@ CpuModelRunner::CpuModelRunner(const LoadedModel& model, const KvGeometry& geome
   VORTEX_ASSERT(geometry.num_layers == config_.num_layers &&
                 geometry.num_kv_heads == config_.num_kv_heads &&
                 geometry.head_dim == config_.head_dim);
+  packed_.reserve(weights_.layers.size());
+  for (const LayerWeights& l : weights_.layers) {
+    packed_.push_back({cpu::PackedWeight(l.q_proj, "q_proj"), cpu::PackedWeight(l.k_proj, "k_proj"),
+                       cpu::PackedWeight(l.v_proj, "v_proj"), cpu::PackedWeight(l.o_proj, "o_proj"),
+                       cpu::PackedWeight(l.gate_proj, "gate_proj"),
+                       cpu::PackedWeight(l.up_proj, "up_proj"),
+                       cpu::PackedWeight(l.down_proj, "down_proj")});
+  }
+  lm_head_ = cpu::PackedWeight(weights_.lm_head, "lm_head");
 }
 
 void CpuModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
@@ -135,21 +144,22 @@ const std::vector<float>& CpuModelRunner::forward(const std::vector<ScheduledWor
   }
   cpu::rms_norm(last_.data(), S, hidden, weights_.final_norm, config_.rms_norm_eps, last_.data());
   logits_.resize(S * config_.vocab_size);
-  cpu::linear(last_.data(), S, hidden, weights_.lm_head, nullptr, logits_.data());
+  cpu::linear(last_.data(), S, hidden, lm_head_, nullptr, logits_.data());
   return logits_;
 }
 
 void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
   const LayerWeights& w = weights_.layers[layer];
+  const PackedLayer& pw = packed_[static_cast<size_t>(layer)];
   const int64_t hidden = config_.hidden_size;
   const int32_t D = config_.head_dim;
   const int32_t Hq = config_.num_heads;
   const int32_t Hkv = config_.num_kv_heads;
 
   cpu::rms_norm(x_.data(), T, hidden, w.input_norm, config_.rms_norm_eps, h_.data());
-  cpu::linear(h_.data(), T, hidden, w.q_proj, w.q_bias.defined() ? &w.q_bias : nullptr, q_.data());
-  cpu::linear(h_.data(), T, hidden, w.k_proj, w.k_bias.defined() ? &w.k_bias : nullptr, k_.data());
-  cpu::linear(h_.data(), T, hidden, w.v_proj, w.v_bias.defined() ? &w.v_bias : nullptr, v_.data());
+  cpu::linear(h_.data(), T, hidden, pw.q, w.q_bias.defined() ? &w.q_bias : nullptr, q_.data());
+  cpu::linear(h_.data(), T, hidden, pw.k, w.k_bias.defined() ? &w.k_bias : nullptr, k_.data());
+  cpu::linear(h_.data(), T, hidden, pw.v, w.v_bias.defined() ? &w.v_bias : nullptr, v_.data());
   if (config_.has_qk_norm()) {
     cpu::rms_norm(q_.data(), T * Hq, D, w.q_norm, config_.rms_norm_eps, q_.data());
     cpu::rms_norm(k_.data(), T * Hkv, D, w.k_norm, config_.rms_norm_eps, k_.data());
@@ -181,20 +191,21 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
     sparse_->record_recall(layer, q_.data(), kv, seqs, scale);
   }
   // o_proj output goes to h_, then the residual add.
-  cpu::linear(attn_.data(), T, int64_t{Hq} * D, w.o_proj, w.o_bias.defined() ? &w.o_bias : nullptr,
+  cpu::linear(attn_.data(), T, int64_t{Hq} * D, pw.o, w.o_bias.defined() ? &w.o_bias : nullptr,
               h_.data());
   for (int64_t i = 0; i < T * hidden; ++i) x_[i] += h_[i];
 }
 
 void CpuModelRunner::mlp_block(int32_t layer, int64_t T) {
   const LayerWeights& w = weights_.layers[layer];
+  const PackedLayer& pw = packed_[static_cast<size_t>(layer)];
   const int64_t hidden = config_.hidden_size;
   const int64_t inter = config_.intermediate_size;
   cpu::rms_norm(x_.data(), T, hidden, w.post_attention_norm, config_.rms_norm_eps, h_.data());
-  cpu::linear(h_.data(), T, hidden, w.gate_proj, nullptr, gate_.data());
-  cpu::linear(h_.data(), T, hidden, w.up_proj, nullptr, up_.data());
+  cpu::linear(h_.data(), T, hidden, pw.gate, nullptr, gate_.data());
+  cpu::linear(h_.data(), T, hidden, pw.up, nullptr, up_.data());
   cpu::silu_mul(gate_.data(), up_.data(), T * inter, gate_.data());
-  cpu::linear(gate_.data(), T, inter, w.down_proj, nullptr, h_.data());
+  cpu::linear(gate_.data(), T, inter, pw.down, nullptr, h_.data());
   for (int64_t i = 0; i < T * hidden; ++i) x_[i] += h_[i];
 }
 

@@ -8,6 +8,7 @@
 #include "engine/cpu_sparse_attention.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
+#include "kernels/cpu/linear.h"
 #include "kv/kv_cache.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
@@ -41,6 +42,12 @@ class CpuModelRunner : public ModelRunner {
 
   const ModelConfig& config_;
   const ModelWeights& weights_;
+  // The projections repacked once for the GEMM kernels (a copy beside the stored weights).
+  struct PackedLayer {
+    cpu::PackedWeight q, k, v, o, gate, up, down;
+  };
+  std::vector<PackedLayer> packed_;
+  cpu::PackedWeight lm_head_;
   KvCache cache_;
   std::vector<float> inv_freq_;
   std::unique_ptr<CpuSparseAttention> sparse_;  // null: dense attention

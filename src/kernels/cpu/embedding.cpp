@@ -1,7 +1,7 @@
 #include "kernels/cpu/embedding.h"
 
 #include "core/error.h"
-#include "kernels/cpu/vec.h"
+#include "kernels/cpu/weight_checks.h"
 
 namespace vortex::cpu {
 
