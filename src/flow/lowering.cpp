@@ -261,8 +261,8 @@ class Lowering {
     if (++declarations_ <= kMaxDeclarations) return;
     if (declarations_ == kMaxDeclarations + 1)
       fail(target.loc, "more than " + std::to_string(kMaxDeclarations) +
-                           " declarations (module constants, class constants, Fields and States "
-                           "together; the declaration limit)");
+                           " declarations: module constants, class constants, Fields and States "
+                           "together (the declaration limit)");
     throw LowerError{};
   }
 

@@ -79,6 +79,46 @@ const Expected kExpected[] = {
     {"budget_floor_above_cap", 7, 21, "Budget floor (8) is larger than cap (4)"},
     {"budget_pages_and_ratio", 7, 21, "Budget takes pages or ratio, not both"},
     {"budget_unknown_key", 7, 32, "unknown Budget keyword 'topk'"},
+    // Hostile input: encoding, literals and constant arithmetic.
+    {"tabs_mixed_with_spaces", 12, 2, "inconsistent use of tabs and spaces in indentation"},
+    {"nul_byte", 12, 59, "NUL byte in the flow file"},
+    {"invalid_utf8", 12, 61, "invalid UTF-8 (byte 0xe9)"},
+    {"name_too_long", 12, 16, "a name of 300 characters"},
+    {"int_literal_too_large", 12, 57, "is invalid or too large (integers are 64-bit"},
+    {"float_literal_infinite", 12, 57, "number literal '1e400' is too large"},
+    {"const_integer_overflow", 12, 58, "integer overflow in a constant"},
+    {"const_float_overflow", 12, 64, "a constant is infinite"},
+    {"const_outside_f32", 12, 55, "this computes the constant 1e+39, which is not a finite f32"},
+    {"const_folds_to_nan", 12, 57, "this computes the constant nan"},
+    {"const_floor_div_by_zero", 12, 60, "division by zero in a constant expression"},
+    {"const_mod_by_zero", 12, 60, "division by zero in a constant expression"},
+    {"const_zero_negative_power", 12, 58, "0 cannot be raised to a negative power"},
+    // Hostile input: sizes and counts, each message naming its limit.
+    {"field_too_large", 7, 5,
+     "Field 'b' takes 20000000000 bytes per (page, KV head, layer), which brings the flow's "
+     "Fields over 131072 bytes (128 KiB; the Field memory limit)"},
+    {"state_too_large", 7, 5, "State 's' takes 524288 bytes per (page, KV head, layer)"},
+    {"too_many_fields", 70, 5,
+     "Field 'f63' is one more than the 64 Fields and States a flow may declare (the field "
+     "limit)"},
+    {"value_too_large", 12, 57,
+     "this value of shape [N, 100000, 100000] has 10000000000 elements per page; a value may "
+     "have at most 65536 per page (the value size limit)"},
+    {"budget_pages_too_large", 7, 29, "Budget pages must be at most 2147483647 pages"},
+    {"budget_dense_layer_too_large", 7, 34,
+     "Budget dense_layers: layer 1000000000000 is out of range"},
+    {"budget_too_many_dense_layers", 7, 34, "this list has more than 1024 items"},
+    // Hostile input: the page axis N (what the GPU code generator relies on, for every target).
+    {"two_page_axes", 12, 57, "this gives shape [N, N], with the page axis N more than once"},
+    {"page_axis_not_leading", 12, 24, ".T reverses every axis and would move the page axis N"},
+    {"page_axis_moved_by_broadcast", 12, 56,
+     "this gives shape [G, N], where the page axis N is not the leading axis"},
+    {"matmul_contracts_pages", 12, 56, "'@' of [N] and [N, G] would contract the page axis N"},
+    // Follow-on errors: one message at the cause, and a State is never suggested as a Field.
+    {"state_declaration_error_no_followon", 7, 23, "State takes no keyword arguments"},
+    {"unknown_state_in_score", 12, 62,
+     "unknown field 'acc': declare it in the class body, as a Field (e.g. acc = Field(1, D), "
+     "written by summarize) or a State (e.g. acc = State(1, D), kept per request by score)"},
 };
 
 std::filesystem::path malformed_dir() {
@@ -133,6 +173,16 @@ TEST(MalformedFlows, EveryFileInTheFolderHasAnExpectation) {
     EXPECT_TRUE(pinned.count(entry.path().stem().string())) << entry.path() << " is not pinned";
   }
   EXPECT_GE(files, 30);
+}
+
+TEST(MalformedFlows, AFailedDeclarationIsReportedOnceWithoutFollowOnErrors) {
+  std::string source = read(malformed_dir() / "state_declaration_error_no_followon.py");
+  for (bool bound : {false, true}) {
+    FlowGeometry geometry{2, 128, 16};
+    CompileResult r = compile_flow(source, "s.py", bound ? &geometry : nullptr);
+    ASSERT_EQ(r.diagnostics.size(), 1u) << format_compile_errors(r, source, "s.py");
+    EXPECT_EQ(r.diagnostics[0].message.find("Field(1, D)"), std::string::npos);
+  }
 }
 
 TEST(MalformedFlows, DiagnosticShowsTheSourceLineAndACaret) {
