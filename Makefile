@@ -29,6 +29,7 @@ demo: build
 	scripts/demo.sh $(BUILD_DIR)/vortex
 
 test: build
+	@scripts/install-deps.sh test
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 clean:

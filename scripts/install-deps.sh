@@ -3,6 +3,9 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev libpcre2-dev
       libutf8proc-dev libgtest-dev)
+# `install-deps.sh test`: qemu-user, which runs some tests on emulated older CPUs (AVX2 without
+# AVX-512, plain SSE2); they are skipped where it is missing.
+if [ "${1:-}" = test ]; then pkgs+=(qemu-user); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
