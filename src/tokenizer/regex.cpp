@@ -1,5 +1,8 @@
 #include "tokenizer/regex.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -137,10 +140,25 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   if (!context) fail("tokenizer: out of memory for a regex match context");
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t start = 0;
+  // A pattern can also backtrack a lot on every match while staying under the limit of one
+  // search, so the whole text gets a budget too. PCRE2 does not report the steps a search took,
+  // so each search starts with a small limit that doubles while it is too small, and every limit
+  // tried is charged in full: at most four times what the searches needed. The tokenizers' own
+  // patterns need a few steps per byte they pass over.
+  uint64_t budget = kRegexStepsBase + kRegexStepsPerByte * static_cast<uint64_t>(text.size());
   while (start <= text.size()) {
-    // The text was validated once up front, so PCRE2 need not re-check it on every call.
-    const int rc =
-        pcre2_match(impl_->code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, data, context);
+    int rc = PCRE2_ERROR_MATCHLIMIT;
+    for (uint64_t limit = 16;; limit *= 2) {
+      const uint64_t cap = std::min<uint64_t>(budget, kRegexMatchLimit);
+      if (cap == 0) break;
+      limit = std::min(limit, cap);
+      pcre2_set_match_limit(context, static_cast<uint32_t>(limit));
+      // The text was validated once up front, so PCRE2 need not re-check it on every call.
+      rc = pcre2_match(impl_->code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, data,
+                       context);
+      budget -= limit;
+      if (rc != PCRE2_ERROR_MATCHLIMIT || limit == cap) break;
+    }
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       pcre2_match_data_free(data);

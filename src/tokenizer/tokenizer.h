@@ -37,8 +37,11 @@ inline constexpr size_t kMaxRegexPatternBytes = 64 * 1024;
 // and each of the four is made of at most this many parts in all;
 inline constexpr int kMaxSequenceDepth = 16;
 inline constexpr int kMaxSequenceParts = 256;
-// and a regex gives up (an error, not a hang) after this many backtracking steps in one search.
+// and a regex gives up (an error, not a hang) after this many backtracking steps in one search,
+// or after kRegexStepsBase + kRegexStepsPerByte * (text bytes) steps over a whole text.
 inline constexpr uint32_t kRegexMatchLimit = 10'000'000;
+inline constexpr uint64_t kRegexStepsBase = 50'000'000;
+inline constexpr uint64_t kRegexStepsPerByte = 256;
 
 class Tokenizer {
  public:

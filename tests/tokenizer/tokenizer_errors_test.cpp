@@ -308,6 +308,23 @@ TEST(TokenizerHostile, CatastrophicRegexIsAnErrorNotAHang) {
   }
 }
 
+TEST(TokenizerHostile, PatternThatBacktracksOnEveryMatchRunsOutOfItsBudget) {
+  // Each search stays under the limit of one search (about 3.5M steps for 32 a's), but a short
+  // text holds a hundred of them: the budget of the whole text stops it.
+  const std::string path =
+      testing::write_temp_json("tokenizer.json", split_tokenizer("(a|aa)*c|a"));
+  const Tokenizer tok = Tokenizer::load(path);
+  EXPECT_EQ(tok.encode("aab", false).size(), 3u);  // "a", "a", "b": each a match of its own
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += std::string(32, 'a') + "b";
+  try {
+    tok.encode(text, false);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    expect_contains(e.what(), "(the pattern backtracks too much on this text)");
+  }
+}
+
 TEST(TokenizerHostile, OverlongPatternIsRefused) {
   EXPECT_EQ(load_error_tail(split_tokenizer(std::string(70000, 'a'))),
             ": field 'pre_tokenizer.pattern': pattern of 70000 bytes, over the limit of 65536");
