@@ -56,13 +56,15 @@ Affine aff_var(const std::string& v) { return Affine{0, {{v, 1}}}; }
 
 Affine operator+(Affine a, const Affine& b) {
   a.c += b.c;
-  for (const auto& [name, coef] : b.terms) {
+  // A plain loop variable, not a structured binding: clang before 16 (the fuzz build's) cannot
+  // capture a binding in a lambda.
+  for (const auto& term : b.terms) {
     auto it = std::find_if(a.terms.begin(), a.terms.end(),
-                           [&](const auto& t) { return t.first == name; });
+                           [&](const auto& t) { return t.first == term.first; });
     if (it == a.terms.end())
-      a.terms.push_back({name, coef});
+      a.terms.push_back(term);
     else
-      it->second += coef;
+      it->second += term.second;
   }
   a.terms.erase(std::remove_if(a.terms.begin(), a.terms.end(),
                                [](const auto& t) { return t.second == 0; }),
