@@ -42,6 +42,8 @@ struct ThreadJit {
   }
 };
 
+thread_local uint64_t* t_budget = nullptr;  // the innermost RegexBudgetScope's, if any
+
 pcre2_match_context* thread_match_context() {
   thread_local ThreadJit jit;
   return jit.context;
@@ -131,6 +133,14 @@ Regex::Regex(const std::string& pattern, bool literal, const std::string& where)
 
 Regex::~Regex() = default;
 
+RegexBudgetScope::RegexBudgetScope() : budget_(kRegexStepsBase), previous_(t_budget) {
+  t_budget = &budget_;
+}
+
+RegexBudgetScope::~RegexBudgetScope() {
+  t_budget = previous_;
+}
+
 std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
   std::vector<std::pair<size_t, size_t>> matches;
   pcre2_match_data* data = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
@@ -141,11 +151,13 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t start = 0;
   // A pattern can also backtrack a lot on every match while staying under the limit of one
-  // search, so the whole text gets a budget too. PCRE2 does not report the steps a search took,
+  // search, so the searches share a budget too. PCRE2 does not report the steps a search took,
   // so each search starts with a small limit that doubles while it is too small, and every limit
   // tried is charged in full: at most four times what the searches needed. The tokenizers' own
   // patterns need a few steps per byte they pass over.
-  uint64_t budget = kRegexStepsBase + kRegexStepsPerByte * static_cast<uint64_t>(text.size());
+  uint64_t own_budget = kRegexStepsBase;
+  uint64_t& budget = t_budget ? *t_budget : own_budget;
+  budget += kRegexStepsPerByte * static_cast<uint64_t>(text.size());
   while (start <= text.size()) {
     int rc = PCRE2_ERROR_MATCHLIMIT;
     for (uint64_t limit = 16;; limit *= 2) {

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/json_file.h"
+#include "tokenizer/regex.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/utf8.h"
 
@@ -56,6 +57,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   if (const size_t bad = tok::find_invalid_utf8(text); bad != std::string_view::npos) {
     fail("tokenizer: text to encode is not valid UTF-8 (byte ", bad, " of ", text.size(), ")");
   }
+  const tok::RegexBudgetScope regex_budget;  // one budget for all the pattern searches below
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
   std::vector<std::string> pieces;

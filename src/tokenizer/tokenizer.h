@@ -38,7 +38,7 @@ inline constexpr size_t kMaxRegexPatternBytes = 64 * 1024;
 inline constexpr int kMaxSequenceDepth = 16;
 inline constexpr int kMaxSequenceParts = 256;
 // and a regex gives up (an error, not a hang) after this many backtracking steps in one search,
-// or after kRegexStepsBase + kRegexStepsPerByte * (text bytes) steps over a whole text.
+// or after kRegexStepsBase + kRegexStepsPerByte * (bytes searched) steps over one encode.
 inline constexpr uint32_t kRegexMatchLimit = 10'000'000;
 inline constexpr uint64_t kRegexStepsBase = 50'000'000;
 inline constexpr uint64_t kRegexStepsPerByte = 256;

@@ -325,6 +325,29 @@ TEST(TokenizerHostile, PatternThatBacktracksOnEveryMatchRunsOutOfItsBudget) {
   }
 }
 
+TEST(TokenizerHostile, TheSearchesOfOneEncodeShareOneBudget) {
+  // A first Split cuts the text into a hundred pieces; on each, the second pattern stays within
+  // what one search may take, so only a budget shared by the whole encode stops it.
+  Json json = minimal_tokenizer();
+  json["pre_tokenizer"] = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       Json::array({{{"type", "Split"}, {"pattern", {{"String", "b"}}}, {"behavior", "Removed"}},
+                    {{"type", "Split"},
+                     {"pattern", {{"Regex", "(a|aa)*c|a"}}},
+                     {"behavior", "Isolated"}}})}};
+  const Tokenizer tok = Tokenizer::load(testing::write_temp_json("tokenizer.json", json));
+  EXPECT_EQ(tok.encode("aabaa", false).size(), 4u);
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += std::string(30, 'a') + "b";
+  try {
+    tok.encode(text, false);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    expect_contains(e.what(), "(the pattern backtracks too much on this text)");
+  }
+}
+
 TEST(TokenizerHostile, OverlongPatternIsRefused) {
   EXPECT_EQ(load_error_tail(split_tokenizer(std::string(70000, 'a'))),
             ": field 'pre_tokenizer.pattern': pattern of 70000 bytes, over the limit of 65536");
