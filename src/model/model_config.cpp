@@ -137,6 +137,11 @@ class Fields {
       ids.push_back(static_cast<int32_t>(id));
     };
     if (v->is_array()) {
+      // Every generated token is compared with each of them.
+      if (v->size() > kMaxEosTokenIds) {
+        bad(key, str_cat("lists ", v->size(), " token ids; at most ", kMaxEosTokenIds,
+                         " are supported"));
+      }
       for (const Json& x : *v) one(x);
     } else if (v->is_number_integer()) {
       one(*v);

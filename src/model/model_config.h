@@ -2,6 +2,7 @@
 // `config.json` as written by transformers 4.x or 5.x (Qwen3 and Llama families).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@ inline constexpr int32_t kMaxHeads = 1024;
 inline constexpr int32_t kMaxHeadDim = 1024;
 inline constexpr int32_t kMaxAttentionDim = 1 << 16;  // num_attention_heads * head_dim
 inline constexpr int32_t kMaxPositionEmbeddings = 1 << 24;
+inline constexpr size_t kMaxEosTokenIds = 1024;  // eos_token_id lists (3 for Llama-3.1)
 // Floats must be finite, positive and at most these.
 inline constexpr double kMaxRopeTheta = 1e12;
 inline constexpr double kMaxRopeFactor = 1e6;  // rope scaling factor, low/high_freq_factor

@@ -552,6 +552,10 @@ TEST(ModelConfigHostile, TokenIdsNearInt32MaxAreRejected) {
   EXPECT_TRUE(contains(parse_error(j), "field 'eos_token_id' is 2147483648, which is too large"));
   j["eos_token_id"] = Json::array({1, -5});
   EXPECT_TRUE(contains(parse_error(j), "field 'eos_token_id' holds a negative token id -5"));
+  j["eos_token_id"] = Json::array();
+  for (int i = 0; i < 2000; ++i) j["eos_token_id"].push_back(i);
+  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'eos_token_id' lists 2000 token ids; at most "
+                            "1024 are supported");
   testing::TempDir dir;
   testing::write_text(dir.file("config.json"), kQwen3Transformers4);
   testing::write_text(dir.file("generation_config.json"), R"({"eos_token_id": [1, 2000000000]})");
