@@ -179,6 +179,26 @@ TEST(HostileFlows, GeneratedCodeIsBoundedWhenValuesAreReindexedOverAndOver) {
   EXPECT_GT(r.diagnostics[0].loc.line, 12);
 }
 
+TEST(HostileFlows, TheCudaSourceHandedToNvrtcIsBounded) {
+  // A long chain of elementwise operations, each inlined for every element a page needs: far
+  // under the depth limit, but more source than NVRTC should be given.
+  std::string body = "        x = q * self.c\n";
+  for (int i = 0; i < 200; ++i)
+    body += "        x = maximum(x * " + std::to_string(i) + ".5, q)\n";
+  body += "        return x.sum(axis=(1, 2))\n";
+  const std::string source = flow_with_score(body);
+  std::string with_maximum = source;
+  with_maximum.insert(with_maximum.find("exp, zeros"), "maximum, ");
+  EXPECT_TRUE(compile_flow(with_maximum, "h.py", nullptr).ok());
+  CompileResult r = compile_flow(with_maximum, "h.py", &kGeometry);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.diagnostics[0].loc.line, 11);  // def score
+  EXPECT_NE(r.diagnostics[0].message.find("bytes; at most 524288 (512 KiB: the generated code "
+                                          "limit"),
+            std::string::npos)
+      << r.diagnostics[0].message;
+}
+
 TEST(HostileFlows, ALeadingByteOrderMarkIsIgnored) {
   const std::string source = "\xEF\xBB\xBF" + flow_with_score("        return " + kScore + "\n");
   for (bool bound : {false, true}) {
