@@ -459,9 +459,11 @@ class Lowering {
                          : f.dtype == FieldDtype::kInt8 ? values + 4
                                                         : 2 * values;
     double& total = state ? state_bytes_ : field_bytes_;
-    total += bytes;
     const int64_t limit = state ? kMaxStateBytes : kMaxFieldBytes;
-    if (total <= static_cast<double>(limit)) return;
+    if (total + bytes <= static_cast<double>(limit)) {
+      total += bytes;  // a refused declaration is not counted against the next ones
+      return;
+    }
     const bool symbolic = std::any_of(f.dims.begin(), f.dims.end(),
                                       [](const Dim& d) { return !d.is_constant(); });
     char amount[64];
@@ -470,7 +472,7 @@ class Lowering {
                     (symbolic ? "at least " : "") + amount +
                     " bytes per (page, KV head, layer), which brings the flow's " +
                     (state ? "States" : "Fields") + " over " + std::to_string(limit) +
-                    " bytes (" + std::to_string(limit >> 10) + " KiB; the " +
+                    " bytes = " + std::to_string(limit >> 10) + " KiB (the " +
                     (state ? "State" : "Field") + " memory limit)");
   }
 

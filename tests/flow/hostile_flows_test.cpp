@@ -139,6 +139,21 @@ TEST(HostileFlows, StatementsDeclarationsAndFieldsAreCounted) {
   EXPECT_EQ(d.loc.line, 7 + kMaxFields - 1);  // c is the first of the 64
 }
 
+TEST(HostileFlows, ARefusedFieldIsReportedOnceAndNotCountedAgainstTheNext) {
+  std::string source = flow_with_score(
+      "        return " + kScore + " + self.b.sum(axis=(1, 2)) + self.d.sum(axis=(1, 2))\n",
+      "    b = Field(100000, 100000)\n    d = Field(2, D)\n");
+  const std::string write = "        self.c = k.mean(axis=0, keepdims=True)\n";
+  source.insert(source.find(write) + write.size(),
+                "        self.b = zeros((100000, 100000))\n        self.d = k[0:2]\n");
+  for (bool bound : {false, true}) {
+    CompileResult r = compile_flow(source, "h.py", bound ? &kGeometry : nullptr);
+    ASSERT_EQ(r.diagnostics.size(), 1u) << format_compile_errors(r, source, "h.py");
+    EXPECT_EQ(r.diagnostics[0].loc.line, 7);
+    EXPECT_NE(r.diagnostics[0].message.find("(the Field memory limit)"), std::string::npos);
+  }
+}
+
 TEST(HostileFlows, OperationsPerFunctionAreCounted) {
   // Wide, not deep: many independent values, each a few operations.
   std::string body = "        s = " + kScore + "\n";

@@ -96,7 +96,7 @@ const Expected kExpected[] = {
     // Hostile input: sizes and counts, each message naming its limit.
     {"field_too_large", 7, 5,
      "Field 'b' takes 20000000000 bytes per (page, KV head, layer), which brings the flow's "
-     "Fields over 131072 bytes (128 KiB; the Field memory limit)"},
+     "Fields over 131072 bytes = 128 KiB (the Field memory limit)"},
     {"state_too_large", 7, 5, "State 's' takes 524288 bytes per (page, KV head, layer)"},
     {"too_many_fields", 70, 5,
      "Field 'f63' is one more than the 64 Fields and States a flow may declare (the field "
