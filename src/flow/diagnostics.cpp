@@ -22,16 +22,16 @@ Diagnostic DiagnosticSink::note(SourceLoc loc, std::string message) {
 
 namespace {
 
+// Line `line` (1-based) of the source; "\r\n", "\r" and "\n" each end a line, as in the lexer.
 std::string_view source_line(std::string_view source, int line) {
   size_t begin = 0;
   for (int i = 1; i < line; ++i) {
-    size_t nl = source.find('\n', begin);
+    size_t nl = source.find_first_of("\r\n", begin);
     if (nl == std::string_view::npos) return {};
-    begin = nl + 1;
+    begin = nl + (source.substr(nl, 2) == "\r\n" ? 2 : 1);
   }
-  size_t end = source.find('\n', begin);
+  size_t end = source.find_first_of("\r\n", begin);
   std::string_view text = source.substr(begin, end == std::string_view::npos ? end : end - begin);
-  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   if (line == 1 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // the BOM
   return text;
 }

@@ -498,7 +498,19 @@ class Lexer {
 }  // namespace
 
 std::vector<Token> tokenize(std::string_view source, DiagnosticSink& sink) {
-  return Lexer(source, sink).run();
+  if (source.find('\r') == std::string_view::npos) return Lexer(source, sink).run();
+  // Line ends as Python reads them: "\r\n", "\r" and "\n" all end a line. Lines and columns
+  // are the same in the normalized text (diagnostics.cpp splits the original alike).
+  std::string text;
+  text.reserve(source.size());
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (source[i] != '\r') {
+      text += source[i];
+    } else if (i + 1 >= source.size() || source[i + 1] != '\n') {
+      text += '\n';
+    }
+  }
+  return Lexer(text, sink).run();
 }
 
 }  // namespace vortex::flow

@@ -228,6 +228,24 @@ TEST(HostileFlows, ALeadingByteOrderMarkIsIgnored) {
             std::string::npos);
 }
 
+TEST(HostileFlows, CarriageReturnsEndLinesAsInPython) {
+  const std::string lf = flow_with_score("        return " + kScore + "\n");
+  for (const std::string& end : {std::string("\r\n"), std::string("\r")}) {
+    std::string source;
+    for (char c : lf) source += c == '\n' ? end : std::string(1, c);
+    CompileResult ok = compile_flow(source, "h.py", &kGeometry);
+    EXPECT_TRUE(ok.ok()) << format_compile_errors(ok, source, "h.py");
+    // An error is at the same line and column as with "\n", and its line is shown.
+    const std::string bad = source + "$" + end;
+    CompileResult r = compile_flow(bad, "h.py", nullptr);
+    ASSERT_FALSE(r.diagnostics.empty());
+    EXPECT_EQ(r.diagnostics[0].loc.line, 13);
+    EXPECT_EQ(r.diagnostics[0].loc.col, 1);
+    EXPECT_NE(format_compile_errors(r, bad, "h.py").find("\n    $\n    ^\n"), std::string::npos)
+        << format_compile_errors(r, bad, "h.py");
+  }
+}
+
 TEST(HostileFlows, TabIndentationAloneIsFine) {
   // The usual flow with each 4 leading spaces written as one tab.
   std::string source;
