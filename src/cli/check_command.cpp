@@ -45,11 +45,12 @@ ResolvedGeometry resolve_geometry(const CheckArgs& args) {
   if (args.page_size <= 0 || (args.page_size & (args.page_size - 1)) != 0 || args.page_size > 4096)
     fail_usage("--page-size must be a power of two up to 4096, got ", args.page_size);
   if (args.target == "cuda" && (args.arch.rfind("sm_", 0) != 0 || args.arch.size() < 5))
-    fail_usage("--arch must name a real GPU architecture such as sm_90a or sm_80, got '",
-               args.arch, "'");
+    fail_usage("--arch must name a real GPU architecture such as sm_90a or sm_80, got '", args.arch,
+               "'");
   if (args.target == "cuda" && args.model.empty())
-    fail_usage("--target cuda generates kernels for concrete sizes: pass --model (a preset or a "
-               "model directory) to bind G and D");
+    fail_usage(
+        "--target cuda generates kernels for concrete sizes: pass --model (a preset or a "
+        "model directory) to bind G and D");
   if (args.model.empty()) {
     // Without a model only P can be bound; G and D stay symbolic.
     if (args.page_size_given) {

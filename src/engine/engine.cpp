@@ -39,10 +39,9 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
                   ((m.config.max_position_embeddings + o.page_size - 1) / o.page_size);
   size_t n = std::min(by_memory, useful);
   if (n < 2) {
-    fail("KV cache budget of ", o.kv_memory_bytes, " bytes holds fewer than 2 pages (",
-         kv_bytes, " bytes of K and V per page",
-         flow_bytes ? str_cat(" and ", flow_bytes, " of the flow's Fields and States") : "",
-         ")");
+    fail("KV cache budget of ", o.kv_memory_bytes, " bytes holds fewer than 2 pages (", kv_bytes,
+         " bytes of K and V per page",
+         flow_bytes ? str_cat(" and ", flow_bytes, " of the flow's Fields and States") : "", ")");
   }
   return static_cast<int32_t>(std::min<size_t>(n, INT32_MAX / 2));
 }

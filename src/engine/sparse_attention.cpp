@@ -22,8 +22,8 @@ SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
     std::string where = flow_path;
     if (first.loc.line > 0) where += str_cat(":", first.loc.line, ":", first.loc.col);
     const size_t more = result.diagnostics.size() - 1;
-    fail("flow ", flow_path, " does not compile for this model (G=", geometry.G, ", D=",
-         geometry.D, ", P=", geometry.P, "): ", where, ": error: ", first.message,
+    fail("flow ", flow_path, " does not compile for this model (G=", geometry.G, ", D=", geometry.D,
+         ", P=", geometry.P, "): ", where, ": error: ", first.message,
          more ? str_cat(" (and ", more, " more; see vortex check ", flow_path, ")") : "");
   }
   SparseAttentionConfig config;

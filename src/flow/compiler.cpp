@@ -82,7 +82,7 @@ void run_pipeline(std::string_view source, const std::string& filename,
     for (int64_t layer : program->budget.dense_layers) {
       if (layer < options.num_layers) continue;
       sink.error(program->budget.dense_layers_loc.line > 0 ? program->budget.dense_layers_loc
-                                                            : program->budget.loc,
+                                                           : program->budget.loc,
                  "Budget dense_layers: layer " + std::to_string(layer) +
                      " does not exist: the model has " + std::to_string(options.num_layers) +
                      " layers (0.." + std::to_string(options.num_layers - 1) + ")");

@@ -220,7 +220,8 @@ ConstResult float_binary(const std::string& op, double a, double b) {
     return finite(std::round((a - m) / b));
   }
   if (op == "**") {
-    if (a == 0.0 && b < 0) return error("0.0 cannot be raised to a negative power (division by zero)");
+    if (a == 0.0 && b < 0)
+      return error("0.0 cannot be raised to a negative power (division by zero)");
     double r = std::pow(a, b);
     if (std::isnan(r)) return error("constant power is not a real number");
     return finite(r);

@@ -350,8 +350,8 @@ class Lexer {
       if (src_[pos_] == 'j' || src_[pos_] == 'J') {
         error(loc, "complex numbers are not supported in flows");
       } else {
-        error(loc, "invalid number literal '" + printable(src_.substr(start, pos_ - start + 1), 40) +
-                       "'");
+        error(loc, "invalid number literal '" +
+                       printable(src_.substr(start, pos_ - start + 1), 40) + "'");
       }
       return;
     }

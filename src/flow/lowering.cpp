@@ -455,7 +455,7 @@ class Lowering {
   void check_field_bytes(const FieldDecl& f) {
     const bool state = f.kind == FieldKind::kState;
     const double values = min_elements(f.dims, program_.geometry);
-    const double bytes = state ? 4 * values
+    const double bytes = state                          ? 4 * values
                          : f.dtype == FieldDtype::kInt8 ? values + 4
                                                         : 2 * values;
     double& total = state ? state_bytes_ : field_bytes_;
@@ -464,8 +464,8 @@ class Lowering {
       total += bytes;  // a refused declaration is not counted against the next ones
       return;
     }
-    const bool symbolic = std::any_of(f.dims.begin(), f.dims.end(),
-                                      [](const Dim& d) { return !d.is_constant(); });
+    const bool symbolic =
+        std::any_of(f.dims.begin(), f.dims.end(), [](const Dim& d) { return !d.is_constant(); });
     char amount[64];
     std::snprintf(amount, sizeof amount, "%.0f", bytes);
     fail(f.loc, std::string(state ? "State '" : "Field '") + f.name + "' takes " +
@@ -541,8 +541,7 @@ class Lowering {
         b.dense_layers_loc = vloc;
         if (c.items.size() > static_cast<size_t>(kMaxDenseLayers))
           fail(vloc, "Budget dense_layers has " + std::to_string(c.items.size()) +
-                         " entries; at most " + std::to_string(kMaxDenseLayers) +
-                         " are allowed");
+                         " entries; at most " + std::to_string(kMaxDenseLayers) + " are allowed");
         for (const ConstValue& item : c.items) {
           if (item.kind != Kind::kInt || item.i < 0)
             fail(vloc, "Budget dense_layers must hold non-negative integers, got " +
@@ -612,9 +611,10 @@ class Lowering {
     for (size_t i = 0; i < body.size(); ++i) {
       const Stmt& s = *body[i];
       if (++statements_ > kMaxStatements) {
-        sink_.error(s.loc, std::string(method_->phase == Phase::kSummarize ? "summarize" : "score") +
-                               " has more than " + std::to_string(kMaxStatements) +
-                               " statements (the statement limit)");
+        sink_.error(s.loc,
+                    std::string(method_->phase == Phase::kSummarize ? "summarize" : "score") +
+                        " has more than " + std::to_string(kMaxStatements) +
+                        " statements (the statement limit)");
         throw CompileAborted{};
       }
       try {
@@ -815,12 +815,12 @@ class Lowering {
     if (pages == 0) return;
     if (pages > 1)
       fail(op.loc, "this gives shape " + shape_to_string(op.shape) +
-                      ", with the page axis N more than once: a value has at most one N axis "
-                      "(a score sees each page once)");
+                       ", with the page axis N more than once: a value has at most one N axis "
+                       "(a score sees each page once)");
     if (!is_page_dim(op.shape[0]))
       fail(op.loc, "this gives shape " + shape_to_string(op.shape) +
-                      ", where the page axis N is not the leading axis: N must stay axis 0 of "
-                      "every value (keep it first, e.g. x.transpose(0, 2, 1) instead of x.T)");
+                       ", where the page axis N is not the leading axis: N must stay axis 0 of "
+                       "every value (keep it first, e.g. x.transpose(0, 2, 1) instead of x.T)");
   }
 
   const Op& op_of(ValueId id) const { return method_->fn->ops[id]; }

@@ -6,7 +6,6 @@
 #include <limits>
 
 #include "flow/limits.h"
-
 #include "flow/shape_inference.h"
 
 namespace vortex::flow {
@@ -128,7 +127,8 @@ void verify_constants(const FlowProgram& program, DiagnosticSink& sink) {
       if (std::isfinite(op.value) && std::fabs(op.value) <= kF32Max) continue;
       char v[64];
       std::snprintf(v, sizeof v, "%g", std::fabs(op.value));
-      const std::string shown = std::isnan(op.value) ? "nan" : (op.value < 0 ? "-" : "") + std::string(v);
+      const std::string shown =
+          std::isnan(op.value) ? "nan" : (op.value < 0 ? "-" : "") + std::string(v);
       sink.error(op.loc, "this computes the constant " + shown +
                              ", which is not a finite f32 number (flows compute in f32, up to "
                              "about 3.4e38); constants must be finite");

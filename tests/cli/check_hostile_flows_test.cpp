@@ -41,7 +41,8 @@ int count_lines(const std::string& text) {
 class ScratchDir {
  public:
   ScratchDir()
-      : path_(fs::temp_directory_path() / ("vortex_cli_hostile_flows_" + std::to_string(getpid()))) {
+      : path_(fs::temp_directory_path() /
+              ("vortex_cli_hostile_flows_" + std::to_string(getpid()))) {
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -57,8 +58,9 @@ class ScratchDir {
 };
 
 CmdResult generate_with_flow(const std::string& flow, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"generate", "--model", kTinyModel, "--prompt-ids", "1,2,3",
-                                   "--max-tokens", "2", "--flow", flow};
+  std::vector<std::string> args = {"generate", "--model",      kTinyModel, "--prompt-ids",
+                                   "1,2,3",    "--max-tokens", "2",        "--flow",
+                                   flow};
   args.insert(args.end(), extra.begin(), extra.end());
   return testing::run_vortex(args);
 }
@@ -149,8 +151,9 @@ TEST(CliHostileFlows, AFiveThousandStatementChainIsALimitForEveryTarget) {
 TEST(CliHostileFlows, CheckAndTheCudaTargetAgreeAtTheSameLocation) {
   const std::string path = source_path("tests/data/flows/codegen/wide_softmax.py");
   const std::string want =
-      path + ":13:13: error: the CUDA generator cannot compile 'softmax' here: a reduction over N "
-             "with 128 outputs per row (at most 64 are supported)";
+      path +
+      ":13:13: error: the CUDA generator cannot compile 'softmax' here: a reduction over N "
+      "with 128 outputs per row (at most 64 are supported)";
   for (bool cuda : {false, true}) {
     std::vector<std::string> args = {"check", path, "--model", "qwen3-1.7b"};
     if (cuda) args.insert(args.end(), {"--target", "cuda"});
@@ -190,17 +193,17 @@ TEST(CliHostileFlows, JsonNeverSaysNotOkWithoutAnError) {
 
 TEST(CliHostileFlows, DenseLayersMustExistInTheCheckedModel) {
   ScratchDir dir;
-  const std::string path = dir.write(
-      "dense.py",
-      "\"\"\"Test flow.\"\"\"\nfrom vortex.flow import Flow, Field, Budget, D\n\n\n"
-      "class F(Flow):\n    c = Field(1, D)\n    budget = Budget(dense_layers=[0, 5])\n\n"
-      "    def summarize(self, k, v):\n        self.c = k.mean(axis=0, keepdims=True)\n\n"
-      "    def score(self, q):\n        return (q * self.c).sum(axis=-1).max(axis=-1)\n");
+  const std::string path =
+      dir.write("dense.py",
+                "\"\"\"Test flow.\"\"\"\nfrom vortex.flow import Flow, Field, Budget, D\n\n\n"
+                "class F(Flow):\n    c = Field(1, D)\n    budget = Budget(dense_layers=[0, 5])\n\n"
+                "    def summarize(self, k, v):\n        self.c = k.mean(axis=0, keepdims=True)\n\n"
+                "    def score(self, q):\n        return (q * self.c).sum(axis=-1).max(axis=-1)\n");
   EXPECT_EQ(testing::run_vortex({"check", path}).code, 0);
   CmdResult r = testing::run_vortex({"check", path, "--model", kTinyModel});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind(path + ":7:34: error: Budget dense_layers: layer 5 does not exist: the "
-                                "model has 2 layers (0..1)",
+                               "model has 2 layers (0..1)",
                         0),
             0u)
       << r.err;
@@ -213,12 +216,12 @@ TEST(CliHostileFlows, FieldMemoryCountsAgainstTheKvBudget) {
   ScratchDir dir;
   // tiny-qwen3 (2 layers, 2 KV heads, D = 32), 16-token pages: 16 KiB of f32 K and V a page;
   // a [4 * P, D] Field adds 2048 values per (page, KV head, layer), 32 KiB a page.
-  const std::string path = dir.write(
-      "wide_field.py",
-      "\"\"\"Test flow.\"\"\"\nfrom vortex.flow import Flow, Field, D, P, zeros\n\n\n"
-      "class F(Flow):\n    c = Field(4 * P, D)\n\n"
-      "    def summarize(self, k, v):\n        self.c = zeros((4 * P, D)) + k.mean()\n\n"
-      "    def score(self, q):\n        return self.c.sum(axis=(1, 2))\n");
+  const std::string path =
+      dir.write("wide_field.py",
+                "\"\"\"Test flow.\"\"\"\nfrom vortex.flow import Flow, Field, D, P, zeros\n\n\n"
+                "class F(Flow):\n    c = Field(4 * P, D)\n\n"
+                "    def summarize(self, k, v):\n        self.c = zeros((4 * P, D)) + k.mean()\n\n"
+                "    def score(self, q):\n        return self.c.sum(axis=(1, 2))\n");
   // 40000 bytes hold 2 pages of K and V alone, but not with the Field beside each page.
   const std::vector<std::string> budget = {"--kv-memory-gb", "0.00003725"};
   CmdResult dense = testing::run_vortex({"generate", "--model", kTinyModel, "--prompt-ids", "1",
@@ -226,8 +229,9 @@ TEST(CliHostileFlows, FieldMemoryCountsAgainstTheKvBudget) {
   EXPECT_EQ(dense.code, 0) << dense.err;
   CmdResult r = generate_with_flow(path, budget);
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_CONTAINS(r.err, "holds fewer than 2 pages (16384 bytes of K and V per page and 32832 of "
-                         "the flow's Fields and States)");
+  EXPECT_CONTAINS(r.err,
+                  "holds fewer than 2 pages (16384 bytes of K and V per page and 32832 of "
+                  "the flow's Fields and States)");
 }
 
 }  // namespace

@@ -124,7 +124,8 @@ TEST(HostileFlows, StatementsDeclarationsAndFieldsAreCounted) {
   std::string body;
   for (int i = 0; i <= kMaxStatements; ++i) body += "        x" + std::to_string(i) + " = 1\n";
   body += "        return " + kScore + "\n";
-  expect_rejected(flow_with_score(body), "score has more than 1024 statements (the statement limit)");
+  expect_rejected(flow_with_score(body),
+                  "score has more than 1024 statements (the statement limit)");
 
   std::string consts;
   for (int i = 0; i <= kMaxDeclarations; ++i)
@@ -134,8 +135,8 @@ TEST(HostileFlows, StatementsDeclarationsAndFieldsAreCounted) {
 
   std::string fields;
   for (int i = 0; i < 5000; ++i) fields += "    f" + std::to_string(i) + " = Field(1, D)\n";
-  const Diagnostic d =
-      expect_rejected(flow_with_score("        return " + kScore + "\n", fields), "(the field limit)");
+  const Diagnostic d = expect_rejected(flow_with_score("        return " + kScore + "\n", fields),
+                                       "(the field limit)");
   EXPECT_EQ(d.loc.line, 7 + kMaxFields - 1);  // c is the first of the 64
 }
 
@@ -198,8 +199,7 @@ TEST(HostileFlows, TheCudaSourceHandedToNvrtcIsBounded) {
   // A long chain of elementwise operations, each inlined for every element a page needs: far
   // under the depth limit, but more source than NVRTC should be given.
   std::string body = "        x = q * self.c\n";
-  for (int i = 0; i < 200; ++i)
-    body += "        x = maximum(x * " + std::to_string(i) + ".5, q)\n";
+  for (int i = 0; i < 200; ++i) body += "        x = maximum(x * " + std::to_string(i) + ".5, q)\n";
   body += "        return x.sum(axis=(1, 2))\n";
   const std::string source = flow_with_score(body);
   std::string with_maximum = source;
@@ -274,7 +274,9 @@ TEST(HostileFlows, LongLinesRenderAsAWindowAroundTheColumn) {
   EXPECT_LT(text.size(), 2048u) << text.substr(0, 400);
 }
 
-ConstValue integer(int64_t v) { return ConstValue::integer(v); }
+ConstValue integer(int64_t v) {
+  return ConstValue::integer(v);
+}
 
 int64_t int_result(const std::string& op, int64_t a, int64_t b) {
   ConstResult r = const_binary(op, integer(a), integer(b));
