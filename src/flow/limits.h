@@ -36,9 +36,11 @@ constexpr int kMaxOps = 4096;
 // result of at most this many operations in sequence (the code generators recurse along it).
 constexpr int kMaxOpDepth = 512;
 // Elements of one value per page (score, the page axis N excluded) or in all (summarize, and
-// score values without N); and of all the values of one function together.
+// score values without N); and of all the values of one function together. The CPU executor
+// keeps every value of a row at once, N pages of each: with these limits a row of 256 pages
+// needs at most 256 MiB, whatever the flow.
 constexpr int64_t kMaxValueElements = int64_t{1} << 16;
-constexpr int64_t kMaxFunctionElements = int64_t{1} << 20;
+constexpr int64_t kMaxFunctionElements = int64_t{1} << 18;
 // Bytes per (page, KV head, layer) of the Fields together, in their stored dtype (bf16 2 a
 // value, int8 1 a value plus a 4-byte scale), and of the States together (f32, 4 a value).
 constexpr int64_t kMaxFieldBytes = int64_t{128} << 10;

@@ -165,6 +165,16 @@ TEST(HostileFlows, OperationsPerFunctionAreCounted) {
   expect_rejected(flow_with_score(body), "operations (the operation limit)");
 }
 
+TEST(HostileFlows, TheValuesOfAFunctionAreBoundedTogether) {
+  // Each value is at the per-value limit (256 x 256 per page); five of them are over the
+  // function's total (the CPU executor keeps them all for every page of a row).
+  std::string body = "        s = " + kScore + "\n";
+  for (int i = 0; i < 5; ++i)
+    body += "        y" + std::to_string(i) + " = zeros((N, 256, 256)) * s[:, None, None]\n";
+  body += "        return (y0 + y1 + y2 + y3 + y4).sum(axis=(1, 2))\n";
+  expect_rejected(flow_with_score(body), "are allowed (the function size limit)");
+}
+
 TEST(HostileFlows, SourceLargerThanTheCapIsRefusedBeforeParsing) {
   std::string source = flow_with_score("        return " + kScore + "\n");
   source += "# " + std::string(static_cast<size_t>(kMaxSourceBytes), 'x') + "\n";
