@@ -84,17 +84,28 @@ TEST_P(VectorOps, DotFollowsTheDocumentedSummationOrder) {
   }
 }
 
-TEST_P(VectorOps, EachRowOfDot4EqualsDotBitForBit) {
+// The attention scores fold 16 dots at once with whole-vector shuffles; each must still equal
+// dot() of its pair, for every length (full blocks, a partial last block, shorter than one).
+TEST_P(VectorOps, EachDotOfA4x4TileEqualsDotBitForBit) {
   Rng rng(3);
-  const int64_t n = 77;
-  std::vector<float> b = random_floats(rng, n);
-  std::vector<std::vector<float>> rows;
-  std::vector<const float*> ptrs;
-  for (int r = 0; r < 4; ++r) rows.push_back(random_floats(rng, n));
-  for (auto& r : rows) ptrs.push_back(r.data());
-  float out[4];
-  k().dot4(ptrs.data(), b.data(), n, out);
-  for (int r = 0; r < 4; ++r) EXPECT_EQ(out[r], k().dot(rows[r].data(), b.data(), n)) << r;
+  for (int64_t n : {1, 5, 16, 64, 77, 128}) {
+    std::vector<std::vector<float>> a, b;
+    std::vector<const float*> pa, pb;
+    for (int i = 0; i < 4; ++i) {
+      a.push_back(random_floats(rng, n));
+      b.push_back(random_floats(rng, n));
+    }
+    for (int i = 0; i < 4; ++i) {
+      pa.push_back(a[i].data());
+      pb.push_back(b[i].data());
+    }
+    float out[16];
+    k().dot4x4(pa.data(), pb.data(), n, out);
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c)
+        EXPECT_EQ(out[r * 4 + c], k().dot(a[r].data(), b[c].data(), n))
+            << "n = " << n << " (" << r << ", " << c << ")";
+  }
 }
 
 // The two FMA paths run the same lane arithmetic, so they agree bit for bit.

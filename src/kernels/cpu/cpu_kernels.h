@@ -35,7 +35,8 @@ struct CpuKernels {
   // The reductions every kernel follows (exposed for tests and for callers outside kernels/).
   void (*exp_shifted)(const float* x, float shift, int64_t n, float* out);
   float (*dot)(const float* a, const float* b, int64_t n);
-  void (*dot4)(const float* const* a, const float* b, int64_t n, float* out);
+  // out[r * 4 + c] = dot(a[r], b[c], n): the attention scores' 4 × 4 tile, folded together.
+  void (*dot4x4)(const float* const* a, const float* const* b, int64_t n, float* out);
 };
 
 // The table of one path; throws vortex::Error if this CPU cannot run it.

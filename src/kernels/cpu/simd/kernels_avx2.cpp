@@ -23,7 +23,9 @@ inline VF splat(float s) { return (VF)(_mm256_set1_ps(s)); }
 // GEMM register tiles {rows of x, panels of 16 columns = 2 ymm}, largest first: at most 12
 // accumulators, leaving room for the weight vectors and a broadcast in the 16 registers.
 constexpr int kGemmTiles[][2] = {{6, 1}, {3, 2}, {2, 2}, {1, 4}};
-constexpr int kScoreRows = 4;  // 4 accumulators of two ymm each
+// Attention scores: up to 2 query rows × 2 keys, 4 accumulators of two ymm each.
+constexpr int kScoreRows = 2;
+constexpr int kScoreKeys = 2;
 constexpr int kValueVecs = 2;  // 4 rows × 2 ymm of value dimensions (16 per pass)
 
 #include "kernels/cpu/simd/vector_ops.inc"

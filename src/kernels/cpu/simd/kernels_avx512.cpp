@@ -26,7 +26,9 @@ inline VF splat(float s) { return (VF)(_mm512_set1_ps(s)); }
 // GEMM register tiles {rows of x, panels of 16 columns}, largest first: 12 × 2 zmm = 24
 // accumulators plus 2 weight vectors and a broadcast in the 32 registers.
 constexpr int kGemmTiles[][2] = {{12, 2}, {4, 4}, {2, 4}, {1, 4}};
-constexpr int kScoreRows = 4;  // 4 accumulators of one zmm each
+// Attention scores: up to 4 query rows × 4 keys, 16 zmm accumulators folded together.
+constexpr int kScoreRows = 4;
+constexpr int kScoreKeys = 4;
 constexpr int kValueVecs = 4;  // 4 rows × 4 zmm of value dimensions (64 per pass)
 
 #include "kernels/cpu/simd/vector_ops.inc"

@@ -22,7 +22,9 @@ inline VF splat(float s) { return (VF)(_mm_set1_ps(s)); }
 // GEMM register tiles {rows of x, panels of 16 columns = 4 xmm}, largest first: 8
 // accumulators, 4 weight vectors, a broadcast and a product in the 16 registers.
 constexpr int kGemmTiles[][2] = {{2, 1}, {1, 2}};
-constexpr int kScoreRows = 2;  // 2 accumulators of four xmm each
+// Attention scores: up to 2 query rows × 1 key, 2 accumulators of four xmm each.
+constexpr int kScoreRows = 2;
+constexpr int kScoreKeys = 1;
 constexpr int kValueVecs = 2;  // 4 rows × 2 xmm of value dimensions (8 per pass)
 
 #include "kernels/cpu/simd/vector_ops.inc"
