@@ -34,3 +34,43 @@ test: build
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# ---- Sanitizers and fuzzing (docs/architecture.md, "Sanitizers and fuzzing") -----------------
+# make sanitize: ASan + UBSan build of the CPU code in its own directory, whole test suite.
+# make ci-sanitize: the same build, only the test binaries of the fast subset (label `slow` out).
+# make fuzz: libFuzzer targets (clang), each run FUZZ_SECONDS from its seed corpus.
+SANITIZE_DIR ?= build-sanitize
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= flow_check safetensors model_config tokenizer chat_template
+SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: sanitize ci-sanitize fuzz-deps fuzz-build fuzz
+
+$(SANITIZE_DIR)/build.ninja: | deps
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DVORTEX_SANITIZE=ON -DVORTEX_CUDA=OFF $(CMAKE_FLAGS)
+
+sanitize: deps $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS)
+
+ci-sanitize: deps $(SANITIZE_DIR)/build.ninja
+	cmake --build $(SANITIZE_DIR) -j $(JOBS) --target fast_tests
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS) -LE slow \
+		-E '_NOT_BUILT$$'
+
+fuzz-deps:
+	@scripts/install-deps.sh fuzz
+
+$(FUZZ_DIR)/build.ninja: | fuzz-deps
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCMAKE_CXX_COMPILER=clang++-14 -DVORTEX_FUZZ=ON -DVORTEX_TESTS=OFF -DVORTEX_CUDA=OFF \
+		$(CMAKE_FLAGS)
+
+fuzz-build: fuzz-deps $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

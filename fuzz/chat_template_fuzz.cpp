@@ -1,0 +1,6 @@
+// libFuzzer entry point of the chat_template target; the body is fuzz_chat_template (fuzz_targets.h).
+#include "fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return vortex::fuzz::run_fuzz_input(vortex::fuzz::fuzz_chat_template, data, size);
+}
