@@ -21,9 +21,13 @@ TARGETS="vortex vortex_cuda_bench test_flow_cuda_codegen $(for t in $GPU_TESTS; 
 if [ "$mode" = prepare ]; then
   set -e
   build=${2:-build-cuda}
-  cmake -S . -B "$build" -G Ninja -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
-  # shellcheck disable=SC2086
-  cmake --build "$build" -j "$(nproc)" --target $TARGETS
+  # PREBUILT=0 carries only the dependencies (the GPU machine builds from source anyway; the
+  # prebuilt binaries are its fallback).
+  if [ "${PREBUILT:-1}" != 0 ]; then
+    cmake -S . -B "$build" -G Ninja -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
+    # shellcheck disable=SC2086
+    cmake --build "$build" -j "$(nproc)" --target $TARGETS
+  fi
   rm -rf "$CARRY"
   mkdir -p "$CARRY/bin" "$CARRY/lib" "$CARRY/prefix/bin" "$CARRY/prefix/include" \
     "$CARRY/prefix/share/cmake" "$CARRY/prefix/lib/x86_64-linux-gnu/pkgconfig"
