@@ -19,6 +19,8 @@ inline VF load_f16(const uint16_t* p) {
 }
 
 inline VF splat(float s) { return (VF)(_mm256_set1_ps(s)); }
+// acc + a·b rounded once.
+inline VF fmav(VF acc, VF a, VF b) { return (VF)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)acc); }
 
 // GEMM register tiles {rows of x, panels of 16 columns = 2 ymm}, largest first: at most 12
 // accumulators, leaving room for the weight vectors and a broadcast in the 16 registers.
@@ -28,11 +30,13 @@ constexpr int kScoreRows = 2;
 constexpr int kScoreKeys = 2;
 constexpr int kValueVecs = 2;  // 4 rows × 2 ymm of value dimensions (16 per pass)
 
+#define VORTEX_SIMD_WIDTH 8
 #include "kernels/cpu/simd/vector_ops.inc"
 #include "kernels/cpu/simd/gemm.inc"
 #include "kernels/cpu/simd/attention.inc"
 #include "kernels/cpu/simd/elementwise.inc"
 #include "kernels/cpu/simd/kernel_table.inc"
+#undef VORTEX_SIMD_WIDTH
 
 }  // namespace vortex::cpu::isa_avx2
 

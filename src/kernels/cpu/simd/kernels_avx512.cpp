@@ -22,6 +22,8 @@ inline VF load_f16(const uint16_t* p) {
 }
 
 inline VF splat(float s) { return (VF)(_mm512_set1_ps(s)); }
+// acc + a·b rounded once.
+inline VF fmav(VF acc, VF a, VF b) { return (VF)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)acc); }
 
 // GEMM register tiles {rows of x, panels of 16 columns}, largest first: 12 × 2 zmm = 24
 // accumulators plus 2 weight vectors and a broadcast in the 32 registers.
@@ -31,11 +33,13 @@ constexpr int kScoreRows = 4;
 constexpr int kScoreKeys = 4;
 constexpr int kValueVecs = 4;  // 4 rows × 4 zmm of value dimensions (64 per pass)
 
+#define VORTEX_SIMD_WIDTH 16
 #include "kernels/cpu/simd/vector_ops.inc"
 #include "kernels/cpu/simd/gemm.inc"
 #include "kernels/cpu/simd/attention.inc"
 #include "kernels/cpu/simd/elementwise.inc"
 #include "kernels/cpu/simd/kernel_table.inc"
+#undef VORTEX_SIMD_WIDTH
 
 }  // namespace vortex::cpu::isa_avx512
 

@@ -18,6 +18,8 @@ inline VF load_f16(const uint16_t* p) {
 }
 
 inline VF splat(float s) { return (VF)(_mm_set1_ps(s)); }
+// acc + a·b with the product rounded first: SSE2 has no fused multiply-add.
+inline VF fmav(VF acc, VF a, VF b) { return acc + a * b; }
 
 // GEMM register tiles {rows of x, panels of 16 columns = 4 xmm}, largest first: 8
 // accumulators, 4 weight vectors, a broadcast and a product in the 16 registers.
@@ -27,10 +29,12 @@ constexpr int kScoreRows = 2;
 constexpr int kScoreKeys = 1;
 constexpr int kValueVecs = 2;  // 4 rows × 2 xmm of value dimensions (8 per pass)
 
+#define VORTEX_SIMD_WIDTH 4
 #include "kernels/cpu/simd/vector_ops.inc"
 #include "kernels/cpu/simd/gemm.inc"
 #include "kernels/cpu/simd/attention.inc"
 #include "kernels/cpu/simd/elementwise.inc"
 #include "kernels/cpu/simd/kernel_table.inc"
+#undef VORTEX_SIMD_WIDTH
 
 }  // namespace vortex::cpu::isa_baseline
