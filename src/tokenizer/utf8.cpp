@@ -1,5 +1,7 @@
 #include "tokenizer/utf8.h"
 
+#include <algorithm>
+
 #include <utf8proc.h>
 
 namespace vortex::tok {
@@ -32,7 +34,9 @@ char32_t next_code_point(std::string_view text, size_t& pos) {
   for (size_t i = 1; i < len && pos + i < text.size(); ++i) {
     cp = (cp << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3F);
   }
-  pos += len;
+  // Never past the end, even for a lead byte whose sequence the text cuts short (a chat
+  // message is not checked for UTF-8 before the template trims it).
+  pos = std::min(pos + len, text.size());
   return cp;
 }
 

@@ -22,7 +22,8 @@ inline size_t utf8_char_len(unsigned char lead) {
   return 1;
 }
 
-// Decodes the code point at `pos` of valid UTF-8 text and advances `pos` past it.
+// Decodes the code point at `pos` of valid UTF-8 text and advances `pos` past it. On invalid
+// text the code point is unspecified, but `pos` never passes the end.
 char32_t next_code_point(std::string_view text, size_t& pos);
 
 // Byte offset of the first ill-formed byte, or npos when `text` is valid UTF-8.
