@@ -1,6 +1,8 @@
 // `vortex check FLOW.py...`: compiles flows for a model's geometry (or symbolically) and reports
 // their fields, per-page memory overhead, budget policy and any errors. With --target cuda it
 // also generates the flow's CUDA kernels and compiles them with NVRTC (no GPU needed).
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -31,6 +33,9 @@ struct CheckArgs {
   std::string target = "cpu";
   std::string arch = "sm_90a";
   bool dump_cuda = false;
+  // Each error's source line and a caret under it, after its one-line message: on by default
+  // where stderr is a terminal, so piped output (scripts, agents) has one line per error.
+  bool show_source = false;
 };
 
 struct ResolvedGeometry {
@@ -165,7 +170,8 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   } catch (const flow::CudaCodegenError& e) {
     const flow::SourceLoc loc = e.loc().line > 0 ? e.loc() : program.loc;
     flow::Diagnostic d{flow::Severity::kError, loc, e.detail(), {}};
-    return error(e.what(), flow::format_diagnostics({d}, source, path), loc, e.detail());
+    return error(e.what(), flow::format_diagnostics({d}, source, path, args.show_source), loc,
+                 e.detail());
   } catch (const Error& e) {
     return error(e.what(), std::string(e.what()) + "\n");
   }
@@ -286,7 +292,8 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
     if (args.json) {
       std::printf("%s\n", report.dump().c_str());
     } else {
-      std::fputs(flow::format_compile_errors(result, *source, path).c_str(), stderr);
+      std::fputs(flow::format_compile_errors(result, *source, path, args.show_source).c_str(),
+                 stderr);
       std::printf("%s: FAILED (%zu error%s)\n", path.c_str(), result.diagnostics.size(),
                   result.diagnostics.size() == 1 ? "" : "s");
     }
@@ -397,8 +404,13 @@ Action add_check_command(CLI::App& app) {
                   "GPU architecture for --target cuda: sm_90a (H100, default), sm_80, ...");
   cmd->add_flag("--dump-cuda", args->dump_cuda,
                 "With --target cuda: print the generated CUDA source");
-  return [args, page_size]() {
+  CLI::Option* show_source =
+      cmd->add_flag("--show-source,!--no-show-source", args->show_source,
+                    "After each error line, print the source line with a caret under the column "
+                    "(default: only when stderr is a terminal)");
+  return [args, page_size, show_source]() {
     args->page_size_given = page_size->count() > 0;
+    if (show_source->count() == 0) args->show_source = isatty(STDERR_FILENO) != 0;
     ResolvedGeometry geo = resolve_geometry(*args);
     bool all_ok = true;
     for (const std::string& file : args->files) all_ok = check_one(file, geo, *args) && all_ok;

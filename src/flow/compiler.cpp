@@ -143,8 +143,8 @@ CompileResult compile_flow(std::string_view source, const std::string& filename,
 }
 
 std::string format_compile_errors(const CompileResult& result, std::string_view source,
-                                  const std::string& filename) {
-  return format_diagnostics(result.diagnostics, source, filename);
+                                  const std::string& filename, bool with_source) {
+  return format_diagnostics(result.diagnostics, source, filename, with_source);
 }
 
 }  // namespace vortex::flow

@@ -40,6 +40,6 @@ CompileResult compile_flow(std::string_view source, const std::string& filename,
 
 // The diagnostics of a compile, rendered like a C compiler's (see format_diagnostics).
 std::string format_compile_errors(const CompileResult& result, std::string_view source,
-                                  const std::string& filename);
+                                  const std::string& filename, bool with_source = true);
 
 }  // namespace vortex::flow

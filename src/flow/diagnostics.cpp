@@ -60,7 +60,7 @@ bool valid_utf8(std::string_view text) {
 constexpr int kMaxShownColumns = 160;
 
 void render(const Diagnostic& d, std::string_view source, const std::string& filename,
-            std::string& out) {
+            bool with_source, std::string& out) {
   out += filename;
   if (d.loc.line > 0) {
     out += ":";
@@ -71,7 +71,7 @@ void render(const Diagnostic& d, std::string_view source, const std::string& fil
   out += d.severity == Severity::kError ? ": error: " : ": note: ";
   out += d.message;
   out += "\n";
-  if (d.loc.line <= 0) return;
+  if (!with_source || d.loc.line <= 0) return;
   std::string_view text = source_line(source, d.loc.line);
   if (text.empty()) return;
   int col = d.loc.col;
@@ -107,11 +107,12 @@ void render(const Diagnostic& d, std::string_view source, const std::string& fil
 }  // namespace
 
 std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics, std::string_view source,
-                               const std::string& filename) {
+                               const std::string& filename, bool with_source) {
   std::string out;
   for (const Diagnostic& d : diagnostics) {
-    render(d, source, filename, out);
-    for (const Diagnostic& n : d.notes) render(n, source, filename, out);
+    render(d, source, filename, with_source, out);
+    if (!with_source) continue;
+    for (const Diagnostic& n : d.notes) render(n, source, filename, with_source, out);
   }
   return out;
 }

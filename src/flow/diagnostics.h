@@ -45,7 +45,8 @@ class DiagnosticSink {
 
 // `file:line:col: error: message` then the source line and a caret under the column, for each
 // diagnostic and its notes. A diagnostic without a location prints `file: error: message`.
+// Without `with_source`: only the first line of each diagnostic (one line per error, no notes).
 std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics, std::string_view source,
-                               const std::string& filename);
+                               const std::string& filename, bool with_source = true);
 
 }  // namespace vortex::flow

@@ -97,9 +97,15 @@ TEST(CliCheckCuda, GeneratorLimitsAreFlowDiagnostics) {
                                      "--model", "qwen3-1.7b", "--target", "cuda"});
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_CONTAINS(r.err, "wide_softmax.py:13:13: error: the CUDA generator cannot compile 'softmax'");
-  EXPECT_CONTAINS(r.err, "w = softmax(self.c, axis=0)");  // the source line, with a caret
+  // Piped, the error is one line; the source line and caret come with --show-source.
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
   // The generator's rules are the check's own: the flow fails before any CUDA is generated.
   EXPECT_CONTAINS(r.out, "FAILED (1 error)");
+  CmdResult shown = testing::run_vortex({"check",
+                                         source_path("tests/data/flows/codegen/wide_softmax.py"),
+                                         "--model", "qwen3-1.7b", "--show-source"});
+  EXPECT_EQ(shown.code, 1);
+  EXPECT_CONTAINS(shown.err, "w = softmax(self.c, axis=0)");  // the source line, with a caret
 }
 
 TEST(CliCheckCuda, NeedsAModelAndARealArchitecture) {
