@@ -103,7 +103,8 @@ uint16_t f32_to_f16(float f) {
 void convert_to_f32(DType from, const void* src, float* dst, size_t n) {
   switch (from) {
     case DType::kF32:
-      std::memcpy(dst, src, n * 4);
+      // memcpy wants real pointers even for 0 bytes; an empty vector's data() is null.
+      if (n > 0) std::memcpy(dst, src, n * 4);
       return;
     case DType::kBF16: {
       const uint16_t* s = static_cast<const uint16_t*>(src);
