@@ -64,7 +64,7 @@ float* RowState::page_state(int s, int32_t page) {
 
 const float* RowState::page_state(int s, int32_t page) const {
   VORTEX_ASSERT(s >= 0 && static_cast<size_t>(s) < arrays_.size() && page >= 0 &&
-                page <= num_pages_);
+                page < num_pages_);
   return arrays_[static_cast<size_t>(s)].data() + page * floats_per_page_[static_cast<size_t>(s)];
 }
 

@@ -51,7 +51,8 @@ class RowState {
   // Grows every array to hold num_pages pages; new pages start at 0.
   void ensure_pages(int32_t num_pages);
   int32_t num_pages() const { return num_pages_; }
-  // State field s (its position among the flow's State fields) of the row's page `page`.
+  // State field s (its position among the flow's State fields) of the row's page `page`, which
+  // must be below num_pages().
   float* page_state(int s, int32_t page);
   const float* page_state(int s, int32_t page) const;
 

@@ -65,6 +65,10 @@ TEST(ExecutorRows, StateStartsAtZeroPerPageAndPersistsAcrossSteps) {
   EXPECT_EQ(state.page_state(0, 0)[0], 0.0f);  // reserved: never scored
   for (int p = 1; p <= 3; ++p) EXPECT_EQ(state.page_state(0, p)[0], 4.0f) << "page " << p;
   for (int p = 4; p <= 6; ++p) EXPECT_EQ(state.page_state(0, p)[0], 1.0f) << "page " << p;
+  // The last page was never scoreable, so the state does not hold it yet; once grown to it, it
+  // starts at 0.
+  EXPECT_EQ(state.num_pages(), 7);
+  state.ensure_pages(8);
   EXPECT_EQ(state.page_state(0, 7)[0], 0.0f);
 }
 
