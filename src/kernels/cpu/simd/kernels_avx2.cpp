@@ -24,6 +24,8 @@ inline VF fmav(VF acc, VF a, VF b) { return (VF)_mm256_fmadd_ps((__m256)a, (__m2
 
 // GEMM register tiles {rows of x, panels of 16 columns = 2 ymm}, largest first: at most 12
 // accumulators, leaving room for the weight vectors and a broadcast in the 16 registers.
+// Load a k-row of weights, then broadcast x row by row (enough registers for both).
+constexpr bool kGemmBroadcastFirst = false;
 constexpr int kGemmTiles[][2] = {{6, 1}, {3, 2}, {2, 2}, {1, 4}};
 // Attention scores: up to 2 query rows × 2 keys, 4 accumulators of two ymm each.
 constexpr int kScoreRows = 2;

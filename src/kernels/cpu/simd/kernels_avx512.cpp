@@ -27,6 +27,8 @@ inline VF fmav(VF acc, VF a, VF b) { return (VF)_mm512_fmadd_ps((__m512)a, (__m5
 
 // GEMM register tiles {rows of x, panels of 16 columns}, largest first: 12 × 2 zmm = 24
 // accumulators plus 2 weight vectors and a broadcast in the 32 registers.
+// Load a k-row of weights, then broadcast x row by row (enough registers for both).
+constexpr bool kGemmBroadcastFirst = false;
 constexpr int kGemmTiles[][2] = {{12, 2}, {4, 4}, {2, 4}, {1, 4}};
 // Attention scores: up to 4 query rows × 4 keys, 16 zmm accumulators folded together.
 constexpr int kScoreRows = 4;

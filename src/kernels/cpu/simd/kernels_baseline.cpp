@@ -23,6 +23,9 @@ inline VF fmav(VF acc, VF a, VF b) { return acc + a * b; }
 
 // GEMM register tiles {rows of x, panels of 16 columns = 4 xmm}, largest first: 8
 // accumulators, 4 weight vectors, a broadcast and a product in the 16 registers.
+// Broadcast the tile's x first, then stream one weight vector at a time (8 accumulators leave
+// no room for a k-row of 4 weight vectors as well).
+constexpr bool kGemmBroadcastFirst = true;
 constexpr int kGemmTiles[][2] = {{2, 1}, {1, 2}};
 // Attention scores: up to 2 query rows × 1 key, 2 accumulators of four xmm each.
 constexpr int kScoreRows = 2;
