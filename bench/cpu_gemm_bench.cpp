@@ -10,8 +10,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -48,16 +48,19 @@ Tensor random_weight(DType dtype, int64_t n, int64_t k, Rng& rng) {
   Tensor t = Tensor::empty(dtype, {n, k});
   for (int64_t i = 0; i < n * k; ++i) {
     const float v = rng.normal() * 0.05f;
-    if (dtype == DType::kF32) t.data_as<float>()[i] = v;
-    else if (dtype == DType::kBF16) t.data_as<uint16_t>()[i] = f32_to_bf16(v);
-    else t.data_as<uint16_t>()[i] = f32_to_f16(v);
+    if (dtype == DType::kF32)
+      t.data_as<float>()[i] = v;
+    else if (dtype == DType::kBF16)
+      t.data_as<uint16_t>()[i] = f32_to_bf16(v);
+    else
+      t.data_as<uint16_t>()[i] = f32_to_f16(v);
   }
   return t;
 }
 
 // cblas_sgemm from a dlopen'd OpenBLAS: no build dependency, and the library is optional.
-using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
-                         int, float, float*, int);
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                         float, float*, int);
 struct OpenBlas {
   SgemmFn sgemm = nullptr;
   std::string core;
@@ -91,13 +94,17 @@ int main(int argc, char** argv) {
   int runs = 5, threads = 0;
   bool openblas = true;
   app.add_option("--model", model, "preset whose projections are measured")->capture_default_str();
-  app.add_option("--rows", rows, "rows of x (tokens of a prefill)")->capture_default_str()
+  app.add_option("--rows", rows, "rows of x (tokens of a prefill)")
+      ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   app.add_option("--dtype", dtype_name_arg, "weight dtype: bf16, f16 or f32")
-      ->capture_default_str()->check(CLI::IsMember({"bf16", "f16", "f32"}));
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bf16", "f16", "f32"}));
   app.add_option("--isa", isa_arg, "path: all (every supported one), baseline, avx2, avx512")
-      ->capture_default_str()->check(CLI::IsMember({"all", "baseline", "avx2", "avx512"}));
-  app.add_option("--runs", runs, "timed runs per product (median)")->capture_default_str()
+      ->capture_default_str()
+      ->check(CLI::IsMember({"all", "baseline", "avx2", "avx512"}));
+  app.add_option("--runs", runs, "timed runs per product (median)")
+      ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   app.add_option("--threads", threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
   app.add_flag("!--no-openblas", openblas, "skip the OpenBLAS comparison");
@@ -108,15 +115,18 @@ int main(int argc, char** argv) {
     const auto config = preset_config(model);
     if (!config) fail_usage("--model ", model, ": not a preset");
     DType dtype = DType::kBF16;
-    parse_dtype(dtype_name_arg == "bf16" ? "BF16" : dtype_name_arg == "f16" ? "F16" : "F32",
+    parse_dtype(dtype_name_arg == "bf16"  ? "BF16"
+                : dtype_name_arg == "f16" ? "F16"
+                                          : "F32",
                 &dtype);
     const ModelConfig& c = *config;
-    const std::vector<Product> shapes = {
-        {"q_proj", c.q_dim(), c.hidden_size},          {"k_proj", c.kv_dim(), c.hidden_size},
-        {"v_proj", c.kv_dim(), c.hidden_size},         {"o_proj", c.hidden_size, c.q_dim()},
-        {"gate_proj", c.intermediate_size, c.hidden_size},
-        {"up_proj", c.intermediate_size, c.hidden_size},
-        {"down_proj", c.hidden_size, c.intermediate_size}};
+    const std::vector<Product> shapes = {{"q_proj", c.q_dim(), c.hidden_size},
+                                         {"k_proj", c.kv_dim(), c.hidden_size},
+                                         {"v_proj", c.kv_dim(), c.hidden_size},
+                                         {"o_proj", c.hidden_size, c.q_dim()},
+                                         {"gate_proj", c.intermediate_size, c.hidden_size},
+                                         {"up_proj", c.intermediate_size, c.hidden_size},
+                                         {"down_proj", c.hidden_size, c.intermediate_size}};
     std::vector<cpu::CpuIsa> isas;
     for (cpu::CpuIsa isa : cpu::supported_cpu_isas())
       if (isa_arg == "all" || cpu::cpu_isa_name(isa) == isa_arg) isas.push_back(isa);

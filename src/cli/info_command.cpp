@@ -25,7 +25,8 @@ std::string cpu_model_name() {
   while (std::getline(in, line)) {
     if (line.rfind("model name", 0) != 0) continue;
     const size_t colon = line.find(':');
-    if (colon != std::string::npos) return printable(line.substr(line.find_first_not_of(' ', colon + 1)));
+    if (colon != std::string::npos)
+      return printable(line.substr(line.find_first_not_of(' ', colon + 1)));
   }
   return "unknown";
 }

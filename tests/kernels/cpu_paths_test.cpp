@@ -1,8 +1,6 @@
 // Each instruction-set path's kernels against the arithmetic the kernels document, and the paths
 // against each other: AVX2 and AVX-512 run the same chains with FMA and must agree bit for bit;
 // the baseline (no FMA) within rounding. Only the paths this CPU supports run.
-#include "kernels/cpu/cpu_kernels.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/kernel_test_util.h"
 
 namespace vortex {
@@ -53,8 +52,8 @@ TEST_P(CpuPath, LinearEqualsTheDocumentedChainBitForBit) {
   Rng rng(11);
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 25}) {
-      for (auto [N, K] : {std::pair<int64_t, int64_t>{1, 1}, {17, 33}, {64, 0}, {100, 70},
-                          {130, 257}}) {
+      for (auto [N, K] :
+           {std::pair<int64_t, int64_t>{1, 1}, {17, 33}, {64, 0}, {100, 70}, {130, 257}}) {
         std::vector<float> x = random_floats(rng, M * K);
         Tensor w = make_weight(random_floats(rng, N * K), dtype, {N, K});
         std::vector<float> bias = random_floats(rng, N);
@@ -126,8 +125,8 @@ struct SmallBatch {
     }
     for (size_t i = 0; i < specs.size(); ++i) {
       const auto [q_len, kv_len] = specs[i];
-      seqs.push_back({total_q, q_len, kv_len, tables[i].data(),
-                      static_cast<int32_t>(tables[i].size())});
+      seqs.push_back(
+          {total_q, q_len, kv_len, tables[i].data(), static_cast<int32_t>(tables[i].size())});
       for (int32_t j = 0; j < q_len; j += 8)
         blocks.push_back({static_cast<int32_t>(i), j, std::min(8, q_len - j)});
       total_q += q_len;
@@ -137,8 +136,8 @@ struct SmallBatch {
 
   std::vector<float> run(const CpuKernels& k) const {
     std::vector<float> out(q.size(), NAN);
-    k.attention(q.data(), kHq, kv, seqs.data(), blocks.data(),
-                static_cast<int64_t>(blocks.size()), 1.0f / std::sqrt(float{kD}), out.data());
+    k.attention(q.data(), kHq, kv, seqs.data(), blocks.data(), static_cast<int64_t>(blocks.size()),
+                1.0f / std::sqrt(float{kD}), out.data());
     return out;
   }
 };

@@ -1,10 +1,9 @@
-#include "kernels/cpu/cpu_kernels.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/kernel_test_util.h"
 
 namespace vortex {

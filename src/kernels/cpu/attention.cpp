@@ -38,8 +38,9 @@ constexpr int32_t kQueryBlock = 8;
 // A sparse selection must be a decode row whose page indices are ascending, in range, non-empty
 // and include the last (partial) page, whose token is the query itself.
 void check_selection(const AttentionSeq& s, int32_t i, const PagedKv& kv) {
-  if (s.q_len != 1) fail("paged_attention: sequence ", i, " selects pages but has ", s.q_len,
-                         " queries (page selection is for decode rows)");
+  if (s.q_len != 1)
+    fail("paged_attention: sequence ", i, " selects pages but has ", s.q_len,
+         " queries (page selection is for decode rows)");
   const int32_t last = (s.kv_len - 1) / kv.page_size;
   for (int32_t h = 0; h < kv.num_kv_heads; ++h) {
     const int32_t n = s.num_selected[h];

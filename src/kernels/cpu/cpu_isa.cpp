@@ -9,18 +9,24 @@ namespace vortex::cpu {
 
 std::string_view cpu_isa_name(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::kBaseline: return "baseline";
-    case CpuIsa::kAvx2: return "avx2";
-    case CpuIsa::kAvx512: return "avx512";
+    case CpuIsa::kBaseline:
+      return "baseline";
+    case CpuIsa::kAvx2:
+      return "avx2";
+    case CpuIsa::kAvx512:
+      return "avx512";
   }
   return "?";
 }
 
 std::string_view cpu_isa_description(CpuIsa isa) {
   switch (isa) {
-    case CpuIsa::kBaseline: return "baseline (x86-64 SSE2, 128-bit vectors, no FMA)";
-    case CpuIsa::kAvx2: return "avx2 (x86-64-v3: AVX2 + FMA + F16C, 256-bit vectors)";
-    case CpuIsa::kAvx512: return "avx512 (x86-64-v4: AVX-512 F/BW/DQ/VL, 512-bit vectors)";
+    case CpuIsa::kBaseline:
+      return "baseline (x86-64 SSE2, 128-bit vectors, no FMA)";
+    case CpuIsa::kAvx2:
+      return "avx2 (x86-64-v3: AVX2 + FMA + F16C, 256-bit vectors)";
+    case CpuIsa::kAvx512:
+      return "avx512 (x86-64-v4: AVX-512 F/BW/DQ/VL, 512-bit vectors)";
   }
   return "?";
 }
@@ -29,9 +35,12 @@ bool cpu_supports(CpuIsa isa) {
   // libgcc's checks include the OS side (XGETBV: the kernel saves the ymm/zmm state).
   __builtin_cpu_init();
   switch (isa) {
-    case CpuIsa::kBaseline: return true;
-    case CpuIsa::kAvx2: return __builtin_cpu_supports("x86-64-v3");
-    case CpuIsa::kAvx512: return __builtin_cpu_supports("x86-64-v4");
+    case CpuIsa::kBaseline:
+      return true;
+    case CpuIsa::kAvx2:
+      return __builtin_cpu_supports("x86-64-v3");
+    case CpuIsa::kAvx512:
+      return __builtin_cpu_supports("x86-64-v4");
   }
   return false;
 }
@@ -70,7 +79,8 @@ Choice choose() {
                  " kernels (supported: ", supported_list(), ")");
     return {isa, true};
   }
-  fail_usage("VORTEX_CPU_ISA=", env, " is not a CPU path (expected auto, baseline, avx2 or avx512)");
+  fail_usage("VORTEX_CPU_ISA=", env,
+             " is not a CPU path (expected auto, baseline, avx2 or avx512)");
 }
 
 const Choice& choice() {
@@ -80,8 +90,12 @@ const Choice& choice() {
 
 }  // namespace
 
-CpuIsa active_cpu_isa() { return choice().isa; }
+CpuIsa active_cpu_isa() {
+  return choice().isa;
+}
 
-bool cpu_isa_forced() { return choice().forced; }
+bool cpu_isa_forced() {
+  return choice().forced;
+}
 
 }  // namespace vortex::cpu

@@ -7,9 +7,12 @@ namespace vortex::cpu {
 const CpuKernels& cpu_kernels_for(CpuIsa isa) {
   if (!cpu_supports(isa)) fail("this CPU cannot run the ", cpu_isa_name(isa), " kernels");
   switch (isa) {
-    case CpuIsa::kAvx512: return isa_avx512::kernels();
-    case CpuIsa::kAvx2: return isa_avx2::kernels();
-    case CpuIsa::kBaseline: break;
+    case CpuIsa::kAvx512:
+      return isa_avx512::kernels();
+    case CpuIsa::kAvx2:
+      return isa_avx2::kernels();
+    case CpuIsa::kBaseline:
+      break;
   }
   return isa_baseline::kernels();
 }

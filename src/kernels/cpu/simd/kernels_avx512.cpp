@@ -21,20 +21,26 @@ inline VF load_f16(const uint16_t* p) {
   return (VF)(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
 }
 
-inline VF splat(float s) { return (VF)(_mm512_set1_ps(s)); }
+inline VF splat(float s) {
+  return (VF)(_mm512_set1_ps(s));
+}
 // acc + a·b rounded once.
-inline VF fmav(VF acc, VF a, VF b) { return (VF)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)acc); }
+inline VF fmav(VF acc, VF a, VF b) {
+  return (VF)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)acc);
+}
 
 // GEMM register tiles {rows of x, panels of 16 columns}, largest first: 12 × 2 zmm = 24
 // accumulators plus 2 weight vectors and a broadcast in the 32 registers.
+constexpr int kGemmTiles[][2] = {{12, 2}, {4, 4}, {2, 4}, {1, 4}};
 // Load a k-row of weights, then broadcast x row by row (enough registers for both).
 constexpr bool kGemmBroadcastFirst = false;
-constexpr int kGemmTiles[][2] = {{12, 2}, {4, 4}, {2, 4}, {1, 4}};
 // Attention scores: up to 4 query rows × 4 keys, 16 zmm accumulators folded together.
 constexpr int kScoreRows = 4;
 constexpr int kScoreKeys = 4;
 constexpr int kValueVecs = 4;  // 4 rows × 4 zmm of value dimensions (64 per pass)
 
+// The kernel sources, in dependency order.
+// clang-format off
 #define VORTEX_SIMD_WIDTH 16
 #include "kernels/cpu/simd/vector_ops.inc"
 #include "kernels/cpu/simd/gemm.inc"
@@ -42,6 +48,7 @@ constexpr int kValueVecs = 4;  // 4 rows × 4 zmm of value dimensions (64 per pa
 #include "kernels/cpu/simd/elementwise.inc"
 #include "kernels/cpu/simd/kernel_table.inc"
 #undef VORTEX_SIMD_WIDTH
+// clang-format on
 
 }  // namespace vortex::cpu::isa_avx512
 
