@@ -48,18 +48,22 @@ SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:check_initialization_order=1:strict_
 
 .PHONY: sanitize ci-sanitize fuzz-deps fuzz-build fuzz
 
+# -O1 and line tables only: about a third less compile time than -O2 -g, still fast enough to
+# run, and every report still has file:line.
 $(SANITIZE_DIR)/build.ninja: | deps
 	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DVORTEX_SANITIZE=ON -DVORTEX_CUDA=OFF $(CMAKE_FLAGS)
+		-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DVORTEX_SANITIZE=ON -DVORTEX_CUDA=OFF \
+		$(CMAKE_FLAGS)
 
+# Tests labelled `emulated` run binaries under qemu-user, where ASan cannot map its shadow
+# memory; they check instruction sets, not memory safety, so the sanitizer runs leave them out.
 sanitize: deps $(SANITIZE_DIR)/build.ninja
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
-	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS)
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS) -LE emulated
 
 ci-sanitize: deps $(SANITIZE_DIR)/build.ninja
 	cmake --build $(SANITIZE_DIR) -j $(JOBS) --target fast_tests
-	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS) -LE slow \
-		-E '_NOT_BUILT$$'
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) ctest --output-on-failure -j $(JOBS) -LE 'slow|emulated'
 
 fuzz-deps:
 	@scripts/install-deps.sh fuzz
