@@ -27,7 +27,8 @@ class FuzzInvariantError : public std::logic_error {
 // Flow source through the pipeline of `vortex check --target cuda`: compile symbolically and for
 // a model's geometry, render the diagnostics, and generate the CUDA source (not compiled).
 void fuzz_flow_check(std::string_view data);
-// A whole safetensors file (length prefix, JSON header, data), opened and read tensor by tensor.
+// A whole safetensors file (length prefix, JSON header, data), or a shard index and its one
+// shard (an input starting with '{': index, NUL, shard), opened and read tensor by tensor.
 void fuzz_safetensors(std::string_view data);
 // config.json text; with a NUL byte, the part after it is generation_config.json.
 void fuzz_model_config(std::string_view data);
