@@ -99,8 +99,9 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
   const double bandwidth = engine.runner().measure_bandwidth();
   const double weight_bytes = static_cast<double>(engine.runner().weight_bytes());
   const double kv_bytes_per_token =
-      static_cast<double>(kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim,
-                                                        a.page_size})) / a.page_size;
+      static_cast<double>(
+          kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim, a.page_size})) /
+      a.page_size;
 
   // Prefill phase: steps that compute prompt tokens. Decode phase: steps where every request
   // decodes (full batch), which is what the step-time percentiles describe.
@@ -234,15 +235,25 @@ void print_single(const Json& r, const BenchArgs& a) {
     std::printf(fmt, r[key].get<double>() * scale);
     std::printf("\n");
   };
+  // The step percentiles and the floor describe full-batch decode steps; a run whose requests
+  // never all decode together (short outputs beside long prefills) has none to describe.
+  const bool have_steps = r["decode_steps_measured"].get<int64_t>() > 0;
+  auto step_row = [&](const char* name, const char* key, double scale, const char* fmt) {
+    if (have_steps) return row(name, key, scale, fmt);
+    std::printf("  %-28s %12s\n", name, "n/a");
+  };
   row("prefill tokens/s", "prefill_tokens_per_s", 1, "%12.1f");
   row("decode tokens/s", "decode_tokens_per_s", 1, "%12.1f");
-  row("decode step p50 (ms)", "decode_step_ms_p50", 1, "%12.3f");
-  row("decode step p95 (ms)", "decode_step_ms_p95", 1, "%12.3f");
-  row("KV read per step (MB)", "kv_bytes_per_step_p50", 1e-6, "%12.2f");
+  step_row("decode step p50 (ms)", "decode_step_ms_p50", 1, "%12.3f");
+  step_row("decode step p95 (ms)", "decode_step_ms_p95", 1, "%12.3f");
+  step_row("KV read per step (MB)", "kv_bytes_per_step_p50", 1e-6, "%12.2f");
   row("weights read per step (MB)", "weight_bytes", 1e-6, "%12.2f");
   row("measured bandwidth (GB/s)", "bandwidth_bytes_per_s", 1e-9, "%12.2f");
-  row("bandwidth floor (ms)", "floor_step_ms_p50", 1, "%12.3f");
-  row("achieved / floor", "floor_fraction", 1, "%12.2f");
+  step_row("bandwidth floor (ms)", "floor_step_ms_p50", 1, "%12.3f");
+  step_row("achieved / floor", "floor_fraction", 1, "%12.2f");
+  if (!have_steps) {
+    std::printf("  (no step had every request decoding: a longer --output-len measures decode)\n");
+  }
   if (r.contains("flow")) {
     row("KV pages read (fraction)", "kv_read_fraction", 1, "%12.3f");
     // Host-timed parts exist only on the CPU; on the GPU the device breakdown below has them.
@@ -257,17 +268,18 @@ void print_single(const Json& r, const BenchArgs& a) {
 }
 
 void print_comparison(const std::vector<Json>& runs, const BenchArgs& a) {
-  std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d\n",
-              a.model.c_str(), a.device.c_str(), a.batch, a.input_len, a.output_len, a.page_size);
+  std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d\n", a.model.c_str(),
+              a.device.c_str(), a.batch, a.input_len, a.output_len, a.page_size);
   std::printf("  %-28s %12s %12s %10s %10s %8s\n", "attention", "decode tok/s", "step p50 ms",
               "KV read", "recall", "speedup");
   for (const Json& r : runs) {
     std::string recall = r.contains("recall_mean")
                              ? std::to_string(r["recall_mean"].get<double>()).substr(0, 5)
                              : "-";
-    std::string speedup = r.contains("decode_speedup_vs_full")
-                              ? std::to_string(r["decode_speedup_vs_full"].get<double>()).substr(0, 4) + "x"
-                              : "-";
+    std::string speedup =
+        r.contains("decode_speedup_vs_full")
+            ? std::to_string(r["decode_speedup_vs_full"].get<double>()).substr(0, 4) + "x"
+            : "-";
     std::printf("  %-28s %12.1f %12.3f %10.3f %10s %8s\n", r["label"].get<std::string>().c_str(),
                 r["decode_tokens_per_s"].get<double>(), r["decode_step_ms_p50"].get<double>(),
                 r["kv_read_fraction"].get<double>(), recall.c_str(), speedup.c_str());
@@ -331,7 +343,8 @@ Action add_bench_command(CLI::App& app) {
     }
     const double full_tps = a->compare_full ? runs[0]["decode_tokens_per_s"].get<double>() : 0.0;
     for (Json& r : runs) {
-      if (full_tps > 0) r["decode_speedup_vs_full"] = r["decode_tokens_per_s"].get<double>() / full_tps;
+      if (full_tps > 0)
+        r["decode_speedup_vs_full"] = r["decode_tokens_per_s"].get<double>() / full_tps;
     }
     if (a->json) {
       std::printf("%s\n", Json{{"runs", runs}}.dump().c_str());

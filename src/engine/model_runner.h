@@ -31,8 +31,9 @@ class ModelRunner {
   virtual std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
                                          const std::vector<SamplingRow>& rows) = 0;
   virtual Device device() const = 0;
-  // Measured memory bandwidth of the device in bytes/s (read + write of a large buffer), for the
-  // benchmark's bandwidth floor. May take a fraction of a second.
+  // Measured memory bandwidth of the device in bytes/s, for the benchmark's bandwidth floor
+  // (CPU: reading a large buffer; CUDA: read + write of a device-to-device copy). May take a
+  // fraction of a second.
   virtual double measure_bandwidth() = 0;
   // Bytes of weights the device reads per forward pass (all layers, embeddings row excluded).
   virtual size_t weight_bytes() const = 0;

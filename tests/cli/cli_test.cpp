@@ -19,16 +19,20 @@ namespace fs = std::filesystem;
 
 using testing::CmdResult;
 
-CmdResult vortex(const std::vector<std::string>& args) { return testing::run_vortex(args); }
+CmdResult vortex(const std::vector<std::string>& args) {
+  return testing::run_vortex(args);
+}
 
-std::string data(const std::string& rel) { return std::string(VORTEX_SOURCE_DIR) + "/tests/data/" + rel; }
+std::string data(const std::string& rel) {
+  return std::string(VORTEX_SOURCE_DIR) + "/tests/data/" + rel;
+}
 
 // A scratch copy of a test model that a test may damage.
 class ModelCopy {
  public:
   explicit ModelCopy(const std::string& name) {
-    dir_ = fs::temp_directory_path() / ("vortex_cli_" + name + "_" + std::to_string(getpid()) + "_" +
-                                        std::to_string(counter_++));
+    dir_ = fs::temp_directory_path() / ("vortex_cli_" + name + "_" + std::to_string(getpid()) +
+                                        "_" + std::to_string(counter_++));
     fs::remove_all(dir_);
     fs::copy(data("models/" + name), dir_, fs::copy_options::recursive);
   }
@@ -71,13 +75,15 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   r = vortex({"generate", "--model", data("models/tiny-qwen3")});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "--prompt");
-  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--page-size", "3"});
+  r = vortex(
+      {"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--page-size", "3"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "power of two");
   r = vortex({"generate", "--model", "qwen3-0.6b", "--prompt-ids", "1"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "--random-weights");
-  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--device", "tpu"});
+  r = vortex(
+      {"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--device", "tpu"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "unknown device 'tpu'");
   r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt", "a", "--top-p", "0"});
@@ -89,9 +95,9 @@ TEST(Cli, GenerateJsonMatchesTheTransformersReference) {
   Json ref = read_json_file(data("models/tiny-qwen3/reference.json"));
   const Json& c = ref["cases"][0];
   ASSERT_TRUE(c.contains("prompt_text"));
-  CmdResult r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt",
-                  c["prompt_text"].get<std::string>(), "--max-tokens", "24", "--ignore-eos",
-                  "--json"});
+  CmdResult r =
+      vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt",
+              c["prompt_text"].get<std::string>(), "--max-tokens", "24", "--ignore-eos", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   Json out = parse_json(r.out, "generate output");
   EXPECT_EQ(out["token_ids"], c["greedy_ids"]);
@@ -108,7 +114,7 @@ TEST(Cli, GenerateJsonMatchesTheTransformersReference) {
 
 TEST(Cli, GenerateRunsSeveralPromptsAndChat) {
   CmdResult r = vortex({"generate", "--model", data("models/tiny-llama"), "--prompt-ids", "5,6,7",
-                  "--prompt", "hello there", "--chat", "Hi!", "--max-tokens", "4", "--json"});
+                        "--prompt", "hello there", "--chat", "Hi!", "--max-tokens", "4", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::istringstream lines(r.out);
   std::string line;
@@ -128,13 +134,15 @@ TEST(Cli, TokenizeMatchesHuggingFaceTokenizers) {
   for (const Json& c : ref["cases"]) {
     std::string text = c["text"];
     if (text.empty() || checked >= 8) continue;
-    CmdResult r = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", text, "--json"});
+    CmdResult r =
+        vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", text, "--json"});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(parse_json(r.out, "tokenize output")["ids"], c["ids"]) << text;
     ++checked;
   }
   EXPECT_EQ(checked, 8);
-  CmdResult plain = vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", "Hello world"});
+  CmdResult plain =
+      vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", "Hello world"});
   EXPECT_EQ(plain.out, "9707 1879\n");
 }
 
@@ -178,7 +186,8 @@ TEST(Cli, TruncatedOrCorruptSafetensorsNameTheFileAndTensor) {
   }
   {
     ModelCopy m("tiny-qwen3");
-    m.write("model.safetensors", std::string("\x10\x00\x00\x00\x00\x00\x00\x00{not json}     ", 24));
+    m.write("model.safetensors",
+            std::string("\x10\x00\x00\x00\x00\x00\x00\x00{not json}     ", 24));
     CmdResult r = vortex({"generate", "--model", m.path(), "--prompt-ids", "1"});
     EXPECT_EQ(r.code, 1);
     EXPECT_CONTAINS(r.err, "model.safetensors");
@@ -226,20 +235,26 @@ TEST(Cli, PromptLongerThanTheContextOrUnknownIdsAreRefused) {
 }
 
 TEST(Cli, BenchReportsThroughputLatencyAndTheBandwidthFloor) {
-  CmdResult r = vortex({"bench", "--model", data("models/tiny-llama"), "--batch", "3", "--input-len",
-                        "40", "--output-len", "6", "--json"});
+  CmdResult r = vortex({"bench", "--model", data("models/tiny-llama"), "--batch", "3",
+                        "--input-len", "40", "--output-len", "6", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   Json j = parse_json(r.out, "bench output");
   EXPECT_EQ(j["prefill_tokens"], 120);
   EXPECT_EQ(j["decode_tokens"], 15);  // the first token of each request comes from prefill
   EXPECT_EQ(j["decode_steps_measured"], 5);
-  for (const char* key : {"prefill_tokens_per_s", "decode_tokens_per_s", "decode_step_ms_p50",
-                          "decode_step_ms_p95", "kv_bytes_per_step_p50", "bandwidth_bytes_per_s",
-                          "floor_step_ms_p50", "floor_fraction"}) {
+  for (const char* key :
+       {"prefill_tokens_per_s", "decode_tokens_per_s", "decode_step_ms_p50", "decode_step_ms_p95",
+        "kv_bytes_per_step_p50", "bandwidth_bytes_per_s", "floor_step_ms_p50", "floor_fraction"}) {
     ASSERT_TRUE(j[key].is_number()) << key;
     EXPECT_GT(j[key].get<double>(), 0) << key;
   }
   EXPECT_CONTAINS(r.err, "100%");
+  // One output token comes from the prefill: no decode step to take percentiles or a floor of.
+  CmdResult prefill_only = vortex({"bench", "--model", data("models/tiny-llama"), "--batch", "2",
+                                   "--input-len", "40", "--output-len", "1"});
+  ASSERT_EQ(prefill_only.code, 0) << prefill_only.err;
+  EXPECT_CONTAINS(prefill_only.out, "n/a");
+  EXPECT_CONTAINS(prefill_only.out, "no step had every request decoding");
   CmdResult bad = vortex({"bench", "--model", data("models/tiny-llama"), "--input-len", "5000"});
   EXPECT_EQ(bad.code, 2);
   EXPECT_CONTAINS(bad.err, "context");
@@ -276,8 +291,8 @@ TEST(Cli, CheckAcceptsEveryShippedFlowForRealGeometries) {
 // Each field's storage and the GPU bytes it takes per (page, KV head, layer): bf16 2 a value,
 // int8 1 a value plus its 4-byte scale.
 TEST(Cli, CheckReportsEachFieldsStorage) {
-  CmdResult r = vortex({"check", data("flows/codegen/int8_fields.py"), "--model", "qwen3-1.7b",
-                        "--json"});
+  CmdResult r =
+      vortex({"check", data("flows/codegen/int8_fields.py"), "--model", "qwen3-1.7b", "--json"});
   ASSERT_EQ(r.code, 0) << r.err << r.out;
   const Json j = parse_json(r.out, "check output");
   const Json& fields = j["fields"];
@@ -307,10 +322,10 @@ TEST(Cli, CheckReportsFlowErrorsWithTheirLocation) {
 TEST(Cli, GenerateWithAFlowReportsSparseStatistics) {
   std::string ids = "1";
   for (int i = 0; i < 300; ++i) ids += "," + std::to_string((i * 37) % 1000 + 3);
-  CmdResult r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", ids,
-                        "--max-tokens", "5", "--ignore-eos", "--flow",
-                        std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py", "--topk-pages", "6",
-                        "--record-recall", "--json"});
+  CmdResult r =
+      vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", ids, "--max-tokens",
+              "5", "--ignore-eos", "--flow", std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py",
+              "--topk-pages", "6", "--record-recall", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   Json s = parse_json(r.out, "generate output")["stats"];
   EXPECT_LT(s["kv_read_fraction"].get<double>(), 1.0);
@@ -322,8 +337,8 @@ TEST(Cli, GenerateWithAFlowReportsSparseStatistics) {
   }
   ASSERT_EQ(s["recall_by_layer"].size(), 1u);  // layer 0 dense, layer 1 sparse
   EXPECT_EQ(s["recall_by_layer"][0]["layer"], 1);
-  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,2",
-              "--flow", std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py", "--topk-ratio", "2"});
+  r = vortex({"generate", "--model", data("models/tiny-qwen3"), "--prompt-ids", "1,2", "--flow",
+              std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py", "--topk-ratio", "2"});
   EXPECT_EQ(r.code, 2);
   EXPECT_CONTAINS(r.err, "--topk-ratio");
 }
@@ -345,7 +360,7 @@ TEST(Cli, BenchComparesFlowsWithFullAttention) {
 
 TEST(Cli, PresetsRunWithRandomWeights) {
   CmdResult r = vortex({"generate", "--model", "qwen3-0.6b", "--random-weights", "--prompt-ids",
-                  "1,2,3", "--max-tokens", "2", "--json", "--kv-memory-gb", "0.05"});
+                        "1,2,3", "--max-tokens", "2", "--json", "--kv-memory-gb", "0.05"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(parse_json(r.out, "generate output")["completion_tokens"], 2);
 }
