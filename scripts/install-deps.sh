@@ -4,7 +4,7 @@
 # the ordinary build and `make test` never need them.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-dev libpcre2-dev
-      libutf8proc-dev libgtest-dev)
+      libutf8proc-dev libgtest-dev libcpp-httplib-dev)
 if [ "${1:-}" = fuzz ]; then pkgs+=(clang-14 libclang-rt-14-dev); fi
 # `install-deps.sh test`: qemu-user, which runs some tests on emulated older CPUs (AVX2 without
 # AVX-512, plain SSE2); they are skipped where it is missing.

@@ -19,6 +19,7 @@
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
+#include "flow/budget_planner.h"
 #include "kv/page_pool.h"
 
 namespace vortex {
@@ -28,6 +29,14 @@ struct GenerationParams {
   SamplingParams sampling;
   std::vector<std::string> stop;  // stop strings (need a tokenizer); not part of the text
   bool ignore_eos = false;
+  // Also report this many most likely tokens of each step, with their logprobs (0 to
+  // kMaxTopLogprobs).
+  int32_t top_logprobs = 0;
+  // Sparse attention for this request: the name of a flow the engine loaded ("" = the engine's
+  // default flow, or dense when it has none; "dense" = full attention), and overrides of that
+  // flow's budget policy.
+  std::string flow;
+  flow::BudgetOverrides budget;
 };
 
 enum class FinishReason { kStop, kLength };

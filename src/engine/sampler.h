@@ -18,6 +18,14 @@ struct SamplingParams {
   void validate() const;
 };
 
+// A token and its natural-log probability under the unscaled distribution.
+struct TokenLogprob {
+  int32_t token;
+  double logprob;
+};
+// The most alternatives a request may ask for per step (OpenAI's top_logprobs limit).
+constexpr int32_t kMaxTopLogprobs = 20;
+
 struct SampledToken {
   int32_t token;
   // Natural-log probability of `token` under the model's unscaled distribution
