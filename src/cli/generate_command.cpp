@@ -180,19 +180,19 @@ Action add_generate_command(CLI::App& app) {
     gp.sampling.seed = a->seed;
     gp.stop = a->stop;
     gp.ignore_eos = a->ignore_eos;
+    const bool stream = !a->json && prompts.size() == 1;
+    TokenCallback print_text;
+    if (stream) {
+      print_text = [](TokenEvent&& e) {
+        std::fwrite(e.text.data(), 1, e.text.size(), stdout);
+        std::fflush(stdout);
+      };
+    }
     for (size_t i = 0; i < prompts.size(); ++i) {
       // Requests with a seed get distinct, reproducible streams.
       GenerationParams p = gp;
       if (p.sampling.seed != 0) p.sampling.seed += i;
-      engine.add_request(prompts[i], p);
-    }
-
-    const bool stream = !a->json && prompts.size() == 1;
-    if (stream) {
-      engine.on_token = [](int64_t, int32_t, const std::string& text) {
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fflush(stdout);
-      };
+      engine.add_request(prompts[i], p, print_text);
     }
     std::vector<GenerationResult> results = engine.run_to_completion();
     const EngineStats& s = engine.stats();

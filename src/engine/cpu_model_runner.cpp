@@ -101,8 +101,9 @@ std::vector<SampledToken> CpuModelRunner::step(const std::vector<ScheduledWork>&
   std::vector<SampledToken> out;
   out.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
-    out.push_back(
-        sample_token(logits.data() + i * V, V, *rows[i].params, *rows[i].rng, scratch_.data()));
+    const float* row = logits.data() + i * V;
+    out.push_back(sample_token(row, V, *rows[i].params, *rows[i].rng, scratch_.data()));
+    if (rows[i].top_logprobs > 0) out.back().top = top_logprobs(row, V, rows[i].top_logprobs);
   }
   return out;
 }

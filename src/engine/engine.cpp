@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 
 #include "core/error.h"
@@ -8,14 +9,24 @@
 namespace vortex {
 
 const char* finish_reason_name(FinishReason r) {
-  return r == FinishReason::kStop ? "stop" : "length";
+  switch (r) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kAbort:
+      return "abort";
+  }
+  return "unknown";
 }
 
 struct Engine::Active {
   Request request;
   GenerationParams params;
   Rng rng{0};
+  TokenCallback on_token;
   std::vector<double> logprobs;
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
   std::optional<StreamDecoder> decoder;
   std::string text;
   size_t streamed = 0;  // bytes of `text` already given to on_token
@@ -50,6 +61,10 @@ KvGeometry geometry_of(const LoadedModel& m, int32_t page_size) {
   return {m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, page_size};
 }
 
+bool has_budget_overrides(const flow::BudgetOverrides& o) {
+  return o.pages || o.ratio || o.floor || o.cap || o.sink || o.recent || o.dense_layers;
+}
+
 }  // namespace
 
 Engine::Engine(const LoadedModel& model, const EngineOptions& options)
@@ -61,13 +76,17 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       pool_(num_pages_),
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
                                  num_pages_, options.prefill_first}) {
-  if (options.sparse) runner_->set_sparse_attention(options.sparse);
+  if (options.sparse) {
+    flow_name_ = std::filesystem::path(options.sparse->flow_path).stem().string();
+    runner_->set_sparse_attention(options.sparse);
+  }
   runner_->warm_up(options.max_running, options.max_step_tokens);
 }
 
 Engine::~Engine() = default;
 
-int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams& params) {
+void Engine::validate_request(const std::vector<int32_t>& prompt,
+                              const GenerationParams& params) const {
   const ModelConfig& c = model_.config;
   if (prompt.empty()) fail("the prompt is empty: give at least one token");
   for (size_t i = 0; i < prompt.size(); ++i) {
@@ -80,16 +99,52 @@ int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams&
     fail("the prompt has ", prompt.size(), " tokens but the model's context is ",
          c.max_position_embeddings, " tokens (max_position_embeddings): no room to generate");
   }
-  if (params.max_tokens < 1) fail_usage("max tokens must be at least 1, got ", params.max_tokens);
+  // The prompt's KV and the first generated token's must fit the whole cache (Scheduler::add).
+  const int64_t P = options_.page_size;
+  if ((static_cast<int64_t>(prompt.size()) + 1 + P - 1) / P > num_pages_) {
+    fail("the prompt has ", prompt.size(), " tokens but the KV cache holds at most ",
+         int64_t{num_pages_} * P - 1, " prompt tokens (", num_pages_, " pages of ", P,
+         " tokens, less one for the first generated token)");
+  }
+  if (params.max_tokens < 1) fail_usage("max_tokens must be at least 1, got ", params.max_tokens);
   params.sampling.validate();
   if (!params.stop.empty() && !model_.tokenizer) {
     fail_usage("stop strings need a tokenizer, and model '", model_.source, "' has none");
   }
+  if (params.top_logprobs < 0 || params.top_logprobs > kMaxTopLogprobs) {
+    fail_usage("top_logprobs must be in [0, ", kMaxTopLogprobs, "], got ", params.top_logprobs);
+  }
+  const std::string& flow = params.flow;
+  if (flow == "dense" && !flow_name_.empty()) {
+    fail_usage("flow: per-request dense attention is not supported yet: this engine runs flow '",
+               flow_name_, "' for every request (give \"\" or \"", flow_name_, "\")");
+  }
+  if (!flow.empty() && flow != "dense" && flow != flow_name_) {
+    if (flow_name_.empty()) {
+      fail_usage("flow: no flow named '", flow, "' is loaded: this engine runs dense attention",
+                 " (give \"\" or \"dense\")");
+    }
+    fail_usage("flow: no flow named '", flow, "' is loaded: this engine runs flow '", flow_name_,
+               "' (give \"\" or \"", flow_name_, "\")");
+  }
+  if (has_budget_overrides(params.budget)) {
+    fail_usage("budget: per-request budget overrides are not supported yet: every request uses ",
+               flow_name_.empty()
+                   ? std::string("dense attention")
+                   : str_cat("the budget of flow '", flow_name_, "' as the engine loaded it"),
+               "; leave the budget fields unset");
+  }
+}
 
+int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams& params,
+                            TokenCallback on_token) {
+  validate_request(prompt, params);
+  const ModelConfig& c = model_.config;
   auto a = std::make_unique<Active>();
   a->request.id = next_id_++;
   a->request.prompt = std::move(prompt);
   a->params = params;
+  a->on_token = std::move(on_token);
   // Never generate past the context: the last token must still have a position.
   const int32_t room = c.max_position_embeddings - static_cast<int32_t>(a->request.prompt.size());
   a->params.max_tokens = std::min(a->params.max_tokens, room);
@@ -105,7 +160,18 @@ int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams&
   return id;
 }
 
-bool Engine::has_unfinished() const { return !active_.empty(); }
+std::optional<GenerationResult> Engine::abort(int64_t id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return std::nullopt;
+  GenerationResult r = finish(*it->second, FinishReason::kAbort);
+  by_request_.erase(&it->second->request);
+  active_.erase(it);
+  return r;
+}
+
+bool Engine::has_unfinished() const {
+  return !active_.empty();
+}
 
 namespace {
 
@@ -119,12 +185,14 @@ size_t streamable(const std::string& text, size_t hold) {
 
 }  // namespace
 
-bool Engine::accept_token(Active& a, int32_t token, double logprob) {
+bool Engine::accept_token(Active& a, SampledToken&& sampled) {
+  const int32_t token = sampled.token;
   a.request.output.push_back(token);
-  a.logprobs.push_back(logprob);
+  a.logprobs.push_back(sampled.logprob);
+  if (a.params.top_logprobs > 0) a.top_logprobs.push_back(sampled.top);
   const std::vector<int32_t>& eos_ids = model_.config.eos_token_ids;
-  bool stopped = !a.params.ignore_eos &&
-                 std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();
+  bool stopped =
+      !a.params.ignore_eos && std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();
   if (a.decoder) {
     size_t old_len = a.text.size();
     a.text += a.decoder->push(token);
@@ -142,12 +210,18 @@ bool Engine::accept_token(Active& a, int32_t token, double logprob) {
       }
     }
   }
-  if (on_token) {
-    size_t upto = stopped ? a.text.size()
-                          : streamable(a.text, a.max_stop_len ? a.max_stop_len - 1 : 0);
+  if (a.on_token) {
+    size_t upto =
+        stopped ? a.text.size() : streamable(a.text, a.max_stop_len ? a.max_stop_len - 1 : 0);
     upto = std::max(upto, a.streamed);
-    on_token(a.request.id, token, a.text.substr(a.streamed, upto - a.streamed));
+    TokenEvent e;
+    e.id = a.request.id;
+    e.token = token;
+    e.logprob = sampled.logprob;
+    e.top_logprobs = std::move(sampled.top);
+    e.text = a.text.substr(a.streamed, upto - a.streamed);
     a.streamed = upto;
+    a.on_token(std::move(e));
   }
   return stopped;
 }
@@ -158,8 +232,16 @@ GenerationResult Engine::finish(Active& a, FinishReason reason) {
   r.prompt_tokens = static_cast<int32_t>(a.request.prompt.size());
   r.token_ids = a.request.output;
   r.logprobs = std::move(a.logprobs);
-  if (a.decoder && reason == FinishReason::kLength) a.text += a.decoder->flush();
-  if (on_token && a.streamed < a.text.size()) on_token(r.id, -1, a.text.substr(a.streamed));
+  r.top_logprobs = std::move(a.top_logprobs);
+  // Cut short (not by a stop string): what the decoder and the stop hold-back kept is final.
+  if (a.decoder && reason != FinishReason::kStop) a.text += a.decoder->flush();
+  if (a.on_token && a.streamed < a.text.size()) {
+    TokenEvent e;
+    e.id = r.id;
+    e.text = a.text.substr(a.streamed);
+    a.streamed = a.text.size();
+    a.on_token(std::move(e));
+  }
   r.text = std::move(a.text);
   r.finish_reason = reason;
   r.num_preemptions = a.request.num_preemptions;
@@ -207,7 +289,7 @@ std::vector<GenerationResult> Engine::step() {
     if (!w.samples()) continue;
     Active* a = by_request_.at(w.request);
     sampling.push_back(a);
-    rows.push_back({&a->params.sampling, &a->rng});
+    rows.push_back({&a->params.sampling, &a->rng, a->params.top_logprobs});
   }
   const SparseStats* sparse = runner_->sparse_stats();
   const double recall_before = sparse ? sparse->recall_seconds : 0.0;
@@ -222,7 +304,7 @@ std::vector<GenerationResult> Engine::step() {
 
   for (size_t i = 0; i < sampling.size(); ++i) {
     Active& a = *sampling[i];
-    bool stopped = accept_token(a, tokens[i].token, tokens[i].logprob);
+    bool stopped = accept_token(a, std::move(tokens[i]));
     std::optional<FinishReason> reason;
     if (stopped) {
       reason = FinishReason::kStop;
@@ -235,8 +317,9 @@ std::vector<GenerationResult> Engine::step() {
       active_.erase(done.back().id);
     }
   }
-  last_step_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() -
-                      last_step_.diagnostic_seconds;
+  last_step_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() -
+      last_step_.diagnostic_seconds;
   stats_.wall_seconds += last_step_.seconds;
   return done;
 }

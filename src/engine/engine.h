@@ -39,26 +39,42 @@ struct GenerationParams {
   flow::BudgetOverrides budget;
 };
 
-enum class FinishReason { kStop, kLength };
-const char* finish_reason_name(FinishReason r);  // "stop", "length" (as OpenAI's API)
+// kAbort: ended early by Engine::abort (a cancelled client, a deadline, a shutdown).
+enum class FinishReason { kStop, kLength, kAbort };
+const char* finish_reason_name(FinishReason r);  // "stop", "length" (as OpenAI's API), "abort"
 
 struct GenerationResult {
   int64_t id = 0;
   int32_t prompt_tokens = 0;
   std::vector<int32_t> token_ids;  // generated, including a final eos if one stopped it
   std::vector<double> logprobs;    // one per generated token, unscaled distribution
-  std::string text;                // decoded without special tokens; empty without tokenizer
+  // With GenerationParams::top_logprobs > 0: one list per generated token (TokenEvent's
+  // top_logprobs); empty otherwise.
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
+  std::string text;  // decoded without special tokens; empty without tokenizer
   FinishReason finish_reason = FinishReason::kLength;
   int32_t num_preemptions = 0;
 };
 
+// What a request's token callback hears: each sampled token with the text that became final
+// with it (whole UTF-8 characters; held back while a stop string may still match), and at the
+// end, once more with token -1 for the text held back until then (when there is any).
+struct TokenEvent {
+  int64_t id = 0;
+  int32_t token = -1;
+  double logprob = 0;                      // of token, unscaled distribution (0 for -1)
+  std::vector<TokenLogprob> top_logprobs;  // GenerationParams::top_logprobs of them, or empty
+  std::string text;
+};
+using TokenCallback = std::function<void(TokenEvent&&)>;
+
 struct EngineOptions {
   Device device = Device::kCpu;
   int32_t page_size = 16;
-  int32_t num_pages = 0;                      // 0: from kv_memory_bytes
-  size_t kv_memory_bytes = size_t{1} << 30;   // KV cache budget when num_pages is 0
-  int32_t max_running = 64;                   // at most max_step_tokens
-  int32_t max_step_tokens = 512;              // chunked-prefill budget per step
+  int32_t num_pages = 0;                     // 0: from kv_memory_bytes
+  size_t kv_memory_bytes = size_t{1} << 30;  // KV cache budget when num_pages is 0
+  int32_t max_running = 64;                  // at most max_step_tokens
+  int32_t max_step_tokens = 512;             // chunked-prefill budget per step
   // Steps that can prefill carry only prefill work, and decodes run in lockstep after it
   // (SchedulerLimits::prefill_first); false: decodes first, prefill chunks fill the rest.
   bool prefill_first = false;
@@ -68,21 +84,21 @@ struct EngineOptions {
 
 struct EngineStats {
   int64_t steps = 0;
-  int64_t prefill_tokens = 0;   // tokens computed in prefill chunks (recompute included)
-  int64_t decode_tokens = 0;    // tokens computed one per request per step
+  int64_t prefill_tokens = 0;  // tokens computed in prefill chunks (recompute included)
+  int64_t decode_tokens = 0;   // tokens computed one per request per step
   int64_t preemptions = 0;
   double forward_seconds = 0;
-  double wall_seconds = 0;      // time inside step(), without diagnostics
+  double wall_seconds = 0;  // time inside step(), without diagnostics
   double diagnostic_seconds = 0;
 };
 
 // What the last step() computed, for benchmarks.
 struct StepInfo {
   int32_t prefill_tokens = 0;
-  int32_t decode_tokens = 0;     // one per decoding request
-  int64_t decode_kv_tokens = 0;  // sum of the decoding requests' context lengths (KV read)
-  double seconds = 0;            // serving time, without diagnostics
-  double diagnostic_seconds = 0; // measuring attention recall (--record-recall)
+  int32_t decode_tokens = 0;      // one per decoding request
+  int64_t decode_kv_tokens = 0;   // sum of the decoding requests' context lengths (KV read)
+  double seconds = 0;             // serving time, without diagnostics
+  double diagnostic_seconds = 0;  // measuring attention recall (--record-recall)
 };
 
 class Engine {
@@ -90,8 +106,21 @@ class Engine {
   Engine(const LoadedModel& model, const EngineOptions& options);
   ~Engine();
 
-  // Validates the prompt (token ids in range, fits the context) and queues it. Returns its id.
-  int64_t add_request(std::vector<int32_t> prompt, const GenerationParams& params);
+  // Throws vortex::Error naming the field unless the request can run here: token ids in the
+  // vocabulary, room in the context and in the whole KV cache, max_tokens >= 1, valid sampling,
+  // stop strings only with a tokenizer, top_logprobs in [0, kMaxTopLogprobs], a flow this engine
+  // runs ("" or its loaded flow's name; "dense" only without a flow) and no budget overrides
+  // (per-request flows and budgets are not supported yet). Reads only the model and the options:
+  // safe to call from any thread while another steps the engine.
+  void validate_request(const std::vector<int32_t>& prompt, const GenerationParams& params) const;
+  // Validates (as above) and queues the request. Returns its id. on_token, when set, hears the
+  // request's tokens (TokenEvent) during step() and abort().
+  int64_t add_request(std::vector<int32_t> prompt, const GenerationParams& params,
+                      TokenCallback on_token = {});
+  // Ends a waiting or running request now (finish_reason kAbort): its pages go back to the pool
+  // and the runner forgets it; its callback hears only the end-of-text flush. nullopt for an
+  // unknown or finished id. Call between steps.
+  std::optional<GenerationResult> abort(int64_t id);
 
   bool has_unfinished() const;
   // Runs one step and returns the requests that finished in it.
@@ -99,9 +128,15 @@ class Engine {
   // Steps until every queued request is done; results ordered by id.
   std::vector<GenerationResult> run_to_completion();
 
-  // Called for each sampled token with the text that became final with it (streaming); at the
-  // end, once more with token -1 for text held back until then.
-  std::function<void(int64_t id, int32_t token, const std::string& new_text)> on_token;
+  // The name requests use for the engine's flow (the file stem of its path, "block_topk" for
+  // flows/block_topk.py); "" when attention is dense.
+  const std::string& flow_name() const { return flow_name_; }
+  const LoadedModel& model() const { return model_; }
+  const EngineOptions& options() const { return options_; }
+  int32_t num_running() const { return static_cast<int32_t>(scheduler_.running().size()); }
+  int32_t num_waiting() const { return static_cast<int32_t>(scheduler_.num_waiting()); }
+  // KV pages held by requests.
+  int32_t pages_used() const { return pool_.num_pages() - pool_.num_free(); }
 
   const EngineStats& stats() const { return stats_; }
   const StepInfo& last_step() const { return last_step_; }
@@ -111,11 +146,12 @@ class Engine {
 
  private:
   struct Active;
-  bool accept_token(Active& a, int32_t token, double logprob);
+  bool accept_token(Active& a, SampledToken&& sampled);
   GenerationResult finish(Active& a, FinishReason reason);
 
   const LoadedModel& model_;
   EngineOptions options_;
+  std::string flow_name_;
   int32_t num_pages_;
   std::unique_ptr<ModelRunner> runner_;
   PagePool pool_;

@@ -16,10 +16,12 @@
 
 namespace vortex {
 
-// How to sample for one work item that samples(): its request's parameters and RNG.
+// How to sample for one work item that samples(): its request's parameters and RNG, and how
+// many of the most likely tokens to report with the sampled one (SampledToken::top).
 struct SamplingRow {
   const SamplingParams* params;
   Rng* rng;
+  int32_t top_logprobs = 0;
 };
 
 class ModelRunner {

@@ -25,6 +25,32 @@ double token_logprob(const float* logits, int32_t vocab, int32_t token) {
   return static_cast<double>(logits[token]) - mx - std::log(sum);
 }
 
+std::vector<TokenLogprob> top_logprobs(const float* logits, int32_t vocab, int32_t n) {
+  n = std::clamp(n, 0, vocab);
+  std::vector<TokenLogprob> top;
+  if (n == 0) return top;
+  // One pass keeps the n best in order (n is small: kMaxTopLogprobs); a strictly greater logit
+  // is needed to pass an earlier, lower id.
+  std::vector<int32_t> best;
+  best.reserve(static_cast<size_t>(n) + 1);
+  for (int32_t i = 0; i < vocab; ++i) {
+    if (static_cast<int32_t>(best.size()) == n && !(logits[i] > logits[best.back()])) continue;
+    auto at = std::upper_bound(best.begin(), best.end(), i, [&](int32_t token, int32_t other) {
+      return logits[token] > logits[other];
+    });
+    best.insert(at, i);
+    if (static_cast<int32_t>(best.size()) > n) best.pop_back();
+  }
+  double mx = -INFINITY;
+  for (int32_t i = 0; i < vocab; ++i) mx = std::max(mx, static_cast<double>(logits[i]));
+  double sum = 0.0;
+  for (int32_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - mx);
+  const double log_sum = std::log(sum);
+  top.reserve(best.size());
+  for (int32_t t : best) top.push_back({t, static_cast<double>(logits[t]) - mx - log_sum});
+  return top;
+}
+
 namespace {
 
 int32_t argmax(const float* x, int32_t n) {
@@ -41,7 +67,7 @@ SampledToken sample_token(const float* logits, int32_t vocab, const SamplingPara
                           Rng& rng, float* scratch) {
   if (params.temperature == 0.0f) {
     int32_t t = argmax(logits, vocab);
-    return {t, token_logprob(logits, vocab, t)};
+    return {t, token_logprob(logits, vocab, t), {}};
   }
   // Candidates as (index, probability) sorted by probability, descending.
   std::vector<int32_t> order(static_cast<size_t>(vocab));
@@ -96,7 +122,7 @@ SampledToken sample_token(const float* logits, int32_t vocab, const SamplingPara
       break;
     }
   }
-  return {chosen, token_logprob(logits, vocab, chosen)};
+  return {chosen, token_logprob(logits, vocab, chosen), {}};
 }
 
 }  // namespace vortex

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/rng.h"
 
@@ -31,6 +32,8 @@ struct SampledToken {
   // Natural-log probability of `token` under the model's unscaled distribution
   // (log_softmax of the raw logits, before temperature and filtering).
   double logprob;
+  // The row's SamplingRow::top_logprobs most likely tokens (top_logprobs()); empty when 0.
+  std::vector<TokenLogprob> top;
 };
 
 // Filters are applied in this order: temperature, top-k, top-p, min-p; then one draw.
@@ -40,5 +43,10 @@ SampledToken sample_token(const float* logits, int32_t vocab, const SamplingPara
 
 // log_softmax(logits)[token], computed in double.
 double token_logprob(const float* logits, int32_t vocab, int32_t token);
+
+// The n (at most vocab) most likely tokens under log_softmax(logits), computed in double, most
+// likely first, ties to the lower id. Every runner computes them with this one host function, so
+// the alternatives a request hears do not depend on the device.
+std::vector<TokenLogprob> top_logprobs(const float* logits, int32_t vocab, int32_t n);
 
 }  // namespace vortex

@@ -57,8 +57,7 @@ TEST(EngineStops, StopStringTruncatesTheText) {
   gp.stop = {stop};
   std::string streamed;
   Engine e(m, EngineOptions{});
-  e.on_token = [&](int64_t, int32_t, const std::string& s) { streamed += s; };
-  e.add_request({10, 20, 30}, gp);
+  e.add_request({10, 20, 30}, gp, [&](TokenEvent&& ev) { streamed += ev.text; });
   GenerationResult r = e.run_to_completion().at(0);
   EXPECT_EQ(r.finish_reason, FinishReason::kStop);
   EXPECT_EQ(r.text, free_run.text.substr(0, free_run.text.find(stop)));
@@ -89,13 +88,16 @@ TEST(EngineStops, GenerationStopsAtTheContextLength) {
 TEST(EngineStops, BadPromptsAreRefusedWithAReason) {
   LoadedModel m = tiny_qwen3();
   Engine e(m, EngineOptions{});
-  EXPECT_NE(error_of([&] { e.add_request({1, 5000, 2}, {}); }).find("prompt token 1 has id 5000"),
+  EXPECT_NE(error_of([&] {
+              e.add_request({1, 5000, 2}, {});
+            }).find("prompt token 1 has id 5000"),
             std::string::npos);
   EXPECT_NE(error_of([&] { e.add_request({-1}, {}); }).find("outside the model's vocabulary"),
             std::string::npos);
   EXPECT_NE(error_of([&] { e.add_request({}, {}); }).find("empty"), std::string::npos);
-  EXPECT_NE(error_of([&] { e.add_request(std::vector<int32_t>(4096, 1), {}); })
-                .find("context is 4096 tokens"),
+  EXPECT_NE(error_of([&] {
+              e.add_request(std::vector<int32_t>(4096, 1), {});
+            }).find("context is 4096 tokens"),
             std::string::npos);
   EXPECT_FALSE(e.has_unfinished());
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -101,6 +102,45 @@ TEST(Sampler, RejectsOutOfRangeParameters) {
   p = {};
   p.min_p = 1.5f;
   EXPECT_THROW(p.validate(), Error);
+}
+
+TEST(Sampler, TopLogprobsAreTheMostLikelyFirstTiesToTheLowerId) {
+  // p = [0.125, 0.5, 0.125, 0.25]: ranks 1, 3, then the tie 0 before 2.
+  std::vector<float> logits = {std::log(0.125f), std::log(0.5f), std::log(0.125f), std::log(0.25f)};
+  std::vector<TokenLogprob> top = top_logprobs(logits.data(), 4, 4);
+  ASSERT_EQ(top.size(), 4u);
+  const int32_t order[] = {1, 3, 0, 2};
+  const double probs[] = {0.5, 0.25, 0.125, 0.125};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(top[i].token, order[i]);
+    EXPECT_NEAR(top[i].logprob, std::log(probs[i]), 1e-6);
+    EXPECT_EQ(top[i].logprob, token_logprob(logits.data(), 4, order[i]));
+  }
+  EXPECT_EQ(top_logprobs(logits.data(), 4, 2).size(), 2u);
+  EXPECT_EQ(top_logprobs(logits.data(), 4, 2)[1].token, 3);
+  EXPECT_EQ(top_logprobs(logits.data(), 4, 9).size(), 4u);  // at most the vocabulary
+  EXPECT_TRUE(top_logprobs(logits.data(), 4, 0).empty());
+  // All equal: ids in order.
+  std::vector<float> flat(50, 1.0f);
+  std::vector<TokenLogprob> first = top_logprobs(flat.data(), 50, 3);
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0].token, 0);
+  EXPECT_EQ(first[1].token, 1);
+  EXPECT_EQ(first[2].token, 2);
+}
+
+TEST(Sampler, TopLogprobsMatchAFullSort) {
+  Rng rng(3);
+  std::vector<float> logits(1000);
+  // Coarse values, so that many logits tie.
+  for (float& x : logits) x = static_cast<float>(rng.next_u64() % 64) / 8.0f;
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  std::stable_sort(ids.begin(), ids.end(),
+                   [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  std::vector<TokenLogprob> top = top_logprobs(logits.data(), 1000, kMaxTopLogprobs);
+  ASSERT_EQ(top.size(), static_cast<size_t>(kMaxTopLogprobs));
+  for (int32_t i = 0; i < kMaxTopLogprobs; ++i) EXPECT_EQ(top[i].token, ids[i]) << i;
 }
 
 }  // namespace

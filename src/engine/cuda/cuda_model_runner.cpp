@@ -192,6 +192,9 @@ struct CudaModelRunner::Impl {
   std::map<int32_t, cudaGraphExec_t> graphs;
   std::set<int32_t> warmed;
   std::vector<float> logits_host;
+  // Logits of the rows that ask for top logprobs this step, [asking rows, vocab] (a step where
+  // no row asks copies nothing).
+  std::vector<float> top_logits_host;
   Stats stats;
 
   std::unique_ptr<CudaSparseAttention> sparse;
@@ -225,7 +228,8 @@ CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry
          cfg.group_size());
   if (const char* env = std::getenv("VORTEX_CUDA_GRAPHS"); env && std::string(env) == "0")
     opt.use_graphs = false;
-  if (const char* env = std::getenv("VORTEX_DECODE_SPLITS")) decode_splits_override = std::atoi(env);
+  if (const char* env = std::getenv("VORTEX_DECODE_SPLITS"))
+    decode_splits_override = std::atoi(env);
   if (const char* env = std::getenv("VORTEX_CUDA_PROFILE_STEP")) profile_step = std::atoll(env);
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
   gemm = std::make_unique<Gemm>();
@@ -645,8 +649,8 @@ void CudaModelRunner::Impl::capture_decode_graphs(int32_t max_batch, int32_t max
   size_t ws = 0;
   for (int32_t d = 1; d <= std::max(max_batch, top); ++d)
     ws = std::max(ws, workspace_bytes(bucket_shape(d)));
-  ensure_capacity(std::max(max_step_tokens, top), std::max(max_batch, top),
-                  int64_t{num_pages} + 2, ws);
+  ensure_capacity(std::max(max_step_tokens, top), std::max(max_batch, top), int64_t{num_pages} + 2,
+                  ws);
   if (sparse) sparse->ensure_rows(int64_t{top} * cfg.num_kv_heads);
   for (int32_t b : buckets) {
     if (graphs.count(b) > 0) continue;
@@ -764,6 +768,23 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                                logits_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream),
                "reading logits");
   }
+  // Top logprobs are rare and at most kMaxTopLogprobs per row: the rows that ask are copied to
+  // the host and ranked there by the CPU runner's function (sampling row i's logits are row i of
+  // `logits`, graph padding rows come after the real ones).
+  const size_t V = static_cast<size_t>(cfg.vocab_size);
+  std::vector<int32_t> top_rows;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].top_logprobs > 0) top_rows.push_back(static_cast<int32_t>(i));
+  }
+  if (!top_rows.empty()) {
+    top_logits_host.resize(top_rows.size() * V);
+    for (size_t j = 0; j < top_rows.size(); ++j) {
+      check_cuda(cudaMemcpyAsync(top_logits_host.data() + j * V,
+                                 logits.as<float>() + static_cast<size_t>(top_rows[j]) * V,
+                                 V * sizeof(float), cudaMemcpyDeviceToHost, stream),
+                 "reading logits for top logprobs");
+    }
+  }
   check_cuda(cudaStreamSynchronize(stream), "forward step");
   if (capture_range) check_cuda(cudaProfilerStop(), "cudaProfilerStop");
   if (profiled) {
@@ -782,7 +803,12 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
   }
   std::vector<SampledToken> out(static_cast<size_t>(n_real));
   const auto* res = results_h.as<cuda::SampleResult>();
-  for (int32_t i = 0; i < n_real; ++i) out[i] = {res[i].token, static_cast<double>(res[i].logprob)};
+  for (int32_t i = 0; i < n_real; ++i)
+    out[i] = {res[i].token, static_cast<double>(res[i].logprob), {}};
+  for (size_t j = 0; j < top_rows.size(); ++j) {
+    const auto i = static_cast<size_t>(top_rows[j]);
+    out[i].top = top_logprobs(top_logits_host.data() + j * V, cfg.vocab_size, rows[i].top_logprobs);
+  }
   return out;
 }
 
@@ -801,9 +827,11 @@ void CudaModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttention
   Impl& m = *impl_;
   check_cuda(cudaStreamSynchronize(m.stream), "set_sparse_attention");
   m.clear_graphs();
-  m.sparse = std::make_unique<CudaSparseAttention>(std::move(config), m.cfg, m.geo, m.num_pages + 1);
+  m.sparse =
+      std::make_unique<CudaSparseAttention>(std::move(config), m.cfg, m.geo, m.num_pages + 1);
   if (const char* env = std::getenv("VORTEX_FLOW_PROFILE_EVERY")) m.profile_every = std::atoi(env);
-  if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS")) m.sparse_splits_override = std::atoi(env);
+  if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS"))
+    m.sparse_splits_override = std::atoi(env);
 }
 
 void CudaModelRunner::warm_up(int32_t max_batch, int32_t max_step_tokens) {
