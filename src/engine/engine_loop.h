@@ -32,10 +32,13 @@ struct RequestEvent {
   double logprob = 0;
   std::vector<TokenLogprob> top_logprobs;
   std::string text;
-  // kFinished: the whole result (finish_reason kStop, kLength or kAbort). abort_reason says why
-  // an aborted request ended: "cancelled", "deadline" or "shutdown".
+  // kFinished: the whole result (finish_reason kStop, kLength or kAbort; result.id is the id
+  // submit() returned). abort_reason says why an aborted request ended: "cancelled", "deadline",
+  // "shutdown", or "error" when the engine failed (then `error` holds its message, e.g. a device
+  // error, and result has what the loop knew: prompt_tokens, no tokens; a server answers 500).
   GenerationResult result;
   std::string abort_reason;
+  std::string error;
 };
 
 struct LoopRequest {
@@ -43,25 +46,27 @@ struct LoopRequest {
   GenerationParams params;
   // When set and passed, the request is aborted (abort_reason "deadline") within one step.
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // May be empty (the request runs unheard). An exception it throws is swallowed and cancels
+  // the request (abort_reason "cancelled"): it never reaches the engine.
   std::function<void(RequestEvent&&)> on_event;
 };
 
 struct EngineLoopOptions {
   // Requests submitted but not yet running (the loop's intake plus the scheduler's waiting
-  // queue). At the limit, submit() throws QueueFullError.
+  // queue). At the limit, submit() throws QueueFullError. At least 1.
   int32_t max_waiting = 256;
 };
 
 // submit() when the waiting queue is full: a server answers 503 with Retry-After.
 class QueueFullError : public Error {
  public:
-  explicit QueueFullError(const std::string& message) : Error(message, ExitCode::kFailure) {}
+  explicit QueueFullError(const std::string& message) : Error(message, ExitCode::kInput) {}
 };
 
 // A Prometheus-style histogram: cumulative counts per upper bound (seconds), plus +Inf.
 struct LatencyHistogram {
-  std::vector<double> bounds;    // ascending
-  std::vector<int64_t> counts;   // counts[i]: observations <= bounds[i]; counts.back(): all
+  std::vector<double> bounds;   // ascending
+  std::vector<int64_t> counts;  // counts[i]: observations <= bounds[i]; counts.back(): all
   double sum = 0;
   int64_t count = 0;
 
@@ -71,10 +76,10 @@ struct LatencyHistogram {
 
 // A snapshot of the loop's counters, taken after each step (metrics() copies it).
 struct EngineLoopMetrics {
-  int64_t running = 0;               // requests in the running set
-  int64_t waiting = 0;               // submitted, not running yet
-  int64_t prompt_tokens = 0;         // of the requests admitted so far
-  int64_t generation_tokens = 0;     // tokens generated so far
+  int64_t running = 0;            // requests in the running set
+  int64_t waiting = 0;            // submitted, not running yet
+  int64_t prompt_tokens = 0;      // of the requests admitted so far
+  int64_t generation_tokens = 0;  // tokens generated so far
   int64_t requests_finished = 0;
   std::map<std::string, int64_t> finished_by_reason;  // "stop", "length", "abort"
   int64_t preemptions = 0;
@@ -82,15 +87,28 @@ struct EngineLoopMetrics {
   int32_t kv_pages_used = 0;         // held by requests (and, later, the prefix cache)
   int64_t prefix_cache_queries = 0;  // prompt pages looked up (0 without a prefix cache)
   int64_t prefix_cache_hits = 0;     // of those, pages found in the cache
-  std::map<std::string, int64_t> requests_per_flow;  // "" = dense
+  // Requests admitted to the engine, by GenerationParams::flow; "" is counted under the
+  // engine's flow name (Engine::flow_name()), or "dense" when it has none.
+  std::map<std::string, int64_t> requests_per_flow;
+  // Bounds in seconds: kTtftBounds, kInterTokenBounds and kE2eBounds below.
   LatencyHistogram ttft{{}};         // submit to first token
   LatencyHistogram inter_token{{}};  // between consecutive tokens of a request
-  LatencyHistogram e2e{{}};          // submit to finish
+  LatencyHistogram e2e{{}};          // submit to finish (every finish reason)
 };
 
+// The histograms' upper bounds (seconds): from a fast GPU token (a millisecond) to a long
+// reasoning trace (minutes), about three per decade.
+extern const std::vector<double> kTtftBounds;
+extern const std::vector<double> kInterTokenBounds;
+extern const std::vector<double> kE2eBounds;
+
+// If Engine::step throws (a vortex::Error such as a device error), every in-flight request ends
+// with abort_reason "error" and the message in RequestEvent::error; the engine is not stepped
+// again and submit() throws that error from then on (a server reports itself unhealthy).
 class EngineLoop {
  public:
-  // Takes the engine and starts the loop thread.
+  // Takes the engine (its LoadedModel must outlive the loop) and starts the loop thread. Throws
+  // vortex::Error for options that cannot work (max_waiting < 1).
   EngineLoop(std::unique_ptr<Engine> engine, const EngineLoopOptions& options);
   // shutdown(/*abort_in_flight=*/true) if still running.
   ~EngineLoop();
@@ -112,7 +130,13 @@ class EngineLoop {
   // has heard its kFinished and the loop thread has ended.
   void shutdown(bool abort_in_flight);
 
+  // Thread-safe: a copy of the snapshot taken after the latest step (and when the loop goes
+  // idle, so an idle loop reads 0 running and 0 used pages). Still readable after shutdown().
   EngineLoopMetrics metrics() const;
+  // Thread-safe: false once shutdown() began or the engine failed (submit() would throw).
+  bool accepting() const;
+  // The engine's name for its flow ("" when dense; GenerationParams::flow may name it).
+  const std::string& flow_name() const;
   const LoadedModel& model() const;
   const EngineOptions& engine_options() const;
 
