@@ -12,6 +12,7 @@ using Action = std::function<int()>;
 Action add_generate_command(CLI::App& app);
 Action add_tokenize_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
+Action add_bench_serve_command(CLI::App& app);
 Action add_check_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_info_command(CLI::App& app);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(vortex::cli::add_generate_command);
   add(vortex::cli::add_tokenize_command);
   add(vortex::cli::add_bench_command);
+  add(vortex::cli::add_bench_serve_command);
   add(vortex::cli::add_check_command);
   add(vortex::cli::add_eval_command);
   add(vortex::cli::add_info_command);
