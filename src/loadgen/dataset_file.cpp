@@ -10,7 +10,11 @@ namespace {
 
 bool is_int32(const Json& v, int64_t min) {
   if (!v.is_number_integer()) return false;
-  if (v.is_number_unsigned()) return v.get<uint64_t>() <= std::numeric_limits<int32_t>::max();
+  if (v.is_number_unsigned()) {
+    const auto x = v.get<uint64_t>();
+    return x <= static_cast<uint64_t>(std::numeric_limits<int32_t>::max()) &&
+           static_cast<int64_t>(x) >= min;
+  }
   const auto x = v.get<int64_t>();
   return x >= min && x <= std::numeric_limits<int32_t>::max();
 }
