@@ -9,13 +9,12 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/engine_flags.h"
 #include "cli/model_flags.h"
-#include "cli/scheduling_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/rng.h"
-#include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
 
@@ -24,15 +23,23 @@ namespace vortex::cli {
 namespace {
 
 struct BenchArgs : ModelFlags {
-  std::string device = "cpu";
   int32_t batch = 8, input_len = 512, output_len = 64;
-  int32_t page_size = 16, max_step_tokens = 2048, threads = 0;
+  EngineFlags engine;
   uint64_t seed = 1;
   bool json = false;
   bool compare_full = false;
-  bool prefill_first = false;
   SparseFlags sparse;
 };
+
+// The cache and the batch come from the workload: --batch is the batch limit.
+EngineFlagSet bench_engine_flags() {
+  EngineFlagSet set;
+  set.kv_cache = false;
+  set.max_batch = false;
+  set.max_batch_flag = "--batch";
+  set.default_max_step_tokens = 2048;
+  return set;
+}
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -72,16 +79,10 @@ class Progress {
 };
 
 // Runs the workload once (dense when `sparse` is null) and returns its figures.
-Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& label,
-               std::shared_ptr<const SparseAttentionConfig> sparse) {
+Json run_bench(const LoadedModel& model, const BenchArgs& a, EngineOptions eo,
+               const std::string& label, std::shared_ptr<const SparseAttentionConfig> sparse) {
   const ModelConfig& c = model.config;
-  EngineOptions eo;
-  eo.device = parse_device(a.device);
-  eo.page_size = a.page_size;
-  eo.max_running = a.batch;
-  eo.max_step_tokens = std::max(a.max_step_tokens, a.batch);
-  eo.prefill_first = a.prefill_first;
-  const int32_t pages_per_request = (a.input_len + a.output_len + a.page_size - 1) / a.page_size;
+  const int32_t pages_per_request = (a.input_len + a.output_len + eo.page_size - 1) / eo.page_size;
   eo.num_pages = a.batch * pages_per_request + 1;
   eo.sparse = sparse;
   Engine engine(model, eo);
@@ -100,8 +101,8 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
   const double weight_bytes = static_cast<double>(engine.runner().weight_bytes());
   const double kv_bytes_per_token =
       static_cast<double>(
-          kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim, a.page_size})) /
-      a.page_size;
+          kv_bytes_per_page(eo.device, {c.num_layers, c.num_kv_heads, c.head_dim, eo.page_size})) /
+      eo.page_size;
 
   // Prefill phase: steps that compute prompt tokens. Decode phase: steps where every request
   // decodes (full batch), which is what the step-time percentiles describe.
@@ -157,12 +158,12 @@ Json run_bench(const LoadedModel& model, const BenchArgs& a, const std::string& 
   Json out = {
       {"label", label},
       {"model", a.model},
-      {"device", a.device},
+      {"device", a.engine.device},
       {"batch", a.batch},
       {"input_len", a.input_len},
       {"output_len", a.output_len},
-      {"page_size", a.page_size},
-      {"prefill_first", a.prefill_first},
+      {"page_size", eo.page_size},
+      {"prefill_first", eo.prefill_first},
       {"prefill_tokens", prefill_tokens},
       {"prefill_seconds", prefill_s},
       {"prefill_tokens_per_s", prefill_s > 0 ? prefill_tokens / prefill_s : 0.0},
@@ -227,8 +228,8 @@ void print_breakdown(const Json& r) {
 
 void print_single(const Json& r, const BenchArgs& a) {
   std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d%s%s\n",
-              a.model.c_str(), a.device.c_str(), a.batch, a.input_len, a.output_len, a.page_size,
-              r.contains("flow") ? ", flow " : "",
+              a.model.c_str(), a.engine.device.c_str(), a.batch, a.input_len, a.output_len,
+              a.engine.page_size, r.contains("flow") ? ", flow " : "",
               r.contains("flow") ? r["flow"].get<std::string>().c_str() : "");
   auto row = [&](const char* name, const char* key, double scale, const char* fmt) {
     std::printf("  %-28s ", name);
@@ -257,7 +258,7 @@ void print_single(const Json& r, const BenchArgs& a) {
   if (r.contains("flow")) {
     row("KV pages read (fraction)", "kv_read_fraction", 1, "%12.3f");
     // Host-timed parts exist only on the CPU; on the GPU the device breakdown below has them.
-    if (a.device == "cpu") {
+    if (a.engine.device == "cpu") {
       row("flow summarize (s)", "time_summarize_s", 1, "%12.3f");
       row("flow score+select (s)", "time_score_select_s", 1, "%12.3f");
       row("decode attention (s)", "time_decode_attention_s", 1, "%12.3f");
@@ -269,7 +270,7 @@ void print_single(const Json& r, const BenchArgs& a) {
 
 void print_comparison(const std::vector<Json>& runs, const BenchArgs& a) {
   std::printf("vortex bench: %s on %s, batch %d, input %d, output %d, page %d\n", a.model.c_str(),
-              a.device.c_str(), a.batch, a.input_len, a.output_len, a.page_size);
+              a.engine.device.c_str(), a.batch, a.input_len, a.output_len, a.engine.page_size);
   std::printf("  %-28s %12s %12s %10s %10s %8s\n", "attention", "decode tok/s", "step p50 ms",
               "KV read", "recall", "speedup");
   for (const Json& r : runs) {
@@ -294,17 +295,12 @@ Action add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "bench", "Measure prefill and decode throughput on a synthetic batch (random prompts)");
   add_model_flags(cmd, *a);
-  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
-  cmd->add_option("--batch", a->batch, "Requests (B)")->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Requests (B), all running at once")->capture_default_str();
   cmd->add_option("--input-len", a->input_len, "Prompt tokens per request (L)")
       ->capture_default_str();
   cmd->add_option("--output-len", a->output_len, "Generated tokens per request (G)")
       ->capture_default_str();
-  cmd->add_option("--page-size", a->page_size, "KV page size")->capture_default_str();
-  cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
-      ->capture_default_str();
-  add_prefill_first_flag(cmd, a->prefill_first);
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  add_engine_flags(cmd, a->engine, bench_engine_flags());
   cmd->add_option("--seed", a->seed, "Seed of the random prompts")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");
   add_sparse_flags(cmd, a->sparse, /*several_flows=*/true);
@@ -315,8 +311,8 @@ Action add_bench_command(CLI::App& app) {
     if (a->batch < 1 || a->input_len < 1 || a->output_len < 1) {
       fail_usage("--batch, --input-len and --output-len must be at least 1");
     }
-    if (a->threads < 0) fail_usage("--threads must be >= 0");
-    if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    a->engine.max_batch = a->batch;
+    const EngineOptions eo = engine_options_from_flags(a->engine, bench_engine_flags());
     if (a->compare_full && a->sparse.flows.empty()) fail_usage("--compare-full needs --flow");
     LoadedModel model = a->load_model();
     if (a->input_len + a->output_len > model.config.max_position_embeddings) {
@@ -328,10 +324,11 @@ Action add_bench_command(CLI::App& app) {
     std::vector<std::pair<std::string, std::shared_ptr<const SparseAttentionConfig>>> configs;
     if (a->sparse.flows.empty() || a->compare_full) configs.push_back({"full", nullptr});
     for (const std::string& f : a->sparse.flows) {
-      configs.push_back({f, load_sparse_flags(f, a->sparse, model.config, a->page_size)});
+      configs.push_back({f, load_sparse_flags(f, a->sparse, model.config, eo.page_size)});
     }
     std::vector<Json> runs;
-    for (const auto& [label, sparse] : configs) runs.push_back(run_bench(model, *a, label, sparse));
+    for (const auto& [label, sparse] : configs)
+      runs.push_back(run_bench(model, *a, eo, label, sparse));
 
     if (runs.size() == 1) {
       if (a->json) {

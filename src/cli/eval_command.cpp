@@ -13,12 +13,11 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/engine_flags.h"
 #include "cli/model_flags.h"
-#include "cli/scheduling_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
-#include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
 #include "eval/eval_report.h"
@@ -54,12 +53,10 @@ struct EvalArgs : ModelFlags {
   double temperature = 0.0, top_p = 1.0;
   int32_t top_k = 0;
   int32_t max_tokens = 0;
-  int32_t page_size = 16, kv_pages = 0, max_batch = 64, max_step_tokens = 2048, threads = 0;
-  double kv_memory_gb = 1.0;
-  std::string device = "cpu";
+  EngineFlags engine;
+  EngineOptions base_engine_options;  // from `engine`, once validated
   bool json = false;
   bool compare_full = false;
-  bool prefill_first = false;
   eval::TaskVariant variant;
   SparseFlags sparse;
 
@@ -140,18 +137,17 @@ std::vector<eval::TaskSample> read_task_file(const std::string& path) {
   return samples;
 }
 
+// Eval prefills whole task prompts: a larger step budget than generate's.
+EngineFlagSet eval_engine_flags() {
+  EngineFlagSet set;
+  set.default_max_step_tokens = 2048;
+  return set;
+}
+
 // Engine options for one attention configuration (`flow` empty = full attention).
-EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model,
-                             const std::string& flow) {
-  EngineOptions eo;
-  eo.device = parse_device(a.device);
-  eo.page_size = a.page_size;
-  eo.num_pages = a.kv_pages;
-  eo.kv_memory_bytes = static_cast<size_t>(a.kv_memory_gb * (1 << 30));
-  eo.max_running = a.max_batch;
-  eo.max_step_tokens = std::max(a.max_step_tokens, a.max_batch);
-  eo.prefill_first = a.prefill_first;
-  if (!flow.empty()) eo.sparse = load_sparse_flags(flow, a.sparse, model.config, a.page_size);
+EngineOptions engine_options(const EvalArgs& a, const LoadedModel& model, const std::string& flow) {
+  EngineOptions eo = a.base_engine_options;
+  if (!flow.empty()) eo.sparse = load_sparse_flags(flow, a.sparse, model.config, eo.page_size);
   return eo;
 }
 
@@ -261,10 +257,10 @@ void print_task_report(const EvalArgs& a, const Json& r) {
 
 // Several configurations side by side: one row per configuration.
 void print_comparison(const EvalArgs& a, const std::vector<Json>& runs) {
-  std::printf("vortex eval: %s, %s, %lld samples per configuration\n", a.model.c_str(),
-              a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str()
-                                  : a.task_file.c_str(),
-              static_cast<long long>(runs.front()["samples"].get<int64_t>()));
+  std::printf(
+      "vortex eval: %s, %s, %lld samples per configuration\n", a.model.c_str(),
+      a.task_file.empty() ? ("context " + std::to_string(a.context)).c_str() : a.task_file.c_str(),
+      static_cast<long long>(runs.front()["samples"].get<int64_t>()));
   std::printf("  %-16s %8s", "attention", "KV read");
   for (const auto& [task, t] : runs.front()["tasks"].items()) {
     std::printf(" %15s", task.c_str());
@@ -508,18 +504,7 @@ Action add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--predictions", a->predictions,
                   "Also write every sample's completion and score to this jsonl file");
-  cmd->add_option("--page-size", a->page_size, "KV cache page size in tokens")
-      ->capture_default_str();
-  cmd->add_option("--kv-pages", a->kv_pages, "KV cache pages (0 = from --kv-memory-gb)")
-      ->capture_default_str();
-  cmd->add_option("--kv-memory-gb", a->kv_memory_gb, "KV cache budget when --kv-pages is 0")
-      ->capture_default_str();
-  cmd->add_option("--max-batch", a->max_batch, "Requests running at once")->capture_default_str();
-  cmd->add_option("--max-step-tokens", a->max_step_tokens, "Prefill chunk budget per step")
-      ->capture_default_str();
-  add_prefill_first_flag(cmd, a->prefill_first);
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  add_engine_flags(cmd, a->engine, eval_engine_flags());
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");
   add_sparse_flags(cmd, a->sparse, /*several_flows=*/true);
   cmd->add_flag("--compare-full", a->compare_full,
@@ -530,10 +515,7 @@ Action add_eval_command(CLI::App& app) {
     if (a->samples < 1) fail_usage("--samples must be at least 1, got ", a->samples);
     if (a->context < 1) fail_usage("--context must be at least 1, got ", a->context);
     if (a->max_tokens < 0) fail_usage("--max-tokens must be >= 0, got ", a->max_tokens);
-    if (a->kv_memory_gb <= 0) fail_usage("--kv-memory-gb must be positive");
-    if (a->max_batch < 1) fail_usage("--max-batch must be at least 1");
-    if (a->threads < 0) fail_usage("--threads must be >= 0");
-    if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    a->base_engine_options = engine_options_from_flags(a->engine, eval_engine_flags());
     eval::check_task_variant(a->variant);
     const int modes = !a->dump_tasks.empty() + !a->task_file.empty() + !a->data.empty();
     if (modes > 1) fail_usage("--dump-tasks, --task-file and --data exclude each other");
@@ -541,8 +523,9 @@ Action add_eval_command(CLI::App& app) {
     if (!a->dump_tasks.empty()) return dump_tasks(*a);
     if (!a->data.empty()) {
       if (a->sparse.flows.size() > 1 || a->compare_full) {
-        fail_usage("--data evaluates one attention configuration: give at most one --flow and "
-                   "no --compare-full");
+        fail_usage(
+            "--data evaluates one attention configuration: give at most one --flow and "
+            "no --compare-full");
       }
       return run_data(*a);
     }

@@ -3,12 +3,11 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/engine_flags.h"
 #include "cli/model_flags.h"
-#include "cli/scheduling_flags.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
-#include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
 
@@ -25,11 +24,8 @@ struct GenerateArgs : ModelFlags {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false;
-  int32_t page_size = 16, kv_pages = 0, max_batch = 64, max_step_tokens = 512, threads = 0;
-  double kv_memory_gb = 1.0;
-  std::string device = "cpu";
+  EngineFlags engine;
   bool json = false;
-  bool prefill_first = false;
   SparseFlags sparse;
 };
 
@@ -40,7 +36,8 @@ std::vector<int32_t> parse_ids(const std::string& list) {
   size_t pos = 0;
   while (pos <= list.size()) {
     size_t comma = list.find(',', pos);
-    std::string item = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     // Allow spaces around items: "1, 2, 3".
     size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
     item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
@@ -90,8 +87,8 @@ Json result_json(const GenerationResult& r) {
 
 Action add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "generate", "Generate text for one or more prompts (continuous batching)");
+  CLI::App* cmd =
+      app.add_subcommand("generate", "Generate text for one or more prompts (continuous batching)");
   add_model_flags(cmd, *a);
   cmd->add_option("--prompt", a->prompts, "Prompt text (repeat for several requests)");
   cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as token ids, e.g. 1,2,3 (repeatable)");
@@ -103,24 +100,15 @@ Action add_generate_command(CLI::App& app) {
   cmd->add_option("--temperature", a->temperature, "Sampling temperature; 0 = greedy")
       ->capture_default_str();
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
-  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  cmd->add_option("--top-k", a->top_k, "Keep the k most likely tokens (0 = off)")
+      ->capture_default_str();
   cmd->add_option("--min-p", a->min_p, "Drop tokens below min-p times the top probability")
       ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "Sampling seed (0 = random when sampling)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Sampling seed (0 = random when sampling)")
+      ->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop string (repeatable); not included in the text");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating after end-of-sequence tokens");
-  cmd->add_option("--page-size", a->page_size, "KV cache page size in tokens (power of two)")
-      ->capture_default_str();
-  cmd->add_option("--kv-pages", a->kv_pages, "KV cache pages (0 = from --kv-memory-gb)")
-      ->capture_default_str();
-  cmd->add_option("--kv-memory-gb", a->kv_memory_gb, "KV cache budget when --kv-pages is 0")
-      ->capture_default_str();
-  cmd->add_option("--max-batch", a->max_batch, "Requests running at once")->capture_default_str();
-  cmd->add_option("--max-step-tokens", a->max_step_tokens,
-                  "Tokens computed per step (prefill chunk budget)")->capture_default_str();
-  add_prefill_first_flag(cmd, a->prefill_first);
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu or cuda")->capture_default_str();
+  add_engine_flags(cmd, a->engine);
   cmd->add_flag("--json", a->json,
                 "Print one JSON object per request (token_ids, logprobs, text, stats)");
   add_sparse_flags(cmd, a->sparse, /*several_flows=*/false);
@@ -129,9 +117,7 @@ Action add_generate_command(CLI::App& app) {
     if (a->prompts.empty() && a->prompt_ids.empty() && a->chats.empty()) {
       fail_usage("generate: give a prompt with --prompt, --prompt-ids or --chat");
     }
-    if (a->kv_memory_gb <= 0) fail_usage("--kv-memory-gb must be positive");
-    if (a->threads < 0) fail_usage("--threads must be >= 0");
-    if (a->threads > 0) ThreadPool::set_global_threads(a->threads);
+    EngineOptions eo = engine_options_from_flags(a->engine);
     std::vector<std::vector<int32_t>> id_prompts;  // parsed first: usage errors come before loading
     for (const std::string& p : a->prompt_ids) id_prompts.push_back(parse_ids(p));
     LoadedModel model = a->load_model();
@@ -153,21 +139,8 @@ Action add_generate_command(CLI::App& app) {
       prompts.push_back(model.require_tokenizer().encode(text, /*add_special_tokens=*/false));
     }
 
-    EngineOptions eo;
-    eo.device = parse_device(a->device);
-    eo.page_size = a->page_size;
-    eo.num_pages = a->kv_pages;
-    eo.kv_memory_bytes = static_cast<size_t>(a->kv_memory_gb * (1 << 30));
-    eo.max_running = a->max_batch;
-    eo.max_step_tokens = a->max_step_tokens;
-    eo.prefill_first = a->prefill_first;
-    if (eo.max_running < 1) fail_usage("--max-batch must be at least 1");
     if (!a->sparse.flows.empty()) {
-      eo.sparse = load_sparse_flags(a->sparse.flows[0], a->sparse, model.config, a->page_size);
-    }
-    if (eo.max_step_tokens < eo.max_running) {
-      fail_usage("--max-step-tokens (", eo.max_step_tokens, ") must be at least --max-batch (",
-                 eo.max_running, "): every running request needs its decode token each step");
+      eo.sparse = load_sparse_flags(a->sparse.flows[0], a->sparse, model.config, eo.page_size);
     }
     Engine engine(model, eo);
 
@@ -205,7 +178,7 @@ Action add_generate_command(CLI::App& app) {
                   {"decode_tokens", s.decode_tokens},
                   {"preemptions", s.preemptions},
                   {"kv_pages", engine.num_pages()},
-                  {"page_size", a->page_size},
+                  {"page_size", eo.page_size},
                   {"kv_read_fraction", 1.0}};
     if (const SparseStats* ss = engine.runner().sparse_stats()) {
       stats["flow"] = a->sparse.flows[0];
