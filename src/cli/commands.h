@@ -16,5 +16,6 @@ Action add_bench_serve_command(CLI::App& app);
 Action add_check_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_info_command(CLI::App& app);
+Action add_serve_command(CLI::App& app);
 
 }  // namespace vortex::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(vortex::cli::add_check_command);
   add(vortex::cli::add_eval_command);
   add(vortex::cli::add_info_command);
+  add(vortex::cli::add_serve_command);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,250 @@
+#include "server/http_server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <set>
+
+#include "server/error_response.h"
+#include "server/generation_call.h"
+#include "server/openai_protocol.h"
+#include "server/prometheus_metrics.h"
+#include "server/routes.h"
+#include "server/sglang_protocol.h"
+
+namespace vortex::server {
+
+namespace {
+
+void send_json(httplib::Response& res, const Json& body, int status = 200) {
+  res.status = status;
+  res.set_content(dump_json(body), "application/json");
+}
+
+void send_error(httplib::Response& res, const HttpError& e) {
+  if (e.status() == 503) res.set_header("Retry-After", "1");
+  send_json(res, error_json(e), e.status());
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  EngineLoop& loop;
+  ServedModel model;
+  HttpServerOptions options;
+  httplib::Server svr;
+  std::atomic<bool> draining{false};
+  std::mutex mu;
+  std::condition_variable idle;
+  std::set<GenerationCall*> calls;  // generation requests being handled
+
+  Impl(EngineLoop& l, ServedModel m, HttpServerOptions o)
+      : loop(l), model(std::move(m)), options(std::move(o)) {
+    if (model.created == 0) model.created = static_cast<int64_t>(std::time(nullptr));
+  }
+
+  // Registers `call` while it runs, so shutdown() can wait for it and cancel it.
+  class Registration {
+   public:
+    Registration(Impl& impl, GenerationCall& call) : impl_(impl), call_(call) {
+      std::lock_guard<std::mutex> lock(impl_.mu);
+      impl_.calls.insert(&call_);
+    }
+    ~Registration() {
+      std::lock_guard<std::mutex> lock(impl_.mu);
+      impl_.calls.erase(&call_);
+      impl_.idle.notify_all();
+    }
+
+   private:
+    Impl& impl_;
+    GenerationCall& call_;
+  };
+
+  void generation(const httplib::Request& hreq, httplib::Response& res, Api api) {
+    if (draining) throw HttpError(503, "the server is shutting down");
+    if (!loop.accepting()) throw HttpError(503, "the engine has stopped (see the server's log)");
+    const Json body = [&] {
+      try {
+        return parse_json(hreq.body, "request body");
+      } catch (const Error& e) {
+        throw HttpError(400, e.what());
+      }
+    }();
+    ApiRequest req;
+    std::string id;
+    switch (api) {
+      case Api::kChatCompletions:
+        req = parse_chat_request(body, model);
+        id = new_response_id("chatcmpl-");
+        break;
+      case Api::kCompletions:
+        req = parse_completion_request(body, model);
+        id = new_response_id("cmpl-");
+        break;
+      case Api::kGenerate:
+        req = parse_generate_request(body, model);
+        id = new_response_id("");
+        break;
+    }
+    const int64_t created = static_cast<int64_t>(std::time(nullptr));
+    std::shared_ptr<ResponseFormatter> formatter =
+        api == Api::kGenerate
+            ? std::shared_ptr<ResponseFormatter>(make_sglang_formatter(req, model, id))
+            : make_openai_formatter(req, model, id, created);
+    std::optional<GenerationCall::Clock::time_point> deadline;
+    if (options.request_timeout.count() > 0) {
+      deadline = GenerationCall::Clock::now() + options.request_timeout;
+    }
+    const bool stream = req.stream;
+    auto call = std::make_shared<GenerationCall>(loop, std::move(req), deadline);
+    try {
+      call->submit();
+    } catch (const QueueFullError& e) {
+      throw HttpError(503, e.what(), "", "queue_full");
+    } catch (const Error& e) {
+      throw HttpError(400, e.what());
+    }
+    // Registered from here until its answer is written, so shutdown() waits for it.
+    auto reg = std::make_shared<Registration>(*this, *call);
+    if (!stream) {
+      send_json(res, run_to_answer(*call, *formatter));
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    // The whole stream is written in one provider call: httplib stops calling a provider once
+    // the server stops listening, and a stream in flight must run to its end on shutdown.
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [call, formatter](size_t, httplib::DataSink& sink) {
+          if (run_stream(*call, *formatter, [&](const std::string& text) {
+                return sink.write(text.data(), text.size());
+              })) {
+            sink.done();
+            return true;
+          }
+          return false;  // the client went away: the call is cancelled, the connection closed
+        },
+        // Also when the provider never ran (the client left before the headers were written).
+        [call, reg](bool) { call->cancel(); });
+  }
+
+  void routes() {
+    auto guard = [this](auto fn) {
+      return [this, fn](const httplib::Request& req, httplib::Response& res) {
+        try {
+          fn(req, res);
+        } catch (const HttpError& e) {
+          send_error(res, e);
+        } catch (const Error& e) {
+          send_error(res, HttpError(400, e.what()));
+        } catch (const std::bad_alloc&) {
+          send_error(res, HttpError(500, "out of memory"));
+        } catch (const std::exception& e) {
+          send_error(res, HttpError(500, str_cat("internal error: ", e.what())));
+        }
+      };
+    };
+    svr.Post("/v1/chat/completions",
+             guard([this](const auto& q, auto& r) { generation(q, r, Api::kChatCompletions); }));
+    svr.Post("/v1/completions",
+             guard([this](const auto& q, auto& r) { generation(q, r, Api::kCompletions); }));
+    svr.Post("/generate",
+             guard([this](const auto& q, auto& r) { generation(q, r, Api::kGenerate); }));
+    svr.Get("/v1/models",
+            guard([this](const auto&, auto& r) { send_json(r, models_json(model)); }));
+    svr.Get("/v1/models/(.+)", guard([this](const httplib::Request& q, auto& r) {
+              const std::string id = q.matches[1];
+              flow_of_model(id, model);  // 404 model_not_found unless served
+              for (const Json& m : models_json(model)["data"]) {
+                if (m["id"] == id) send_json(r, m);
+              }
+            }));
+    for (const char* path : {"/get_model_info", "/model_info"}) {
+      svr.Get(path, guard([this](const auto&, auto& r) { send_json(r, model_info_json(model)); }));
+    }
+    svr.Get("/health", guard([this](const auto&, auto& r) {
+              if (draining || !loop.accepting()) {
+                throw HttpError(503, "the server is shutting down or its engine failed");
+              }
+              r.status = 200;
+              r.set_content("", "text/plain");
+            }));
+    svr.Get("/metrics", guard([this](const auto&, auto& r) {
+              r.set_content(prometheus_text(loop.metrics()), "text/plain; version=0.0.4");
+            }));
+    // Everything else: 404, or 405 for a known path. Registered last, for every method httplib
+    // dispatches, so that a body is read (or refused with 413) before the answer.
+    const auto unmatched = [](const httplib::Request& req, httplib::Response& res) {
+      HttpError e = unmatched_route_error(req.method, req.path);
+      if (e.status() == 405) res.set_header("Allow", allowed_methods(req.path));
+      send_error(res, e);
+    };
+    svr.Get(".*", unmatched);
+    svr.Post(".*", unmatched);
+    svr.Put(".*", unmatched);
+    svr.Patch(".*", unmatched);
+    svr.Delete(".*", unmatched);
+    svr.Options(".*", unmatched);
+    // Errors httplib answers itself (413 over the body limit, 400 for a bad request line):
+    // give them OpenAI's body too.
+    svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty() || res.is_chunked_content_provider_) return;
+      std::string message = status_text(res.status);
+      if (res.status == 413) {
+        message = str_cat("the request body is larger than the limit of ", options.max_body_bytes,
+                          " bytes (--max-body-mb)");
+      } else if (res.status == 404) {
+        message = unmatched_route_error(req.method, req.path).what();
+      }
+      send_json(res, error_json(HttpError(res.status, message)), res.status);
+    });
+  }
+};
+
+HttpServer::HttpServer(EngineLoop& loop, ServedModel model, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(loop, std::move(model), std::move(options))) {
+  httplib::Server& svr = impl_->svr;
+  const size_t threads = std::max<size_t>(impl_->options.threads, 4);
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_payload_max_length(impl_->options.max_body_bytes);
+  svr.set_keep_alive_max_count(1000);
+  svr.set_tcp_nodelay(true);  // streamed tokens leave at once
+  impl_->routes();
+}
+
+HttpServer::~HttpServer() = default;
+
+int HttpServer::bind() {
+  httplib::Server& svr = impl_->svr;
+  const HttpServerOptions& o = impl_->options;
+  int port = o.port;
+  if (o.port == 0) {
+    port = svr.bind_to_any_port(o.host);
+    if (port < 0) fail("cannot listen on ", o.host, " (any port)");
+  } else if (!svr.bind_to_port(o.host, o.port)) {
+    fail("cannot listen on ", o.host, ":", o.port, " (in use, or not an address of this machine)");
+  }
+  return port;
+}
+
+void HttpServer::run() {
+  impl_->svr.listen_after_bind();
+}
+
+void HttpServer::shutdown(std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  s.draining = true;
+  s.svr.stop();
+  std::unique_lock<std::mutex> lock(s.mu);
+  if (!s.idle.wait_for(lock, grace, [&] { return s.calls.empty(); })) {
+    for (GenerationCall* call : s.calls) call->cancel();
+    s.idle.wait(lock, [&] { return s.calls.empty(); });
+  }
+}
+
+}  // namespace vortex::server

@@ -1,0 +1,47 @@
+#include "server/routes.h"
+
+namespace vortex::server {
+
+const std::vector<Route>& routes() {
+  static const std::vector<Route> kRoutes = {
+      {"POST", "/v1/chat/completions"},
+      {"POST", "/v1/completions"},
+      {"POST", "/generate"},
+      {"GET", "/v1/models"},
+      {"GET", "/v1/models/"},
+      {"GET", "/get_model_info"},
+      {"GET", "/model_info"},
+      {"GET", "/health"},
+      {"GET", "/metrics"},
+  };
+  return kRoutes;
+}
+
+namespace {
+
+bool matches(const Route& r, const std::string& path) {
+  const std::string p = r.path;
+  if (p.back() == '/') return path.size() > p.size() && path.compare(0, p.size(), p) == 0;
+  return path == p;
+}
+
+}  // namespace
+
+std::string allowed_methods(const std::string& path) {
+  for (const Route& r : routes()) {
+    if (matches(r, path)) return std::string(r.method) == "GET" ? "GET, HEAD" : r.method;
+  }
+  return "";
+}
+
+HttpError unmatched_route_error(const std::string& method, const std::string& path) {
+  const std::string allowed = allowed_methods(path);
+  if (!allowed.empty()) {
+    return HttpError(405, str_cat("Method ", printable(method, 16), " is not allowed for ",
+                                  printable(path, 120), " (use ", allowed, ")"));
+  }
+  return HttpError(404,
+                   str_cat("Invalid URL (", printable(method, 16), " ", printable(path, 120), ")"));
+}
+
+}  // namespace vortex::server
