@@ -1,7 +1,5 @@
 // `vortex bench`: throughput and latency of a synthetic workload (B requests of L random prompt
 // tokens, G generated tokens each), with the bandwidth floor of a decode step for comparison.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "cli/model_flags.h"
+#include "cli/progress.h"
 #include "cli/sparse_flags.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -49,34 +48,6 @@ double percentile(std::vector<double> v, double p) {
   size_t hi = std::min(v.size() - 1, lo + 1);
   return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
 }
-
-// One line on stderr, redrawn in place on a terminal, else printed every 10%.
-class Progress {
- public:
-  Progress(const char* what, int64_t total) : what_(what), total_(total), tty_(isatty(2)) {}
-  void update(int64_t done) {
-    if (total_ <= 0) return;
-    int pct = static_cast<int>(100 * done / total_);
-    if (pct == last_) return;
-    if (tty_) {
-      int bar = pct / 4;
-      std::fprintf(stderr, "\r%-8s [%.*s%*s] %3d%% (%lld/%lld)", what_, bar,
-                   "=========================", 25 - bar, "", pct, static_cast<long long>(done),
-                   static_cast<long long>(total_));
-      if (done >= total_) std::fprintf(stderr, "\n");
-    } else if (pct / 10 != last_ / 10 || pct == 100) {
-      std::fprintf(stderr, "%s: %d%% (%lld/%lld)\n", what_, pct, static_cast<long long>(done),
-                   static_cast<long long>(total_));
-    }
-    last_ = pct;
-  }
-
- private:
-  const char* what_;
-  int64_t total_;
-  bool tty_;
-  int last_ = -1;
-};
 
 // Runs the workload once (dense when `sparse` is null) and returns its figures.
 Json run_bench(const LoadedModel& model, const BenchArgs& a, EngineOptions eo,
