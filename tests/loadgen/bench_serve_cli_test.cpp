@@ -108,6 +108,7 @@ TEST(BenchServeCli, RunsAgainstAServerAndPrintsJson) {
     EXPECT_EQ(b["vortex"], Json({{"flow", "quest"}}));
     EXPECT_EQ(b["ignore_eos"], true);
   }
+  for (const std::string& a : server.authorizations()) EXPECT_EQ(a, "Bearer k");
 
   // The text report, with the progress line on stderr.
   r = run_vortex({"bench-serve", "--url", server.url(), "--num-prompts", "3", "--endpoint",

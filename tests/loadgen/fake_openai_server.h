@@ -60,6 +60,11 @@ class FakeOpenAiServer {
     std::lock_guard lock(mu_);
     return bodies_;
   }
+  // The Authorization header of each generation request ("" when none).
+  std::vector<std::string> authorizations() const {
+    std::lock_guard lock(mu_);
+    return authorizations_;
+  }
   int max_in_flight() const {
     std::lock_guard lock(mu_);
     return max_in_flight_;
@@ -71,6 +76,7 @@ class FakeOpenAiServer {
     {
       std::lock_guard lock(mu_);
       bodies_.push_back(body);
+      authorizations_.push_back(req.get_header_value("Authorization"));
     }
     if (options_.fail_status != 0) {
       res.status = options_.fail_status;
@@ -175,6 +181,7 @@ class FakeOpenAiServer {
   std::thread thread_;
   mutable std::mutex mu_;
   std::vector<Json> bodies_;
+  std::vector<std::string> authorizations_;
   int in_flight_ = 0, max_in_flight_ = 0;
 };
 
