@@ -69,7 +69,12 @@ httplib::Headers to_headers(const ClientOptions& o) {
 std::string body_excerpt(const std::string& body) {
   std::string text = body.substr(0, std::min<size_t>(body.size(), 300));
   // Most servers answer errors with {"error": {"message": ...}} or {"detail": ...}.
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json j;
+  try {
+    j = parse_json(body, "error body");
+  } catch (const Error&) {
+    return printable(text, 200);  // not JSON: the text as it came
+  }
   if (j.is_object()) {
     if (j.contains("error") && j["error"].is_object() && j["error"].contains("message") &&
         j["error"]["message"].is_string()) {
@@ -124,7 +129,13 @@ std::string first_served_model(const ServerUrl& server, const ClientOptions& opt
   if (res->status != 200) {
     fail(where, ": HTTP ", res->status, ": ", body_excerpt(res->body), " (give --model)");
   }
-  Json j = Json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  Json j;
+  try {
+    // Under the project's JSON limits: the answer comes from whatever listens at the URL.
+    j = parse_json(res->body, where);
+  } catch (const Error&) {
+    fail(where, ": the answer is not JSON (give --model)");
+  }
   if (!j.is_object() || !j.contains("data") || !j["data"].is_array()) {
     fail(where, ": expected an object with a \"data\" list (give --model)");
   }
