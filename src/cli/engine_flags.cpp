@@ -28,6 +28,9 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f, const EngineFlagSet& set) {
                       "Tokens computed per step (prefill chunk budget; at least the batch)")
           ->capture_default_str();
   add_prefill_first_flag(cmd, f.prefill_first);
+  cmd->add_flag("--no-prefix-cache", f.no_prefix_cache,
+                "Compute every prompt in full: do not share the KV pages of prompt prefixes "
+                "between requests");
   cmd->add_option("--threads", f.threads, "CPU threads (0 = all cores)")->capture_default_str();
 }
 
@@ -63,6 +66,7 @@ EngineOptions engine_options_from_flags(const EngineFlags& f, const EngineFlagSe
   eo.max_running = f.max_batch;
   eo.max_step_tokens = std::max(f.max_step_tokens, f.max_batch);
   eo.prefill_first = f.prefill_first;
+  eo.prefix_cache = !f.no_prefix_cache;
   return eo;
 }
 

@@ -20,6 +20,7 @@ struct EngineFlags {
   int32_t max_batch = 64;
   int32_t max_step_tokens = 512;
   bool prefill_first = false;
+  bool no_prefix_cache = false;
   int32_t threads = 0;  // 0: all cores
   // Set by add_engine_flags: whether the user gave --max-step-tokens.
   CLI::Option* max_step_tokens_opt = nullptr;

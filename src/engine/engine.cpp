@@ -74,8 +74,11 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       runner_(make_model_runner(options.device, model, geometry_of(model, options.page_size),
                                 num_pages_)),
       pool_(num_pages_),
+      prefix_cache_(options.prefix_cache ? std::make_unique<PrefixCache>(options.page_size)
+                                         : nullptr),
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
                                  num_pages_, options.prefill_first}) {
+  scheduler_.set_prefix_cache(prefix_cache_.get());
   if (options.sparse) {
     flow_name_ = std::filesystem::path(options.sparse->flow_path).stem().string();
     runner_->set_sparse_attention(options.sparse);
@@ -295,6 +298,8 @@ std::vector<GenerationResult> Engine::step() {
   const double recall_before = sparse ? sparse->recall_seconds : 0.0;
   auto f0 = std::chrono::steady_clock::now();
   std::vector<SampledToken> tokens = runner_->step(work, rows);
+  // The step's K/V are written: full prompt pages it completed can be shared from now on.
+  scheduler_.cache_computed_pages(work, pool_);
   // Measuring recall is a diagnostic pass: keep it out of the serving time.
   last_step_.diagnostic_seconds = sparse ? sparse->recall_seconds - recall_before : 0.0;
   stats_.diagnostic_seconds += last_step_.diagnostic_seconds;

@@ -21,6 +21,7 @@
 #include "engine/scheduler.h"
 #include "flow/budget_planner.h"
 #include "kv/page_pool.h"
+#include "kv/prefix_cache.h"
 
 namespace vortex {
 
@@ -80,6 +81,9 @@ struct EngineOptions {
   bool prefill_first = false;
   // Sparse decode attention by a flow; null = dense.
   std::shared_ptr<const SparseAttentionConfig> sparse;
+  // Full KV pages of prompts stay cached after their requests and are shared with later requests
+  // whose prompts start with the same tokens (kv/prefix_cache.h); false: every prompt is computed.
+  bool prefix_cache = true;
 };
 
 struct EngineStats {
@@ -135,8 +139,12 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   int32_t num_running() const { return static_cast<int32_t>(scheduler_.running().size()); }
   int32_t num_waiting() const { return static_cast<int32_t>(scheduler_.num_waiting()); }
-  // KV pages held by requests.
-  int32_t pages_used() const { return pool_.num_pages() - pool_.num_free(); }
+  // KV pages held by requests (pages only the prefix cache holds are not counted).
+  int32_t pages_used() const {
+    return pool_.num_pages() - pool_.num_free() - pool_.num_cached_only();
+  }
+  // Pages the prefix cache holds (some may be in use by requests too); null without a cache.
+  const PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
 
   const EngineStats& stats() const { return stats_; }
   const StepInfo& last_step() const { return last_step_; }
@@ -155,6 +163,7 @@ class Engine {
   int32_t num_pages_;
   std::unique_ptr<ModelRunner> runner_;
   PagePool pool_;
+  std::unique_ptr<PrefixCache> prefix_cache_;  // its pages live in pool_; null when off
   Scheduler scheduler_;
   std::map<int64_t, std::unique_ptr<Active>> active_;
   std::map<const Request*, Active*> by_request_;

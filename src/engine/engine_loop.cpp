@@ -251,6 +251,11 @@ void EngineLoop::Impl::publish() {
     m.waiting = intake_size + engine->num_waiting();
     m.preemptions = engine->stats().preemptions;
     m.kv_pages_used = engine->pages_used();
+    m.kv_pages_cached = engine->page_pool().num_cached_only();
+    if (const PrefixCache* cache = engine->prefix_cache()) {
+      m.prefix_cache_queries = cache->stats().queries;
+      m.prefix_cache_hits = cache->stats().hits;
+    }
   } else {
     m.waiting = intake_size;
   }

@@ -84,7 +84,8 @@ struct EngineLoopMetrics {
   std::map<std::string, int64_t> finished_by_reason;  // "stop", "length", "abort"
   int64_t preemptions = 0;
   int32_t kv_pages_total = 0;
-  int32_t kv_pages_used = 0;         // held by requests (and, later, the prefix cache)
+  int32_t kv_pages_used = 0;         // held by requests
+  int32_t kv_pages_cached = 0;       // held only by the prefix cache (evictable, so free to use)
   int64_t prefix_cache_queries = 0;  // prompt pages looked up (0 without a prefix cache)
   int64_t prefix_cache_hits = 0;     // of those, pages found in the cache
   // Requests admitted to the engine, by GenerationParams::flow; "" is counted under the

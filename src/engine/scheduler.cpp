@@ -122,7 +122,7 @@ void Scheduler::plan_prefill_only(PagePool& pool, int32_t& budget,
 int32_t Scheduler::token_room(size_t index, const PagePool& pool, int32_t held_back) const {
   const int32_t p = limits_.page_size;
   const Request& r = *running_[index];
-  int64_t free_to_it = std::max(0, pool.num_free() - held_back);
+  int64_t free_to_it = std::max(0, pool.num_available() - held_back);
   int64_t room = static_cast<int64_t>(r.blocks.capacity(p)) - r.num_computed + free_to_it * p;
   return static_cast<int32_t>(std::min<int64_t>(room, tokens_left(r)));
 }
@@ -137,6 +137,9 @@ int32_t Scheduler::pages_held_back(const Request* except) const {
 void Scheduler::reserve_and_plan(Request* request, int32_t count, PagePool& pool, int32_t& budget,
                                  std::vector<ScheduledWork>& work) {
   VORTEX_ASSERT(count >= 1 && count <= budget);
+  const int32_t needed =
+      request->blocks.pages_needed(request->num_computed + count, limits_.page_size);
+  if (cache_ && needed > pool.num_free()) cache_->evict(needed - pool.num_free(), pool);
   bool reserved = request->blocks.reserve(pool, request->num_computed + count, limits_.page_size);
   VORTEX_ASSERT(reserved);  // the caller sized count to the free pages
   work.push_back(ScheduledWork{request, request->num_computed, count});
@@ -151,15 +154,52 @@ void Scheduler::admit(PagePool& pool, int32_t& budget, std::vector<ScheduledWork
     Request* r = waiting_.front();
     VORTEX_ASSERT(r->num_computed == 0 && r->blocks.pages().empty());
     // Keep a page for every running request whose next token starts a new page.
-    int32_t held_back = pages_held_back(nullptr);
-    int64_t room = static_cast<int64_t>(std::max(0, pool.num_free() - held_back)) * p;
-    int32_t count = static_cast<int32_t>(std::min<int64_t>(
-        {room, static_cast<int64_t>(r->seq_len()), static_cast<int64_t>(budget)}));
-    if (count < 1) break;  // FIFO: nobody overtakes the head of the queue
+    const int32_t held_back = pages_held_back(nullptr);
+    auto room = [&] {
+      int64_t pages = std::max(0, pool.num_available() - held_back);
+      int64_t tokens = pages * p + r->blocks.capacity(p) - r->num_computed;
+      return static_cast<int32_t>(
+          std::min<int64_t>({tokens, static_cast<int64_t>(r->seq_len() - r->num_computed),
+                             static_cast<int64_t>(budget)}));
+    };
+    if (room() < 1) break;  // FIFO: nobody overtakes the head of the queue
+    // A matched prefix needs no new pages, but the pages it takes from the cache are no longer
+    // evictable: in the rare case that leaves no room, the match is undone and the queue waits.
+    match_prefix(r, pool);
+    const int32_t count = room();
+    if (count < 1) {
+      r->blocks.release_all(pool);
+      r->blocks = BlockTable{};
+      r->num_computed = 0;
+      break;
+    }
     waiting_.pop_front();
     r->state = RequestState::kRunning;
     running_.push_back(r);
     reserve_and_plan(r, count, pool, budget, work);
+  }
+}
+
+void Scheduler::match_prefix(Request* request, PagePool& pool) {
+  if (!cache_) return;
+  const int32_t p = limits_.page_size;
+  // Only prompt pages are cached; at least the last token of the sequence is computed.
+  const int32_t usable =
+      std::min(static_cast<int32_t>(request->prompt.size()), request->seq_len() - 1);
+  std::vector<int32_t> pages = cache_->match(request->prompt, usable / p, pool);
+  request->num_computed = static_cast<int32_t>(pages.size()) * p;
+  request->blocks.adopt(std::move(pages));
+}
+
+void Scheduler::cache_computed_pages(const std::vector<ScheduledWork>& work, PagePool& pool) {
+  if (!cache_) return;
+  const int32_t p = limits_.page_size;
+  for (const ScheduledWork& w : work) {
+    const Request& r = *w.request;
+    const int32_t prompt_len = static_cast<int32_t>(r.prompt.size());
+    // Prompt pages this work filled: the full pages below min(computed, prompt length).
+    const int32_t full = std::min(w.first + w.count, prompt_len) / p;
+    if (full > w.first / p) cache_->insert(r.prompt, r.blocks.pages(), full, pool);
   }
 }
 

@@ -19,6 +19,13 @@
 // with its preemptions, so the engine never stalls. Requests thus finish their prompts first and
 // decode in lockstep, as in throughput-oriented servers.
 //
+// With a prefix cache (set_prefix_cache), admission first looks the request's prompt up in it:
+// the full pages of the longest cached prefix join the request's block table as computed tokens
+// (at most (length - 1) / page_size of them, so the last token is always computed), and pages
+// only the cache holds count as available: they are evicted, least recently used first, when an
+// allocation needs them. Preempting a request keeps its cached prompt pages in the cache, so its
+// recompute matches them again.
+//
 // Under both policies, every running request but the most recently admitted has at most one token
 // left before and after a step (only the newest can be part-way through a multi-token prefill: an
 // older one was cut short by the budget or the pages, which stops admission). Under decode first
@@ -34,6 +41,7 @@
 
 #include "engine/request.h"
 #include "kv/page_pool.h"
+#include "kv/prefix_cache.h"
 
 namespace vortex {
 
@@ -70,6 +78,13 @@ class Scheduler {
   // work samples() (or finishes it) and only then calls schedule again.
   std::vector<ScheduledWork> schedule(PagePool& pool);
 
+  // Shares full prompt pages between requests through `cache` (null: no sharing). The cache
+  // must be built on the pool given to schedule(), and outlive the scheduler's use of it.
+  void set_prefix_cache(PrefixCache* cache) { cache_ = cache; }
+  // After the runner computed the step's work: offers the prompt pages that work completed to
+  // the prefix cache (none without one).
+  void cache_computed_pages(const std::vector<ScheduledWork>& work, PagePool& pool);
+
   // Releases the request's pages and drops it from the running set or the waiting queue;
   // state kFinished.
   void finish(Request* request, PagePool& pool);
@@ -101,8 +116,11 @@ class Scheduler {
   void admit(PagePool& pool, int32_t& budget, std::vector<ScheduledWork>& work);
   void reserve_and_plan(Request* request, int32_t count, PagePool& pool, int32_t& budget,
                         std::vector<ScheduledWork>& work);
+  // Gives a request being admitted the cached pages of its prompt's longest cached prefix.
+  void match_prefix(Request* request, PagePool& pool);
 
   SchedulerLimits limits_;
+  PrefixCache* cache_ = nullptr;
   std::deque<Request*> waiting_;
   std::vector<Request*> running_;  // in admission order: back() is the most recently admitted
   std::vector<Request*> preempted_;

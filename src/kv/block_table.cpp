@@ -30,6 +30,11 @@ bool BlockTable::reserve(PagePool& pool, int32_t num_tokens, int32_t page_size) 
   return true;
 }
 
+void BlockTable::adopt(std::vector<int32_t> pages) {
+  VORTEX_ASSERT(pages_.empty());
+  pages_ = std::move(pages);
+}
+
 void BlockTable::release_all(PagePool& pool) {
   for (int32_t page : pages_) pool.release(page);
   pages_.clear();

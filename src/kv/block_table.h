@@ -21,6 +21,9 @@ class BlockTable {
   // Grows the table so that num_tokens fit. All or nothing: false (and the pool untouched) when
   // the pool has too few free pages.
   bool reserve(PagePool& pool, int32_t num_tokens, int32_t page_size);
+  // Starts an empty table with pages the caller already holds a reference on (a prefix matched
+  // in the prefix cache); the table now owns those references.
+  void adopt(std::vector<int32_t> pages);
   // Drops this table's hold on every page (shared pages stay with their other owners).
   void release_all(PagePool& pool);
 

@@ -25,11 +25,23 @@ class PagePool {
   // 0 for a free page.
   int32_t refcount(int32_t page) const;
 
+  // The prefix cache's own reference (kv/prefix_cache.h): cache() adds it to a page in use,
+  // uncache() drops it. A page whose only owner is the cache can be evicted whenever pages run
+  // short, so the scheduler counts it as available.
+  void cache(int32_t page);
+  void uncache(int32_t page);
+  bool is_cached(int32_t page) const;
+  int32_t num_cached_only() const { return cached_only_; }
+  // Free pages plus pages only the prefix cache holds.
+  int32_t num_available() const { return num_free() + cached_only_; }
+
  private:
   void check_in_range(int32_t page) const;
 
   std::vector<int32_t> refcounts_;
-  std::vector<int32_t> free_;  // a stack: the next page handed out is free_.back()
+  std::vector<uint8_t> cached_;  // the prefix cache holds a reference
+  int32_t cached_only_ = 0;      // pages with the cache's reference and no other
+  std::vector<int32_t> free_;    // a stack: the next page handed out is free_.back()
 };
 
 }  // namespace vortex

@@ -71,7 +71,7 @@ void PrefixCache::insert(const std::vector<int32_t>& tokens, const std::vector<i
       const auto begin = tokens.begin() + static_cast<ptrdiff_t>(i) * page_size_;
       Node node{Key{parent, std::vector<int32_t>(begin, begin + page_size_)},
                 pages[static_cast<size_t>(i)], 0, ++clock_};
-      pool.retain(node.page);
+      pool.cache(node.page);
       index_.emplace(node.key, id);
       if (parent >= 0) {
         Node& p = nodes_.at(parent);
@@ -96,7 +96,7 @@ void PrefixCache::remove_leaf(int64_t id, PagePool& pool) {
     Node& p = nodes_.at(node.key.parent);
     if (--p.children == 0) leaves_.insert({p.last_used, node.key.parent});
   }
-  pool.release(node.page);
+  pool.uncache(node.page);
   index_.erase(node.key);
   nodes_.erase(it);
 }
@@ -122,14 +122,8 @@ int32_t PrefixCache::evict(int32_t count, PagePool& pool) {
   return freed;
 }
 
-int32_t PrefixCache::evictable(const PagePool& pool) const {
-  int32_t n = 0;
-  for (const auto& [id, node] : nodes_) n += pool.refcount(node.page) == 1 ? 1 : 0;
-  return n;
-}
-
 void PrefixCache::clear(PagePool& pool) {
-  for (const auto& [id, node] : nodes_) pool.release(node.page);
+  for (const auto& [id, node] : nodes_) pool.uncache(node.page);
   nodes_.clear();
   index_.clear();
   leaves_.clear();

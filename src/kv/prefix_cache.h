@@ -12,10 +12,10 @@
 // copy-on-write in the simplest form: the page that would be written is recomputed instead of
 // copied (at most P - 1 extra tokens per request).
 //
-// The cache holds one reference on each page it keeps (PagePool refcounts). A page only the
-// cache holds is evictable; since a request holds every page of the prefix it matched, no page
-// under an evictable page is held by a request either, so eviction takes least recently used
-// leaves first and never breaks a chain that is in use.
+// The cache holds one reference on each page it keeps (PagePool::cache). A page only the
+// cache holds is evictable (PagePool counts them); since a request holds every page of the prefix
+// it matched, no page under an evictable page is held by a request either, so eviction takes least
+// recently used leaves first and never breaks a chain that is in use.
 #pragma once
 
 #include <cstdint>
@@ -52,8 +52,7 @@ class PrefixCache {
   // Frees up to `count` pages that only the cache holds, least recently used first. Returns how
   // many it freed.
   int32_t evict(int32_t count, PagePool& pool);
-  // Pages evict() could free now.
-  int32_t evictable(const PagePool& pool) const;
+  // Pages evict() could free now: PagePool::num_cached_only().
   // Drops every page the cache holds (pages in use stay with their requests).
   void clear(PagePool& pool);
 

@@ -128,6 +128,41 @@ TEST(Cli, GenerateRunsSeveralPromptsAndChat) {
   EXPECT_EQ(n, 3);
 }
 
+TEST(Cli, GenerateIsTheSameWithAndWithoutThePrefixCache) {
+  // Two prompts sharing their first 40 tokens: the second reuses two full pages of the first
+  // when the cache is on (--max-batch 1 runs them one after the other).
+  std::string head;
+  for (int i = 0; i < 40; ++i) head += std::to_string(3 + (i * 7) % 50) + ",";
+  std::vector<std::string> args = {"generate",
+                                   "--model",
+                                   data("models/tiny-llama"),
+                                   "--prompt-ids",
+                                   head + "9,8,7",
+                                   "--prompt-ids",
+                                   head + "1,2",
+                                   "--max-tokens",
+                                   "6",
+                                   "--max-batch",
+                                   "1",
+                                   "--json"};
+  CmdResult on = vortex(args);
+  args.push_back("--no-prefix-cache");
+  CmdResult off = vortex(args);
+  ASSERT_EQ(on.code, 0) << on.err;
+  ASSERT_EQ(off.code, 0) << off.err;
+  std::istringstream on_lines(on.out), off_lines(off.out);
+  std::string a, b;
+  int n = 0;
+  while (std::getline(on_lines, a) && std::getline(off_lines, b)) {
+    Json ja = parse_json(a, "generate output"), jb = parse_json(b, "generate output");
+    EXPECT_EQ(ja["token_ids"], jb["token_ids"]);
+    if (++n == 2) {
+      EXPECT_LT(ja["stats"]["prefill_tokens"].get<int>(), jb["stats"]["prefill_tokens"].get<int>());
+    }
+  }
+  EXPECT_EQ(n, 2);
+}
+
 TEST(Cli, TokenizeMatchesHuggingFaceTokenizers) {
   Json ref = read_json_file(data("tokenizers/qwen3/tokenizer_reference.json"));
   int checked = 0;

@@ -75,3 +75,29 @@ TEST(PagePool, RejectsEmptyPool) {
 
 }  // namespace
 }  // namespace vortex
+
+namespace vortex {
+namespace {
+
+TEST(PagePool, CountsPagesOnlyThePrefixCacheHoldsAsAvailable) {
+  PagePool pool(3);
+  int32_t page = *pool.allocate();
+  EXPECT_EQ(pool.num_available(), 2);
+  pool.cache(page);  // the request and the cache hold it
+  EXPECT_TRUE(pool.is_cached(page));
+  EXPECT_EQ(pool.num_cached_only(), 0);
+  pool.release(page);  // the request ends: only the cache is left
+  EXPECT_EQ(pool.num_cached_only(), 1);
+  EXPECT_EQ(pool.num_free(), 2);
+  EXPECT_EQ(pool.num_available(), 3);
+  pool.retain(page);  // another request matches it
+  EXPECT_EQ(pool.num_cached_only(), 0);
+  pool.release(page);
+  pool.uncache(page);  // evicted
+  EXPECT_FALSE(pool.is_cached(page));
+  EXPECT_EQ(pool.num_cached_only(), 0);
+  EXPECT_EQ(pool.num_free(), 3);
+}
+
+}  // namespace
+}  // namespace vortex

@@ -95,12 +95,12 @@ TEST(PrefixCache, EvictsLeastRecentlyUsedLeavesThatNoRequestHolds) {
   release(pool, pa);
   release(pool, pb);
   EXPECT_EQ(pool.num_free(), 4);
-  EXPECT_EQ(cache.evictable(pool), 4);
+  EXPECT_EQ(pool.num_cached_only(), 4);
 
   // Use a again: b is now the least recently used chain, and goes first, leaf before parent.
   std::vector<int32_t> held = cache.match(a, 2, pool);
   ASSERT_EQ(held.size(), 2u);
-  EXPECT_EQ(cache.evictable(pool), 2);
+  EXPECT_EQ(pool.num_cached_only(), 2);
   EXPECT_EQ(cache.evict(1, pool), 1);
   EXPECT_EQ(pool.refcount(pb[1]), 0);
   EXPECT_EQ(pool.refcount(pb[0]), 1);
