@@ -35,9 +35,15 @@ if [ "$mode" = prepare ]; then
     "$CARRY/bin/" 2>/dev/null || true
   rm -f "$CARRY"/bin/*.cmake
   cp -L /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 /usr/lib/x86_64-linux-gnu/libutf8proc.so.2 "$CARRY/lib/"
+  # cpp-httplib is a shared library in Debian, with OpenSSL, zlib and brotli behind it: carried
+  # for the prebuilt binaries and for linking the source build (LD_LIBRARY_PATH finds them).
+  for so in libcpp-httplib.so.0.11 libssl.so.3 libcrypto.so.3 libz.so.1 libbrotlidec.so.1 \
+      libbrotlienc.so.1 libbrotlicommon.so.1; do
+    cp -L "/usr/lib/x86_64-linux-gnu/$so" "$CARRY/lib/"
+  done
   p=$CARRY/prefix
   cp -r /usr/include/nlohmann /usr/include/CLI /usr/include/gtest /usr/include/gmock \
-    /usr/include/pcre2.h /usr/include/utf8proc.h "$p/include/"
+    /usr/include/pcre2.h /usr/include/utf8proc.h /usr/include/httplib.h "$p/include/"
   cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$p/share/cmake/"
   mkdir -p "$p/lib/x86_64-linux-gnu/cmake"
   cp -r /usr/lib/x86_64-linux-gnu/cmake/GTest "$p/lib/x86_64-linux-gnu/cmake/"
@@ -48,6 +54,17 @@ if [ "$mode" = prepare ]; then
     sed 's|^prefix=.*|prefix=${pcfiledir}/../../..|' \
       /usr/lib/x86_64-linux-gnu/pkgconfig/$pc.pc >"$p/lib/x86_64-linux-gnu/pkgconfig/$pc.pc"
   done
+  cp -L /usr/lib/x86_64-linux-gnu/libcpp-httplib.so "$p/lib/x86_64-linux-gnu/"
+  cat >"$p/lib/x86_64-linux-gnu/pkgconfig/cpp-httplib.pc" <<'PC'
+prefix=${pcfiledir}/../../..
+includedir=${prefix}/include
+libdir=${prefix}/lib/x86_64-linux-gnu
+Name: cpp-httplib
+Description: cpp-httplib, carried (its OpenSSL, zlib and brotli are in .carry/gpu/lib)
+Version: 0.11.4
+Libs: -L${libdir} -lcpp-httplib
+Cflags: -I${includedir} -DCPPHTTPLIB_OPENSSL_SUPPORT -DCPPHTTPLIB_ZLIB_SUPPORT -DCPPHTTPLIB_BROTLI_SUPPORT
+PC
   cp /usr/bin/pkgconf "$p/bin/pkgconf.bin"
   cp -L /lib/x86_64-linux-gnu/libpkgconf.so.3 "$p/bin/"
   cat >"$p/bin/pkg-config" <<'WRAP'
@@ -71,6 +88,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 # 1. Build from source against the carried prefix.
 bin=""
+# The carried shared libraries: for linking the source build and for running either build.
+export LD_LIBRARY_PATH="$PWD/$CARRY/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ -d "$CARRY/prefix" ]; then
   p=$PWD/$CARRY/prefix
   start=$(date +%s)
@@ -85,10 +104,7 @@ if [ -d "$CARRY/prefix" ]; then
     tail -20 "$OUT/build.log"
   fi
 fi
-if [ -z "$bin" ]; then
-  bin=$CARRY/bin
-  export LD_LIBRARY_PATH="$PWD/$CARRY/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+[ -z "$bin" ] && bin=$CARRY/bin
 
 # 2. GPU tests.
 status=0

@@ -111,7 +111,11 @@ std::string prometheus_text(const EngineLoopMetrics& m) {
             static_cast<double>(m.preemptions));
   e.gauge(p + "kv_cache_pages_total", "KV cache pages.", m.kv_pages_total);
   e.gauge(p + "kv_cache_pages_used", "KV cache pages held by requests.", m.kv_pages_used);
-  e.gauge(p + "kv_cache_pages_free", "KV cache pages free.", m.kv_pages_total - m.kv_pages_used);
+  e.gauge(p + "kv_cache_pages_cached",
+          "KV cache pages held only by the prefix cache (evicted when requests need them).",
+          m.kv_pages_cached);
+  e.gauge(p + "kv_cache_pages_free", "KV cache pages neither used nor cached.",
+          m.kv_pages_total - m.kv_pages_used - m.kv_pages_cached);
   e.gauge(p + "kv_cache_usage_ratio", "Fraction of the KV cache pages in use.",
           m.kv_pages_total > 0 ? static_cast<double>(m.kv_pages_used) / m.kv_pages_total : 0.0);
   e.counter(p + "prefix_cache_queries_total", "Prompt pages looked up in the prefix cache.",

@@ -21,6 +21,7 @@ EngineLoopMetrics sample_metrics() {
   m.preemptions = 1;
   m.kv_pages_total = 64;
   m.kv_pages_used = 16;
+  m.kv_pages_cached = 8;
   m.prefix_cache_queries = 10;
   m.prefix_cache_hits = 4;
   m.requests_per_flow = {{"block_topk", 3}, {"dense", 2}, {"odd\"name\\x\n", 1}};
@@ -46,7 +47,8 @@ TEST(PrometheusMetrics, EveryFigureIsExposedUnderTheVortexPrefix) {
   EXPECT_CONTAINS(text, "vortex:requests_finished_total{reason=\"abort\"} 0\n");
   EXPECT_CONTAINS(text, "vortex:num_preemptions_total 1\n");
   EXPECT_CONTAINS(text, "vortex:kv_cache_pages_used 16\n");
-  EXPECT_CONTAINS(text, "vortex:kv_cache_pages_free 48\n");
+  EXPECT_CONTAINS(text, "vortex:kv_cache_pages_cached 8\n");
+  EXPECT_CONTAINS(text, "vortex:kv_cache_pages_free 40\n");
   EXPECT_CONTAINS(text, "vortex:kv_cache_usage_ratio 0.25\n");
   EXPECT_CONTAINS(text, "vortex:prefix_cache_hit_rate 0.4\n");
   EXPECT_CONTAINS(text, "vortex:requests_total{flow=\"block_topk\"} 3\n");
