@@ -57,6 +57,20 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   return static_cast<int32_t>(std::min<size_t>(n, INT32_MAX / 2));
 }
 
+// Whether prompt pages may be shared. The CUDA runner keeps a flow's State per physical page
+// (reset when the page gets its first token), so a shared page would share its State between
+// requests: flows with a State run without the prefix cache there. The CPU runner keeps State
+// per request, so sharing stays exact.
+bool shares_prefixes(const EngineOptions& o) {
+  if (!o.prefix_cache) return false;
+  if (o.device == Device::kCuda && o.sparse) {
+    for (const flow::FieldDecl& f : o.sparse->program.fields) {
+      if (f.kind == flow::FieldKind::kState) return false;
+    }
+  }
+  return true;
+}
+
 KvGeometry geometry_of(const LoadedModel& m, int32_t page_size) {
   return {m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, page_size};
 }
@@ -74,8 +88,8 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       runner_(make_model_runner(options.device, model, geometry_of(model, options.page_size),
                                 num_pages_)),
       pool_(num_pages_),
-      prefix_cache_(options.prefix_cache ? std::make_unique<PrefixCache>(options.page_size)
-                                         : nullptr),
+      prefix_cache_(shares_prefixes(options) ? std::make_unique<PrefixCache>(options.page_size)
+                                             : nullptr),
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
                                  num_pages_, options.prefill_first}) {
   scheduler_.set_prefix_cache(prefix_cache_.get());
