@@ -22,8 +22,7 @@ flow::FlowGeometry flow_geometry(const KvGeometry& kv, int32_t num_q_heads) {
 }  // namespace
 
 CpuSparseAttention::CpuSparseAttention(std::shared_ptr<const SparseAttentionConfig> config,
-                                       const KvGeometry& kv, int32_t num_pages,
-                                       int32_t num_q_heads)
+                                       const KvGeometry& kv, int32_t num_pages, int32_t num_q_heads)
     : config_(std::move(config)),
       kv_(kv),
       num_q_heads_(num_q_heads),
@@ -44,8 +43,9 @@ void CpuSparseAttention::begin_step(const std::vector<ScheduledWork>& work) {
     const ScheduledWork& w = work[i];
     const Request& r = *w.request;
     // One query at the end of a request that is generating: a decode row. (A re-prefill after
-    // preemption runs its chunks dense, as prefill does.)
-    if (w.count == 1 && !r.output.empty() && w.first + 1 == r.seq_len()) {
+    // preemption runs its chunks dense, as prefill does.) A request that asked for dense
+    // attention has none: its rows read every page and are not in the flow's statistics.
+    if (w.count == 1 && !r.dense && !r.output.empty() && w.first + 1 == r.seq_len()) {
       decode_rows_.push_back({i, r.id, (w.first + P) / P, &r.blocks.pages()});
     }
     for (int32_t pos = w.first; pos < w.first + w.count; ++pos) {

@@ -131,18 +131,15 @@ void Engine::validate_request(const std::vector<int32_t>& prompt,
   if (params.top_logprobs < 0 || params.top_logprobs > kMaxTopLogprobs) {
     fail_usage("top_logprobs must be in [0, ", kMaxTopLogprobs, "], got ", params.top_logprobs);
   }
+  // "dense" is always allowed: full attention for this request, beside the flow's requests.
   const std::string& flow = params.flow;
-  if (flow == "dense" && !flow_name_.empty()) {
-    fail_usage("flow: per-request dense attention is not supported yet: this engine runs flow '",
-               flow_name_, "' for every request (give \"\" or \"", flow_name_, "\")");
-  }
   if (!flow.empty() && flow != "dense" && flow != flow_name_) {
     if (flow_name_.empty()) {
       fail_usage("flow: no flow named '", flow, "' is loaded: this engine runs dense attention",
                  " (give \"\" or \"dense\")");
     }
     fail_usage("flow: no flow named '", flow, "' is loaded: this engine runs flow '", flow_name_,
-               "' (give \"\" or \"", flow_name_, "\")");
+               "' (give \"\", \"", flow_name_, "\" or \"dense\")");
   }
   if (has_budget_overrides(params.budget)) {
     fail_usage("budget: per-request budget overrides are not supported yet: every request uses ",
@@ -160,6 +157,7 @@ int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams&
   auto a = std::make_unique<Active>();
   a->request.id = next_id_++;
   a->request.prompt = std::move(prompt);
+  a->request.dense = params.flow == "dense";
   a->params = params;
   a->on_token = std::move(on_token);
   // Never generate past the context: the last token must still have a position.

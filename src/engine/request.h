@@ -20,6 +20,9 @@ struct Request {
   BlockTable blocks;
   RequestState state = RequestState::kWaiting;
   int32_t num_preemptions = 0;
+  // Full attention for this request even where the engine runs a flow (GenerationParams::flow
+  // "dense"): its decode rows read every page, in the same batches as the flow's rows.
+  bool dense = false;
 
   int32_t seq_len() const { return static_cast<int32_t>(prompt.size() + output.size()); }
   // Token i of the sequence: the prompt, then the output.

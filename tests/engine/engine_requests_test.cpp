@@ -88,14 +88,52 @@ TEST(EngineRequests, RequestsNameTheEnginesFlowOrNothing) {
   gp.flow = "block_topk";
   EXPECT_NO_THROW(e.validate_request({1, 2}, gp));
   gp.flow = "dense";
-  EXPECT_NE(error_of([&] {
-              e.validate_request({1, 2}, gp);
-            }).find("per-request dense attention is not supported yet"),
-            std::string::npos);
+  EXPECT_NO_THROW(e.validate_request({1, 2}, gp));
   gp.flow = "quest";
   std::string error = error_of([&] { e.validate_request({1, 2}, gp); });
   EXPECT_NE(error.find("no flow named 'quest'"), std::string::npos) << error;
   EXPECT_NE(error.find("block_topk"), std::string::npos) << error;
+}
+
+// Requests asking for dense attention share batches with the flow's requests: each gets exactly
+// the tokens it gets from an engine running only its kind of attention.
+TEST(EngineRequests, DenseAndFlowRequestsShareBatches) {
+  LoadedModel m = tiny_qwen3();
+  EngineOptions eo;
+  eo.page_size = 4;  // many pages per row, so the flow really selects
+  flow::BudgetOverrides budget;
+  budget.ratio = 0.25;
+  auto sparse = std::make_shared<const SparseAttentionConfig>(load_sparse_attention(
+      std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py", budget, m.config, eo.page_size, false));
+  std::vector<std::vector<int32_t>> prompts;
+  for (int r = 0; r < 6; ++r) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < 30 + 5 * r; ++i) p.push_back((r * 31 + i * 17 + 3) % 500);
+    prompts.push_back(p);
+  }
+  auto run = [&](std::shared_ptr<const SparseAttentionConfig> flow, bool mixed) {
+    EngineOptions o = eo;
+    o.sparse = flow;
+    Engine e(m, o);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      GenerationParams gp = greedy(24);
+      if (mixed && i % 2 == 0) gp.flow = "dense";
+      e.add_request(prompts[i], gp);
+    }
+    std::vector<std::vector<int32_t>> tokens;
+    for (const GenerationResult& r : e.run_to_completion()) tokens.push_back(r.token_ids);
+    return tokens;
+  };
+  const auto dense_only = run(nullptr, false);
+  const auto flow_only = run(sparse, false);
+  const auto mixed = run(sparse, true);
+  ASSERT_EQ(mixed.size(), prompts.size());
+  bool flow_differs = false;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(mixed[i], i % 2 == 0 ? dense_only[i] : flow_only[i]) << "request " << i;
+    flow_differs = flow_differs || flow_only[i] != dense_only[i];
+  }
+  EXPECT_TRUE(flow_differs) << "the flow never changed a token: the test shows nothing";
 }
 
 // Each request hears only its own tokens; the streamed text is the result's text; the tokens

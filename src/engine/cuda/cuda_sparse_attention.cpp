@@ -51,8 +51,7 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
   bool last_page_reserved = true;
   for (int32_t n = 1; n <= max_pages_ && last_page_reserved; ++n) {
     const flow::RowPlan plan = flow::plan_row(config_->policy, n);
-    last_page_reserved =
-        plan.num_scoreable() == 0 || plan.sink_end + plan.num_scoreable() <= n - 1;
+    last_page_reserved = plan.num_scoreable() == 0 || plan.sink_end + plan.num_scoreable() <= n - 1;
   }
   const char* mode = std::getenv("VORTEX_SUMMARIZE");
   const std::string summarize_mode = mode ? mode : "";
@@ -85,8 +84,8 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
   scale_layer_stride_ = blocks * src.field_scales;
   state_layer_stride_ = blocks * src.state_stride;
   if (field_layer_stride_ > 0) {
-    fields_ = DeviceBuffer(static_cast<size_t>(field_layer_stride_) * geo_.num_layers * 2,
-                           "flow fields");
+    fields_ =
+        DeviceBuffer(static_cast<size_t>(field_layer_stride_) * geo_.num_layers * 2, "flow fields");
     check_cuda(cudaMemset(fields_.data(), 0, fields_.bytes()), "flow fields");
   }
   if (scale_layer_stride_ > 0) {
@@ -95,8 +94,8 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
     check_cuda(cudaMemset(field_scales_.data(), 0, field_scales_.bytes()), "flow field scales");
   }
   if (state_layer_stride_ > 0) {
-    state_ = DeviceBuffer(static_cast<size_t>(state_layer_stride_) * geo_.num_layers * 4,
-                          "flow state");
+    state_ =
+        DeviceBuffer(static_cast<size_t>(state_layer_stride_) * geo_.num_layers * 4, "flow state");
     check_cuda(cudaMemset(state_.data(), 0, state_.bytes()), "flow state");
   }
   if (config_->record_recall)
@@ -125,8 +124,9 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
     }
     if (w.count != 1) continue;
     // The same rule as the CPU runner: only a request that is generating decodes sparsely (a
-    // one-token prefill chunk reads everything, as prefill does).
-    const bool generating = !r.output.empty() && w.first + 1 == r.seq_len();
+    // one-token prefill chunk reads everything, as prefill does), unless it asked for dense
+    // attention.
+    const bool generating = !r.dense && !r.output.empty() && w.first + 1 == r.seq_len();
     for (int32_t h = 0; h < H; ++h) lists.row_read_all.push_back(generating ? 0 : 1);
     ++decode_seqs;
     // Statistics: what the row's layers would read dense and what they read (its sparse layers
