@@ -7,8 +7,9 @@ pkgs=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev libcli11-d
       libutf8proc-dev libgtest-dev libcpp-httplib-dev)
 if [ "${1:-}" = fuzz ]; then pkgs+=(clang-14 libclang-rt-14-dev); fi
 # `install-deps.sh test`: qemu-user, which runs some tests on emulated older CPUs (AVX2 without
-# AVX-512, plain SSE2); they are skipped where it is missing.
-if [ "${1:-}" = test ]; then pkgs+=(qemu-user); fi
+# AVX-512, plain SSE2); curl, nodejs and npm, which the server's client tests use (curl as users
+# call it, the OpenAI Node SDK). Those tests are skipped where these are missing.
+if [ "${1:-}" = test ]; then pkgs+=(qemu-user curl nodejs npm); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -30,13 +31,23 @@ void send_error(httplib::Response& res, const HttpError& e) {
   send_json(res, error_json(e), e.status());
 }
 
+// httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once overflows it
+// and the kernel drops (or resets) connections. Calling listen() again on the bound socket
+// raises the backlog (Linux keeps the socket and updates the limit).
+class Listener : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+};
+
+constexpr int kListenBacklog = 1024;
+
 }  // namespace
 
 struct HttpServer::Impl {
   EngineLoop& loop;
   ServedModel model;
   HttpServerOptions options;
-  httplib::Server svr;
+  Listener svr;
   std::atomic<bool> draining{false};
   std::mutex mu;
   std::condition_variable idle;
@@ -208,7 +219,7 @@ struct HttpServer::Impl {
 
 HttpServer::HttpServer(EngineLoop& loop, ServedModel model, HttpServerOptions options)
     : impl_(std::make_unique<Impl>(loop, std::move(model), std::move(options))) {
-  httplib::Server& svr = impl_->svr;
+  auto& svr = impl_->svr;
   const size_t threads = std::max<size_t>(impl_->options.threads, 4);
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   svr.set_payload_max_length(impl_->options.max_body_bytes);
@@ -220,7 +231,7 @@ HttpServer::HttpServer(EngineLoop& loop, ServedModel model, HttpServerOptions op
 HttpServer::~HttpServer() = default;
 
 int HttpServer::bind() {
-  httplib::Server& svr = impl_->svr;
+  auto& svr = impl_->svr;
   const HttpServerOptions& o = impl_->options;
   int port = o.port;
   if (o.port == 0) {
@@ -229,6 +240,7 @@ int HttpServer::bind() {
   } else if (!svr.bind_to_port(o.host, o.port)) {
     fail("cannot listen on ", o.host, ":", o.port, " (in use, or not an address of this machine)");
   }
+  svr.raise_backlog(kListenBacklog);
   return port;
 }
 

@@ -184,7 +184,7 @@ std::vector<RequestEvent> events(const char* reason) {
     e.token = 10 + i;
     e.logprob = -0.5 * (i + 1);
     e.top_logprobs = {{10 + i, e.logprob}, {3, -2.0}};
-    e.text = i == 0 ? "a" : "b";
+    e.text = std::string(1, static_cast<char>('a' + i));
     out.push_back(e);
   }
   RequestEvent end;
