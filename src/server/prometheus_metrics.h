@@ -6,7 +6,8 @@
 //   vortex:requests_finished_total{reason="stop"|"length"|"abort"}  counter
 //   vortex:requests_total{flow="NAME"|"dense"}                     counter (admitted, per flow)
 //   vortex:num_preemptions_total                                   counter
-//   vortex:kv_cache_pages_total, _used, _free; vortex:kv_cache_usage_ratio   gauges
+//   vortex:kv_cache_pages_total, _used, _cached (held only by the prefix cache), _free;
+//   vortex:kv_cache_usage_ratio                                    gauges
 //   vortex:prefix_cache_queries_total, vortex:prefix_cache_hits_total        counters (pages)
 //   vortex:prefix_cache_hit_rate                                   gauge (0 before any query)
 //   vortex:time_to_first_token_seconds, vortex:inter_token_latency_seconds,
