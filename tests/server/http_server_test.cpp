@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/sparse_attention.h"
 #include "server_test_util.h"
 #include "support/run_vortex.h"
 
@@ -33,7 +34,8 @@ EngineOptions tiny_engine(int32_t max_running = 8) {
 class TestServer {
  public:
   explicit TestServer(EngineOptions eo = tiny_engine(), int32_t max_waiting = 64,
-                      size_t max_body_bytes = size_t{8} << 20) {
+                      size_t max_body_bytes = size_t{8} << 20,
+                      std::chrono::milliseconds request_timeout = 0ms) {
     EngineLoopOptions lo;
     lo.max_waiting = max_waiting;
     loop_ = std::make_unique<EngineLoop>(std::make_unique<Engine>(tiny_model(), eo), lo);
@@ -42,7 +44,11 @@ class TestServer {
     so.port = 0;
     so.max_body_bytes = max_body_bytes;
     so.threads = 16;
-    server_ = std::make_unique<HttpServer>(*loop_, served_model_of(tiny_model(), "tiny", {}), so);
+    so.request_timeout = request_timeout;
+    std::vector<std::string> flows;
+    if (!loop_->flow_name().empty()) flows.push_back(loop_->flow_name());
+    server_ =
+        std::make_unique<HttpServer>(*loop_, served_model_of(tiny_model(), "tiny", flows), so);
     port_ = server_->bind();
     thread_ = std::thread([this] { server_->run(); });
   }
@@ -391,6 +397,52 @@ TEST(HttpServer, AFullQueueIs503WithRetryAfter) {
   EXPECT_TRUE(s.wait_for([](const EngineLoopMetrics& m) {
     return m.running == 0 && m.waiting == 0 && m.kv_pages_used == 0;
   }));
+}
+
+TEST(HttpServer, AFlowIsPickedByModelNameOrTheVortexField) {
+  EngineOptions eo = tiny_engine();
+  eo.sparse = std::make_shared<const SparseAttentionConfig>(
+      load_sparse_attention(std::string(VORTEX_SOURCE_DIR) + "/flows/block_topk.py", {},
+                            tiny_model().config, eo.page_size, /*record_recall=*/false));
+  TestServer s(eo);
+  httplib::Client c = s.client();
+  Json models = Json::parse(c.Get("/v1/models")->body);
+  ASSERT_EQ(models["data"].size(), 2u);
+  EXPECT_EQ(models["data"][1]["id"], "tiny:block_topk");
+  const Json body = {{"prompt", {5, 6, 7}}, {"max_tokens", 4}, {"temperature", 0}};
+  Json by_name = body;
+  by_name["model"] = "tiny:block_topk";
+  EXPECT_EQ(s.post("/v1/completions", by_name)["model"], "tiny:block_topk");
+  Json by_field = body;
+  by_field["vortex"] = {{"flow", "block_topk"}};
+  s.post("/v1/completions", by_field);
+  Json dense = body;
+  dense["vortex"] = {{"flow", "dense"}};
+  s.post("/v1/completions", dense);
+  Json unknown = body;
+  unknown["vortex"] = {{"flow", "quest"}};
+  EXPECT_EQ(s.post("/v1/completions", unknown, 400)["error"]["param"], "vortex.flow");
+  Json other_model = body;
+  other_model["model"] = "tiny:quest";
+  EXPECT_EQ(s.post("/v1/completions", other_model, 404)["error"]["code"], "model_not_found");
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_CONTAINS(metrics, "vortex:requests_total{flow=\"block_topk\"} 2\n");
+  EXPECT_CONTAINS(metrics, "vortex:requests_total{flow=\"dense\"} 1\n");
+}
+
+TEST(HttpServer, ARequestPastItsTimeoutEndsAborted) {
+  TestServer s(tiny_engine(), 64, size_t{8} << 20, /*request_timeout=*/100ms);
+  // Thousands of tokens take far longer than 100 ms: the deadline ends them.
+  Json c =
+      s.post("/v1/completions",
+             {{"prompt", {5}}, {"max_tokens", 4000}, {"ignore_eos", true}, {"temperature", 0}});
+  EXPECT_EQ(c["choices"][0]["finish_reason"], "abort");
+  EXPECT_LT(c["usage"]["completion_tokens"].get<int>(), 4000);
+  Json g = s.post(
+      "/generate",
+      {{"input_ids", {5}}, {"sampling_params", {{"max_new_tokens", 4000}, {"ignore_eos", true}}}});
+  EXPECT_EQ(g["meta_info"]["finish_reason"], Json({{"type", "abort"}, {"message", "deadline"}}));
+  EXPECT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.kv_pages_used == 0; }));
 }
 
 TEST(HttpServer, ShutdownLetsStreamsInFlightFinish) {
