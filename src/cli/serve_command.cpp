@@ -2,9 +2,10 @@
 // one (src/server). Ready when it prints "listening on http://HOST:PORT" to stderr; SIGTERM or
 // SIGINT stop it gracefully: no new connections or requests, the requests in flight finish
 // (for at most --shutdown-timeout-s, then they are aborted), exit 0.
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -42,16 +43,33 @@ std::chrono::milliseconds seconds_flag(double s) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(s * 1000)));
 }
 
-// SIGINT and SIGTERM (and SIGUSR1, main's own wake-up) are blocked in every thread (set before any
-// starts) and taken by one thread with sigwait, so a signal never interrupts the engine or an HTTP
-// worker.
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);  // from main: run() ended by itself, stop waiting
-  return set;
+// SIGINT and SIGTERM, once the server is up, only write their number to a pipe (all a signal
+// handler may safely do); a thread reads it and shuts the server down. Any thread may take the
+// signal, the engine's and the thread pool's included, without a mask to set up first. Before
+// the handlers are installed (while the model loads), the signals stop the process as usual.
+int g_stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = ::write(g_stop_pipe[1], &byte, 1);
+}
+
+void install_stop_handlers() {
+  if (::pipe(g_stop_pipe) != 0) fail("cannot create a pipe for the signal handlers");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// The signal the pipe delivered, or 0 for main's own wake-up (run() ended by itself).
+int wait_for_stop() {
+  unsigned char byte = 0;
+  while (::read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
 }
 
 }  // namespace
@@ -102,9 +120,6 @@ Action add_serve_command(CLI::App& app) {
     }
     EngineOptions eo = engine_options_from_flags(a->engine);
 
-    // Before any thread starts, so that all of them inherit the mask.
-    const sigset_t signals = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);  // a client that hangs up is a failed write, not a dead server
 
     LoadedModel model = a->load_model();
@@ -131,10 +146,10 @@ Action add_serve_command(CLI::App& app) {
     server::HttpServer http(loop, server::served_model_of(model, name, flows), so);
     const int port = http.bind();
 
-    std::thread waiter([&http, signals, grace = seconds_flag(a->shutdown_timeout_s)] {
-      int sig = 0;
-      sigwait(&signals, &sig);
-      if (sig == SIGUSR1) return;  // run() ended by itself
+    install_stop_handlers();
+    std::thread waiter([&http, grace = seconds_flag(a->shutdown_timeout_s)] {
+      const int sig = wait_for_stop();
+      if (sig == 0) return;  // run() ended by itself
       std::fprintf(stderr, "vortex serve: %s, finishing the requests in flight\n",
                    sig == SIGINT ? "interrupted" : "terminated");
       http.shutdown(grace);
@@ -147,7 +162,8 @@ Action add_serve_command(CLI::App& app) {
     std::fflush(stderr);
     http.run();
     loop.shutdown(/*abort_in_flight=*/false);
-    pthread_kill(waiter.native_handle(), SIGUSR1);  // harmless if it already took a signal
+    const unsigned char wake = 0;  // harmless if the waiter already took a signal
+    [[maybe_unused]] ssize_t n = ::write(g_stop_pipe[1], &wake, 1);
     waiter.join();
     std::fprintf(stderr, "vortex serve: stopped\n");
     return 0;

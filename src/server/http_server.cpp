@@ -171,7 +171,8 @@ struct HttpServer::Impl {
     svr.Get("/v1/models/(.+)", guard([this](const httplib::Request& q, auto& r) {
               const std::string id = q.matches[1];
               flow_of_model(id, model);  // 404 model_not_found unless served
-              for (const Json& m : models_json(model)["data"]) {
+              const Json models = models_json(model);
+              for (const Json& m : models["data"]) {
                 if (m["id"] == id) send_json(r, m);
               }
             }));

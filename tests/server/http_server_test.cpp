@@ -349,6 +349,9 @@ TEST(HttpServer, ModelsInfoHealthAndMetrics) {
   EXPECT_EQ(info["model_path"], tiny_model().source);
   EXPECT_EQ(c.Get("/health")->status, 200);
   s.post("/v1/completions", {{"prompt", {1, 2}}, {"max_tokens", 2}});
+  // The loop publishes its figures after the step that finished the request, which may come a
+  // moment after the answer.
+  ASSERT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.requests_finished == 1; }));
   httplib::Result m = c.Get("/metrics");
   EXPECT_EQ(m->status, 200);
   EXPECT_CONTAINS(m->body, "vortex:generation_tokens_total 2\n");
