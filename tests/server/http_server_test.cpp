@@ -482,5 +482,39 @@ TEST(HttpServer, ShutdownLetsStreamsInFlightFinish) {
   EXPECT_FALSE(c.Get("/health"));  // no longer listening
 }
 
+TEST(HttpServer, ShutdownAbortsWhatOutlastsTheGracePeriod) {
+  TestServer s;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, done = false;
+  std::string finish;
+  std::thread client([&] {
+    s.stream("/generate",
+             {{"input_ids", {5}},
+              {"stream", true},
+              {"sampling_params", {{"max_new_tokens", 4000}, {"ignore_eos", true}}}},
+             [&](const std::string& data) {
+               std::lock_guard<std::mutex> lock(mu);
+               started = true;
+               cv.notify_all();
+               if (data == "[DONE]") {
+                 done = true;
+               } else if (Json j = Json::parse(data); !j["meta_info"]["finish_reason"].is_null()) {
+                 finish = j["meta_info"]["finish_reason"]["type"];
+               }
+               return true;
+             });
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return started; });
+  }
+  s.stop(50ms);  // far less than 4000 tokens take
+  client.join();
+  EXPECT_TRUE(done);  // the stream still ends properly
+  EXPECT_EQ(finish, "abort");
+  EXPECT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.kv_pages_used == 0; }));
+}
+
 }  // namespace
 }  // namespace vortex::server
