@@ -6,6 +6,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 namespace vortex {
@@ -74,6 +75,9 @@ struct EngineLoop::Impl {
   std::map<int64_t, Live> live;        // by loop id
   std::map<int64_t, int64_t> loop_of;  // engine id -> loop id
   std::vector<int64_t> failed_callbacks;
+  // Requests that ended in this pass of the loop, with their kFinished event, delivered after
+  // the metrics snapshot is published.
+  std::vector<std::tuple<int64_t, LoopRequest, RequestEvent>> ended;
   bool engine_dead = false;
   EngineLoopMetrics counters;
 
@@ -102,6 +106,7 @@ struct EngineLoop::Impl {
   void admit(Submitted&& s, bool shutting_down);
   void on_token(int64_t loop_id, TokenEvent&& e);
   void deliver(int64_t loop_id, const LoopRequest& request, RequestEvent&& event);
+  void deliver_ended();
   void finish(int64_t loop_id, GenerationResult&& result, const std::string& abort_reason,
               const std::string& error = "");
   void finish_unadmitted(Submitted&& s, const std::string& abort_reason,
@@ -160,7 +165,14 @@ void EngineLoop::Impl::finish(int64_t loop_id, GenerationResult&& result,
   ev.result = std::move(result);
   ev.abort_reason = abort_reason;
   ev.error = error;
-  deliver(loop_id, l.request, std::move(ev));
+  // Heard after the next publish(): a client that reads /metrics once its answer is complete
+  // then sees its request counted.
+  ended.emplace_back(loop_id, std::move(l.request), std::move(ev));
+}
+
+void EngineLoop::Impl::deliver_ended() {
+  for (auto& [id, request, event] : ended) deliver(id, request, std::move(event));
+  ended.clear();
 }
 
 void EngineLoop::Impl::finish_unadmitted(Submitted&& s, const std::string& abort_reason,
@@ -312,6 +324,7 @@ void EngineLoop::Impl::run() {
       }
     }
     publish();
+    deliver_ended();
     if (stop && (engine_dead || !engine->has_unfinished())) {
       std::lock_guard<std::mutex> lock(mu);
       if (intake.empty()) break;  // nothing can arrive once stopping is set

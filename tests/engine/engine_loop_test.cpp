@@ -359,20 +359,24 @@ TEST(EngineLoop, RequestsPerFlowCountTheEnginesFlow) {
                             tiny_qwen3().config, eo.page_size, false));
   auto loop = start(eo);
   EXPECT_EQ(loop->flow_name(), "block_topk");
-  Heard a, b, refused;
+  Heard a, b, dense, refused;
   GenerationParams gp = greedy(2);
   loop->submit(request({1, 2}, gp, a));
   gp.flow = "block_topk";
   loop->submit(request({1, 2}, gp, b));
   gp.flow = "dense";
-  EXPECT_NE(error_of([&] { loop->submit(request({1}, gp, refused)); }).find("not supported yet"),
+  loop->submit(request({1, 2}, gp, dense));
+  gp.flow = "quest";
+  EXPECT_NE(error_of([&] { loop->submit(request({1}, gp, refused)); }).find("no flow named"),
             std::string::npos);
   a.wait();
   b.wait();
+  dense.wait();
   loop->shutdown(false);
   EngineLoopMetrics mx = loop->metrics();
-  EXPECT_EQ(mx.requests_per_flow.size(), 1u);
+  EXPECT_EQ(mx.requests_per_flow.size(), 2u);
   EXPECT_EQ(mx.requests_per_flow["block_topk"], 2);
+  EXPECT_EQ(mx.requests_per_flow["dense"], 1);
 }
 
 TEST(EngineLoop, ShutdownWithoutAbortLetsRequestsFinish) {
