@@ -58,22 +58,24 @@ struct HttpServer::Impl {
     if (model.created == 0) model.created = static_cast<int64_t>(std::time(nullptr));
   }
 
-  // Registers `call` while it runs, so shutdown() can wait for it and cancel it.
+  // Registers `call` while it runs, so shutdown() can wait for it and cancel it. It holds the
+  // call: the call outlives its entry in `calls`, whatever order its other owners go in.
   class Registration {
    public:
-    Registration(Impl& impl, GenerationCall& call) : impl_(impl), call_(call) {
+    Registration(Impl& impl, std::shared_ptr<GenerationCall> call)
+        : impl_(impl), call_(std::move(call)) {
       std::lock_guard<std::mutex> lock(impl_.mu);
-      impl_.calls.insert(&call_);
+      impl_.calls.insert(call_.get());
     }
     ~Registration() {
       std::lock_guard<std::mutex> lock(impl_.mu);
-      impl_.calls.erase(&call_);
+      impl_.calls.erase(call_.get());
       impl_.idle.notify_all();
     }
 
    private:
     Impl& impl_;
-    GenerationCall& call_;
+    std::shared_ptr<GenerationCall> call_;
   };
 
   void generation(const httplib::Request& hreq, httplib::Response& res, Api api) {
@@ -121,7 +123,7 @@ struct HttpServer::Impl {
       throw HttpError(400, e.what());
     }
     // Registered from here until its answer is written, so shutdown() waits for it.
-    auto reg = std::make_shared<Registration>(*this, *call);
+    auto reg = std::make_shared<Registration>(*this, call);
     if (!stream) {
       send_json(res, run_to_answer(*call, *formatter));
       return;
