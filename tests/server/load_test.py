@@ -6,6 +6,9 @@ count; afterwards /metrics must show nothing running and no KV page held; the se
 memory over the last quarter of the requests must stay within 10% of the first quarter (after a
 warm-up round that fills the server's small KV pool, which the prefix cache keeps, and wakes its
 worker threads and their allocator caches before the first sample).
+Under AddressSanitizer (VORTEX_LOAD_TEST_NO_RSS=1, set by the sanitizer build) the memory
+criterion is not applied: ASan's quarantine holds freed memory back by design, so resident memory
+grows whatever the server does, and LeakSanitizer checks for leaks when the server exits.
 Run through tests/server/with_server.py (VORTEX_BASE_URL, VORTEX_SERVER_PID).
 """
 import http.client
@@ -24,6 +27,7 @@ WARMUP = 800
 
 URL = urllib.parse.urlsplit(os.environ.get("VORTEX_BASE_URL", ""))
 PID = os.environ.get("VORTEX_SERVER_PID", "")
+CHECK_RSS = os.environ.get("VORTEX_LOAD_TEST_NO_RSS", "") != "1"
 
 
 def rss_kib():
@@ -170,7 +174,10 @@ def main():
            m.get("vortex:num_requests_running"), m.get("vortex:kv_cache_pages_used"),
            m.get('vortex:requests_finished_total{reason="abort"}')))
     ok = (not errors and m.get("vortex:num_requests_running") == 0 and
-          m.get("vortex:kv_cache_pages_used") == 0 and abs(last - first) <= 0.10 * first)
+          m.get("vortex:kv_cache_pages_used") == 0 and
+          (abs(last - first) <= 0.10 * first or not CHECK_RSS))
+    if not CHECK_RSS:
+        print("memory criterion not applied (sanitizer build)")
     print("load test:", "passed" if ok else "FAILED")
     sys.exit(0 if ok else 1)
 
