@@ -12,6 +12,13 @@ bool non_empty_string(const Json& obj, const char* key) {
   return it != obj.end() && it->is_string() && !it->get_ref<const std::string&>().empty();
 }
 
+// vLLM's return_token_ids extension, which Vortex also sends for a model without a tokenizer:
+// a chunk whose ids are not empty carries tokens even when its text is empty.
+bool has_token_ids(const Json& choice) {
+  auto it = choice.find("token_ids");
+  return it != choice.end() && it->is_array() && !it->empty();
+}
+
 std::optional<int64_t> count_field(const Json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || !it->is_number_integer()) return std::nullopt;
@@ -66,8 +73,9 @@ StreamReader::Event StreamReader::on_openai(const Json& j) {
   const Json& c = (*choices)[0];
   if (!c.is_object()) return fail_with("malformed stream: choices[0] is not an object");
   if (endpoint_ == Endpoint::kCompletions) {
-    return non_empty_string(c, "text") ? Event::kContent : Event::kOther;
+    return non_empty_string(c, "text") || has_token_ids(c) ? Event::kContent : Event::kOther;
   }
+  if (has_token_ids(c)) return Event::kContent;
   auto delta = c.find("delta");
   if (delta == c.end() || !delta->is_object()) return Event::kOther;
   // Reasoning models stream their thinking apart from the answer; both are generated tokens.

@@ -136,6 +136,9 @@ class OpenAiFormatter : public ResponseFormatter {
         id_(std::move(id)),
         created_(created),
         chat_(req.api == Api::kChatCompletions),
+        // A model without a tokenizer has no text to send: its answers carry the token ids
+        // instead, and a stream still has one chunk per token (clients time tokens by chunks).
+        token_ids_(req.return_token_ids || m.tokenizer == nullptr),
         offsets_(req.jobs.size(), 0) {}
 
   Json response(const std::vector<ChoiceOutput>& choices) override {
@@ -162,7 +165,7 @@ class OpenAiFormatter : public ResponseFormatter {
         }
       }
       choice["finish_reason"] = c.finish_reason;
-      if (req_.return_token_ids) {
+      if (token_ids_) {
         choice["token_ids"] = c.token_ids;
         choice["prompt_token_ids"] = req_.jobs.at(i).prompt;
       }
@@ -188,7 +191,7 @@ class OpenAiFormatter : public ResponseFormatter {
 
   std::string token(int32_t index, const ChoiceOutput& so_far, const RequestEvent& event) override {
     const bool has_token = event.token >= 0;
-    if (event.text.empty() && !(has_token && (req_.logprobs || req_.return_token_ids))) {
+    if (event.text.empty() && !(has_token && (req_.logprobs || token_ids_))) {
       return "";  // text held back (a stop string may still match): nothing to say yet
     }
     Json choice = {{"index", index}};
@@ -210,7 +213,7 @@ class OpenAiFormatter : public ResponseFormatter {
       }
     }
     choice["finish_reason"] = nullptr;
-    if (req_.return_token_ids) {
+    if (token_ids_) {
       choice["token_ids"] = has_token ? Json::array({event.token}) : Json::array();
     }
     return chunk(std::move(choice));
@@ -260,6 +263,7 @@ class OpenAiFormatter : public ResponseFormatter {
   std::string id_;
   int64_t created_;
   bool chat_;
+  bool token_ids_;
   std::vector<int64_t> offsets_;  // completions logprobs: text offset per choice so far
 };
 

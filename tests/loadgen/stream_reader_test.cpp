@@ -33,6 +33,17 @@ TEST(StreamReader, ChatDeltasWithContentOrReasoningCount) {
   EXPECT_EQ(r.on_data(R"({"choices":[{"delta":{},"finish_reason":"stop"}]})"), Event::kOther);
 }
 
+TEST(StreamReader, ChunksWithTokenIdsCountEvenWithoutText) {
+  // vLLM's return_token_ids, and what Vortex sends for a model served without a tokenizer.
+  StreamReader completions(Endpoint::kCompletions);
+  EXPECT_EQ(completions.on_data(R"({"choices":[{"text":"","token_ids":[17]}]})"), Event::kContent);
+  EXPECT_EQ(completions.on_data(R"({"choices":[{"text":"","token_ids":[]}]})"), Event::kOther);
+  StreamReader chat(Endpoint::kChat);
+  EXPECT_EQ(chat.on_data(R"({"choices":[{"delta":{"content":""},"token_ids":[3]}]})"),
+            Event::kContent);
+  EXPECT_EQ(chat.on_data(R"({"choices":[{"delta":{},"token_ids":null}]})"), Event::kOther);
+}
+
 TEST(StreamReader, GenerateCountsNewTokensFromMetaInfo) {
   StreamReader r(Endpoint::kGenerate);
   EXPECT_EQ(r.on_data(R"({"text":"","meta_info":{"prompt_tokens":5,"completion_tokens":1}})"),

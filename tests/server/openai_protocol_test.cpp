@@ -341,5 +341,39 @@ TEST(OpenAiAnswer, CompletionStreamWithoutUsageAndHeldBackText) {
   EXPECT_FALSE(chunks[2].contains("usage"));
 }
 
+TEST(OpenAiAnswer, AModelWithoutTokenizerSendsTokenIdsAndAChunkPerToken) {
+  ServedModel m = served();
+  m.tokenizer = nullptr;  // as `vortex serve --random-weights` serves a model
+  ApiRequest req = parse_completion_request({{"prompt", {1, 2}}, {"stream", true}}, m);
+  auto f = make_openai_formatter(req, m, "cmpl-3", 7);
+  ChoiceOutput c;
+  std::string sse;
+  for (int32_t id : {10, 11}) {
+    RequestEvent e;  // no text: nothing to decode it with
+    e.token = id;
+    c.add(e);
+    sse += f->token(0, c, e);
+  }
+  RequestEvent end;
+  end.kind = RequestEvent::Kind::kFinished;
+  end.result.token_ids = {10, 11};
+  end.result.logprobs = {0, 0};
+  c.add(end);
+  sse += f->finish(0, c) + f->end({c});
+  bool done = false;
+  std::vector<Json> chunks = sse_objects(sse, done);
+  EXPECT_TRUE(done);
+  ASSERT_EQ(chunks.size(), 3u);  // one per token, then the finish
+  EXPECT_EQ(chunks[0]["choices"][0]["token_ids"], Json({10}));
+  EXPECT_EQ(chunks[1]["choices"][0]["token_ids"], Json({11}));
+  EXPECT_EQ(chunks[1]["choices"][0]["text"], "");
+  EXPECT_EQ(chunks[2]["choices"][0]["finish_reason"], "length");
+
+  ApiRequest whole = parse_completion_request({{"prompt", {1, 2}}}, m);
+  Json j = make_openai_formatter(whole, m, "cmpl-4", 7)->response({c});
+  EXPECT_EQ(j["choices"][0]["token_ids"], Json({10, 11}));
+  EXPECT_EQ(j["choices"][0]["prompt_token_ids"], Json({1, 2}));
+}
+
 }  // namespace
 }  // namespace vortex::server
