@@ -45,13 +45,17 @@ start_server() {  # $1: config name; sets pid and url
 for config in $CONFIGS; do
   start_server "$config" || continue
   echo "== $config server at $url ($MODEL on $DEVICE)"
+  # Each rate gets prompts of its own seed: the same prompts again would hit the prefix cache
+  # and measure cached prefill. Both configs see the same prompts at a given rate.
+  seed=1
   for rate in $RATES; do
     json=$OUT/bench_${LABEL}_${config}_rate${rate}.json
     timeout "$RUN_TIMEOUT_S" "$vortex" bench-serve --url "$url" --num-prompts "$PROMPTS" \
       --request-rate "$rate" --random-input-len "$INPUT_LEN" --random-output-len "$OUTPUT_LEN" \
-      --random-vocab-size "$VOCAB" --ignore-eos --seed 1 --disable-progress --json \
+      --random-vocab-size "$VOCAB" --ignore-eos --seed "$seed" --disable-progress --json \
       >"$json" 2>"$OUT/bench_${LABEL}_${config}_rate${rate}.err"
-    echo "   rate $rate: exit $? -> $(basename "$json")"
+    echo "   rate $rate (seed $seed): exit $? -> $(basename "$json")"
+    seed=$((seed + 1))
   done
   curl -s "$url/metrics" >"$OUT/metrics_${LABEL}_${config}.txt" 2>/dev/null || true
   kill -TERM "$pid"

@@ -103,10 +103,6 @@ Action add_serve_command(CLI::App& app) {
       ->capture_default_str();
 
   return [a]() {
-    if (a->sparse.flows.size() > 1) {
-      fail_usage("--flow: the engine runs one flow for now, got ", a->sparse.flows.size(),
-                 " (give one --flow; per-request flows come later)");
-    }
     if (a->port < 0 || a->port > 65535) fail_usage("--port must be in [0, 65535], got ", a->port);
     if (a->max_waiting < 1) fail_usage("--max-waiting must be at least 1, got ", a->max_waiting);
     if (!(a->max_body_mb > 0 && a->max_body_mb <= 4096)) {
@@ -123,15 +119,20 @@ Action add_serve_command(CLI::App& app) {
     signal(SIGPIPE, SIG_IGN);  // a client that hangs up is a failed write, not a dead server
 
     LoadedModel model = a->load_model();
-    if (!a->sparse.flows.empty()) {
-      eo.sparse = load_sparse_flags(a->sparse.flows[0], a->sparse, model.config, eo.page_size);
+    // The first --flow serves the requests that name none; the budget flags apply to every flow.
+    for (size_t i = 0; i < a->sparse.flows.size(); ++i) {
+      auto flow = load_sparse_flags(a->sparse.flows[i], a->sparse, model.config, eo.page_size);
+      if (i == 0) {
+        eo.sparse = std::move(flow);
+      } else {
+        eo.more_flows.push_back(std::move(flow));
+      }
     }
     EngineLoopOptions lo;
     lo.max_waiting = a->max_waiting;
     EngineLoop loop(std::make_unique<Engine>(model, eo), lo);
 
-    std::vector<std::string> flows;
-    if (!loop.flow_name().empty()) flows.push_back(loop.flow_name());
+    const std::vector<std::string> flows = loop.flow_names();
     const std::string name = a->served_model_name.empty()
                                  ? server::default_served_model_name(model.source)
                                  : a->served_model_name;
@@ -154,10 +155,12 @@ Action add_serve_command(CLI::App& app) {
                    sig == SIGINT ? "interrupted" : "terminated");
       http.shutdown(grace);
     });
+    std::string flow_list;
+    for (const std::string& f : flows) flow_list += (flow_list.empty() ? "" : ", ") + f;
     std::fprintf(stderr, "vortex serve: model '%s' (%s%s%s), %d KV pages of %d tokens\n",
-                 name.c_str(), model.source.c_str(), flows.empty() ? "" : ", flow ",
-                 flows.empty() ? "" : flows[0].c_str(), loop.metrics().kv_pages_total,
-                 eo.page_size);
+                 name.c_str(), model.source.c_str(),
+                 flows.empty() ? "" : (flows.size() == 1 ? ", flow " : ", flows "),
+                 flow_list.c_str(), loop.metrics().kv_pages_total, eo.page_size);
     std::fprintf(stderr, "listening on http://%s:%d\n", a->host.c_str(), port);
     std::fflush(stderr);
     http.run();

@@ -37,17 +37,21 @@ CpuModelRunner::CpuModelRunner(const LoadedModel& model, const KvGeometry& geome
   lm_head_ = cpu::PackedWeight(weights_.lm_head, "lm_head");
 }
 
-void CpuModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
-  sparse_ = std::make_unique<CpuSparseAttention>(std::move(config), cache_.geometry(),
-                                                 cache_.num_pages(), config_.num_heads);
+void CpuModelRunner::set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) {
+  flows_.clear();
+  for (size_t i = 0; i < flows.size(); ++i) {
+    flows_.push_back(std::make_unique<CpuSparseAttention>(
+        std::move(flows[i]), static_cast<int32_t>(i), cache_.geometry(), cache_.num_pages(),
+        config_.num_heads));
+  }
 }
 
-const SparseStats* CpuModelRunner::sparse_stats() const {
-  return sparse_ ? &sparse_->stats() : nullptr;
+const SparseStats* CpuModelRunner::sparse_stats(size_t flow) const {
+  return flow < flows_.size() ? &flows_[flow]->stats() : nullptr;
 }
 
 void CpuModelRunner::release_request(int64_t request_id) {
-  if (sparse_) sparse_->release(request_id);
+  for (auto& f : flows_) f->release(request_id);
 }
 
 double CpuModelRunner::measure_bandwidth() {
@@ -145,7 +149,7 @@ const std::vector<float>& CpuModelRunner::forward(const std::vector<ScheduledWor
   }
   const int64_t T = static_cast<int64_t>(tokens_.size());
   resize(T);
-  if (sparse_) sparse_->begin_step(work);
+  for (auto& f : flows_) f->begin_step(work);
 
   cpu::embedding(tokens_.data(), T, weights_.embed_tokens, x_.data());
   for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
@@ -188,7 +192,9 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
   cpu::PagedKv kv{cache_.k_layer(layer), cache_.v_layer(layer), cache_.geometry().page_size, Hkv, D,
                   cache_.page_stride(),  cache_.head_stride()};
   cpu::write_kv(kv, k_.data(), v_.data(), T, kv_pages_.data(), kv_slots_.data());
-  if (sparse_ && sparse_->is_sparse_layer(layer)) sparse_->summarize(layer, cache_);
+  for (auto& f : flows_) {
+    if (f->is_sparse_layer(layer)) f->summarize(layer, cache_);
+  }
 
   std::vector<cpu::AttentionSeq> seqs;
   seqs.reserve(seqs_.size());
@@ -197,16 +203,15 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
     seqs.push_back({s.q_begin, s.q_len, s.kv_len, s.pages->data(), (s.kv_len + P - 1) / P});
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  if (sparse_) sparse_->select(layer, q_.data(), seqs);
+  for (auto& f : flows_) f->select(layer, q_.data(), seqs);
   auto t0 = std::chrono::steady_clock::now();
   cpu::paged_attention(q_.data(), Hq, kv, seqs.data(), static_cast<int32_t>(seqs.size()), scale,
                        attn_.data());
-  if (sparse_) {
-    if (sparse_->pure_decode_step()) {
-      sparse_->stats().attention_seconds +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    sparse_->record_recall(layer, q_.data(), kv, seqs, scale);
+  const double attention_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (auto& f : flows_) {
+    if (f->pure_decode_step()) f->stats().attention_seconds += attention_s;
+    f->record_recall(layer, q_.data(), kv, seqs, scale);
   }
   // o_proj output goes to h_, then the residual add.
   cpu::linear(attn_.data(), T, int64_t{Hq} * D, pw.o, w.o_bias.defined() ? &w.o_bias : nullptr,

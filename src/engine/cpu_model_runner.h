@@ -25,8 +25,10 @@ class CpuModelRunner : public ModelRunner {
   Device device() const override { return Device::kCpu; }
   double measure_bandwidth() override;
   size_t weight_bytes() const override;
-  void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) override;
-  const SparseStats* sparse_stats() const override;
+  // Any number of flows, each request's rows by its own (or dense), in the same steps.
+  void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) override;
+  bool supports_request_budgets() const override { return true; }
+  const SparseStats* sparse_stats(size_t flow = 0) const override;
   void release_request(int64_t request_id) override;
 
   // Computes the step's tokens, writes their K/V into the cache (pages must already be reserved
@@ -50,12 +52,15 @@ class CpuModelRunner : public ModelRunner {
   cpu::PackedWeight lm_head_;
   KvCache cache_;
   std::vector<float> inv_freq_;
-  std::unique_ptr<CpuSparseAttention> sparse_;  // null: dense attention
+  std::vector<std::unique_ptr<CpuSparseAttention>> flows_;  // empty: dense attention
 
   // Per-step inputs, flattened over the batch.
   std::vector<int32_t> tokens_, positions_, kv_pages_, kv_slots_;
   std::vector<int32_t> sample_rows_;
-  struct SeqView { int32_t q_begin, q_len, kv_len; const std::vector<int32_t>* pages; };
+  struct SeqView {
+    int32_t q_begin, q_len, kv_len;
+    const std::vector<int32_t>* pages;
+  };
   std::vector<SeqView> seqs_;
 
   // Activations, sized for the step's T tokens.

@@ -22,8 +22,10 @@ flow::FlowGeometry flow_geometry(const KvGeometry& kv, int32_t num_q_heads) {
 }  // namespace
 
 CpuSparseAttention::CpuSparseAttention(std::shared_ptr<const SparseAttentionConfig> config,
-                                       const KvGeometry& kv, int32_t num_pages, int32_t num_q_heads)
+                                       int32_t flow_index, const KvGeometry& kv, int32_t num_pages,
+                                       int32_t num_q_heads)
     : config_(std::move(config)),
+      flow_index_(flow_index),
       kv_(kv),
       num_q_heads_(num_q_heads),
       executor_(config_->program, flow_geometry(kv, num_q_heads)),
@@ -43,10 +45,11 @@ void CpuSparseAttention::begin_step(const std::vector<ScheduledWork>& work) {
     const ScheduledWork& w = work[i];
     const Request& r = *w.request;
     // One query at the end of a request that is generating: a decode row. (A re-prefill after
-    // preemption runs its chunks dense, as prefill does.) A request that asked for dense
-    // attention has none: its rows read every page and are not in the flow's statistics.
-    if (w.count == 1 && !r.dense && !r.output.empty() && w.first + 1 == r.seq_len()) {
-      decode_rows_.push_back({i, r.id, (w.first + P) / P, &r.blocks.pages()});
+    // preemption runs its chunks dense, as prefill does.) Requests of other flows, and those
+    // that asked for dense attention, have none here: their rows are not in this flow's
+    // statistics.
+    if (w.count == 1 && r.flow == flow_index_ && !r.output.empty() && w.first + 1 == r.seq_len()) {
+      decode_rows_.push_back({i, r.id, (w.first + P) / P, &r.blocks.pages(), r.budget.get()});
     }
     for (int32_t pos = w.first; pos < w.first + w.count; ++pos) {
       if (pos % P == P - 1) full_pages_.push_back(r.blocks.pages()[pos / P]);
@@ -121,6 +124,7 @@ void CpuSparseAttention::select(int32_t layer, const float* q,
       s.page_fields = fields;
       s.state = states ? &(*states)[static_cast<size_t>(layer) * H + h] : nullptr;
       s.selected = &selected_[r * H + h];
+      s.policy = row.budget;
       select_rows.push_back(s);
     }
   }

@@ -43,7 +43,8 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   KvGeometry g{m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, o.page_size};
   // A flow's Fields and States live beside every page: the budget pays for them too.
   const size_t kv_bytes = kv_bytes_per_page(o.device, g);
-  const size_t flow_bytes = o.sparse ? flow_bytes_per_page(*o.sparse, g) : 0;
+  size_t flow_bytes = o.sparse ? flow_bytes_per_page(*o.sparse, g) : 0;
+  for (const auto& f : o.more_flows) flow_bytes += flow_bytes_per_page(*f, g);
   size_t by_memory = o.kv_memory_bytes / (kv_bytes + flow_bytes);
   // No need for more pages than max_running full-context sequences.
   size_t useful = static_cast<size_t>(o.max_running) *
@@ -52,7 +53,10 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   if (n < 2) {
     fail("KV cache budget of ", o.kv_memory_bytes, " bytes holds fewer than 2 pages (", kv_bytes,
          " bytes of K and V per page",
-         flow_bytes ? str_cat(" and ", flow_bytes, " of the flow's Fields and States") : "", ")");
+         flow_bytes ? str_cat(" and ", flow_bytes, " of the flow",
+                              o.more_flows.empty() ? "'s" : "s'", " Fields and States")
+                    : "",
+         ")");
   }
   return static_cast<int32_t>(std::min<size_t>(n, INT32_MAX / 2));
 }
@@ -63,8 +67,11 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
 // per request, so sharing stays exact.
 bool shares_prefixes(const EngineOptions& o) {
   if (!o.prefix_cache) return false;
-  if (o.device == Device::kCuda && o.sparse) {
-    for (const flow::FieldDecl& f : o.sparse->program.fields) {
+  if (o.device != Device::kCuda) return true;
+  std::vector<std::shared_ptr<const SparseAttentionConfig>> flows = o.more_flows;
+  if (o.sparse) flows.push_back(o.sparse);
+  for (const auto& flow : flows) {
+    for (const flow::FieldDecl& f : flow->program.fields) {
       if (f.kind == flow::FieldKind::kState) return false;
     }
   }
@@ -93,10 +100,25 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
                                  num_pages_, options.prefill_first}) {
   scheduler_.set_prefix_cache(prefix_cache_.get());
-  if (options.sparse) {
-    flow_name_ = std::filesystem::path(options.sparse->flow_path).stem().string();
-    runner_->set_sparse_attention(options.sparse);
+  if (options.sparse) flows_.push_back(options.sparse);
+  for (const auto& f : options.more_flows) {
+    if (!f) fail_usage("internal error: a null flow in EngineOptions::more_flows");
+    flows_.push_back(f);
   }
+  for (const auto& f : flows_) {
+    std::string name = std::filesystem::path(f->flow_path).stem().string();
+    if (name == "dense" || name.empty()) {
+      fail_usage("--flow ", f->flow_path, ": a flow's file name (without .py) names it, and '",
+                 name, "' cannot be a flow's name: rename the file");
+    }
+    if (std::find(flow_names_.begin(), flow_names_.end(), name) != flow_names_.end()) {
+      fail_usage("--flow ", f->flow_path, ": another flow is already named '", name,
+                 "' (a flow's name is its file name without .py): rename one of the files");
+    }
+    flow_names_.push_back(std::move(name));
+  }
+  if (options.sparse) flow_name_ = flow_names_.front();
+  runner_->set_flows(flows_);
   runner_->warm_up(options.max_running, options.max_step_tokens);
 }
 
@@ -131,22 +153,48 @@ void Engine::validate_request(const std::vector<int32_t>& prompt,
   if (params.top_logprobs < 0 || params.top_logprobs > kMaxTopLogprobs) {
     fail_usage("top_logprobs must be in [0, ", kMaxTopLogprobs, "], got ", params.top_logprobs);
   }
-  // "dense" is always allowed: full attention for this request, beside the flow's requests.
-  const std::string& flow = params.flow;
-  if (!flow.empty() && flow != "dense" && flow != flow_name_) {
-    if (flow_name_.empty()) {
-      fail_usage("flow: no flow named '", flow, "' is loaded: this engine runs dense attention",
-                 " (give \"\" or \"dense\")");
-    }
-    fail_usage("flow: no flow named '", flow, "' is loaded: this engine runs flow '", flow_name_,
-               "' (give \"\", \"", flow_name_, "\" or \"dense\")");
+  const int32_t flow = flow_index(params.flow);  // throws for an unknown name
+  if (has_budget_overrides(params.budget)) request_budget(flow, params.budget);
+}
+
+int32_t Engine::flow_index(const std::string& name) const {
+  // "dense" is always allowed: full attention for this request, beside the flows' requests.
+  if (name == "dense") return Request::kDenseFlow;
+  if (name.empty()) return flow_name_.empty() ? Request::kDenseFlow : 0;
+  for (size_t i = 0; i < flow_names_.size(); ++i) {
+    if (flow_names_[i] == name) return static_cast<int32_t>(i);
   }
-  if (has_budget_overrides(params.budget)) {
-    fail_usage("budget: per-request budget overrides are not supported yet: every request uses ",
-               flow_name_.empty()
-                   ? std::string("dense attention")
-                   : str_cat("the budget of flow '", flow_name_, "' as the engine loaded it"),
-               "; leave the budget fields unset");
+  std::string known = "\"dense\"";
+  for (const std::string& n : flow_names_) known += str_cat(", \"", n, "\"");
+  fail_usage("flow: no flow named '", name, "' is loaded",
+             flow_names_.empty() ? ": this engine runs dense attention" : "", " (give \"\" or ",
+             known, ")");
+}
+
+std::shared_ptr<const flow::BudgetPolicy> Engine::request_budget(
+    int32_t flow, const flow::BudgetOverrides& overrides) const {
+  if (!has_budget_overrides(overrides)) return nullptr;
+  if (flow == Request::kDenseFlow) {
+    fail_usage(
+        "budget: budget overrides need a sparse flow, and this request runs dense "
+        "attention");
+  }
+  if (overrides.dense_layers) {
+    fail_usage(
+        "budget: dense_layers cannot change per request (which layers are sparse is the "
+        "flow's, set when it is loaded)");
+  }
+  if (!runner_->supports_request_budgets()) {
+    fail_usage("budget: per-request budget overrides do not run on ",
+               device_name(runner_->device()), " yet: every request there uses the budget its ",
+               "flow was loaded with (leave the budget fields unset, or serve on the CPU)");
+  }
+  const SparseAttentionConfig& f = *flows_[static_cast<size_t>(flow)];
+  try {
+    return std::make_shared<const flow::BudgetPolicy>(
+        flow::apply_budget_overrides(f.policy, overrides));
+  } catch (const Error& e) {
+    fail_usage("budget of flow '", flow_names_[static_cast<size_t>(flow)], "': ", e.what());
   }
 }
 
@@ -157,7 +205,8 @@ int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams&
   auto a = std::make_unique<Active>();
   a->request.id = next_id_++;
   a->request.prompt = std::move(prompt);
-  a->request.dense = params.flow == "dense";
+  a->request.flow = flow_index(params.flow);
+  a->request.budget = request_budget(a->request.flow, params.budget);
   a->params = params;
   a->on_token = std::move(on_token);
   // Never generate past the context: the last token must still have a position.

@@ -79,8 +79,12 @@ struct EngineOptions {
   // Steps that can prefill carry only prefill work, and decodes run in lockstep after it
   // (SchedulerLimits::prefill_first); false: decodes first, prefill chunks fill the rest.
   bool prefill_first = false;
-  // Sparse decode attention by a flow; null = dense.
+  // Sparse decode attention by a flow, for the requests that name none (GenerationParams::flow
+  // ""); null = those run dense.
   std::shared_ptr<const SparseAttentionConfig> sparse;
+  // More flows requests may name, beside `sparse` (names: Engine::flow_names). The CPU runner
+  // runs any number of flows side by side in one batch; the CUDA runner one per engine for now.
+  std::vector<std::shared_ptr<const SparseAttentionConfig>> more_flows;
   // Full KV pages of prompts stay cached after their requests and are shared with later requests
   // whose prompts start with the same tokens (kv/prefix_cache.h); false: every prompt is computed.
   bool prefix_cache = true;
@@ -113,9 +117,10 @@ class Engine {
   // Throws vortex::Error naming the field unless the request can run here: token ids in the
   // vocabulary, room in the context and in the whole KV cache, max_tokens >= 1, valid sampling,
   // stop strings only with a tokenizer, top_logprobs in [0, kMaxTopLogprobs], a flow this engine
-  // runs ("" or its loaded flow's name; "dense" only without a flow) and no budget overrides
-  // (per-request flows and budgets are not supported yet). Reads only the model and the options:
-  // safe to call from any thread while another steps the engine.
+  // runs ("" for the default, "dense", or the name of a loaded flow) and budget overrides only
+  // for a sparse flow, on a runner that supports them, never dense_layers (which layers are
+  // sparse is the flow's), and consistent with the flow's policy (floor <= cap). Reads only the
+  // model and the options: safe to call from any thread while another steps the engine.
   void validate_request(const std::vector<int32_t>& prompt, const GenerationParams& params) const;
   // Validates (as above) and queues the request. Returns its id. on_token, when set, hears the
   // request's tokens (TokenEvent) during step() and abort().
@@ -132,9 +137,11 @@ class Engine {
   // Steps until every queued request is done; results ordered by id.
   std::vector<GenerationResult> run_to_completion();
 
-  // The name requests use for the engine's flow (the file stem of its path, "block_topk" for
-  // flows/block_topk.py); "" when attention is dense.
+  // The name requests use for the engine's default flow (the file stem of its path,
+  // "block_topk" for flows/block_topk.py); "" when requests that name none run dense.
   const std::string& flow_name() const { return flow_name_; }
+  // Every flow requests may name: the default one first (when there is one), then more_flows.
+  const std::vector<std::string>& flow_names() const { return flow_names_; }
   const LoadedModel& model() const { return model_; }
   const EngineOptions& options() const { return options_; }
   int32_t num_running() const { return static_cast<int32_t>(scheduler_.running().size()); }
@@ -155,11 +162,18 @@ class Engine {
  private:
   struct Active;
   bool accept_token(Active& a, SampledToken&& sampled);
+  // Request::flow for GenerationParams::flow; throws naming the loaded flows for an unknown one.
+  int32_t flow_index(const std::string& name) const;
+  // The request's own budget (null: none asked); throws when it cannot have one.
+  std::shared_ptr<const flow::BudgetPolicy> request_budget(
+      int32_t flow, const flow::BudgetOverrides& overrides) const;
   GenerationResult finish(Active& a, FinishReason reason);
 
   const LoadedModel& model_;
   EngineOptions options_;
   std::string flow_name_;
+  std::vector<std::string> flow_names_;  // index = Request::flow
+  std::vector<std::shared_ptr<const SparseAttentionConfig>> flows_;
   int32_t num_pages_;
   std::unique_ptr<ModelRunner> runner_;
   PagePool pool_;

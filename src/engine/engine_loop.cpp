@@ -407,6 +407,10 @@ const std::string& EngineLoop::flow_name() const {
   return impl_->engine->flow_name();
 }
 
+const std::vector<std::string>& EngineLoop::flow_names() const {
+  return impl_->engine->flow_names();
+}
+
 const LoadedModel& EngineLoop::model() const {
   return impl_->engine->model();
 }

@@ -136,8 +136,10 @@ class EngineLoop {
   EngineLoopMetrics metrics() const;
   // Thread-safe: false once shutdown() began or the engine failed (submit() would throw).
   bool accepting() const;
-  // The engine's name for its flow ("" when dense; GenerationParams::flow may name it).
+  // The engine's name for its default flow ("" when dense; GenerationParams::flow may name it).
   const std::string& flow_name() const;
+  // Every flow GenerationParams::flow may name (Engine::flow_names).
+  const std::vector<std::string>& flow_names() const;
   const LoadedModel& model() const;
   const EngineOptions& engine_options() const;
 

@@ -8,7 +8,8 @@
 
 namespace vortex {
 
-void ModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
+void ModelRunner::set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) {
+  if (flows.empty()) return;
   fail("sparse attention flows do not run on ", device_name(device()),
        " yet: use --device cpu with --flow");
 }

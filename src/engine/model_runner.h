@@ -44,11 +44,16 @@ class ModelRunner {
   // GPU runner captures its decode CUDA graphs). The Engine calls it once, after
   // set_sparse_attention, with its batch and step-size limits.
   virtual void warm_up(int32_t max_batch, int32_t max_step_tokens) {}
-  // Makes decode attention sparse as the flow says (call before the first step). Throws
-  // vortex::Error on a device that cannot run flows yet.
-  virtual void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config);
-  // Counters of the sparse run so far; null when attention is dense.
-  virtual const SparseStats* sparse_stats() const { return nullptr; }
+  // Makes decode attention sparse as the flows say (call before the first step): a request's
+  // decode rows follow flows[Request::flow], or read every page (kDenseFlow). Throws
+  // vortex::Error when the device cannot run these flows (none at all, or more than one, or
+  // per-request budgets: see supports_request_budgets).
+  virtual void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows);
+  // Whether requests may carry their own budget (Request::budget) here.
+  virtual bool supports_request_budgets() const { return false; }
+  // Counters of the sparse run so far, of flows[flow] (0: the first); null when attention is
+  // dense or there is no such flow.
+  virtual const SparseStats* sparse_stats(size_t flow = 0) const { return nullptr; }
   // Per-part device time of profiled sparse decode steps; null where the runner does not profile.
   virtual const SparseStepProfile* sparse_profile() const { return nullptr; }
   // The request finished: drop what the runner keeps for it (flow State).

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
+#include "flow/ir.h"
 #include "kv/block_table.h"
 
 namespace vortex {
@@ -20,9 +22,16 @@ struct Request {
   BlockTable blocks;
   RequestState state = RequestState::kWaiting;
   int32_t num_preemptions = 0;
-  // Full attention for this request even where the engine runs a flow (GenerationParams::flow
-  // "dense"): its decode rows read every page, in the same batches as the flow's rows.
-  bool dense = false;
+  // The flow of this request's decode rows: an index into the runner's flows (the order of
+  // ModelRunner::set_flows), or kDenseFlow for full attention (every page read), in the same
+  // batches as other flows' rows.
+  static constexpr int32_t kDenseFlow = -1;
+  int32_t flow = kDenseFlow;
+  // The budget its flow's rows follow when the request overrides the flow's (null: the flow's
+  // own policy). Never changes dense_layers: which layers are sparse is the flow's.
+  std::shared_ptr<const flow::BudgetPolicy> budget;
+
+  bool dense() const { return flow == kDenseFlow; }
 
   int32_t seq_len() const { return static_cast<int32_t>(prompt.size() + output.size()); }
   // Token i of the sequence: the prompt, then the output.

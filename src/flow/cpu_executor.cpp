@@ -36,8 +36,7 @@ float* FieldStore::block(int32_t layer, int32_t page, int32_t kv_head) {
 const float* FieldStore::block(int32_t layer, int32_t page, int32_t kv_head) const {
   VORTEX_ASSERT(layer >= 0 && layer < num_layers_ && page >= 0 && page < num_pages_ &&
                 kv_head >= 0 && kv_head < num_kv_heads_);
-  const int64_t index =
-      (static_cast<int64_t>(layer) * num_pages_ + page) * num_kv_heads_ + kv_head;
+  const int64_t index = (static_cast<int64_t>(layer) * num_pages_ + page) * num_kv_heads_ + kv_head;
   return data_.data() + index * floats_per_page_head_;
 }
 
@@ -140,8 +139,8 @@ CpuFlowExecutor::CpuFlowExecutor(const FlowProgram& program, const FlowGeometry&
     for (const Dim& d : decl.dims) {
       std::optional<int64_t> v = eval_dim(d, geometry);
       if (!v || *v <= 0)
-        fail(program.filename, ":", decl.loc.line, ":", decl.loc.col, ": error: field '",
-             decl.name, "' has shape ", shape_to_string(decl.dims),
+        fail(program.filename, ":", decl.loc.line, ":", decl.loc.col, ": error: field '", decl.name,
+             "' has shape ", shape_to_string(decl.dims),
              ", which is not a positive whole size for G=", geometry.G, " D=", geometry.D,
              " P=", geometry.P);
       floats *= *v;
@@ -238,15 +237,15 @@ void CpuFlowExecutor::select_rows(const BudgetPolicy& policy,
         for (int64_t r = begin; r < end; ++r) {
           const SelectRow& row = rows[static_cast<size_t>(r)];
           VORTEX_ASSERT(row.selected != nullptr);
-          RowPlan plan = plan_row(policy, row.num_pages);
+          RowPlan plan = plan_row(row.policy ? *row.policy : policy, row.num_pages);
           const int32_t n_scoreable = plan.num_scoreable();
           scratch.scores.resize(static_cast<size_t>(n_scoreable));
           // With k = 0 the scores cannot change the selection; only State makes them matter.
           if (n_scoreable > 0 && (plan.k > 0 || has_state())) {
-            ScoreRow score_row{row.q, n_scoreable, row.page_fields + plan.sink_end, row.state,
-                               plan.sink_end, scratch.scores.data()};
-            score_one(program_, geometry_, slots, state_index_of_field_, has_state(),
-                      score_row, scratch);
+            ScoreRow score_row{row.q,     n_scoreable,   row.page_fields + plan.sink_end,
+                               row.state, plan.sink_end, scratch.scores.data()};
+            score_one(program_, geometry_, slots, state_index_of_field_, has_state(), score_row,
+                      scratch);
           }
           row.selected->resize(static_cast<size_t>(plan.num_selected()));
           select_pages(plan, scratch.scores, *row.selected, scratch.selection);

@@ -65,12 +65,12 @@ class RowState {
 // One row to score: q and its N scoreable pages, which are the row's pages
 // [first_page, first_page + num_pages).
 struct ScoreRow {
-  const float* q = nullptr;                  // [G, D]
-  int32_t num_pages = 0;                     // N
-  const float* const* page_fields = nullptr; // N field blocks (FieldStore::block), page order
-  RowState* state = nullptr;                 // required when the flow has State fields
-  int32_t first_page = 0;                    // row position of the first scoreable page
-  float* scores = nullptr;                   // [N], written
+  const float* q = nullptr;                   // [G, D]
+  int32_t num_pages = 0;                      // N
+  const float* const* page_fields = nullptr;  // N field blocks (FieldStore::block), page order
+  RowState* state = nullptr;                  // required when the flow has State fields
+  int32_t first_page = 0;                     // row position of the first scoreable page
+  float* scores = nullptr;                    // [N], written
 };
 
 // One row to plan, score and select: all n pages of the row, the partial last one included.
@@ -79,14 +79,15 @@ struct SelectRow {
   int32_t num_pages = 0;                      // n
   const float* const* page_fields = nullptr;  // n blocks; those of reserved pages may be null
   RowState* state = nullptr;
-  std::vector<int32_t>* selected = nullptr;   // written: ascending row page positions
+  std::vector<int32_t>* selected = nullptr;  // written: ascending row page positions
+  const BudgetPolicy* policy = nullptr;      // this row's budget; null: select_rows' policy
 };
 
 class CpuFlowExecutor {
  public:
-  // Binds (a copy of) the program to a concrete geometry (G, D, P all positive). Throws vortex::Error if
-  // a field's dims or an op's shape does not evaluate to a positive integer for it (e.g.
-  // Field(P // 8, D) with P = 4), naming the flow file and what failed.
+  // Binds (a copy of) the program to a concrete geometry (G, D, P all positive). Throws
+  // vortex::Error if a field's dims or an op's shape does not evaluate to a positive integer for it
+  // (e.g. Field(P // 8, D) with P = 4), naming the flow file and what failed.
   CpuFlowExecutor(const FlowProgram& program, const FlowGeometry& geometry);
 
   const FlowProgram& program() const { return program_; }
@@ -106,7 +107,8 @@ class CpuFlowExecutor {
   // pages (growing the RowState as needed).
   void score_rows(std::span<const ScoreRow> rows) const;
 
-  // plan_row + score_rows (only for rows that do not read all their pages) + select_pages.
+  // plan_row (by the row's own policy, else `policy`) + score_rows (only for rows that do not
+  // read all their pages) + select_pages.
   void select_rows(const BudgetPolicy& policy, std::span<const SelectRow> rows) const;
 
  private:

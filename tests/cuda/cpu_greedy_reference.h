@@ -3,13 +3,13 @@
 // choice, against which GPU generations are compared.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/dtype.h"
 #include "engine/cpu_model_runner.h"
@@ -63,10 +63,12 @@ inline CpuGreedy cpu_greedy(const LoadedModel& m, const std::vector<int32_t>& pr
   const auto len = static_cast<int32_t>(prompt.size());
   const int32_t num_pages = (len + n + P) / P;
   CpuModelRunner runner(m, {c.num_layers, c.num_kv_heads, c.head_dim, P}, num_pages);
-  if (sparse) runner.set_sparse_attention(std::move(sparse));
+  const bool has_flow = sparse != nullptr;
+  if (sparse) runner.set_flows({std::move(sparse)});
   PagePool pool(num_pages);
   Request r;
   r.prompt = prompt;
+  if (has_flow) r.flow = 0;
   EXPECT_TRUE(r.blocks.reserve(pool, len + n, P));
   CpuGreedy out;
   int32_t first = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "engine/engine.h"
@@ -67,9 +68,8 @@ TEST(EngineRequests, ValidationErrorsNameTheField) {
   gp.flow = "dense";
   EXPECT_EQ(check(gp), "(no error)");  // dense is what this engine runs
   gp = greedy(4);
-  gp.budget.ratio = 0.5;
-  EXPECT_NE(check(gp).find("budget: per-request budget overrides are not supported yet"),
-            std::string::npos);
+  gp.budget.ratio = 0.5;  // a dense request has no budget to override
+  EXPECT_NE(check(gp).find("budget: budget overrides need a sparse flow"), std::string::npos);
   // add_request refuses with the same message and queues nothing.
   gp = greedy(0);
   EXPECT_NE(error_of([&] { e.add_request({1, 2, 3}, gp); }).find("max_tokens"), std::string::npos);
@@ -93,6 +93,133 @@ TEST(EngineRequests, RequestsNameTheEnginesFlowOrNothing) {
   std::string error = error_of([&] { e.validate_request({1, 2}, gp); });
   EXPECT_NE(error.find("no flow named 'quest'"), std::string::npos) << error;
   EXPECT_NE(error.find("block_topk"), std::string::npos) << error;
+}
+
+std::shared_ptr<const SparseAttentionConfig> load_flow(const LoadedModel& m, const char* name,
+                                                       int32_t page_size,
+                                                       const flow::BudgetOverrides& budget = {}) {
+  return std::make_shared<const SparseAttentionConfig>(
+      load_sparse_attention(std::string(VORTEX_SOURCE_DIR) + "/flows/" + name + ".py", budget,
+                            m.config, page_size, false));
+}
+
+TEST(EngineRequests, SeveralFlowsAndBudgetsAreCheckedPerRequest) {
+  LoadedModel m = tiny_qwen3();
+  EngineOptions eo;
+  eo.sparse = load_flow(m, "block_topk", eo.page_size);
+  eo.more_flows = {load_flow(m, "quest", eo.page_size)};
+  Engine e(m, eo);
+  EXPECT_EQ(e.flow_name(), "block_topk");
+  EXPECT_EQ(e.flow_names(), (std::vector<std::string>{"block_topk", "quest"}));
+  GenerationParams gp = greedy(2);
+  for (const char* f : {"", "block_topk", "quest", "dense"}) {
+    gp.flow = f;
+    EXPECT_NO_THROW(e.validate_request({1, 2}, gp)) << f;
+  }
+  gp.flow = "h2o";
+  std::string error = error_of([&] { e.validate_request({1, 2}, gp); });
+  EXPECT_NE(error.find("no flow named 'h2o' is loaded"), std::string::npos) << error;
+  EXPECT_NE(error.find("\"block_topk\", \"quest\""), std::string::npos) << error;
+  gp.flow = "quest";
+  gp.budget.ratio = 0.5;
+  gp.budget.sink = 0;
+  EXPECT_NO_THROW(e.validate_request({1, 2}, gp));
+  gp.budget = {};
+  gp.budget.dense_layers = std::vector<int64_t>{0};
+  error = error_of([&] { e.validate_request({1, 2}, gp); });
+  EXPECT_NE(error.find("budget: dense_layers cannot change per request"), std::string::npos)
+      << error;
+  gp.budget = {};
+  gp.budget.floor = 9;
+  gp.budget.cap = 3;
+  error = error_of([&] { e.validate_request({1, 2}, gp); });
+  EXPECT_NE(error.find("budget of flow 'quest'"), std::string::npos) << error;
+  EXPECT_NE(error.find("greater than its cap"), std::string::npos) << error;
+
+  // Two flows may not share a name (the file stem), and none may be called "dense".
+  EngineOptions twice = eo;
+  twice.more_flows = {load_flow(m, "block_topk", eo.page_size)};
+  error = error_of([&] { Engine bad(m, twice); });
+  EXPECT_NE(error.find("another flow is already named 'block_topk'"), std::string::npos) << error;
+}
+
+// Requests of several flows, with their own budgets, and dense ones share batches: each gets
+// exactly the tokens an engine running only its flow, loaded with its budget, gives it.
+TEST(EngineRequests, SeveralFlowsAndBudgetsShareBatches) {
+  LoadedModel m = tiny_qwen3();
+  EngineOptions eo;
+  eo.page_size = 4;  // many pages per row, so the flows really select
+  flow::BudgetOverrides quarter, half;
+  quarter.ratio = 0.25;
+  half.ratio = 0.5;
+  half.sink = 0;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int r = 0; r < 8; ++r) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < 30 + 5 * r; ++i) p.push_back((r * 37 + i * 13 + 5) % 500);
+    prompts.push_back(p);
+  }
+  // Request i: 0 the default flow (quest at 1/4), 1 block_topk (1/4), 2 dense, 3 quest with
+  // the request's own budget (1/2, no sink page).
+  struct Kind {
+    const char* flow;
+    bool half_budget;
+  };
+  const Kind kinds[] = {{"", false}, {"block_topk", false}, {"dense", false}, {"quest", true}};
+  auto run_alone = [&](std::shared_ptr<const SparseAttentionConfig> flow, size_t i) {
+    EngineOptions o = eo;
+    o.sparse = std::move(flow);
+    Engine e(m, o);
+    e.add_request(prompts[i], greedy(24));
+    return e.run_to_completion().at(0).token_ids;
+  };
+  EngineOptions o = eo;
+  o.sparse = load_flow(m, "quest", eo.page_size, quarter);
+  o.more_flows = {load_flow(m, "block_topk", eo.page_size, quarter)};
+  Engine mixed(m, o);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerationParams gp = greedy(24);
+    const Kind& k = kinds[i % 4];
+    gp.flow = k.flow;
+    if (k.half_budget) gp.budget = half;
+    mixed.add_request(prompts[i], gp);
+  }
+  std::vector<GenerationResult> results = mixed.run_to_completion();
+  ASSERT_EQ(results.size(), prompts.size());
+  std::set<std::vector<int32_t>> distinct;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::shared_ptr<const SparseAttentionConfig> alone;
+    switch (i % 4) {
+      case 0:
+        alone = load_flow(m, "quest", eo.page_size, quarter);
+        break;
+      case 1:
+        alone = load_flow(m, "block_topk", eo.page_size, quarter);
+        break;
+      case 2:
+        break;
+      case 3:
+        alone = load_flow(m, "quest", eo.page_size, half);
+        break;
+    }
+    EXPECT_EQ(results[i].token_ids, run_alone(alone, i)) << "request " << i;
+  }
+  // The kinds of attention disagree somewhere on these prompts, or the test shows nothing.
+  for (size_t i = 0; i < 4; ++i) {
+    std::vector<std::vector<int32_t>> per_kind;
+    per_kind.push_back(run_alone(nullptr, i));
+    per_kind.push_back(run_alone(load_flow(m, "quest", eo.page_size, quarter), i));
+    per_kind.push_back(run_alone(load_flow(m, "block_topk", eo.page_size, quarter), i));
+    per_kind.push_back(run_alone(load_flow(m, "quest", eo.page_size, half), i));
+    for (const auto& t : per_kind) distinct.insert(t);
+  }
+  EXPECT_GE(distinct.size(), 3u) << "the flows and budgets barely change tokens here";
+  // Every flow's statistics count its own rows only.
+  ASSERT_NE(mixed.runner().sparse_stats(0), nullptr);
+  ASSERT_NE(mixed.runner().sparse_stats(1), nullptr);
+  EXPECT_EQ(mixed.runner().sparse_stats(2), nullptr);
+  EXPECT_GT(mixed.runner().sparse_stats(0)->sparse_rows, 0);
+  EXPECT_GT(mixed.runner().sparse_stats(1)->sparse_rows, 0);
 }
 
 // Requests asking for dense attention share batches with the flow's requests: each gets exactly

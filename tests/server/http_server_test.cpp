@@ -45,8 +45,7 @@ class TestServer {
     so.max_body_bytes = max_body_bytes;
     so.threads = 16;
     so.request_timeout = request_timeout;
-    std::vector<std::string> flows;
-    if (!loop_->flow_name().empty()) flows.push_back(loop_->flow_name());
+    const std::vector<std::string> flows = loop_->flow_names();
     server_ =
         std::make_unique<HttpServer>(*loop_, served_model_of(tiny_model(), "tiny", flows), so);
     port_ = server_->bind();
@@ -431,6 +430,64 @@ TEST(HttpServer, AFlowIsPickedByModelNameOrTheVortexField) {
   const std::string metrics = c.Get("/metrics")->body;
   EXPECT_CONTAINS(metrics, "vortex:requests_total{flow=\"block_topk\"} 2\n");
   EXPECT_CONTAINS(metrics, "vortex:requests_total{flow=\"dense\"} 1\n");
+}
+
+// Two flows loaded: requests pick one per request, with or without their own budget, and get
+// the tokens `vortex generate` gives with that flow and budget.
+TEST(HttpServer, RequestsPickAmongSeveralFlowsWithTheirOwnBudgets) {
+  EngineOptions eo = tiny_engine();
+  eo.page_size = 4;  // rows of many pages, so the flows select
+  auto load = [&](const char* name) {
+    flow::BudgetOverrides quarter;
+    quarter.ratio = 0.25;
+    return std::make_shared<const SparseAttentionConfig>(
+        load_sparse_attention(std::string(VORTEX_SOURCE_DIR) + "/flows/" + name + ".py", quarter,
+                              tiny_model().config, eo.page_size, /*record_recall=*/false));
+  };
+  eo.sparse = load("block_topk");
+  eo.more_flows = {load("quest")};
+  TestServer s(eo);
+  httplib::Client c = s.client();
+  Json models = Json::parse(c.Get("/v1/models")->body);
+  ASSERT_EQ(models["data"].size(), 3u);
+  EXPECT_EQ(models["data"][1]["id"], "tiny:block_topk");
+  EXPECT_EQ(models["data"][2]["id"], "tiny:quest");
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 60; ++i) prompt.push_back((i * 29 + 7) % 400);
+  const Json body = {{"prompt", prompt},
+                     {"max_tokens", 10},
+                     {"temperature", 0},
+                     {"ignore_eos", true},
+                     {"return_token_ids", true}};
+  auto ids = [&](Json b) { return s.post("/v1/completions", b)["choices"][0]["token_ids"]; };
+  auto generated = [&](const std::vector<std::string>& flow_args) {
+    std::vector<std::string> args = {"--page-size", "4", "--max-tokens", "10", "--prompt-ids"};
+    std::string list;
+    for (int32_t t : prompt) list += (list.empty() ? "" : ",") + std::to_string(t);
+    args.push_back(list);
+    args.insert(args.end(), flow_args.begin(), flow_args.end());
+    return generate_json(args)["token_ids"];
+  };
+  const std::string flows = std::string(VORTEX_SOURCE_DIR) + "/flows/";
+  Json quest = body;
+  quest["model"] = "tiny:quest";
+  EXPECT_EQ(ids(quest), generated({"--flow", flows + "quest.py", "--topk-ratio", "0.25"}));
+  Json quest_half = body;
+  quest_half["vortex"] = {{"flow", "quest"}, {"topk_ratio", 0.5}, {"sink_pages", 0}};
+  EXPECT_EQ(ids(quest_half),
+            generated({"--flow", flows + "quest.py", "--topk-ratio", "0.5", "--sink-pages", "0"}));
+  Json topk_pages = body;  // the default flow, with a page count instead of its ratio
+  topk_pages["vortex"] = {{"topk_pages", 3}};
+  EXPECT_EQ(ids(topk_pages), generated({"--flow", flows + "block_topk.py", "--topk-pages", "3"}));
+  Json dense = body;
+  dense["vortex"] = {{"flow", "dense"}};
+  EXPECT_EQ(ids(dense), generated({}));
+  Json dense_budget = dense;
+  dense_budget["vortex"]["topk_ratio"] = 0.5;
+  EXPECT_EQ(s.post("/v1/completions", dense_budget, 400)["error"]["param"], "vortex");
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_CONTAINS(metrics, "vortex:requests_total{flow=\"quest\"} 2\n");
+  EXPECT_CONTAINS(metrics, "vortex:requests_total{flow=\"block_topk\"} 1\n");
 }
 
 TEST(HttpServer, ARequestPastItsTimeoutEndsAborted) {

@@ -823,12 +823,17 @@ std::vector<SampledToken> CudaModelRunner::step(const std::vector<ScheduledWork>
   return impl_->step(work, rows);
 }
 
-void CudaModelRunner::set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) {
+void CudaModelRunner::set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) {
+  if (flows.empty()) return;
+  if (flows.size() > 1) {
+    fail("the CUDA runner runs one flow per engine for now, got ", flows.size(),
+         ": give one --flow with --device cuda (several flows in one engine run on the CPU)");
+  }
   Impl& m = *impl_;
-  check_cuda(cudaStreamSynchronize(m.stream), "set_sparse_attention");
+  check_cuda(cudaStreamSynchronize(m.stream), "set_flows");
   m.clear_graphs();
   m.sparse =
-      std::make_unique<CudaSparseAttention>(std::move(config), m.cfg, m.geo, m.num_pages + 1);
+      std::make_unique<CudaSparseAttention>(std::move(flows[0]), m.cfg, m.geo, m.num_pages + 1);
   if (const char* env = std::getenv("VORTEX_FLOW_PROFILE_EVERY")) m.profile_every = std::atoi(env);
   if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS"))
     m.sparse_splits_override = std::atoi(env);
@@ -838,8 +843,8 @@ void CudaModelRunner::warm_up(int32_t max_batch, int32_t max_step_tokens) {
   impl_->capture_decode_graphs(max_batch, max_step_tokens);
 }
 
-const SparseStats* CudaModelRunner::sparse_stats() const {
-  return impl_->sparse ? &impl_->sparse->stats() : nullptr;
+const SparseStats* CudaModelRunner::sparse_stats(size_t flow) const {
+  return impl_->sparse && flow == 0 ? &impl_->sparse->stats() : nullptr;
 }
 
 const SparseStepProfile* CudaModelRunner::sparse_profile() const {

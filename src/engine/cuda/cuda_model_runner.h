@@ -36,13 +36,14 @@ class CudaModelRunner : public ModelRunner {
   // whole).
   size_t weight_bytes() const override;
   // Runs decode attention sparse as the flow says: its kernels are generated and compiled with
-  // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure.
-  void set_sparse_attention(std::shared_ptr<const SparseAttentionConfig> config) override;
+  // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure, and
+  // for more than one flow (one per engine here for now; requests may still run dense).
+  void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) override;
   // Captures the CUDA graph of every padded decode batch size up to max_batch (after one eager
   // run of each), with buffers sized for steps of up to max_step_tokens tokens, so that serving
   // never stops to capture one.
   void warm_up(int32_t max_batch, int32_t max_step_tokens) override;
-  const SparseStats* sparse_stats() const override;
+  const SparseStats* sparse_stats(size_t flow = 0) const override;
   // GPU time per part of the profiled decode steps (every 32nd, or $VORTEX_FLOW_PROFILE_EVERY).
   const SparseStepProfile* sparse_profile() const override;
 

@@ -126,7 +126,7 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
     // The same rule as the CPU runner: only a request that is generating decodes sparsely (a
     // one-token prefill chunk reads everything, as prefill does), unless it asked for dense
     // attention.
-    const bool generating = !r.dense && !r.output.empty() && w.first + 1 == r.seq_len();
+    const bool generating = !r.dense() && !r.output.empty() && w.first + 1 == r.seq_len();
     for (int32_t h = 0; h < H; ++h) lists.row_read_all.push_back(generating ? 0 : 1);
     ++decode_seqs;
     // Statistics: what the row's layers would read dense and what they read (its sparse layers
