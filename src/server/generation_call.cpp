@@ -56,6 +56,11 @@ std::pair<int32_t, RequestEvent> GenerationCall::next() {
   return item;
 }
 
+bool GenerationCall::wait_for_event(Clock::duration timeout) {
+  std::unique_lock<std::mutex> lock(queue_->mu);
+  return queue_->cv.wait_for(lock, timeout, [&] { return !queue_->events.empty(); });
+}
+
 void GenerationCall::cancel() {
   for (int64_t id : ids_) loop_.cancel(id);
 }
@@ -70,8 +75,27 @@ std::optional<HttpError> engine_failure(const ChoiceOutput& out) {
 
 }  // namespace
 
-Json run_to_answer(GenerationCall& call, ResponseFormatter& formatter) {
-  while (!call.done()) call.next();
+Json run_to_answer(GenerationCall& call, ResponseFormatter& formatter,
+                   const std::function<bool()>& client_gone) {
+  // Tokens keep coming while the answer is computed: the client is asked on a clock, not when
+  // the events pause.
+  auto next_check = GenerationCall::Clock::now() + kHangUpPoll;
+  while (!call.done()) {
+    if (client_gone) {
+      const bool event = call.wait_for_event(next_check - GenerationCall::Clock::now());
+      if (GenerationCall::Clock::now() >= next_check) {
+        if (client_gone()) {
+          call.cancel();
+          while (!call.done()) call.next();  // every choice ends within a step: pages are free
+          throw HttpError(499, "the client closed the connection before the answer was ready", "",
+                          "client_closed");
+        }
+        next_check = GenerationCall::Clock::now() + kHangUpPoll;
+      }
+      if (!event) continue;
+    }
+    call.next();
+  }
   for (const ChoiceOutput& out : call.outputs()) {
     if (std::optional<HttpError> e = engine_failure(out)) throw *e;
   }

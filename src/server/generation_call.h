@@ -36,6 +36,8 @@ class GenerationCall {
   // Waits for the next event, adds it to its choice's output and returns the choice's index
   // and the event. Only while !done().
   std::pair<int32_t, RequestEvent> next();
+  // Waits up to `timeout` for an event; true when next() would return at once.
+  bool wait_for_event(Clock::duration timeout);
   bool done() const { return finished_ == outputs_.size(); }
 
   // Cancels every choice still running (idempotent); each still ends with its kFinished event.
@@ -59,8 +61,12 @@ class GenerationCall {
   size_t finished_ = 0;
 };
 
-// Runs a non-streaming call to its end and returns the answer.
-Json run_to_answer(GenerationCall& call, ResponseFormatter& formatter);
+// Runs a non-streaming call to its end and returns the answer. `client_gone`, when given, is
+// asked every kHangUpPoll: once it says the client hung up, the call is cancelled (its pages
+// are free within a step) and this throws HttpError 499.
+inline constexpr std::chrono::milliseconds kHangUpPoll{50};
+Json run_to_answer(GenerationCall& call, ResponseFormatter& formatter,
+                   const std::function<bool()>& client_gone = {});
 
 // Streams a call: start(), each event's text, end(). `write` sends SSE text and returns false
 // when the client is gone; then the call is cancelled and this returns false.

@@ -13,6 +13,7 @@
 #include "server/error_response.h"
 #include "server/generation_call.h"
 #include "server/openai_protocol.h"
+#include "server/peer_socket.h"
 #include "server/prometheus_metrics.h"
 #include "server/routes.h"
 #include "server/sglang_protocol.h"
@@ -125,7 +126,14 @@ struct HttpServer::Impl {
     // Registered from here until its answer is written, so shutdown() waits for it.
     auto reg = std::make_shared<Registration>(*this, call);
     if (!stream) {
-      send_json(res, run_to_answer(*call, *formatter));
+      // A client that hangs up before its answer is ready frees its pages too (a stream notices
+      // at its next write; this one is watched on its socket).
+      std::function<bool()> client_gone;
+      if (std::optional<PeerSocket> peer = PeerSocket::find(hreq.local_addr, hreq.local_port,
+                                                            hreq.remote_addr, hreq.remote_port)) {
+        client_gone = [peer = *peer] { return peer.hung_up(); };
+      }
+      send_json(res, run_to_answer(*call, *formatter, client_gone));
       return;
     }
     res.set_header("Cache-Control", "no-cache");

@@ -375,6 +375,28 @@ TEST(HttpServer, AClientLeavingMidStreamFreesItsPages) {
   EXPECT_CONTAINS(c.Get("/metrics")->body, "vortex:kv_cache_pages_used 0\n");
 }
 
+TEST(HttpServer, AClientLeavingBeforeANonStreamingAnswerFreesItsPages) {
+  TestServer s;
+  httplib::Client c = s.client();
+  c.set_read_timeout(0, 200'000);  // gives up (and closes the socket) long before 4000 tokens
+  httplib::Result r = c.Post(
+      "/v1/completions", Json({{"prompt", {5}}, {"max_tokens", 4000}, {"ignore_eos", true}}).dump(),
+      "application/json");
+  EXPECT_FALSE(r);  // timed out
+  c.stop();
+  // The server watches the socket while it computes: the request is cancelled within a poll
+  // and a step, not run to its 4000 tokens.
+  EXPECT_TRUE(s.wait_for([](const EngineLoopMetrics& m) {
+    auto abort = m.finished_by_reason.find("abort");
+    return abort != m.finished_by_reason.end() && abort->second == 1 && m.running == 0 &&
+           m.kv_pages_used == 0;
+  }));
+  EXPECT_LT(s.loop().metrics().generation_tokens, 4000);
+  // A client that stays gets its whole answer.
+  Json ok = s.post("/v1/completions", {{"prompt", {5}}, {"max_tokens", 8}, {"ignore_eos", true}});
+  EXPECT_EQ(ok["usage"]["completion_tokens"], 8);
+}
+
 TEST(HttpServer, AFullQueueIs503WithRetryAfter) {
   TestServer s(tiny_engine(/*max_running=*/1), /*max_waiting=*/1);
   std::atomic<bool> hang_up{false};
