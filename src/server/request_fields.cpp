@@ -113,7 +113,21 @@ void read_vortex_fields(const FieldReader& top, const ServedModel& m,
                         const std::string& flow_of_model_name, GenerationParams& p) {
   p.flow = flow_of_model_name;
   std::optional<FieldReader> v = top.get_object("vortex");
-  if (!v) return;
+  if (v) read_vortex_object(*v, m, flow_of_model_name, p);
+}
+
+bool has_flat_vortex_fields(const FieldReader& r) {
+  for (const char* key : {"flow", "topk_ratio", "topk_pages", "topk_floor", "topk_cap",
+                          "sink_pages", "recent_pages"}) {
+    if (r.find(key)) return true;
+  }
+  return false;
+}
+
+void read_vortex_object(const FieldReader& object, const ServedModel& m,
+                        const std::string& flow_of_model_name, GenerationParams& p) {
+  p.flow = flow_of_model_name;
+  const FieldReader* v = &object;
   if (auto flow = v->get_string("flow")) {
     const std::string param = v->path_of("flow");
     const bool loaded = std::find(m.flows.begin(), m.flows.end(), *flow) != m.flows.end();

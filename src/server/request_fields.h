@@ -39,6 +39,11 @@ void read_sampling_fields(const FieldReader& r, const ServedModel& model, Genera
 // naming vortex.flow; budget overrides need a flow.
 void read_vortex_fields(const FieldReader& top, const ServedModel& model,
                         const std::string& flow_of_model_name, GenerationParams& params);
+// The same keys read from `object` itself (SGLang bodies may put them straight into
+// sampling_params); has_flat_vortex_fields says whether `r` holds any of them.
+void read_vortex_object(const FieldReader& object, const ServedModel& model,
+                        const std::string& flow_of_model_name, GenerationParams& params);
+bool has_flat_vortex_fields(const FieldReader& r);
 
 // The engine seed of choice `choice` of a request seeded with `seed` (seed + choice, as
 // `vortex generate --seed` numbers its prompts; 0 means "random" to the engine, so it is mapped

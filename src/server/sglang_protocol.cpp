@@ -28,7 +28,19 @@ PromptParams read_sampling_params(const Json& sp, const std::string& path, const
   read_sampling_fields(r, m, p, out.seed);
   if (auto s = r.get_int("sampling_seed", INT64_MIN, INT64_MAX)) out.seed = *s;
   out.n = static_cast<int32_t>(r.get_int("n", 1, kMaxN).value_or(1));
-  read_vortex_fields(r.find("vortex") ? r : top, m, "", p);
+  // The flow and budget: sampling_params.vortex, or the same keys straight in sampling_params,
+  // or a "vortex" object beside sampling_params.
+  if (r.find("vortex")) {
+    if (has_flat_vortex_fields(r)) {
+      fail_field(r.path_of("vortex"), "give the flow and budget either in ", r.path_of("vortex"),
+                 " or straight in ", r.path(), ", not both");
+    }
+    read_vortex_fields(r, m, "", p);
+  } else if (has_flat_vortex_fields(r)) {
+    read_vortex_object(r, m, "", p);
+  } else {
+    read_vortex_fields(top, m, "", p);
+  }
   r.reject_unless("frequency_penalty", 0);
   r.reject_unless("presence_penalty", 0);
   r.reject_unless("repetition_penalty", 1);

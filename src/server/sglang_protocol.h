@@ -4,7 +4,8 @@
 // /generate takes `text` (a string or a list) or `input_ids` (a list of ids or a list of such
 // lists), `sampling_params` (an object, or a list with one per prompt: max_new_tokens (default
 // 128), temperature (default 1), top_p, top_k (-1: off), min_p, stop, ignore_eos, n, seed or
-// sampling_seed, and "vortex" (flow and budget; it may also sit at the top level)), `stream`,
+// sampling_seed, and "vortex" (flow and budget; it may also sit at the top level, or its keys
+// straight in sampling_params)), `stream`,
 // `return_logprob`, `top_logprobs_num` and `rid`. The answer is {"text", "output_ids",
 // "meta_info": {"id", "finish_reason": {"type": "stop", "matched"} | {"type": "length",
 // "length"} | {"type": "abort", "message"}, "prompt_tokens", "completion_tokens",

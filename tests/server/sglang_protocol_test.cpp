@@ -63,6 +63,14 @@ TEST(SglangRequest, TextOrIdsSingleOrBatch) {
       {{"text", "a"}, {"vortex", {{"flow", "block_topk"}, {"topk_pages", 8}}}},
       served({"block_topk"}));
   EXPECT_EQ(top_flow.jobs[0].params.budget.pages, 8);
+  // The same keys straight in sampling_params.
+  ApiRequest flat = parse_generate_request(
+      {{"text", "a"},
+       {"sampling_params", {{"flow", "block_topk"}, {"topk_ratio", 0.25}, {"sink_pages", 0}}}},
+      served({"block_topk"}));
+  EXPECT_EQ(flat.jobs[0].params.flow, "block_topk");
+  EXPECT_EQ(flat.jobs[0].params.budget.ratio, 0.25);
+  EXPECT_EQ(flat.jobs[0].params.budget.sink, 0);
 }
 
 TEST(SglangRequest, ErrorsNameTheField) {
@@ -90,6 +98,16 @@ TEST(SglangRequest, ErrorsNameTheField) {
   HttpError e =
       generate_error({{"text", "a"}, {"sampling_params", {{"vortex", {{"flow", "quest"}}}}}});
   EXPECT_EQ(e.param(), "sampling_params.vortex.flow");
+  e = generate_error({{"text", "a"}, {"sampling_params", {{"flow", "quest"}}}});
+  EXPECT_EQ(e.param(), "sampling_params.flow");
+  e = generate_error({{"text", "a"}, {"sampling_params", {{"topk_ratio", 2}}}},
+                     served({"block_topk"}));
+  EXPECT_EQ(e.param(), "sampling_params.topk_ratio");
+  e = generate_error(
+      {{"text", "a"},
+       {"sampling_params", {{"flow", "block_topk"}, {"vortex", {{"flow", "block_topk"}}}}}},
+      served({"block_topk"}));
+  EXPECT_EQ(e.param(), "sampling_params.vortex");
 }
 
 ChoiceOutput output(std::vector<int32_t> ids, std::string text, FinishReason reason,
