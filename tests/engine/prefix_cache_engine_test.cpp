@@ -46,13 +46,20 @@ struct RunResult {
 
 // Runs the prompts in waves (each wave to completion before the next, as requests that arrive
 // later would), with the cache on or off.
+// flows: the flow of each request, in order over the waves, cycled ("" = the engine's default).
 RunResult run(const LoadedModel& m, EngineOptions eo, bool cache,
-              const std::vector<std::vector<std::vector<int32_t>>>& waves, int32_t max_tokens) {
+              const std::vector<std::vector<std::vector<int32_t>>>& waves, int32_t max_tokens,
+              const std::vector<std::string>& flows = {""}) {
   eo.prefix_cache = cache;
   Engine e(m, eo);
   RunResult out;
+  size_t i = 0;
   for (const auto& wave : waves) {
-    for (const auto& p : wave) e.add_request(p, greedy(max_tokens));
+    for (const auto& p : wave) {
+      GenerationParams gp = greedy(max_tokens);
+      gp.flow = flows[i++ % flows.size()];
+      e.add_request(p, gp);
+    }
     for (GenerationResult& r : e.run_to_completion()) out.tokens.push_back(r.token_ids);
   }
   out.prefill_tokens = e.stats().prefill_tokens;
@@ -131,6 +138,33 @@ TEST(PrefixCacheEngine, SparseFlowOutputsMatchWithTheCacheOnAndOff) {
     EXPECT_EQ(on.tokens, off.tokens) << flow;
     EXPECT_GT(on.cache_hits, 0) << flow;
   }
+}
+
+// Pages shared between requests of different flows: every flow summarized each page when it
+// filled, so a request reusing a page another flow's request computed reads its own flow's
+// Fields there, and gets the tokens it gets without the cache.
+TEST(PrefixCacheEngine, RequestsOfDifferentFlowsShareCachedPages) {
+  LoadedModel m = tiny("tiny-qwen3");
+  auto prompts = shared_prefix_prompts(m.config.vocab_size);
+  EngineOptions eo;
+  eo.num_pages = 64;
+  eo.page_size = 4;
+  flow::BudgetOverrides budget;
+  budget.ratio = 0.25;
+  auto load = [&](const char* flow) {
+    return std::make_shared<SparseAttentionConfig>(load_sparse_attention(
+        std::string(VORTEX_SOURCE_DIR) + "/flows/" + flow, budget, m.config, eo.page_size, false));
+  };
+  eo.sparse = load("quest.py");
+  eo.more_flows = {load("block_topk.py"), load("h2o.py")};
+  std::vector<std::vector<std::vector<int32_t>>> waves = {
+      {prompts[0]}, {prompts[1], prompts[2]}, {prompts[3], prompts[4]}};
+  const std::vector<std::string> flows = {"quest", "block_topk", "h2o", "dense", "block_topk"};
+  RunResult off = run(m, eo, false, waves, 16, flows);
+  RunResult on = run(m, eo, true, waves, 16, flows);
+  EXPECT_EQ(on.tokens, off.tokens);
+  EXPECT_GT(on.cache_hits, 0);
+  EXPECT_EQ(on.pages_used_after, 0);
 }
 
 }  // namespace
