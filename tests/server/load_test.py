@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A bounded load test of vortex serve (the standard library only): 32 client threads, 200
 requests over the three endpoints, mostly streamed, every fifth streamed one hung up after a
-few events. Every request that runs to its end must report the right finish_reason and token
+few events, mixing the server's two flows (one with per-request budgets) and dense attention
+in the same batches. Every request that runs to its end must report the right finish_reason and token
 count; afterwards /metrics must show nothing running and no KV page held; the server's resident
 memory over the last quarter of the requests must stay within 10% of the first quarter (after a
 warm-up round that fills the server's small KV pool, which the prefix cache keeps, and wakes its
@@ -28,6 +29,7 @@ WARMUP = 800
 URL = urllib.parse.urlsplit(os.environ.get("VORTEX_BASE_URL", ""))
 PID = os.environ.get("VORTEX_SERVER_PID", "")
 CHECK_RSS = os.environ.get("VORTEX_LOAD_TEST_NO_RSS", "") != "1"
+MODEL_PREFIX, SECOND_FLOW = "", ""  # from /v1/models
 
 
 def rss_kib():
@@ -57,6 +59,23 @@ def request_body(i, rng):
                 "sampling_params": {"max_new_tokens": n, "temperature": 0, "ignore_eos": True}}
         path = "/generate"
     body["stream"] = stream
+    # The attention of the request: the server's default flow, dense, the second flow with a
+    # budget of its own, or the second flow by model name (SGLang: its keys in sampling_params).
+    mode = (i // 2) % 4
+    if mode == 1:
+        pick = {"flow": "dense"}
+    elif mode == 2:
+        pick = {"flow": SECOND_FLOW, "topk_ratio": 0.5, "sink_pages": 0}
+    else:
+        pick = {}
+    if mode == 3 and path != "/generate":
+        body["model"] = MODEL_PREFIX + SECOND_FLOW
+    elif mode == 3:
+        pick = {"flow": SECOND_FLOW}
+    if pick and path == "/generate":
+        body["sampling_params"].update(pick)
+    elif pick:
+        body["vortex"] = pick
     return path, body, n, stream, hang_up
 
 
@@ -140,6 +159,15 @@ def run_round(count, first_index, on_done):
     return errors
 
 
+def served_flows():
+    """The served model's name and its flows, from /v1/models ("NAME" and "NAME:FLOW")."""
+    conn = http.client.HTTPConnection(URL.hostname, URL.port, timeout=30)
+    conn.request("GET", "/v1/models")
+    ids = [m["id"] for m in json.load(conn.getresponse())["data"]]
+    conn.close()
+    return ids[0], [i.split(":", 1)[1] for i in ids if ":" in i]
+
+
 def metrics():
     conn = http.client.HTTPConnection(URL.hostname, URL.port, timeout=30)
     conn.request("GET", "/metrics")
@@ -152,6 +180,11 @@ def metrics():
 def main():
     if not URL.hostname or not PID:
         sys.exit("run me through tests/server/with_server.py")
+    global MODEL_PREFIX, SECOND_FLOW
+    name, flows = served_flows()
+    if len(flows) < 2:
+        sys.exit("start the server with two flows (--flow A --flow B): requests mix them")
+    MODEL_PREFIX, SECOND_FLOW = name + ":", flows[1]
     start = time.time()
     errors = run_round(WARMUP, 10_000, lambda: None)
     samples = []
@@ -173,6 +206,13 @@ def main():
           (REQUESTS, WARMUP, CLIENTS, elapsed, first, last, 100 * (last - first) / first,
            m.get("vortex:num_requests_running"), m.get("vortex:kv_cache_pages_used"),
            m.get('vortex:requests_finished_total{reason="abort"}')))
+    per_flow = {k: v for k, v in m.items() if k.startswith("vortex:requests_total{")}
+    print("requests per flow:", per_flow)
+    if len(per_flow) != 3 or min(per_flow.values()) == 0 or \
+            sum(per_flow.values()) != REQUESTS + WARMUP:
+        errors.append("requests per flow: expected the default flow, %s and dense, %d in all"
+                      % (SECOND_FLOW, REQUESTS + WARMUP))
+        print("error:", errors[-1])
     ok = (not errors and m.get("vortex:num_requests_running") == 0 and
           m.get("vortex:kv_cache_pages_used") == 0 and
           (abs(last - first) <= 0.10 * first or not CHECK_RSS))
