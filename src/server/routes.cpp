@@ -12,6 +12,7 @@ const std::vector<Route>& routes() {
       {"GET", "/get_model_info"},
       {"GET", "/model_info"},
       {"GET", "/health"},
+      {"GET", "/health_generate"},
       {"GET", "/metrics"},
   };
   return kRoutes;

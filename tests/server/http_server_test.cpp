@@ -347,14 +347,16 @@ TEST(HttpServer, ModelsInfoHealthAndMetrics) {
   EXPECT_EQ(info["is_generation"], true);
   EXPECT_EQ(info["model_path"], tiny_model().source);
   EXPECT_EQ(c.Get("/health")->status, 200);
+  EXPECT_EQ(c.Get("/health_generate")->status, 200);  // one token through the engine
+  ASSERT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.requests_finished == 1; }));
   s.post("/v1/completions", {{"prompt", {1, 2}}, {"max_tokens", 2}});
   // The loop publishes its figures after the step that finished the request, which may come a
   // moment after the answer.
-  ASSERT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.requests_finished == 1; }));
+  ASSERT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.requests_finished == 2; }));
   httplib::Result m = c.Get("/metrics");
   EXPECT_EQ(m->status, 200);
-  EXPECT_CONTAINS(m->body, "vortex:generation_tokens_total 2\n");
-  EXPECT_CONTAINS(m->body, "vortex:requests_finished_total{reason=\"length\"} 1\n");
+  EXPECT_CONTAINS(m->body, "vortex:generation_tokens_total 3\n");
+  EXPECT_CONTAINS(m->body, "vortex:requests_finished_total{reason=\"length\"} 2\n");
 }
 
 TEST(HttpServer, AClientLeavingMidStreamFreesItsPages) {
