@@ -82,7 +82,11 @@ Action add_serve_command(CLI::App& app) {
       "/v1/models) and SGLang (/generate, /get_model_info) APIs, /health, /metrics");
   add_model_flags(cmd, *a);
   add_engine_flags(cmd, a->engine);
-  add_sparse_flags(cmd, a->sparse, /*several_flows=*/true);
+  add_sparse_flags(cmd, a->sparse, /*several_flows=*/true,
+                   "Sparse-attention flow file (repeatable). Requests pick one by its file name "
+                   "without .py (\"model\": \"NAME:FLOW\" or \"vortex\": {\"flow\": ...}); "
+                   "the first is the default, \"dense\" is full attention. The budget flags "
+                   "apply to every flow");
   cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", a->port, "Port to listen on (0 = any free port, printed at start)")
       ->capture_default_str();

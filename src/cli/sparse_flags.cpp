@@ -7,9 +7,10 @@
 
 namespace vortex::cli {
 
-void add_sparse_flags(CLI::App* cmd, SparseFlags& f, bool several_flows) {
+void add_sparse_flags(CLI::App* cmd, SparseFlags& f, bool several_flows, const char* flow_help) {
   if (several_flows) {
-    cmd->add_option("--flow", f.flows, "Sparse-attention flow file (repeatable)");
+    cmd->add_option("--flow", f.flows,
+                    flow_help ? flow_help : "Sparse-attention flow file (repeatable)");
   } else {
     cmd->add_option("--flow", f.flows, "Sparse-attention flow file (flows/*.py)")->expected(1);
   }
@@ -33,7 +34,8 @@ std::vector<int64_t> parse_layers(const std::string& text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t used = 0;
     long long v = -1;
     try {

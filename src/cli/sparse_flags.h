@@ -18,14 +18,15 @@ struct SparseFlags {
   std::string dense_layers;
   bool record_recall = false;
   // The options, to tell which the user set.
-  CLI::Option *pages_opt = nullptr, *ratio_opt = nullptr, *floor_opt = nullptr,
-              *cap_opt = nullptr, *sink_opt = nullptr, *recent_opt = nullptr,
-              *dense_opt = nullptr;
+  CLI::Option *pages_opt = nullptr, *ratio_opt = nullptr, *floor_opt = nullptr, *cap_opt = nullptr,
+              *sink_opt = nullptr, *recent_opt = nullptr, *dense_opt = nullptr;
 };
 
-// Registers --flow (repeatable when `several_flows`), --topk-pages, --topk-ratio, --topk-floor,
-// --topk-cap, --sink-pages, --recent-pages, --dense-layers and --record-recall.
-void add_sparse_flags(CLI::App* cmd, SparseFlags& flags, bool several_flows);
+// Registers --flow (repeatable when `several_flows`, described by `flow_help` when given),
+// --topk-pages, --topk-ratio, --topk-floor, --topk-cap, --sink-pages, --recent-pages,
+// --dense-layers and --record-recall.
+void add_sparse_flags(CLI::App* cmd, SparseFlags& flags, bool several_flows,
+                      const char* flow_help = nullptr);
 
 // Compiles `flow_path` for the model with the user's budget overrides.
 std::shared_ptr<const SparseAttentionConfig> load_sparse_flags(const std::string& flow_path,

@@ -2,7 +2,7 @@
 """An SGLang-style client (the standard library only: urllib and http.client), as SGLang's docs
 write one: POST /generate with text or input_ids, single and batched, whole and streamed, and
 GET /get_model_info. Greedy ids must equal `vortex generate --json` (with the server's flow and
-budget when it runs one: VORTEX_GENERATE_FLOW, VORTEX_GENERATE_ARGS). Run through
+budget when it runs one: VORTEX_GENERATE_ARGS, VORTEX_GENERATE_FLOW, VORTEX_GENERATE_FLOW_ARGS). Run through
 tests/server/with_server.py, which sets VORTEX_BASE_URL, VORTEX_BINARY and VORTEX_MODEL.
 """
 import http.client
@@ -51,10 +51,13 @@ def stream(path, body):
 
 
 def vortex_generate(*args):
-    # A server started with a flow is compared with `vortex generate` under the same flow:
-    # VORTEX_GENERATE_FLOW (its file) and VORTEX_GENERATE_ARGS (more flags, e.g. the budget).
+    # A server started with engine flags or a flow is compared with `vortex generate` under the
+    # same: VORTEX_GENERATE_ARGS (engine flags, e.g. --page-size), VORTEX_GENERATE_FLOW (the
+    # flow's file) and VORTEX_GENERATE_FLOW_ARGS (its budget flags).
     flow = os.environ.get("VORTEX_GENERATE_FLOW", "")
-    more = (["--flow", flow] if flow else []) + shlex.split(os.environ.get("VORTEX_GENERATE_ARGS", ""))
+    more = shlex.split(os.environ.get("VORTEX_GENERATE_ARGS", ""))
+    if flow:
+        more += ["--flow", flow] + shlex.split(os.environ.get("VORTEX_GENERATE_FLOW_ARGS", ""))
     out = subprocess.run([os.environ["VORTEX_BINARY"], "generate", "--model",
                           os.environ["VORTEX_MODEL"], "--json", "--ignore-eos", *more, *args],
                          check=True, capture_output=True, text=True).stdout

@@ -1,5 +1,6 @@
 // The OpenAI Node SDK, unchanged, against vortex serve: chat and completions, whole and
-// streamed. Greedy answers must equal `vortex generate --json`, and streams must carry the same
+// streamed. Greedy answers must equal `vortex generate --json` (with the server's flow and budget
+// when it runs one), and streams must carry the same
 // text and token ids as the server's whole answers. Run by run.sh through with_server.py
 // (VORTEX_BASE_URL, VORTEX_BINARY, VORTEX_MODEL).
 import assert from 'node:assert/strict';
@@ -11,9 +12,21 @@ const MODEL = 'tiny-qwen3';
 // Extensions the SDK passes through in the body: no eos stop (fixed lengths), and the ids.
 const greedy = { temperature: 0, ignore_eos: true, return_token_ids: true };
 
+// Reference runs take VORTEX_GENERATE_ARGS (the server's engine flags, e.g. --page-size), and,
+// unless asked for dense attention, its flow: VORTEX_GENERATE_FLOW with VORTEX_GENERATE_FLOW_ARGS
+// (its budget flags).
+const words = (v) => (v ?? '').split(/\s+/).filter(Boolean);
+const FLOW_FILE = process.env.VORTEX_GENERATE_FLOW ?? '';
+const FLOW = FLOW_FILE ? FLOW_FILE.split('/').pop().replace(/\.py$/, '') : '';
+const FLOW_ARGS = FLOW_FILE ? ['--flow', FLOW_FILE, ...words(process.env.VORTEX_GENERATE_FLOW_ARGS)] : [];
+
+// `vortex generate` as the server runs requests that name no flow; a last argument
+// { dense: true } asks for full attention.
 function vortexGenerate(...args) {
+  const dense = typeof args[args.length - 1] === 'object' && args.pop().dense;
   const out = execFileSync(process.env.VORTEX_BINARY,
-    ['generate', '--model', process.env.VORTEX_MODEL, '--json', '--ignore-eos', ...args]);
+    ['generate', '--model', process.env.VORTEX_MODEL, '--json', '--ignore-eos',
+      ...words(process.env.VORTEX_GENERATE_ARGS), ...(dense ? [] : FLOW_ARGS), ...args]);
   return JSON.parse(out.toString().trim().split('\n')[0]);
 }
 
@@ -21,7 +34,7 @@ const tests = {
   async models() {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
-    assert.deepEqual(ids, [MODEL]);
+    assert.deepEqual(ids, FLOW ? [MODEL, `${MODEL}:${FLOW}`] : [MODEL]);
   },
 
   async chat() {
@@ -85,6 +98,24 @@ const tests = {
     const many = await client.completions.create({ model: MODEL, prompt: ['a', 'b'], n: 2, max_tokens: 3, ...greedy });
     assert.deepEqual(many.choices.map((c) => c.index), [0, 1, 2, 3]);
     assert.deepEqual(many.choices[0].token_ids, many.choices[1].token_ids);  // greedy
+  },
+
+  // The flow per request through the SDK's pass-through of unknown body fields, and by model
+  // name (only against a server that runs a flow).
+  async flowPerRequest() {
+    if (!FLOW) return;
+    const prompt = 'One two three four five six seven eight nine ten';
+    const dense = await client.completions.create({
+      model: MODEL, prompt, max_tokens: 12, vortex: { flow: 'dense' }, ...greedy,
+    });
+    assert.deepEqual(dense.choices[0].token_ids,
+      vortexGenerate('--prompt', prompt, '--max-tokens', '12', { dense: true }).token_ids);
+    const byName = await client.completions.create({
+      model: `${MODEL}:${FLOW}`, prompt, max_tokens: 12, ...greedy,
+    });
+    assert.equal(byName.model, `${MODEL}:${FLOW}`);
+    assert.deepEqual(byName.choices[0].token_ids,
+      vortexGenerate('--prompt', prompt, '--max-tokens', '12').token_ids);
   },
 
   async errors() {
