@@ -35,6 +35,17 @@ struct Engine::Active {
 
 namespace {
 
+// Every flow the options load, in Request::flow order: the default one first, then more_flows.
+std::vector<std::shared_ptr<const SparseAttentionConfig>> loaded_flows(const EngineOptions& o) {
+  std::vector<std::shared_ptr<const SparseAttentionConfig>> flows;
+  if (o.sparse) flows.push_back(o.sparse);
+  for (const auto& f : o.more_flows) {
+    if (!f) fail_usage("internal error: a null flow in EngineOptions::more_flows");
+    flows.push_back(f);
+  }
+  return flows;
+}
+
 int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   if (o.page_size <= 0 || (o.page_size & (o.page_size - 1)) != 0) {
     fail_usage("page size must be a power of two, got ", o.page_size);
@@ -43,8 +54,8 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   KvGeometry g{m.config.num_layers, m.config.num_kv_heads, m.config.head_dim, o.page_size};
   // A flow's Fields and States live beside every page: the budget pays for them too.
   const size_t kv_bytes = kv_bytes_per_page(o.device, g);
-  size_t flow_bytes = o.sparse ? flow_bytes_per_page(*o.sparse, g) : 0;
-  for (const auto& f : o.more_flows) flow_bytes += flow_bytes_per_page(*f, g);
+  size_t flow_bytes = 0;
+  for (const auto& f : loaded_flows(o)) flow_bytes += flow_bytes_per_page(*f, g);
   size_t by_memory = o.kv_memory_bytes / (kv_bytes + flow_bytes);
   // No need for more pages than max_running full-context sequences.
   size_t useful = static_cast<size_t>(o.max_running) *
@@ -68,9 +79,7 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
 bool shares_prefixes(const EngineOptions& o) {
   if (!o.prefix_cache) return false;
   if (o.device != Device::kCuda) return true;
-  std::vector<std::shared_ptr<const SparseAttentionConfig>> flows = o.more_flows;
-  if (o.sparse) flows.push_back(o.sparse);
-  for (const auto& flow : flows) {
+  for (const auto& flow : loaded_flows(o)) {
     for (const flow::FieldDecl& f : flow->program.fields) {
       if (f.kind == flow::FieldKind::kState) return false;
     }
@@ -100,11 +109,7 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
                                  num_pages_, options.prefill_first}) {
   scheduler_.set_prefix_cache(prefix_cache_.get());
-  if (options.sparse) flows_.push_back(options.sparse);
-  for (const auto& f : options.more_flows) {
-    if (!f) fail_usage("internal error: a null flow in EngineOptions::more_flows");
-    flows_.push_back(f);
-  }
+  flows_ = loaded_flows(options);
   for (const auto& f : flows_) {
     std::string name = std::filesystem::path(f->flow_path).stem().string();
     if (name == "dense" || name.empty()) {

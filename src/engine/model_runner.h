@@ -42,7 +42,7 @@ class ModelRunner {
 
   // Prepares, before the first step, what the first steps would otherwise stop to set up (the
   // GPU runner captures its decode CUDA graphs). The Engine calls it once, after
-  // set_sparse_attention, with its batch and step-size limits.
+  // set_flows, with its batch and step-size limits.
   virtual void warm_up(int32_t max_batch, int32_t max_step_tokens) {}
   // Makes decode attention sparse as the flows say (call before the first step): a request's
   // decode rows follow flows[Request::flow], or read every page (kDenseFlow). Throws

@@ -155,6 +155,40 @@ struct HttpServer::Impl {
         [call, reg](bool) { call->cancel(); });
   }
 
+  // SGLang's deeper check: the engine really generates (one greedy token of a one-token
+  // prompt, within 20 s), not only that the server answers.
+  void health_generate(httplib::Response& res) {
+    if (draining || !loop.accepting()) {
+      throw HttpError(503, "the server is shutting down or its engine failed");
+    }
+    ApiRequest req;
+    req.api = Api::kGenerate;
+    ChoiceJob job;
+    job.prompt = {0};
+    job.params.max_tokens = 1;
+    job.params.ignore_eos = true;
+    job.params.sampling.temperature = 0;
+    job.params.flow = "dense";
+    req.jobs.push_back(std::move(job));
+    auto call = std::make_shared<GenerationCall>(
+        loop, std::move(req), GenerationCall::Clock::now() + std::chrono::seconds(20));
+    try {
+      call->submit();
+    } catch (const Error& e) {  // a full queue, or the engine stopping
+      throw HttpError(503, str_cat("the engine cannot take a request: ", e.what()));
+    }
+    Registration reg(*this, call);
+    while (!call->done()) call->next();
+    const ChoiceOutput& out = call->outputs().at(0);
+    if (out.token_ids.size() != 1) {
+      throw HttpError(503, str_cat("the engine did not generate (",
+                                   out.abort_reason.empty() ? out.finish_reason : out.abort_reason,
+                                   out.error.empty() ? "" : ": " + out.error, ")"));
+    }
+    res.status = 200;
+    res.set_content("", "text/plain");
+  }
+
   void routes() {
     auto guard = [this](auto fn) {
       return [this, fn](const httplib::Request& req, httplib::Response& res) {
@@ -197,40 +231,7 @@ struct HttpServer::Impl {
               r.status = 200;
               r.set_content("", "text/plain");
             }));
-    // SGLang's deeper check: the engine really generates (one greedy token of a one-token
-    // prompt, within 20 s), not only that the server answers.
-    svr.Get("/health_generate", guard([this](const auto&, auto& r) {
-              if (draining || !loop.accepting()) {
-                throw HttpError(503, "the server is shutting down or its engine failed");
-              }
-              ApiRequest req;
-              req.api = Api::kGenerate;
-              ChoiceJob job;
-              job.prompt = {0};
-              job.params.max_tokens = 1;
-              job.params.ignore_eos = true;
-              job.params.sampling.temperature = 0;
-              job.params.flow = "dense";
-              req.jobs.push_back(std::move(job));
-              auto call = std::make_shared<GenerationCall>(
-                  loop, std::move(req), GenerationCall::Clock::now() + std::chrono::seconds(20));
-              try {
-                call->submit();
-              } catch (const Error& e) {  // a full queue, or the engine stopping
-                throw HttpError(503, str_cat("the engine cannot take a request: ", e.what()));
-              }
-              Registration reg(*this, call);
-              while (!call->done()) call->next();
-              const ChoiceOutput& out = call->outputs().at(0);
-              if (out.token_ids.size() != 1) {
-                throw HttpError(
-                    503, str_cat("the engine did not generate (",
-                                 out.abort_reason.empty() ? out.finish_reason : out.abort_reason,
-                                 out.error.empty() ? "" : ": " + out.error, ")"));
-              }
-              r.status = 200;
-              r.set_content("", "text/plain");
-            }));
+    svr.Get("/health_generate", guard([this](const auto&, auto& r) { health_generate(r); }));
     svr.Get("/metrics", guard([this](const auto&, auto& r) {
               r.set_content(prometheus_text(loop.metrics()), "text/plain; version=0.0.4");
             }));

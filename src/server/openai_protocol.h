@@ -10,9 +10,10 @@
 // the number of alternatives), stream, stream_options.include_usage, and the extensions top_k,
 // min_p, ignore_eos, return_token_ids (vLLM's: token ids in each choice) and "vortex" (flow and
 // budget; request_fields.h). A model served without a tokenizer (random weights) answers as if
-// return_token_ids were set: its text is empty, and a stream has one chunk per token. Unknown fields are ignored; fields that would change the answer
-// in ways this server does not implement (penalties, logit_bias, tools, echo, suffix,
-// response_format other than text) are refused unless they hold their "off" value.
+// return_token_ids were set: its text is empty, and a stream has one chunk per token. Unknown
+// fields are ignored; fields that would change the answer in ways this server does not
+// implement (penalties, logit_bias, tools, echo, suffix, response_format other than text) are
+// refused unless they hold their "off" value.
 // Default max_tokens: 16 for completions (OpenAI's), the rest of the context for chat.
 // finish_reason is "stop", "length", or "abort" for a request the server ended (its deadline
 // passed, or it shut down).

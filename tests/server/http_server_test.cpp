@@ -349,7 +349,8 @@ TEST(HttpServer, ModelsInfoHealthAndMetrics) {
   EXPECT_EQ(c.Get("/health")->status, 200);
   EXPECT_EQ(c.Get("/health_generate")->status, 200);  // one token through the engine
   ASSERT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.requests_finished == 1; }));
-  s.post("/v1/completions", {{"prompt", {1, 2}}, {"max_tokens", 2}});
+  // ignore_eos: a sampled eos would end it with "stop" instead of "length".
+  s.post("/v1/completions", {{"prompt", {1, 2}}, {"max_tokens", 2}, {"ignore_eos", true}});
   // The loop publishes its figures after the step that finished the request, which may come a
   // moment after the answer.
   ASSERT_TRUE(s.wait_for([](const EngineLoopMetrics& m) { return m.requests_finished == 2; }));
