@@ -124,7 +124,9 @@ struct SelectionCase {
   flow::BudgetPolicy policy;
   std::vector<int32_t> row_tokens;
   std::vector<int32_t> row_read_all;  // empty: not given
-  std::vector<float> scores;          // [rows][max_pages]; +inf past a row's scoreable pages
+  // Per row: its own policy (PlanRowsArgs::row_policy); empty: `policy` for every row.
+  std::vector<flow::BudgetPolicy> row_policies;
+  std::vector<float> scores;  // [rows][max_pages]; +inf past a row's scoreable pages
 };
 
 int32_t num_pages_of(int32_t tokens, int32_t page_size) {
@@ -134,17 +136,20 @@ int32_t num_pages_of(int32_t tokens, int32_t page_size) {
 // Rows of the given page counts, each with a random partial (or full) last page, and scores of
 // the given kind (a random kind per row when kind < 0).
 SelectionCase make_case(const std::vector<int32_t>& row_pages, int32_t page_size,
-                        const flow::BudgetPolicy& policy, int kind, Rng& rng) {
+                        const flow::BudgetPolicy& policy, int kind, Rng& rng,
+                        std::vector<flow::BudgetPolicy> row_policies = {}) {
   SelectionCase c;
   c.page_size = page_size;
   c.policy = policy;
+  c.row_policies = std::move(row_policies);
   c.max_pages = std::max(1, *std::max_element(row_pages.begin(), row_pages.end()));
   c.scores.assign(row_pages.size() * c.max_pages, std::numeric_limits<float>::infinity());
   for (size_t r = 0; r < row_pages.size(); ++r) {
     const int32_t n = row_pages[r];
     c.row_tokens.push_back((n - 1) * page_size + 1 +
                            static_cast<int32_t>(rng.next_u64() % page_size));
-    const flow::RowPlan plan = flow::plan_row(policy, n);
+    const flow::RowPlan plan =
+        flow::plan_row(c.row_policies.empty() ? policy : c.row_policies[r], n);
     const ScoreKind k = static_cast<ScoreKind>(kind >= 0 ? kind : rng.next_u64() % kNumScoreKinds);
     const std::vector<float> s = random_scores(plan.num_scoreable(), k, rng);
     std::copy(s.begin(), s.end(), c.scores.begin() + r * c.max_pages);
@@ -171,6 +176,9 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
   DeviceArray<int32_t> d_tokens(c.row_tokens), d_offset(row_offset), d_pages(pages),
       d_read_all(c.row_read_all);
   DeviceArray<float> d_scores(c.scores);
+  std::vector<cuda::DevicePagePolicy> row_policies;
+  for (const flow::BudgetPolicy& p : c.row_policies) row_policies.push_back(to_device_policy(p));
+  DeviceArray<cuda::DevicePagePolicy> d_row_policies(row_policies);
   DeviceArray<int32_t> d_first(rows), d_count(rows), d_k(rows), d_recent(rows);
   DeviceArray<int32_t> d_item_row(item_capacity), d_item_begin(item_capacity), d_num_items(1);
   DeviceArray<int32_t> d_out(static_cast<size_t>(rows) * c.max_pages), d_out_tokens(rows);
@@ -182,6 +190,7 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
   pa.page_size = c.page_size;
   pa.max_pages = c.max_pages;
   pa.policy = to_device_policy(c.policy);
+  pa.row_policy = row_policies.empty() ? nullptr : d_row_policies.get();
   pa.row_first = d_first.get();
   pa.row_count = d_count.get();
   pa.row_k = d_k.get();
@@ -218,7 +227,7 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
   int failures = 0;
   for (int32_t r = 0; r < rows && failures < 5; ++r) {
     const int32_t n = num_pages_of(c.row_tokens[r], c.page_size);
-    flow::RowPlan plan = flow::plan_row(c.policy, n);
+    flow::RowPlan plan = flow::plan_row(c.row_policies.empty() ? c.policy : c.row_policies[r], n);
     if (!c.row_read_all.empty() && c.row_read_all[r] != 0) {
       plan.read_all = true;
       plan.k = 0;
@@ -288,6 +297,29 @@ TEST(CudaPageSelection, RandomRowsAndPoliciesEqualCpu) {
     SelectionCase c =
         make_case(row_pages, page_sizes[trial % 3], random_policy(max_n, rng), -1, rng);
     c.chunk_pages = trial % 5 == 0 ? 7 : 128;
+    if (trial % 3 == 0)
+      for (int32_t r = 0; r < rows; ++r)
+        c.row_read_all.push_back(static_cast<int32_t>(rng.next_u64() % 3 == 0));
+    expect_equal_to_cpu(c, rng);
+    if (HasFailure()) return;
+  }
+}
+
+// Rows with policies of their own (requests with their own budget), in one plan.
+TEST(CudaPageSelection, RowPoliciesEqualCpu) {
+  VORTEX_REQUIRE_GPU();
+  Rng rng(20261207);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int32_t rows = 1 + static_cast<int32_t>(rng.next_u64() % 24);
+    const int32_t max_n = trial % 2 == 0 ? 40 : 2000;
+    std::vector<int32_t> row_pages(rows);
+    std::vector<flow::BudgetPolicy> policies;
+    for (int32_t& n : row_pages) {
+      n = 1 + static_cast<int32_t>(rng.next_u64() % max_n);
+      policies.push_back(random_policy(max_n, rng));
+    }
+    SelectionCase c =
+        make_case(row_pages, trial % 2 == 0 ? 4 : 16, random_policy(max_n, rng), -1, rng, policies);
     if (trial % 3 == 0)
       for (int32_t r = 0; r < rows; ++r)
         c.row_read_all.push_back(static_cast<int32_t>(rng.next_u64() % 3 == 0));

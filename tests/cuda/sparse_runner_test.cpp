@@ -25,15 +25,12 @@ using test::cpu_greedy;
 using test::CpuGreedy;
 using test::model_dir;
 
-
 std::string flow_path(const std::string& name) {
   return std::string(VORTEX_SOURCE_DIR) + "/flows/" + name + ".py";
 }
 
-const std::vector<std::string> kFlows = {"block_topk", "quest", "gqa_softmax_max",
-                                        "subpage_quest", "streaming", "h2o", "value_gated"};
-
-
+const std::vector<std::string> kFlows = {"block_topk", "quest", "gqa_softmax_max", "subpage_quest",
+                                         "streaming",  "h2o",   "value_gated"};
 
 // Prompts long enough that a page budget selects: 40 to 300 tokens.
 std::vector<std::vector<int32_t>> prompts(int32_t vocab) {
@@ -48,9 +45,8 @@ std::vector<std::vector<int32_t>> prompts(int32_t vocab) {
 }
 
 std::shared_ptr<const SparseAttentionConfig> flow_config(const LoadedModel& m,
-                                                          const std::string& flow,
-                                                          int32_t page_size, double ratio,
-                                                          int64_t recent = 2) {
+                                                         const std::string& flow, int32_t page_size,
+                                                         double ratio, int64_t recent = 2) {
   flow::BudgetOverrides o;
   o.ratio = ratio;
   o.sink = 1;
@@ -84,7 +80,6 @@ Generated generate(const LoadedModel& m, Device device, int32_t page_size,
   if (const SparseStats* s = e.runner().sparse_stats()) g.stats = *s;
   return g;
 }
-
 
 class SparseGreedy
     : public ::testing::TestWithParam<std::tuple<std::string, std::string, int32_t, double>> {};
@@ -125,10 +120,11 @@ TEST_P(SparseGreedy, MatchesCpuBackend) {
            gpu.results[i].token_ids[first_diff] == cpu.tokens[first_diff])
       ++first_diff;
     if (first_diff < cpu.tokens.size())
-      std::printf("    prompt %zu: first difference at token %zu, CPU margin there %.3e, min margin "
-                  "before %.3e\n",
-                  i, first_diff, cpu.margins[first_diff],
-                  *std::min_element(cpu.margins.begin(), cpu.margins.begin() + first_diff + 1));
+      std::printf(
+          "    prompt %zu: first difference at token %zu, CPU margin there %.3e, min margin "
+          "before %.3e\n",
+          i, first_diff, cpu.margins[first_diff],
+          *std::min_element(cpu.margins.begin(), cpu.margins.begin() + first_diff + 1));
     if (selective)
       EXPECT_GE(first_diff, 1u) << "the first token (dense prefill) differs";
     else
@@ -144,16 +140,17 @@ TEST_P(SparseGreedy, MatchesCpuBackend) {
     EXPECT_GE(clear, 4) << "too few prompts without a near-tie to compare 16 tokens";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Flows, SparseGreedy,
-    ::testing::Combine(::testing::Values(std::string("tiny-qwen3"), std::string("tiny-llama")),
-                       ::testing::ValuesIn(kFlows), ::testing::Values(4, 16),
-                       ::testing::Values(1.0, 0.25)),
-    [](const auto& info) {
-      return std::get<0>(info.param).substr(5) + "_" + std::get<1>(info.param) + "_P" +
-             std::to_string(std::get<2>(info.param)) +
-             (std::get<3>(info.param) < 1.0 ? "_sparse" : "_fullbudget");
-    });
+INSTANTIATE_TEST_SUITE_P(Flows, SparseGreedy,
+                         ::testing::Combine(::testing::Values(std::string("tiny-qwen3"),
+                                                              std::string("tiny-llama")),
+                                            ::testing::ValuesIn(kFlows), ::testing::Values(4, 16),
+                                            ::testing::Values(1.0, 0.25)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).substr(5) + "_" +
+                                  std::get<1>(info.param) + "_P" +
+                                  std::to_string(std::get<2>(info.param)) +
+                                  (std::get<3>(info.param) < 1.0 ? "_sparse" : "_fullbudget");
+                         });
 
 // The KV read counts are budget arithmetic: the GPU's equal the CPU's for the same workload.
 TEST(SparseRunner, StatisticsEqualTheCpuBackend) {
@@ -215,6 +212,60 @@ TEST(SparseRunner, SummarizeOncePerStepEqualsPerLayer) {
         EXPECT_LT(once.stats.kv_read_fraction(), 1.0);
       }
   }
+}
+
+// A request's own budget runs on the GPU exactly as the flow loaded with that budget: in one
+// batch, requests with the flow's budget (1/4), with their own (1/2, no sink page) and dense
+// ones each get the tokens of an engine that runs all prompts their way. The split counts of
+// decode attention are pinned, as they follow the flow's budget and would otherwise differ
+// between the engines (and with them the summation order).
+TEST(SparseRunner, RequestBudgetsEqualTheFlowLoadedWithThem) {
+  VORTEX_REQUIRE_GPU();
+  LoadedModel m = load_model(model_dir("tiny-qwen3"), {});
+  const auto ps = prompts(m.config.vocab_size);
+  setenv("VORTEX_SPARSE_SPLITS", "2", 1);
+  setenv("VORTEX_DECODE_SPLITS", "2", 1);
+  for (const char* flow : {"quest", "h2o"}) {
+    SCOPED_TRACE(flow);
+    flow::BudgetOverrides own;
+    own.ratio = 0.5;
+    own.sink = 0;
+    const auto quarter = flow_config(m, flow, 4, 0.25);
+    auto half = std::make_shared<SparseAttentionConfig>(*quarter);
+    half->policy = flow::apply_budget_overrides(quarter->policy, own);
+    auto run = [&](std::shared_ptr<const SparseAttentionConfig> cfg, bool mixed) {
+      EngineOptions eo;
+      eo.device = Device::kCuda;
+      eo.page_size = 4;
+      eo.max_step_tokens = 256;
+      eo.kv_memory_bytes = size_t{64} << 20;
+      eo.prefix_cache = false;
+      eo.sparse = std::move(cfg);
+      Engine e(m, eo);
+      for (size_t i = 0; i < ps.size(); ++i) {
+        GenerationParams gp;
+        gp.max_tokens = 20;
+        gp.ignore_eos = true;
+        if (mixed && i % 3 == 1) gp.budget = own;
+        if (mixed && i % 3 == 2) gp.flow = "dense";
+        e.add_request(ps[i], gp);
+      }
+      return e.run_to_completion();
+    };
+    const auto mixed = run(quarter, true);
+    const auto all_quarter = run(quarter, false);
+    const auto all_half = run(half, false);
+    const auto all_dense = run(nullptr, false);
+    bool budgets_differ = false;
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const auto& want = i % 3 == 0 ? all_quarter[i] : i % 3 == 1 ? all_half[i] : all_dense[i];
+      EXPECT_EQ(mixed[i].token_ids, want.token_ids) << "prompt " << i;
+      budgets_differ = budgets_differ || all_half[i].token_ids != all_quarter[i].token_ids;
+    }
+    EXPECT_TRUE(budgets_differ) << "the two budgets never change a token: the test shows nothing";
+  }
+  unsetenv("VORTEX_SPARSE_SPLITS");
+  unsetenv("VORTEX_DECODE_SPLITS");
 }
 
 TEST(SparseRunner, GraphsOffGivesTheSameTokens) {

@@ -51,7 +51,7 @@ struct StepPlan {
 struct MetaLayout {
   size_t tokens, positions, kv_pages, kv_slots, sample_rows, q_rows, row_page_offset,
       row_num_tokens, block_seq, block_q_start, seq_q_begin, seq_q_len, seq_kv_len, seq_page_offset,
-      params, summarize_pages, reset_pages, sparse_counts, row_read_all, pages, total;
+      params, summarize_pages, reset_pages, sparse_counts, row_read_all, row_policy, pages, total;
   MetaLayout() = default;
   MetaLayout(int64_t t_cap, int64_t s_cap, int64_t rows_cap, int64_t pages_cap) {
     size_t at = 0;
@@ -80,6 +80,7 @@ struct MetaLayout {
     reset_pages = take(t_cap, 4);
     sparse_counts = take(4, 4);  // [0] summarize, [1] reset
     row_read_all = take(rows_cap, 4);
+    row_policy = take(rows_cap, sizeof(cuda::DevicePagePolicy));
     pages = take(pages_cap, 4);
     total = align_up(at, 16);
   }
@@ -384,7 +385,10 @@ void CudaModelRunner::Impl::pad_for_graph(int32_t bucket) {
     for (int32_t hd = 0; hd < geo.num_kv_heads; ++hd) {
       p.row_page_offset.push_back(scratch_offset);
       p.row_num_tokens.push_back(1);
-      if (sparse) p.sparse.row_read_all.push_back(1);
+      if (sparse) {
+        p.sparse.row_read_all.push_back(1);
+        p.sparse.row_policy.push_back(sparse->device_policy());
+      }
     }
     p.sample_rows.push_back(t);
     p.params.push_back(cuda::SampleParams{});
@@ -416,6 +420,7 @@ void CudaModelRunner::Impl::upload_plan() {
     put(layout.summarize_pages, p.sparse.summarize_pages);
     put(layout.reset_pages, p.sparse.reset_pages);
     put(layout.row_read_all, p.sparse.row_read_all);
+    put(layout.row_policy, p.sparse.row_policy);
     const int32_t counts[4] = {static_cast<int32_t>(p.sparse.summarize_pages.size()),
                                static_cast<int32_t>(p.sparse.reset_pages.size()), 0, 0};
     std::memcpy(base + layout.sparse_counts, counts, sizeof(counts));
@@ -437,6 +442,7 @@ SparseStepMeta CudaModelRunner::Impl::sparse_meta(const StepShape& s) const {
   m.reset_pages = meta<int32_t>(layout.reset_pages);
   m.num_reset = meta<int32_t>(layout.sparse_counts) + 1;
   m.row_read_all = meta<int32_t>(layout.row_read_all);
+  m.row_policy = meta<cuda::DevicePagePolicy>(layout.row_policy);
   m.decode_seqs = s.decode_seqs;
   m.max_summarize = s.max_summarize;
   return m;

@@ -39,6 +39,8 @@ class CudaModelRunner : public ModelRunner {
   // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure, and
   // for more than one flow (one per engine here for now; requests may still run dense).
   void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) override;
+  // Each decode row's budget is uploaded with the step (the device planner reads it per row).
+  bool supports_request_budgets() const override { return true; }
   // Captures the CUDA graph of every padded decode batch size up to max_batch (after one eager
   // run of each), with buffers sized for steps of up to max_step_tokens tokens, so that serving
   // never stops to capture one.

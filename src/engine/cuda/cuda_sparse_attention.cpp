@@ -17,7 +17,11 @@ namespace vortex {
 CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config,
                                          const ModelConfig& cfg, const KvGeometry& geometry,
                                          int32_t num_pages_with_scratch)
-    : config_(std::move(config)), cfg_(cfg), geo_(geometry), num_pages_(num_pages_with_scratch) {
+    : config_(std::move(config)),
+      device_policy_(to_device_policy(config_->policy)),
+      cfg_(cfg),
+      geo_(geometry),
+      num_pages_(num_pages_with_scratch) {
   const int32_t P = geo_.page_size;
   max_pages_ = (cfg_.max_position_embeddings + P - 1) / P + 1;
   max_chunks_ = (max_pages_ + flow::kCudaScorePageThreads - 1) / flow::kCudaScorePageThreads;
@@ -114,6 +118,7 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
   lists.summarize_pages.clear();
   lists.reset_pages.clear();
   lists.row_read_all.clear();
+  lists.row_policy.clear();
   int64_t decode_seqs = 0;
   for (const ScheduledWork& w : work) {
     const Request& r = *w.request;
@@ -127,13 +132,19 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
     // one-token prefill chunk reads everything, as prefill does), unless it asked for dense
     // attention.
     const bool generating = !r.dense() && !r.output.empty() && w.first + 1 == r.seq_len();
-    for (int32_t h = 0; h < H; ++h) lists.row_read_all.push_back(generating ? 0 : 1);
+    const flow::BudgetPolicy& budget = r.budget ? *r.budget : config_->policy;
+    const cuda::DevicePagePolicy device_budget =
+        r.budget ? to_device_policy(*r.budget) : device_policy_;
+    for (int32_t h = 0; h < H; ++h) {
+      lists.row_read_all.push_back(generating ? 0 : 1);
+      lists.row_policy.push_back(device_budget);
+    }
     ++decode_seqs;
     // Statistics: what the row's layers would read dense and what they read (its sparse layers
     // read the plan's pages when it is generating).
     const int64_t n = (w.first + P) / P, L = geo_.num_layers;
     const int64_t sparse = generating ? num_sparse_layers_ : 0;
-    const flow::RowPlan plan = flow::plan_row(config_->policy, static_cast<int32_t>(n));
+    const flow::RowPlan plan = flow::plan_row(budget, static_cast<int32_t>(n));
     stats_.decode_rows += L * H;
     stats_.dense_pages += L * n * H;
     stats_.read_pages += ((L - sparse) * n + sparse * plan.num_selected()) * H;
@@ -148,6 +159,8 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
         static_cast<int64_t>(lists.summarize_pages.size()) * H * num_sparse_layers_;
 }
 
+// By the flow's budget: a request with a larger budget of its own reads more, which only makes
+// the split count chosen from this figure smaller than ideal (splits divide any row's tokens).
 int64_t CudaSparseAttention::max_selected_tokens(int64_t max_row_tokens) const {
   const int32_t P = geo_.page_size;
   const auto n = static_cast<int32_t>((max_row_tokens + P - 1) / P);
@@ -197,7 +210,8 @@ void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t str
   a.num_rows = m.decode_seqs * geo_.num_kv_heads;
   a.page_size = geo_.page_size;
   a.max_pages = max_pages_;
-  a.policy = to_device_policy(config_->policy);
+  a.policy = device_policy_;
+  a.row_policy = m.row_policy;
   a.row_first = row_first_.as<int32_t>();
   a.row_count = row_count_.as<int32_t>();
   a.row_k = row_k_.as<int32_t>();

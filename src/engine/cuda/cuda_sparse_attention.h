@@ -15,6 +15,7 @@
 #include "engine/scheduler.h"
 #include "engine/sparse_attention.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/page_selection.h"
 #include "kv/kv_cache.h"
 #include "model/model_config.h"
 
@@ -27,6 +28,8 @@ struct SparseStepLists {
   std::vector<int32_t> summarize_pages;  // physical pages that become full in this step
   std::vector<int32_t> reset_pages;      // physical pages that receive their first token
   std::vector<int32_t> row_read_all;     // per decode row: 1 = not a generating row, read all
+  // Per decode row: its request's budget (Request::budget), else the flow's.
+  std::vector<cuda::DevicePagePolicy> row_policy;
 };
 
 // Device addresses of the step's metadata that the sparse kernels read.
@@ -40,6 +43,7 @@ struct SparseStepMeta {
   const int32_t* reset_pages = nullptr;
   const int32_t* num_reset = nullptr;  // device scalar
   const int32_t* row_read_all = nullptr;
+  const cuda::DevicePagePolicy* row_policy = nullptr;
   int32_t decode_seqs = 0;    // sequences of decode rows (padded in graphs)
   int32_t max_summarize = 0;  // grid of the summarize and reset launches
 };
@@ -51,6 +55,8 @@ class CudaSparseAttention {
   ~CudaSparseAttention();
 
   const SparseAttentionConfig& config() const { return *config_; }
+  // The flow's budget as the device planner takes it (graph padding rows plan with it).
+  const cuda::DevicePagePolicy& device_policy() const { return device_policy_; }
   bool is_sparse_layer(int32_t layer) const;
   int32_t max_row_pages() const { return max_pages_; }
 
@@ -87,8 +93,8 @@ class CudaSparseAttention {
     const int32_t* row_num_tokens;
     const int32_t* pages;
   };
-  void enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
-                     const SparseStepMeta& m, cudaStream_t stream);
+  void enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads, const SparseStepMeta& m,
+                     cudaStream_t stream);
   RowLists enqueue_select(const SparseStepMeta& m, cudaStream_t stream);
   // Whether a step of `rows` decode rows scores and selects in one kernel (the flow's fused
   // score-and-select kernel, one block per row): then enqueue_score also selects and
@@ -111,10 +117,11 @@ class CudaSparseAttention {
                         cudaStream_t stream);
 
   std::shared_ptr<const SparseAttentionConfig> config_;
+  cuda::DevicePagePolicy device_policy_;
   const ModelConfig& cfg_;
   KvGeometry geo_;
-  int32_t num_pages_;  // physical pages incl. the scratch page
-  int32_t max_pages_;  // pages of the longest possible row
+  int32_t num_pages_;   // physical pages incl. the scratch page
+  int32_t max_pages_;   // pages of the longest possible row
   int64_t max_chunks_;  // score worklist items of such a row
   int64_t num_sparse_layers_ = 0;
   DeviceBuffer sparse_layers_;  // [num_sparse_layers_] int32: the sparse layers' indices

@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(kPlanThreads) plan_rows_kernel(PlanRowsArgs a)
     const int32_t r = tile + static_cast<int32_t>(threadIdx.x);
     DeviceRowPlan plan{0, 0, 0, 0, 0};
     if (r < a.num_rows) {
-      plan = plan_row(a.policy, a.row_num_tokens[r], a.page_size);
+      plan = plan_row(a.row_policy ? a.row_policy[r] : a.policy, a.row_num_tokens[r], a.page_size);
       if (a.row_read_all != nullptr && a.row_read_all[r] != 0) plan.count = plan.k = 0;
       a.row_first[r] = plan.sink_end;
       a.row_count[r] = plan.count;

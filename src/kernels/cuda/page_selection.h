@@ -32,6 +32,9 @@ struct PlanRowsArgs {
   int32_t page_size = 0;
   int32_t max_pages = 0;  // capacity of a row's page list and of its scores
   DevicePagePolicy policy;
+  // Optional [num_rows]: row r's own policy (a request with its own budget), used instead of
+  // `policy`.
+  const DevicePagePolicy* row_policy = nullptr;
   // Outputs, [num_rows] each: the RowPlan of flow::plan_row for n = ceil(tokens / page_size).
   int32_t* row_first = nullptr;  // sink_end
   int32_t* row_count = nullptr;  // N = recent_begin - sink_end, or 0 when read_all
