@@ -121,6 +121,32 @@ for t in ${ONLY_TESTS:-$(for t in $GPU_TESTS; do printf 'cuda_%s ' "$t"; done) f
 done
 rm -f "$OUT/test.tmp"
 
+# 2b. Serving on the GPU, with the CPU build's client tests (tiny checkpoint): the SGLang-style
+# client against a flow server (greedy ids equal `vortex generate --device cuda --flow`), and the
+# bounded load test against a server of two flows, their requests (one with per-request budgets)
+# mixed with dense ones in the same batches.
+if [ -z "${SKIP_SERVE:-}" ]; then
+  serve=(python3 tests/server/with_server.py "$bin/vortex" tests/data/models/tiny-qwen3 --device cuda)
+  if VORTEX_BINARY=$bin/vortex VORTEX_GENERATE_ARGS="--page-size 4 --device cuda" \
+      VORTEX_GENERATE_FLOW=flows/quest.py VORTEX_GENERATE_FLOW_ARGS="--topk-ratio 0.25" \
+      "${serve[@]}" --flow flows/quest.py --topk-ratio 0.25 --page-size 4 -- \
+      python3 tests/server/sglang_client_test.py >"$OUT/serve_sglang.log" 2>&1; then
+    log "serve (cuda): SGLang-style client with a flow: ok"
+  else
+    status=1
+    log "serve (cuda): SGLang-style client with a flow: FAILED"
+    tail -30 "$OUT/serve_sglang.log" | tee -a "$OUT/results.txt"
+  fi
+  if "${serve[@]}" --kv-pages 256 --max-batch 16 --max-waiting 32 --flow flows/block_topk.py \
+      --flow flows/quest.py -- python3 tests/server/load_test.py >"$OUT/serve_load.log" 2>&1; then
+    log "serve (cuda): load test, two flows and dense: ok ($(tail -1 "$OUT/serve_load.log"))"
+  else
+    status=1
+    log "serve (cuda): load test, two flows and dense: FAILED"
+    tail -30 "$OUT/serve_load.log" | tee -a "$OUT/results.txt"
+  fi
+fi
+
 # 3. Benchmarks: kernels and the model through the runner, then `vortex bench` end to end.
 "$bin/vortex_cuda_bench" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1 || status=1
 grep -v '^JSON' "$OUT/bench.log" | tee -a "$OUT/results.txt"

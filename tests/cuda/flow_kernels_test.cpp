@@ -73,9 +73,8 @@ std::vector<fs::path> all_flows() {
   for (const char* name : {"block_topk", "gqa_softmax_max", "h2o", "quest", "streaming",
                            "subpage_quest", "value_gated"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
-  for (const char* name :
-       {"chain", "both_sides", "odd_scale", "nested", "int8_fields", "page_ops", "row_ops",
-        "page_state", "row_invariant_n"})
+  for (const char* name : {"chain", "both_sides", "odd_scale", "nested", "int8_fields", "page_ops",
+                           "row_ops", "page_state", "row_invariant_n"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" /
                     (std::string(name) + ".py"));
   return paths;
@@ -83,7 +82,8 @@ std::vector<fs::path> all_flows() {
 
 std::string cache_dir() {
   static const std::string dir = [] {
-    fs::path p = fs::temp_directory_path() / ("vortex_flow_kernels_test_" + std::to_string(getpid()));
+    fs::path p =
+        fs::temp_directory_path() / ("vortex_flow_kernels_test_" + std::to_string(getpid()));
     fs::create_directories(p);
     return p.string();
   }();
@@ -132,7 +132,7 @@ struct RowLayout {
   std::vector<int32_t> seq_pages;        // per sequence: n
   std::vector<int32_t> row_page_offset;  // per row
   std::vector<int32_t> row_first, row_count;
-  std::vector<int32_t> q_rows;           // per sequence: its token row in q
+  std::vector<int32_t> q_rows;  // per sequence: its token row in q
   int32_t pool = 0, max_pages = 0;
 };
 
@@ -243,10 +243,10 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   // compared to the CPU executor, the one-layer result must equal the multi-layer one exactly,
   // and layer 1's Fields must stay untouched.
   std::vector<float> k_f, v_f;
-  std::vector<uint16_t> k = test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
-                                              1.0f, &k_f);
-  std::vector<uint16_t> v = test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
-                                              0.7f, &v_f);
+  std::vector<uint16_t> k =
+      test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng, 1.0f, &k_f);
+  std::vector<uint16_t> v =
+      test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng, 0.7f, &v_f);
   const size_t layer_kv = k.size();  // elements per layer of K (and of V)
   const size_t page_kv = static_cast<size_t>(kKvHeads * block);
   std::vector<float> k2_f(layer_kv), v2_f(layer_kv);
@@ -389,9 +389,10 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
   DeviceArray<int32_t> d_q_rows(l.q_rows), d_row_page_offset(l.row_page_offset);
   DeviceArray<int32_t> d_pages(l.pages), d_row_first(l.row_first), d_row_count(l.row_count);
   DeviceArray<float> d_state(static_cast<size_t>(l.pool * kKvHeads * std::max(sstride, 1)));
-  check_cuda(cudaMemset(d_state.get(), 0, static_cast<size_t>(l.pool * kKvHeads) *
-                                              std::max(sstride, 1) * sizeof(float)),
-             "state");
+  check_cuda(
+      cudaMemset(d_state.get(), 0,
+                 static_cast<size_t>(l.pool * kKvHeads) * std::max(sstride, 1) * sizeof(float)),
+      "state");
   DeviceArray<float> d_page_scratch(static_cast<size_t>(num_rows) * l.max_pages *
                                     std::max(module.page_scratch_floats(), 1));
   DeviceArray<float> d_row_scratch(static_cast<size_t>(num_rows) *
@@ -509,9 +510,10 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
           for (size_t s = 0; s < cpu.state_slots().size(); ++s) {
             const flow::FieldSlot& slot = cpu.state_slots()[s];
             for (int64_t e = 0; e < slot.num_floats; ++e) {
-              const float w = states[static_cast<size_t>(r)].page_state(static_cast<int>(s), pos)[e];
-              const float got = gpu_state[static_cast<size_t>((page * kKvHeads + h) * sstride +
-                                                              off + e)];
+              const float w =
+                  states[static_cast<size_t>(r)].page_state(static_cast<int>(s), pos)[e];
+              const float got =
+                  gpu_state[static_cast<size_t>((page * kKvHeads + h) * sstride + off + e)];
               const double tol = 1e-4 * std::fabs(w) + 1e-6;
               bad_state.checked();
               if (!close_enough(got, w, tol))
@@ -556,6 +558,8 @@ void check_fused_select(const CudaFlowModule& module, flow::CudaScoreArgs a, con
     tokens[r] = n == 0 ? 0 : n * g.P - static_cast<int32_t>(rng.next_u64() % g.P);
     recent[r] = l.row_first[static_cast<size_t>(r)] + count;
     k[r] = count * static_cast<int32_t>(r % 5) / 4;  // 0, N/4, N/2, 3N/4, N
+    // Some rows without scoreable pages are another flow's (page_selection.h's kRowSkip).
+    if (count == 0 && r % 2 == 1) k[r] = -1;
   }
   DeviceArray<int32_t> d_tokens(tokens), d_k(k), d_recent(recent);
   DeviceArray<int32_t> d_out(static_cast<size_t>(num_rows) * l.max_pages);  // poisoned -1
@@ -593,10 +597,13 @@ void check_fused_select(const CudaFlowModule& module, flow::CudaScoreArgs a, con
     plan.recent_begin = recent[r];
     plan.k = count == 0 ? 0 : k[r];
     plan.read_all = count == 0;
-    const std::vector<int32_t> positions = flow::select_pages(
-        plan, std::span<const float>(scores.data() + base, static_cast<size_t>(count)));
+    const bool skipped = k[r] < 0;  // nothing of it written: the poison stays
+    const std::vector<int32_t> positions =
+        skipped ? std::vector<int32_t>{}
+                : flow::select_pages(plan, std::span<const float>(scores.data() + base,
+                                                                  static_cast<size_t>(count)));
     std::vector<int32_t> want(static_cast<size_t>(l.max_pages), -1);  // the poison stays
-    int64_t want_tokens = 0;
+    int64_t want_tokens = skipped ? -1 : 0;
     for (size_t j = 0; j < positions.size(); ++j) {
       const int32_t p = positions[j];
       want[j] = l.pages[static_cast<size_t>(l.row_page_offset[static_cast<size_t>(r)] + p)];
@@ -646,8 +653,8 @@ TEST(CudaFlowKernels, BlockTopkAndQuestUseLaneGroups) {
         compile_file(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
     ASSERT_FALSE(program.score.ops.empty());
     const flow::CudaCodegenOptions automatic;
-    CudaFlowModule module = CudaFlowModule::make(program, FlowGeometry{2, 128, 16}, cache_dir(),
-                                                 &automatic);
+    CudaFlowModule module =
+        CudaFlowModule::make(program, FlowGeometry{2, 128, 16}, cache_dir(), &automatic);
     ASSERT_EQ(module.source().score_kernels.size(), 1u);
     EXPECT_GT(module.source().score_kernels[0].lanes, 1) << name;
     EXPECT_TRUE(module.has_score_select()) << name;
@@ -677,10 +684,10 @@ TEST(CudaFlowKernels, LaunchesReplayFromACudaGraph) {
   const RowLayout l = make_layout(rng);
   const int64_t block = g.P * g.D, Hq = g.G * kKvHeads;
   std::vector<float> unused;
-  DeviceArray<uint16_t> d_k(test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng,
-                                              1.0f, &unused));
-  DeviceArray<uint16_t> d_q(test::random_bf16(
-      static_cast<size_t>(l.seq_pages.size() * Hq * g.D), rng, 1.0f, &unused));
+  DeviceArray<uint16_t> d_k(
+      test::random_bf16(static_cast<size_t>(l.pool * kKvHeads * block), rng, 1.0f, &unused));
+  DeviceArray<uint16_t> d_q(
+      test::random_bf16(static_cast<size_t>(l.seq_pages.size() * Hq * g.D), rng, 1.0f, &unused));
   std::vector<int32_t> item_row, item_begin;
   make_worklist(l, false, &item_row, &item_begin);
   DeviceArray<int32_t> d_items(l.pages);

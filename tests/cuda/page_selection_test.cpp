@@ -123,7 +123,7 @@ struct SelectionCase {
   int32_t chunk_pages = 128;
   flow::BudgetPolicy policy;
   std::vector<int32_t> row_tokens;
-  std::vector<int32_t> row_read_all;  // empty: not given
+  std::vector<int32_t> row_mode;  // cuda::RowMode per row; empty: not given
   // Per row: its own policy (PlanRowsArgs::row_policy); empty: `policy` for every row.
   std::vector<flow::BudgetPolicy> row_policies;
   std::vector<float> scores;  // [rows][max_pages]; +inf past a row's scoreable pages
@@ -174,7 +174,7 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
   const size_t item_capacity = static_cast<size_t>(rows) * chunks_per_row;
 
   DeviceArray<int32_t> d_tokens(c.row_tokens), d_offset(row_offset), d_pages(pages),
-      d_read_all(c.row_read_all);
+      d_mode(c.row_mode);
   DeviceArray<float> d_scores(c.scores);
   std::vector<cuda::DevicePagePolicy> row_policies;
   for (const flow::BudgetPolicy& p : c.row_policies) row_policies.push_back(to_device_policy(p));
@@ -185,7 +185,7 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
 
   cuda::PlanRowsArgs pa;
   pa.row_num_tokens = d_tokens.get();
-  pa.row_read_all = c.row_read_all.empty() ? nullptr : d_read_all.get();
+  pa.row_mode = c.row_mode.empty() ? nullptr : d_mode.get();
   pa.num_rows = rows;
   pa.page_size = c.page_size;
   pa.max_pages = c.max_pages;
@@ -228,15 +228,17 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
   for (int32_t r = 0; r < rows && failures < 5; ++r) {
     const int32_t n = num_pages_of(c.row_tokens[r], c.page_size);
     flow::RowPlan plan = flow::plan_row(c.row_policies.empty() ? c.policy : c.row_policies[r], n);
-    if (!c.row_read_all.empty() && c.row_read_all[r] != 0) {
+    const int32_t mode = c.row_mode.empty() ? cuda::kRowPlan : c.row_mode[r];
+    if (mode != cuda::kRowPlan) {
       plan.read_all = true;
       plan.k = 0;
     }
+    const bool skipped = mode == cuda::kRowSkip;
     const std::string row = "row " + std::to_string(r) + " (n " + std::to_string(n) + ", B " +
                             std::to_string(plan.budget) + ")";
     EXPECT_EQ(first[r], plan.sink_end) << row;
     EXPECT_EQ(count[r], plan.num_scoreable()) << row;
-    EXPECT_EQ(k[r], plan.k) << row;
+    EXPECT_EQ(k[r], skipped ? -1 : plan.k) << row;
     EXPECT_EQ(recent[r], plan.recent_begin) << row;
     for (int32_t b = 0; b < plan.num_scoreable(); b += c.chunk_pages) {
       want_item_row.push_back(r);
@@ -245,9 +247,11 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
 
     const std::span<const float> row_scores(c.scores.data() + static_cast<size_t>(r) * c.max_pages,
                                             static_cast<size_t>(plan.num_scoreable()));
-    const std::vector<int32_t> positions = flow::select_pages(plan, row_scores);
+    // A skipped row is another flow's: nothing of it is written (both keep the poison, -1).
+    const std::vector<int32_t> positions =
+        skipped ? std::vector<int32_t>{} : flow::select_pages(plan, row_scores);
     std::vector<int32_t> want(c.max_pages, -1);  // unwritten entries keep the poison
-    int64_t want_tokens = 0;
+    int64_t want_tokens = skipped ? -1 : 0;
     for (size_t j = 0; j < positions.size(); ++j) {
       const int32_t p = positions[j];
       want[j] = pages[row_offset[r] + p];
@@ -258,7 +262,7 @@ void expect_equal_to_cpu(const SelectionCase& c, Rng& rng) {
     EXPECT_EQ(got, want) << row << ": k " << plan.k << ", " << positions.size() << " selected";
     EXPECT_EQ(out_tokens[r], want_tokens) << row;
     if (got != want || out_tokens[r] != want_tokens || first[r] != plan.sink_end ||
-        count[r] != plan.num_scoreable() || k[r] != plan.k)
+        count[r] != plan.num_scoreable() || k[r] != (skipped ? -1 : plan.k))
       ++failures;
   }
   if (failures > 0) return;
@@ -299,7 +303,7 @@ TEST(CudaPageSelection, RandomRowsAndPoliciesEqualCpu) {
     c.chunk_pages = trial % 5 == 0 ? 7 : 128;
     if (trial % 3 == 0)
       for (int32_t r = 0; r < rows; ++r)
-        c.row_read_all.push_back(static_cast<int32_t>(rng.next_u64() % 3 == 0));
+        c.row_mode.push_back(static_cast<int32_t>(rng.next_u64() % 3));  // plan, read all, skip
     expect_equal_to_cpu(c, rng);
     if (HasFailure()) return;
   }
@@ -322,7 +326,7 @@ TEST(CudaPageSelection, RowPoliciesEqualCpu) {
         make_case(row_pages, trial % 2 == 0 ? 4 : 16, random_policy(max_n, rng), -1, rng, policies);
     if (trial % 3 == 0)
       for (int32_t r = 0; r < rows; ++r)
-        c.row_read_all.push_back(static_cast<int32_t>(rng.next_u64() % 3 == 0));
+        c.row_mode.push_back(static_cast<int32_t>(rng.next_u64() % 3));  // plan, read all, skip
     expect_equal_to_cpu(c, rng);
     if (HasFailure()) return;
   }
@@ -380,8 +384,11 @@ TEST(CudaPageSelection, ManyRowsSpanSeveralPlanTiles) {
   p.pages = 24;
   SelectionCase c = make_case(row_pages, 16, p, -1, rng);
   expect_equal_to_cpu(c, rng);
-  for (size_t r = 0; r < row_pages.size(); ++r)  // rows that are not generating read all
-    c.row_read_all.push_back(static_cast<int32_t>(r % 7 == 3));
+  // Rows that are not generating read all; other flows' rows are skipped.
+  for (size_t r = 0; r < row_pages.size(); ++r)
+    c.row_mode.push_back(r % 7 == 3   ? cuda::kRowReadAll
+                         : r % 5 == 1 ? cuda::kRowSkip
+                                      : cuda::kRowPlan);
   expect_equal_to_cpu(c, rng);
 }
 
@@ -419,6 +426,50 @@ TEST(CudaPageSelection, LargeBatchEqualsCpu) {
   p.recent = 16;
   expect_equal_to_cpu(make_case(row_pages, 64, p, static_cast<int>(ScoreKind::kFewValues), rng),
                       rng);
+}
+
+// copy_dense_rows writes exactly the kRowReadAll rows, each as select_pages writes a read_all
+// row, and leaves the others untouched.
+TEST(CudaPageSelection, CopyDenseRowsCopiesOnlyReadAllRows) {
+  VORTEX_REQUIRE_GPU();
+  Rng rng(20261208);
+  const int32_t rows = 37, page_size = 16, max_pages = 700;
+  std::vector<int32_t> tokens(rows), offset(rows), mode(rows), pages;
+  for (int32_t r = 0; r < rows; ++r) {
+    tokens[r] = 1 + static_cast<int32_t>(rng.next_u64() % (max_pages * page_size));
+    mode[r] = static_cast<int32_t>(rng.next_u64() % 3);
+    pages.resize(pages.size() + rng.next_u64() % 3, -7);
+    offset[r] = static_cast<int32_t>(pages.size());
+    for (int32_t i = 0; i < num_pages_of(tokens[r], page_size); ++i)
+      pages.push_back(static_cast<int32_t>(rng.next_u64() % 1000000));
+  }
+  DeviceArray<int32_t> d_tokens(tokens), d_offset(offset), d_mode(mode), d_pages(pages);
+  DeviceArray<int32_t> d_out(static_cast<size_t>(rows) * max_pages), d_out_tokens(rows);
+  cuda::CopyDenseRowsArgs a;
+  a.num_rows = rows;
+  a.max_pages = max_pages;
+  a.page_size = page_size;
+  a.row_mode = d_mode.get();
+  a.row_page_offset = d_offset.get();
+  a.pages = d_pages.get();
+  a.row_num_tokens = d_tokens.get();
+  a.out_pages = d_out.get();
+  a.out_num_tokens = d_out_tokens.get();
+  ASSERT_EQ(cuda::copy_dense_rows(a, nullptr), cudaSuccess);
+  const std::vector<int32_t> out = d_out.download(), out_tokens = d_out_tokens.download();
+  for (int32_t r = 0; r < rows; ++r) {
+    std::vector<int32_t> want(max_pages, -1);  // the poison, where nothing is written
+    int32_t want_tokens = -1;
+    if (mode[r] == cuda::kRowReadAll) {
+      const int32_t n = num_pages_of(tokens[r], page_size);
+      std::copy_n(pages.begin() + offset[r], n, want.begin());
+      want_tokens = tokens[r];
+    }
+    const std::vector<int32_t> got(out.begin() + static_cast<size_t>(r) * max_pages,
+                                   out.begin() + static_cast<size_t>(r + 1) * max_pages);
+    EXPECT_EQ(got, want) << "row " << r << " mode " << mode[r];
+    EXPECT_EQ(out_tokens[r], want_tokens) << "row " << r << " mode " << mode[r];
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
 
 #include "core/json_file.h"
@@ -264,6 +265,65 @@ TEST(SparseRunner, RequestBudgetsEqualTheFlowLoadedWithThem) {
     }
     EXPECT_TRUE(budgets_differ) << "the two budgets never change a token: the test shows nothing";
   }
+  unsetenv("VORTEX_SPARSE_SPLITS");
+  unsetenv("VORTEX_DECODE_SPLITS");
+}
+
+// Several flows in one engine: requests of three flows and dense ones share every batch (and the
+// graphs of padded batches, as requests end at different lengths), and each gets the tokens of
+// an engine that runs all prompts its way. block_topk is sparse in every layer and the others
+// not in layer 0, so the layers have different sets of sparse flows. Split counts pinned as
+// above.
+TEST(SparseRunner, SeveralFlowsShareBatchesAsEachAlone) {
+  VORTEX_REQUIRE_GPU();
+  LoadedModel m = load_model(model_dir("tiny-qwen3"), {});
+  const auto ps = prompts(m.config.vocab_size);
+  setenv("VORTEX_SPARSE_SPLITS", "2", 1);
+  setenv("VORTEX_DECODE_SPLITS", "2", 1);
+  const auto quest = flow_config(m, "quest", 4, 0.25);
+  const auto h2o = flow_config(m, "h2o", 4, 0.25);
+  flow::BudgetOverrides every_layer;
+  every_layer.dense_layers = std::vector<int64_t>{};
+  auto block_topk = std::make_shared<SparseAttentionConfig>(*flow_config(m, "block_topk", 4, 0.25));
+  block_topk->policy = flow::apply_budget_overrides(block_topk->policy, every_layer);
+  const std::vector<std::string> names = {"quest", "h2o", "block_topk", "dense"};
+  auto run = [&](std::vector<std::shared_ptr<const SparseAttentionConfig>> flows, bool mixed) {
+    EngineOptions eo;
+    eo.device = Device::kCuda;
+    eo.page_size = 4;
+    eo.max_step_tokens = 256;
+    eo.kv_memory_bytes = size_t{64} << 20;
+    eo.prefix_cache = false;
+    if (!flows.empty()) eo.sparse = flows.front();
+    for (size_t f = 1; f < flows.size(); ++f) eo.more_flows.push_back(flows[f]);
+    Engine e(m, eo);
+    for (size_t i = 0; i < ps.size(); ++i) {
+      GenerationParams gp;
+      gp.max_tokens = 12 + 5 * static_cast<int32_t>(i % 3);  // batches shrink: padded graphs
+      gp.ignore_eos = true;
+      if (mixed) gp.flow = names[i % 4];
+      e.add_request(ps[i], gp);
+    }
+    auto results = e.run_to_completion();
+    if (mixed) {
+      // Each flow's statistics count its own requests' rows only.
+      for (size_t f = 0; f < 3; ++f) {
+        const SparseStats* s = e.runner().sparse_stats(f);
+        EXPECT_TRUE(s != nullptr && s->sparse_rows > 0) << names[f];
+      }
+    }
+    return results;
+  };
+  const auto mixed = run({quest, h2o, block_topk}, true);
+  const std::vector<std::vector<GenerationResult>> alone = {
+      run({quest}, false), run({h2o}, false), run({block_topk}, false), run({}, false)};
+  std::set<std::vector<int32_t>> distinct;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(mixed[i].token_ids, alone[i % 4][i].token_ids)
+        << "prompt " << i << " (" << names[i % 4] << ")";
+    for (const auto& a : alone) distinct.insert(a[i].token_ids);
+  }
+  EXPECT_GT(distinct.size(), ps.size()) << "the flows never change a token: the test shows nothing";
   unsetenv("VORTEX_SPARSE_SPLITS");
   unsetenv("VORTEX_DECODE_SPLITS");
 }

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "engine/cuda/cuda_sparse_attention.h"
+#include "engine/cuda/cuda_sparse_flows.h"
 #include "engine/cuda/cuda_util.h"
 #include "engine/cuda/device_weights.h"
 #include "engine/cuda/gemm.h"
@@ -51,9 +51,12 @@ struct StepPlan {
 struct MetaLayout {
   size_t tokens, positions, kv_pages, kv_slots, sample_rows, q_rows, row_page_offset,
       row_num_tokens, block_seq, block_q_start, seq_q_begin, seq_q_len, seq_kv_len, seq_page_offset,
-      params, summarize_pages, reset_pages, sparse_counts, row_read_all, row_policy, pages, total;
+      params, summarize_pages, reset_pages, sparse_counts, row_mode, row_policy, pages, total;
+  int64_t rows_cap = 0;  // elements between the row-mode lists
   MetaLayout() = default;
-  MetaLayout(int64_t t_cap, int64_t s_cap, int64_t rows_cap, int64_t pages_cap) {
+  // mode_lists: the flows' row-mode lists (CudaSparseFlows::num_mode_lists).
+  MetaLayout(int64_t t_cap, int64_t s_cap, int64_t rows, int64_t pages_cap, int64_t mode_lists)
+      : rows_cap(rows) {
     size_t at = 0;
     auto take = [&](int64_t n, size_t elem) {
       at = align_up(at, 16);
@@ -79,7 +82,7 @@ struct MetaLayout {
     summarize_pages = take(t_cap, 4);
     reset_pages = take(t_cap, 4);
     sparse_counts = take(4, 4);  // [0] summarize, [1] reset
-    row_read_all = take(rows_cap, 4);
+    row_mode = take(mode_lists * rows_cap, 4);
     row_policy = take(rows_cap, sizeof(cuda::DevicePagePolicy));
     pages = take(pages_cap, 4);
     total = align_up(at, 16);
@@ -159,6 +162,8 @@ struct CudaModelRunner::Impl {
   cudaGraphExec_t capture_graph(const StepShape& shape);
   void capture_decode_graphs(int32_t max_batch, int32_t max_step_tokens);
   void ensure_capacity(int64_t T, int64_t S, int64_t pages, size_t workspace);
+  // Places the metadata arrays for the capacities (and the flows' row-mode lists).
+  void lay_out_metadata();
   void upload_plan();
   void enqueue_forward(const StepShape& s);
   SparseStepMeta sparse_meta(const StepShape& s) const;
@@ -198,7 +203,7 @@ struct CudaModelRunner::Impl {
   std::vector<float> top_logits_host;
   Stats stats;
 
-  std::unique_ptr<CudaSparseAttention> sparse;
+  std::unique_ptr<CudaSparseFlows> sparse;
   int32_t profile_every = 32;  // every this many decode graph steps replay the profiled graph
   int32_t sparse_splits_override = 0;  // $VORTEX_SPARSE_SPLITS, for tuning
   int32_t decode_splits_override = 0;  // $VORTEX_DECODE_SPLITS (dense decode rows), for tuning
@@ -292,7 +297,12 @@ void CudaModelRunner::Impl::ensure_capacity(int64_t T, int64_t S, int64_t pages,
     ws_cap = std::max(ws, ws_cap * 2);
     workspace = DeviceBuffer(ws_cap, "attention workspace");
   }
-  layout = MetaLayout(t_cap, s_cap, t_cap * cfg.num_kv_heads, pages_cap);
+  lay_out_metadata();
+}
+
+void CudaModelRunner::Impl::lay_out_metadata() {
+  layout = MetaLayout(t_cap, s_cap, t_cap * cfg.num_kv_heads, pages_cap,
+                      sparse ? static_cast<int64_t>(sparse->num_mode_lists()) : 0);
   if (layout.total > meta_d.bytes()) {
     meta_d = DeviceBuffer(layout.total, "step metadata");
     meta_h = PinnedBuffer(layout.total);
@@ -385,11 +395,8 @@ void CudaModelRunner::Impl::pad_for_graph(int32_t bucket) {
     for (int32_t hd = 0; hd < geo.num_kv_heads; ++hd) {
       p.row_page_offset.push_back(scratch_offset);
       p.row_num_tokens.push_back(1);
-      if (sparse) {
-        p.sparse.row_read_all.push_back(1);
-        p.sparse.row_policy.push_back(sparse->device_policy());
-      }
     }
+    if (sparse) sparse->pad_rows(1, p.sparse);
     p.sample_rows.push_back(t);
     p.params.push_back(cuda::SampleParams{});
   }
@@ -419,7 +426,8 @@ void CudaModelRunner::Impl::upload_plan() {
   if (sparse) {
     put(layout.summarize_pages, p.sparse.summarize_pages);
     put(layout.reset_pages, p.sparse.reset_pages);
-    put(layout.row_read_all, p.sparse.row_read_all);
+    for (size_t i = 0; i < p.sparse.row_mode.size(); ++i)
+      put(layout.row_mode + i * static_cast<size_t>(layout.rows_cap) * 4, p.sparse.row_mode[i]);
     put(layout.row_policy, p.sparse.row_policy);
     const int32_t counts[4] = {static_cast<int32_t>(p.sparse.summarize_pages.size()),
                                static_cast<int32_t>(p.sparse.reset_pages.size()), 0, 0};
@@ -441,7 +449,8 @@ SparseStepMeta CudaModelRunner::Impl::sparse_meta(const StepShape& s) const {
   m.num_summarize = meta<int32_t>(layout.sparse_counts);
   m.reset_pages = meta<int32_t>(layout.reset_pages);
   m.num_reset = meta<int32_t>(layout.sparse_counts) + 1;
-  m.row_read_all = meta<int32_t>(layout.row_read_all);
+  m.row_mode = meta<int32_t>(layout.row_mode);
+  m.row_mode_stride = layout.rows_cap;
   m.row_policy = meta<cuda::DevicePagePolicy>(layout.row_policy);
   m.decode_seqs = s.decode_seqs;
   m.max_summarize = s.max_summarize;
@@ -517,9 +526,9 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     // Pages that became full in this step are summarized here, per layer, or once after the
     // last layer for every sparse layer (no score of this step reads them: see
     // CudaSparseAttention::defers_summarize).
-    if (sparse_layer && !sparse->defers_summarize()) {
+    if (sparse_layer && sparse->summarizes_after_layer(l)) {
       begin(kSummarize);
-      sparse->enqueue_summarize(l, kv, sm, stream);
+      sparse->enqueue_summarize_after_layer(l, kv, sm, stream);
       end();
     }
     if (s.decode_seqs > 0) {
@@ -536,16 +545,22 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
       da.scale = scale;
       da.workspace = workspace.as<float>();
       if (sparse_layer) {
-        begin(kScore);
-        sparse->enqueue_score(l, reinterpret_cast<const uint16_t*>(q.as<bf16_t>()), Hq, sm, stream);
-        end();
-        // A fused score-and-select kernel selects in the score part.
-        const bool fused = sparse->fuses_select(sm.decode_seqs * Hkv);
-        if (!fused) begin(kSelect);
-        const CudaSparseAttention::RowLists lists = sparse->enqueue_select(sm, stream);
-        if (!fused) end();
+        // Each flow sparse here writes its rows' page lists; the others' rows were given their
+        // dense lists (CudaSparseFlows).
+        for (const size_t f : sparse->flows_at(l)) {
+          begin(kScore);
+          sparse->enqueue_score(f, l, reinterpret_cast<const uint16_t*>(q.as<bf16_t>()), Hq, sm,
+                                stream);
+          end();
+          // A fused score-and-select kernel selects in the score part.
+          const bool fused = sparse->fuses_select(f, sm.decode_seqs * Hkv);
+          if (!fused) begin(kSelect);
+          sparse->enqueue_select(f, l, sm, stream);
+          if (!fused) end();
+        }
+        const SelectedPageLists lists = sparse->lists(l);
         da.row_page_offset = lists.row_page_offset;
-        da.row_num_tokens = lists.row_num_tokens;
+        da.row_num_tokens = lists.num_tokens;
         da.pages = lists.pages;
         da.num_splits = s.sparse_splits;
       }
@@ -579,9 +594,9 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     check_cuda(cuda::swiglu(gate_up.as<float>(), T, I, act.as<bf16_t>(), stream), "swiglu");
     gemm->f32_out(act.as<bf16_t>(), T, I, lw.down.as<bf16_t>(), H, delta.as<float>(), stream);
   }
-  if (sparse && sparse->defers_summarize()) {
+  if (sparse && sparse->summarizes_after_step()) {
     begin(kSummarize);
-    sparse->enqueue_summarize_all(layer_kv(0), lstride, sm, stream);
+    sparse->enqueue_summarize_after_step(layer_kv(0), lstride, sm, stream);
     end();
   }
   // Only the rows that sample need the final norm and the vocabulary projection.
@@ -802,7 +817,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
     pr.summarize_s += parts[kSummarize];
     pr.score_s += parts[kScore];
     pr.select_s += parts[kSelect];
-    if (sparse->fuses_select(shape.decode_seqs * Hkv)) ++pr.fused_select_steps;
+    if (sparse->fuses_select(0, shape.decode_seqs * Hkv)) ++pr.fused_select_steps;
     pr.attention_s += parts[kSparseAttention];
     pr.dense_attention_s += parts[kDenseAttention];
     pr.step_s += parts[kStep];
@@ -831,15 +846,11 @@ std::vector<SampledToken> CudaModelRunner::step(const std::vector<ScheduledWork>
 
 void CudaModelRunner::set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) {
   if (flows.empty()) return;
-  if (flows.size() > 1) {
-    fail("the CUDA runner runs one flow per engine for now, got ", flows.size(),
-         ": give one --flow with --device cuda (several flows in one engine run on the CPU)");
-  }
   Impl& m = *impl_;
   check_cuda(cudaStreamSynchronize(m.stream), "set_flows");
   m.clear_graphs();
-  m.sparse =
-      std::make_unique<CudaSparseAttention>(std::move(flows[0]), m.cfg, m.geo, m.num_pages + 1);
+  m.sparse = std::make_unique<CudaSparseFlows>(std::move(flows), m.cfg, m.geo, m.num_pages + 1);
+  m.lay_out_metadata();
   if (const char* env = std::getenv("VORTEX_FLOW_PROFILE_EVERY")) m.profile_every = std::atoi(env);
   if (const char* env = std::getenv("VORTEX_SPARSE_SPLITS"))
     m.sparse_splits_override = std::atoi(env);
@@ -850,7 +861,8 @@ void CudaModelRunner::warm_up(int32_t max_batch, int32_t max_step_tokens) {
 }
 
 const SparseStats* CudaModelRunner::sparse_stats(size_t flow) const {
-  return impl_->sparse && flow == 0 ? &impl_->sparse->stats() : nullptr;
+  const CudaSparseFlows* s = impl_->sparse.get();
+  return s && flow < s->size() ? &s->flow(flow).stats() : nullptr;
 }
 
 const SparseStepProfile* CudaModelRunner::sparse_profile() const {

@@ -35,9 +35,9 @@ class CudaModelRunner : public ModelRunner {
   // bf16 bytes of every layer, the final norm and lm_head (the embedding table is not read
   // whole).
   size_t weight_bytes() const override;
-  // Runs decode attention sparse as the flow says: its kernels are generated and compiled with
-  // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure, and
-  // for more than one flow (one per engine here for now; requests may still run dense).
+  // Runs decode attention sparse as the flows say (a request's Request::flow picks one, or dense;
+  // they share every batch: cuda_sparse_flows.h): their kernels are generated and compiled with
+  // NVRTC for this GPU (cached on disk). Throws vortex::Error naming the flow on failure.
   void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) override;
   // Each decode row's budget is uploaded with the step (the device planner reads it per row).
   bool supports_request_budgets() const override { return true; }

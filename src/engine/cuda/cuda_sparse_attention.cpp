@@ -15,9 +15,10 @@
 namespace vortex {
 
 CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config,
-                                         const ModelConfig& cfg, const KvGeometry& geometry,
-                                         int32_t num_pages_with_scratch)
+                                         int32_t flow_index, const ModelConfig& cfg,
+                                         const KvGeometry& geometry, int32_t num_pages_with_scratch)
     : config_(std::move(config)),
+      flow_index_(flow_index),
       device_policy_(to_device_policy(config_->policy)),
       cfg_(cfg),
       geo_(geometry),
@@ -112,38 +113,30 @@ bool CudaSparseAttention::is_sparse_layer(int32_t layer) const {
   return !flow::is_dense_layer(config_->policy, layer);
 }
 
-void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
-                                     SparseStepLists& lists) {
+bool CudaSparseAttention::selects_for(const ScheduledWork& w) const {
+  // The same rule as the CPU runner: only a request of this flow that is generating decodes
+  // sparsely (a one-token prefill chunk reads everything, as prefill does).
+  const Request& r = *w.request;
+  return w.count == 1 && r.flow == flow_index_ && !r.output.empty() && w.first + 1 == r.seq_len();
+}
+
+void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work, bool shared_lists,
+                                     int64_t filled_pages, std::vector<int32_t>& row_mode) {
   const int32_t P = geo_.page_size, H = geo_.num_kv_heads;
-  lists.summarize_pages.clear();
-  lists.reset_pages.clear();
-  lists.row_read_all.clear();
-  lists.row_policy.clear();
-  int64_t decode_seqs = 0;
+  const int32_t other = shared_lists ? cuda::kRowSkip : cuda::kRowReadAll;
+  int64_t rows = 0;
   for (const ScheduledWork& w : work) {
-    const Request& r = *w.request;
-    const std::vector<int32_t>& pages = r.blocks.pages();
-    for (int32_t pos = w.first; pos < w.first + w.count; ++pos) {
-      if (pos % P == 0) lists.reset_pages.push_back(pages[pos / P]);
-      if (pos % P == P - 1) lists.summarize_pages.push_back(pages[pos / P]);
-    }
     if (w.count != 1) continue;
-    // The same rule as the CPU runner: only a request that is generating decodes sparsely (a
-    // one-token prefill chunk reads everything, as prefill does), unless it asked for dense
-    // attention.
-    const bool generating = !r.dense() && !r.output.empty() && w.first + 1 == r.seq_len();
+    const bool mine = selects_for(w);
+    row_mode.insert(row_mode.end(), static_cast<size_t>(H), mine ? cuda::kRowPlan : other);
+    if (!mine) continue;
+    ++rows;
+    // Statistics (as the CPU runner counts them): what the row's layers would read dense and
+    // what they read (its sparse layers read the plan's pages).
+    const Request& r = *w.request;
     const flow::BudgetPolicy& budget = r.budget ? *r.budget : config_->policy;
-    const cuda::DevicePagePolicy device_budget =
-        r.budget ? to_device_policy(*r.budget) : device_policy_;
-    for (int32_t h = 0; h < H; ++h) {
-      lists.row_read_all.push_back(generating ? 0 : 1);
-      lists.row_policy.push_back(device_budget);
-    }
-    ++decode_seqs;
-    // Statistics: what the row's layers would read dense and what they read (its sparse layers
-    // read the plan's pages when it is generating).
     const int64_t n = (w.first + P) / P, L = geo_.num_layers;
-    const int64_t sparse = generating ? num_sparse_layers_ : 0;
+    const int64_t sparse = num_sparse_layers_;
     const flow::RowPlan plan = flow::plan_row(budget, static_cast<int32_t>(n));
     stats_.decode_rows += L * H;
     stats_.dense_pages += L * n * H;
@@ -153,10 +146,9 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work,
     stats_.sparse_read_pages += sparse * plan.num_selected() * H;
     if (!plan.read_all) stats_.scored_rows += sparse * H;
   }
-  if (decode_seqs > 0) ++stats_.decode_steps;
+  if (rows > 0) ++stats_.decode_steps;
   if (module_->source().field_stride > 0)
-    stats_.summarized_pages +=
-        static_cast<int64_t>(lists.summarize_pages.size()) * H * num_sparse_layers_;
+    stats_.summarized_pages += filled_pages * H * num_sparse_layers_;
 }
 
 // By the flow's budget: a request with a larger budget of its own reads more, which only makes
@@ -206,7 +198,7 @@ void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t str
   if (m.decode_seqs == 0) return;
   cuda::PlanRowsArgs a;
   a.row_num_tokens = m.row_num_tokens;
-  a.row_read_all = m.row_read_all;
+  a.row_mode = m.row_mode;
   a.num_rows = m.decode_seqs * geo_.num_kv_heads;
   a.page_size = geo_.page_size;
   a.max_pages = max_pages_;
@@ -265,8 +257,13 @@ void CudaSparseAttention::enqueue_summarize_all(const cuda::DevicePagedKv& kv0,
                    static_cast<int32_t>(num_sparse_layers_), m, stream);
 }
 
+SelectedPageLists CudaSparseAttention::own_lists() const {
+  return {out_offset_.as<int32_t>(), out_num_tokens_.as<int32_t>(), out_pages_.as<int32_t>()};
+}
+
 void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
-                                        const SparseStepMeta& m, cudaStream_t stream) {
+                                        const SparseStepMeta& m, cudaStream_t stream,
+                                        const SelectedPageLists* into) {
   const flow::CudaFlowSource& src = module_->source();
   const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
   flow::CudaScoreArgs s;
@@ -297,8 +294,9 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
     s.row_num_tokens = m.row_num_tokens;
     s.row_k = row_k_.as<int32_t>();
     s.row_recent_begin = row_recent_.as<int32_t>();
-    s.out_pages = out_pages_.as<int32_t>();
-    s.out_num_tokens = out_num_tokens_.as<int32_t>();
+    const SelectedPageLists out = into ? *into : own_lists();
+    s.out_pages = out.pages;
+    s.out_num_tokens = out.num_tokens;
     s.page_size = geo_.page_size;
     module_->launch_score_select(s, stream);
     return;
@@ -309,12 +307,11 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   module_->launch_score(s, std::max(grid, 1), stream);
 }
 
-CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m,
-                                                                  cudaStream_t stream) {
+SelectedPageLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m, cudaStream_t stream,
+                                                      const SelectedPageLists* into) {
   const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
-  const RowLists lists{out_offset_.as<int32_t>(), out_num_tokens_.as<int32_t>(),
-                       out_pages_.as<int32_t>()};
-  if (fuses_select(rows)) return lists;  // enqueue_score selected
+  const SelectedPageLists out = into ? *into : own_lists();
+  if (fuses_select(rows)) return out;  // enqueue_score selected
   cuda::SelectPagesArgs a;
   a.num_rows = rows;
   a.page_size = geo_.page_size;
@@ -327,10 +324,10 @@ CudaSparseAttention::RowLists CudaSparseAttention::enqueue_select(const SparseSt
   a.row_k = row_k_.as<int32_t>();
   a.row_recent_begin = row_recent_.as<int32_t>();
   a.scores = scores_.as<float>();
-  a.out_pages = out_pages_.as<int32_t>();
-  a.out_num_tokens = out_num_tokens_.as<int32_t>();
+  a.out_pages = out.pages;
+  a.out_num_tokens = out.num_tokens;
   check_cuda(cuda::select_pages(a, stream), "page selection");
-  return lists;
+  return out;
 }
 
 bool CudaSparseAttention::fuses_select(int32_t rows) const {

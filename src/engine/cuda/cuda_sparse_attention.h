@@ -1,8 +1,8 @@
-// The CUDA runner's sparse attention: a flow's generated kernels (summarize, score), the device
-// planner and top-k (kernels/cuda/page_selection.h), the Field and State storage beside the KV
-// cache, and the statistics of a sparse run. Everything a decode step does on the device reads
-// only device buffers and the step's uploaded metadata, so the step, flow included, can be
-// captured in a CUDA graph and replayed.
+// The CUDA runner's sparse attention for one flow: its generated kernels (summarize, score), the
+// device planner and top-k (kernels/cuda/page_selection.h), the Field and State storage beside
+// the KV cache, and the statistics of its requests. Everything a decode step does on the device
+// reads only device buffers and the step's uploaded metadata, so the step, flow included, can be
+// captured in a CUDA graph and replayed. An engine's flows together: cuda_sparse_flows.h.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -23,15 +23,6 @@ namespace vortex {
 
 class CudaFlowModule;
 
-// The host's per-step lists that the device part reads (uploaded with the step's metadata).
-struct SparseStepLists {
-  std::vector<int32_t> summarize_pages;  // physical pages that become full in this step
-  std::vector<int32_t> reset_pages;      // physical pages that receive their first token
-  std::vector<int32_t> row_read_all;     // per decode row: 1 = not a generating row, read all
-  // Per decode row: its request's budget (Request::budget), else the flow's.
-  std::vector<cuda::DevicePagePolicy> row_policy;
-};
-
 // Device addresses of the step's metadata that the sparse kernels read.
 struct SparseStepMeta {
   const int32_t* q_rows = nullptr;
@@ -42,16 +33,28 @@ struct SparseStepMeta {
   const int32_t* num_summarize = nullptr;  // device scalar
   const int32_t* reset_pages = nullptr;
   const int32_t* num_reset = nullptr;  // device scalar
-  const int32_t* row_read_all = nullptr;
+  const int32_t* row_mode = nullptr;   // this flow's cuda::RowMode per decode row
+  int64_t row_mode_stride = 0;         // elements between the uploaded row-mode lists
   const cuda::DevicePagePolicy* row_policy = nullptr;
   int32_t decode_seqs = 0;    // sequences of decode rows (padded in graphs)
   int32_t max_summarize = 0;  // grid of the summarize and reset launches
 };
 
+// Where a flow's selection writes the rows' page lists: row r's at pages + r * max_pages (the
+// longest possible row's pages), its token count at num_tokens[r]; row_page_offset[r] is
+// r * max_pages. Decode attention reads the three.
+struct SelectedPageLists {
+  const int32_t* row_page_offset = nullptr;
+  int32_t* num_tokens = nullptr;
+  int32_t* pages = nullptr;
+};
+
 class CudaSparseAttention {
  public:
-  CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config, const ModelConfig& cfg,
-                      const KvGeometry& geometry, int32_t num_pages_with_scratch);
+  // flow_index: the Request::flow of the requests whose decode rows this flow selects.
+  CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config, int32_t flow_index,
+                      const ModelConfig& cfg, const KvGeometry& geometry,
+                      int32_t num_pages_with_scratch);
   ~CudaSparseAttention();
 
   const SparseAttentionConfig& config() const { return *config_; }
@@ -60,10 +63,16 @@ class CudaSparseAttention {
   bool is_sparse_layer(int32_t layer) const;
   int32_t max_row_pages() const { return max_pages_; }
 
-  // Host part of a step: the lists to upload and the statistics of the rows (exact counts from
-  // the same budget arithmetic the device planner runs). Decode rows are the items with one
-  // query token, in work order, as the runner lays them out.
-  void begin_step(const std::vector<ScheduledWork>& work, SparseStepLists& lists);
+  // Whether a decode item is one of this flow's generating rows (the rows it selects for).
+  bool selects_for(const ScheduledWork& w) const;
+  // Host part of a step: appends the RowMode of each decode row's KV heads to row_mode (decode
+  // rows are the items with one query token, in work order, as the runner lays them out) and
+  // counts the statistics of this flow's rows (exact counts from the same budget arithmetic the
+  // device planner runs). Rows that are not this flow's read all (kRowReadAll) when the flow
+  // writes its own page lists, or are skipped (kRowSkip) when several flows write one shared
+  // list. filled_pages: pages that become full in the step (each flow summarizes them all).
+  void begin_step(const std::vector<ScheduledWork>& work, bool shared_lists, int64_t filled_pages,
+                  std::vector<int32_t>& row_mode);
   // Pages a sparse layer's decode row reads at most: the split count of sparse decode attention
   // is chosen for it. max_row_tokens: the longest dense row of the step (or of the context).
   int64_t max_selected_tokens(int64_t max_row_tokens) const;
@@ -82,20 +91,17 @@ class CudaSparseAttention {
   // worklist, State reset). summarize: after a sparse layer's K/V append (kv: that layer's
   // cache). summarize_all: once per step after every layer's K/V append (kv0: layer 0's cache,
   // layer l's at + l * kv_layer_stride elements). score then select: a sparse layer's page
-  // scores and top-k; select returns the page lists decode attention reads.
+  // scores and top-k, written to `into` (null: this flow's own lists); select returns the page
+  // lists decode attention reads.
   void enqueue_plan(const SparseStepMeta& m, cudaStream_t stream);
   void enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv, const SparseStepMeta& m,
                          cudaStream_t stream);
   void enqueue_summarize_all(const cuda::DevicePagedKv& kv0, int64_t kv_layer_stride,
                              const SparseStepMeta& m, cudaStream_t stream);
-  struct RowLists {
-    const int32_t* row_page_offset;
-    const int32_t* row_num_tokens;
-    const int32_t* pages;
-  };
   void enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads, const SparseStepMeta& m,
-                     cudaStream_t stream);
-  RowLists enqueue_select(const SparseStepMeta& m, cudaStream_t stream);
+                     cudaStream_t stream, const SelectedPageLists* into = nullptr);
+  SelectedPageLists enqueue_select(const SparseStepMeta& m, cudaStream_t stream,
+                                   const SelectedPageLists* into = nullptr);
   // Whether a step of `rows` decode rows scores and selects in one kernel (the flow's fused
   // score-and-select kernel, one block per row): then enqueue_score also selects and
   // enqueue_select launches nothing. VORTEX_SCORE_SELECT (read once, when this object is made):
@@ -103,10 +109,11 @@ class CudaSparseAttention {
   // SMs), fused (whenever the flow has it) or separate (never).
   bool fuses_select(int32_t rows) const;
 
+  // The page lists this flow's selection writes when it is the engine's only flow.
+  SelectedPageLists own_lists() const;
+
   SparseStats& stats() { return stats_; }
   const SparseStats& stats() const { return stats_; }
-  SparseStepProfile& profile() { return profile_; }
-  const SparseStepProfile& profile() const { return profile_; }
 
  private:
   // One summarize launch over num_layers layers: grid z's layer is layers[z] (nullptr: z), its
@@ -117,6 +124,7 @@ class CudaSparseAttention {
                         cudaStream_t stream);
 
   std::shared_ptr<const SparseAttentionConfig> config_;
+  int32_t flow_index_;
   cuda::DevicePagePolicy device_policy_;
   const ModelConfig& cfg_;
   KvGeometry geo_;
@@ -140,7 +148,6 @@ class CudaSparseAttention {
   DeviceBuffer row_first_, row_count_, row_k_, row_recent_, item_row_, item_begin_, num_items_,
       scores_, page_scratch_, row_scratch_, out_pages_, out_num_tokens_, out_offset_;
   SparseStats stats_;
-  SparseStepProfile profile_;
 };
 
 }  // namespace vortex

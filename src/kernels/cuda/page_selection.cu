@@ -1,6 +1,7 @@
 // Device planning and top-k page selection (page_selection.h). plan_rows: one block walks the
 // rows in tiles of one row per thread, plans each row with the arithmetic of
-// flow::plan_row (a row flagged in row_read_all is planned as read_all) and places its score
+// flow::plan_row (a row of kRowReadAll is planned as read_all, one of kRowSkip with nothing to
+// score and k = -1) and places its score
 // worklist items with a block-wide exclusive scan.
 // select_pages: one block per row selects with select_row.cuh (the code the fused
 // score-and-select kernels of the flow code generator embed). Its global reads (plan, keys,
@@ -69,7 +70,11 @@ __global__ void __launch_bounds__(kPlanThreads) plan_rows_kernel(PlanRowsArgs a)
     DeviceRowPlan plan{0, 0, 0, 0, 0};
     if (r < a.num_rows) {
       plan = plan_row(a.row_policy ? a.row_policy[r] : a.policy, a.row_num_tokens[r], a.page_size);
-      if (a.row_read_all != nullptr && a.row_read_all[r] != 0) plan.count = plan.k = 0;
+      const int32_t mode = a.row_mode != nullptr ? a.row_mode[r] : kRowPlan;
+      if (mode != kRowPlan) {
+        plan.count = 0;
+        plan.k = mode == kRowSkip ? -1 : 0;
+      }
       a.row_first[r] = plan.sink_end;
       a.row_count[r] = plan.count;
       a.row_k[r] = plan.k;
@@ -105,6 +110,19 @@ __global__ void __launch_bounds__(VX_SELECT_THREADS) select_pages_kernel(SelectP
   vx_select_row_finish(r, s, scores);
 }
 
+__global__ void __launch_bounds__(256) copy_dense_rows_kernel(CopyDenseRowsArgs a) {
+  const int32_t row = static_cast<int32_t>(blockIdx.x);
+  if (a.row_mode[row] != kRowReadAll) return;
+  const int32_t tokens = a.row_num_tokens[row];
+  const int32_t n =
+      static_cast<int32_t>((static_cast<int64_t>(tokens) + a.page_size - 1) / a.page_size);
+  const int32_t* dense = a.pages + a.row_page_offset[row];
+  int32_t* out = a.out_pages + static_cast<int64_t>(row) * a.max_pages;
+  for (int32_t i = static_cast<int32_t>(threadIdx.x); i < n; i += static_cast<int32_t>(blockDim.x))
+    out[i] = dense[i];
+  if (threadIdx.x == 0) a.out_num_tokens[row] = tokens;
+}
+
 }  // namespace
 
 cudaError_t plan_rows(const PlanRowsArgs& args, cudaStream_t stream) {
@@ -120,6 +138,14 @@ cudaError_t select_pages(const SelectPagesArgs& args, cudaStream_t stream) {
   if (args.num_rows > 0)
     select_pages_kernel<<<static_cast<unsigned>(args.num_rows), VX_SELECT_THREADS, 0, stream>>>(
         args);
+  return cudaGetLastError();
+}
+
+cudaError_t copy_dense_rows(const CopyDenseRowsArgs& args, cudaStream_t stream) {
+  if (args.num_rows < 0 || args.page_size <= 0 || args.row_mode == nullptr)
+    return cudaErrorInvalidValue;
+  if (args.num_rows > 0)
+    copy_dense_rows_kernel<<<static_cast<unsigned>(args.num_rows), 256, 0, stream>>>(args);
   return cudaGetLastError();
 }
 

@@ -22,12 +22,21 @@ struct DevicePagePolicy {
   int32_t recent = 2;
 };
 
+// What a planner does with a row (PlanRowsArgs::row_mode).
+enum RowMode : int32_t {
+  kRowPlan = 0,     // plan by the budget
+  kRowReadAll = 1,  // read all its pages whatever the budget says (a row that is not generating,
+                    // e.g. a one-token prefill chunk, or a dense request's)
+  // Not this planner's row (another flow's, in an engine of several flows): planned with no
+  // scoreable pages and k = -1, which tells select_pages and the fused score-and-select kernels
+  // to write nothing for it.
+  kRowSkip = 2,
+};
+
 // Rows are (sequence, KV head) pairs, row = s * num_kv_heads + h, as in DecodeAttentionArgs.
 struct PlanRowsArgs {
   const int32_t* row_num_tokens = nullptr;  // [num_rows] tokens of the row (>= 1)
-  // Optional [num_rows]: nonzero = the row reads all its pages (planned as read_all whatever the
-  // budget says; used for rows that are not generating, e.g. a one-token prefill chunk).
-  const int32_t* row_read_all = nullptr;
+  const int32_t* row_mode = nullptr;        // optional [num_rows] RowMode; null: every row kRowPlan
   int32_t num_rows = 0;
   int32_t page_size = 0;
   int32_t max_pages = 0;  // capacity of a row's page list and of its scores
@@ -38,7 +47,7 @@ struct PlanRowsArgs {
   // Outputs, [num_rows] each: the RowPlan of flow::plan_row for n = ceil(tokens / page_size).
   int32_t* row_first = nullptr;  // sink_end
   int32_t* row_count = nullptr;  // N = recent_begin - sink_end, or 0 when read_all
-  int32_t* row_k = nullptr;      // pages taken by score (0 when read_all)
+  int32_t* row_k = nullptr;      // pages taken by score (0 when read_all, -1 when skipped)
   int32_t* row_recent_begin = nullptr;
   // The score worklist: one item per started chunk of chunk_pages scoreable pages, rows in
   // order; item_row/item_begin have room for num_rows * ceil(max_pages / chunk_pages) items.
@@ -68,12 +77,28 @@ struct SelectPagesArgs {
   const float* scores = nullptr;
   // Outputs: row r reads out_pages[r * max_pages + 0 .. ) (physical pages, in ascending page
   // position) holding out_num_tokens[r] tokens; rows that read all their pages get a copy of
-  // their dense list.
+  // their dense list; skipped rows (row_k < 0) are not written.
   int32_t* out_pages = nullptr;
   int32_t* out_num_tokens = nullptr;
 };
 
 // One block per row.
 cudaError_t select_pages(const SelectPagesArgs& args, cudaStream_t stream);
+
+struct CopyDenseRowsArgs {
+  int32_t num_rows = 0;
+  int32_t max_pages = 0;
+  int32_t page_size = 0;
+  const int32_t* row_mode = nullptr;  // [num_rows]: rows of kRowReadAll are copied, others not
+  const int32_t* row_page_offset = nullptr;  // the dense lists, as in SelectPagesArgs
+  const int32_t* pages = nullptr;
+  const int32_t* row_num_tokens = nullptr;
+  int32_t* out_pages = nullptr;  // row r's copy at out_pages[r * max_pages]
+  int32_t* out_num_tokens = nullptr;
+};
+
+// One block per row: each kRowReadAll row's dense list and token count, copied to the outputs
+// as select_pages writes a read_all row; other rows are left as they are.
+cudaError_t copy_dense_rows(const CopyDenseRowsArgs& args, cudaStream_t stream);
 
 }  // namespace vortex::cuda

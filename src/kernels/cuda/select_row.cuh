@@ -6,7 +6,8 @@
 // A row's selection, in flow::select_pages' order (higher score first, equal scores to the
 // lower page, NaN last):
 //  1. vx_select_row_plan: the row's plan from plan_rows (one round of global reads).
-//  2. vx_select_row_begin: a row that reads all its pages gets a copy of its dense list (and the
+//  2. vx_select_row_begin: a skipped row (k < 0: another flow's, page_selection.h's kRowSkip)
+//     is left alone, and a row that reads all its pages gets a copy of its dense list (and the
 //     function returns false: the row is done). Otherwise the row's scoreable pages' physical
 //     numbers are cached in shared memory, its reserved sink and recent pages and its token
 //     count are written, and it returns true.
@@ -40,7 +41,7 @@ struct VxSelectRow {
   int n;             // its pages
   int first;         // page position of scoreable page 0 (the sink pages end there)
   int count;         // scoreable pages (0: the row reads all its pages)
-  int k;             // scoreable pages to take
+  int k;             // scoreable pages to take (-1: a skipped row)
   int recent_begin;  // page position where the reserved recent pages start
   const int* dense;  // the row's dense page list
   int* out;          // the row's selected page list
@@ -104,7 +105,8 @@ __device__ __forceinline__ VxSelectRow vx_select_row_plan(
 // Step 2 above. out_num_tokens: the row's entry.
 __device__ __forceinline__ bool vx_select_row_begin(const VxSelectRow& r, VxSelectShared& s,
                                                     int page_size, int* out_num_tokens) {
-  if (r.count == 0) {  // read_all (a row without scoreable pages always reads all)
+  if (r.k < 0) return false;  // not this flow's row: written by another
+  if (r.count == 0) {         // read_all (a row without scoreable pages always reads all)
     for (int i = threadIdx.x; i < r.n; i += VX_SELECT_THREADS) r.out[i] = r.dense[i];
     if (threadIdx.x == 0) *out_num_tokens = r.tokens;
     return false;
