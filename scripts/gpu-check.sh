@@ -43,7 +43,10 @@ if [ "$mode" = prepare ]; then
   done
   p=$CARRY/prefix
   cp -r /usr/include/nlohmann /usr/include/CLI /usr/include/gtest /usr/include/gmock \
-    /usr/include/pcre2.h /usr/include/utf8proc.h /usr/include/httplib.h "$p/include/"
+    /usr/include/pcre2.h /usr/include/utf8proc.h /usr/include/httplib.h /usr/include/brotli \
+    /usr/include/openssl /usr/include/zlib.h /usr/include/zconf.h "$p/include/"
+  # httplib.h includes OpenSSL's, zlib's and brotli's headers (it is built with all three).
+  cp /usr/include/x86_64-linux-gnu/openssl/* "$p/include/openssl/"
   cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 "$p/share/cmake/"
   mkdir -p "$p/lib/x86_64-linux-gnu/cmake"
   cp -r /usr/lib/x86_64-linux-gnu/cmake/GTest "$p/lib/x86_64-linux-gnu/cmake/"
