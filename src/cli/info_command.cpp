@@ -2,7 +2,6 @@
 // kernel path chosen for it (and the paths it could force with VORTEX_CPU_ISA), threads, and
 // whether the CUDA backend is built and finds a GPU.
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -18,18 +17,6 @@
 
 namespace vortex::cli {
 namespace {
-
-std::string cpu_model_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const size_t colon = line.find(':');
-    if (colon != std::string::npos)
-      return printable(line.substr(line.find_first_not_of(' ', colon + 1)));
-  }
-  return "unknown";
-}
 
 // The GPU the CUDA backend would use, or why there is none.
 std::string gpu_summary(bool* usable) {

@@ -14,6 +14,12 @@ void add_sparse_flags(CLI::App* cmd, SparseFlags& f, bool several_flows, const c
   } else {
     cmd->add_option("--flow", f.flows, "Sparse-attention flow file (flows/*.py)")->expected(1);
   }
+  add_budget_flags(cmd, f);
+  cmd->add_flag("--record-recall", f.record_recall,
+                "Also measure attention recall (softmax mass on the selected pages)");
+}
+
+void add_budget_flags(CLI::App* cmd, SparseFlags& f) {
   f.pages_opt = cmd->add_option("--topk-pages", f.pages, "Pages each row reads (budget B)");
   f.ratio_opt = cmd->add_option("--topk-ratio", f.ratio, "Budget as a fraction of the row's pages");
   f.floor_opt = cmd->add_option("--topk-floor", f.floor, "Smallest budget in pages");
@@ -22,8 +28,6 @@ void add_sparse_flags(CLI::App* cmd, SparseFlags& f, bool several_flows, const c
   f.recent_opt = cmd->add_option("--recent-pages", f.recent, "Last pages always read");
   f.dense_opt = cmd->add_option("--dense-layers", f.dense_layers,
                                 "Layers that stay dense: a list like 0,1 or 'none'");
-  cmd->add_flag("--record-recall", f.record_recall,
-                "Also measure attention recall (softmax mass on the selected pages)");
 }
 
 namespace {
@@ -55,10 +59,7 @@ std::vector<int64_t> parse_layers(const std::string& text) {
 
 }  // namespace
 
-std::shared_ptr<const SparseAttentionConfig> load_sparse_flags(const std::string& flow_path,
-                                                               const SparseFlags& f,
-                                                               const ModelConfig& model,
-                                                               int32_t page_size) {
+flow::BudgetOverrides budget_overrides(const SparseFlags& f) {
   flow::BudgetOverrides o;
   if (f.pages_opt->count()) o.pages = f.pages;
   if (f.ratio_opt->count()) o.ratio = f.ratio;
@@ -67,8 +68,15 @@ std::shared_ptr<const SparseAttentionConfig> load_sparse_flags(const std::string
   if (f.sink_opt->count()) o.sink = f.sink;
   if (f.recent_opt->count()) o.recent = f.recent;
   if (f.dense_opt->count()) o.dense_layers = parse_layers(f.dense_layers);
+  return o;
+}
+
+std::shared_ptr<const SparseAttentionConfig> load_sparse_flags(const std::string& flow_path,
+                                                               const SparseFlags& f,
+                                                               const ModelConfig& model,
+                                                               int32_t page_size) {
   return std::make_shared<const SparseAttentionConfig>(
-      load_sparse_attention(flow_path, o, model, page_size, f.record_recall));
+      load_sparse_attention(flow_path, budget_overrides(f), model, page_size, f.record_recall));
 }
 
 Json sparse_stats_json(const SparseStats& s) {

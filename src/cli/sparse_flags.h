@@ -23,10 +23,16 @@ struct SparseFlags {
 };
 
 // Registers --flow (repeatable when `several_flows`, described by `flow_help` when given),
-// --topk-pages, --topk-ratio, --topk-floor, --topk-cap, --sink-pages, --recent-pages,
-// --dense-layers and --record-recall.
+// the budget flags (add_budget_flags) and --record-recall.
 void add_sparse_flags(CLI::App* cmd, SparseFlags& flags, bool several_flows,
                       const char* flow_help = nullptr);
+
+// Registers only the budget overrides: --topk-pages, --topk-ratio, --topk-floor, --topk-cap,
+// --sink-pages, --recent-pages and --dense-layers.
+void add_budget_flags(CLI::App* cmd, SparseFlags& flags);
+
+// The budget overrides the user gave (unset flags stay unset).
+flow::BudgetOverrides budget_overrides(const SparseFlags& flags);
 
 // Compiles `flow_path` for the model with the user's budget overrides.
 std::shared_ptr<const SparseAttentionConfig> load_sparse_flags(const std::string& flow_path,

@@ -1,9 +1,23 @@
 #include "cli/version.h"
 
+#include <fstream>
+
 #include "core/error.h"
 #include "kernels/cpu/cpu_isa.h"
 
 namespace vortex::cli {
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos)
+      return printable(line.substr(line.find_first_not_of(' ', colon + 1)));
+  }
+  return "unknown";
+}
 
 std::string build_summary() {
   std::string s;

@@ -16,5 +16,7 @@ inline constexpr bool kCudaBuilt = false;
 std::string build_summary();
 // The text of `vortex --version`: the version, then the CPU kernel path this CPU gets.
 std::string version_text();
+// The CPU's model name from /proc/cpuinfo ("unknown" where it has none).
+std::string cpu_model_name();
 
 }  // namespace vortex::cli

@@ -1,0 +1,501 @@
+#include "agent/submit_pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "agent/results_store.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "engine/loaded_model.h"
+#include "engine/sparse_attention.h"
+#include "eval/eval_report.h"
+#include "eval/eval_runner.h"
+#include "eval/task_scoring.h"
+#include "eval/tasks/prompt_encoder.h"
+#include "eval/tasks/tasks.h"
+#include "flow/compiler.h"
+#include "flow/source_file.h"
+#include "model/presets.h"
+
+namespace vortex::agent {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Everything the stages share: the flow, the model, the samples.
+struct Context {
+  Context(const SubmitOptions& options, std::string flow_path, SubmitProgress p)
+      : o(options), path(std::move(flow_path)), progress(std::move(p)) {}
+  const SubmitOptions& o;
+  std::string path, source;
+  flow::FlowProgram eval_program, workload_program;
+  flow::CudaFlowSource workload_cuda;
+  flow::BudgetPolicy policy;  // the flow's budget with the submitter's overrides
+  std::optional<LoadedModel> model;
+  std::vector<eval::TaskSample> samples;
+  std::vector<eval::EvalRequest> requests;
+  SubmitProgress progress;
+
+  void say(const char* stage, const std::string& message) const {
+    if (progress) progress(stage, message);
+  }
+};
+
+StageResult failed(const char* stage, std::string reason, Json figures = Json::object()) {
+  StageResult r;
+  r.stage = stage;
+  r.status = StageStatus::kFailed;
+  r.reason = std::move(reason);
+  r.figures = std::move(figures);
+  return r;
+}
+
+// The first diagnostic of a failed compile, on one line ("file:line:col: error: message"), then
+// how many more there were.
+std::string first_error(const flow::CompileResult& result, const std::string& source,
+                        const std::string& path) {
+  const std::string all = flow::format_compile_errors(result, source, path, /*with_source=*/false);
+  std::string first = all.substr(0, all.find('\n'));
+  if (result.diagnostics.size() > 1)
+    first += str_cat(" (and ", result.diagnostics.size() - 1, " more)");
+  return first;
+}
+
+flow::FlowGeometry geometry_of(const ModelConfig& c, int32_t page_size) {
+  return {c.group_size(), c.head_dim, page_size};
+}
+
+Json budget_json(const flow::BudgetPolicy& b) {
+  return {{"pages", b.pages ? Json(*b.pages) : Json(nullptr)},
+          {"ratio", b.pages ? Json(nullptr) : Json(b.effective_ratio())},
+          {"floor", b.floor},
+          {"cap", b.cap ? Json(*b.cap) : Json(nullptr)},
+          {"sink", b.sink},
+          {"recent", b.recent},
+          {"dense_layers", b.dense_layers}};
+}
+
+// 1. verify: the flow compiles (every target's rules and the limits) for the evaluation model
+// and for the workload's preset, and its CUDA kernels generate for the workload.
+StageResult verify(Context& c) {
+  const SubmitOptions& o = c.o;
+  try {
+    c.source = flow::read_flow_source_file(c.path);
+  } catch (const flow::FlowFileError& e) {
+    return failed(kStageVerify, e.what());
+  }
+  const ModelConfig eval_config = load_model_config(o.model);
+  const std::optional<ModelConfig> workload = preset_config(o.workload_model);
+  if (!workload) fail_usage("unknown workload preset '", o.workload_model, "'");
+  Json figures = Json::object();
+  struct Target {
+    const ModelConfig& config;
+    std::string name;
+    flow::FlowProgram* out;
+  };
+  for (const Target& t : {Target{eval_config, o.model, &c.eval_program},
+                          Target{*workload, o.workload_model, &c.workload_program}}) {
+    flow::CompileOptions co;
+    co.dump_ir = false;
+    co.num_layers = t.config.num_layers;
+    const flow::FlowGeometry g = geometry_of(t.config, o.page_size);
+    flow::CompileResult r = flow::compile_flow(c.source, c.path, &g, co);
+    if (!r.ok()) {
+      return failed(kStageVerify, first_error(r, c.source, c.path),
+                    {{"model", t.name}, {"errors", r.diagnostics.size()}});
+    }
+    *t.out = std::move(*r.program);
+  }
+  try {
+    c.policy = flow::apply_budget_overrides(c.eval_program.budget, o.budget);
+  } catch (const Error& e) {
+    return failed(kStageVerify, str_cat(c.path, ": budget: ", e.what()));
+  }
+  try {
+    c.workload_cuda = flow::generate_cuda_flow(
+        c.workload_program, geometry_of(*workload, o.page_size), flow::CudaCodegenOptions{});
+  } catch (const Error& e) {
+    return failed(kStageVerify, e.what(), {{"model", o.workload_model}, {"target", "cuda"}});
+  }
+  const flow::CudaFlowSource& k = c.workload_cuda;
+  StageResult r;
+  r.stage = kStageVerify;
+  r.status = StageStatus::kPassed;
+  r.figures = {{"budget", budget_json(c.policy)},
+               {"fields", c.eval_program.fields.size()},
+               {"gpu_field_bytes_per_page_head", 2 * k.field_stride + 4 * k.field_scales},
+               {"gpu_state_bytes_per_page_head", 4 * k.state_stride},
+               {"fused_score_select", !k.select_kernel.empty()},
+               {"score_kernels", k.score_kernels.size()}};
+  return r;
+}
+
+// Loads the evaluation model and generates the suite's samples (once, for both engine stages).
+void prepare_samples(Context& c) {
+  const SubmitOptions& o = c.o;
+  if (c.model) return;
+  c.say("setup", "loading " + o.model + " and generating the suite's samples");
+  c.model = load_model(o.model, {});
+  eval::PromptEncoder encoder(c.model->require_tokenizer(), std::nullopt);
+  c.samples = eval::generate_task_samples(o.tasks, o.context, o.samples, o.seed, encoder);
+  for (const eval::TaskSample& s : c.samples) {
+    eval::EvalRequest r;
+    r.prompt = s.prompt_ids;
+    r.params.max_tokens = s.max_new_tokens;
+    c.requests.push_back(std::move(r));
+  }
+}
+
+EngineOptions engine_options(const Context& c, Device device,
+                             std::shared_ptr<const SparseAttentionConfig> flow) {
+  EngineOptions eo;
+  eo.device = device;
+  eo.page_size = c.o.page_size;
+  eo.max_step_tokens = 2048;
+  eo.kv_memory_bytes = size_t{1} << 30;
+  eo.sparse = std::move(flow);
+  return eo;
+}
+
+std::shared_ptr<const SparseAttentionConfig> load_flow(const Context& c, bool record_recall) {
+  return std::make_shared<const SparseAttentionConfig>(
+      load_sparse_attention(c.path, c.o.budget, c.model->config, c.o.page_size, record_recall));
+}
+
+double percentile(std::vector<float> v, double p) {
+  if (v.empty()) return kNotMeasured;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<size_t>(std::floor(p * static_cast<double>(v.size() - 1)));
+  return v[i];
+}
+
+// 2. recall: a few decode steps of the suite's first samples with the flow, measuring each
+// sparse row's attention recall against full attention (CPU: the recall pass is the CPU
+// runner's).
+StageResult recall(Context& c, Submission& sub) {
+  const SubmitOptions& o = c.o;
+  prepare_samples(c);
+  std::vector<eval::EvalRequest> reqs;
+  const size_t per_task = static_cast<size_t>(o.samples);
+  for (int32_t i = 0; i < o.recall_samples; ++i) {
+    // The first sample of each task in turn, then the second, ...
+    const size_t task = static_cast<size_t>(i) % o.tasks.size();
+    const size_t index = static_cast<size_t>(i) / o.tasks.size();
+    if (index >= per_task) break;
+    eval::EvalRequest r = c.requests[task * per_task + index];
+    r.params.max_tokens = o.recall_tokens;
+    r.params.ignore_eos = true;
+    reqs.push_back(std::move(r));
+  }
+  c.say(kStageRecall, str_cat(reqs.size(), " samples x ", o.recall_tokens, " decode steps"));
+  Engine engine(*c.model, engine_options(c, Device::kCpu, load_flow(c, true)));
+  eval::run_eval_requests(engine, reqs);
+  const SparseStats* stats = engine.runner().sparse_stats();
+  Json layers = Json::array();
+  std::vector<float> all;
+  if (stats) {
+    for (size_t l = 0; l < stats->recall.size(); ++l) {
+      const std::vector<float>& v = stats->recall[l];
+      if (v.empty()) continue;
+      double sum = 0;
+      for (float x : v) sum += x;
+      layers.push_back({{"layer", l},
+                        {"mean", sum / static_cast<double>(v.size())},
+                        {"p5", percentile(v, 0.05)},
+                        {"rows", v.size()}});
+      all.insert(all.end(), v.begin(), v.end());
+    }
+  }
+  double mean = kNotMeasured;
+  if (!all.empty()) {
+    double sum = 0;
+    for (float x : all) sum += x;
+    mean = sum / static_cast<double>(all.size());
+  }
+  sub.recall = mean;
+  Json figures = {{"mean", std::isfinite(mean) ? Json(mean) : Json(nullptr)},
+                  {"p5", all.empty() ? Json(nullptr) : Json(percentile(all, 0.05))},
+                  {"rows", all.size()},
+                  {"per_layer", layers},
+                  {"samples", reqs.size()},
+                  {"decode_tokens", o.recall_tokens},
+                  {"min_mean", o.min_recall}};
+  if (all.empty()) {
+    // Every row fit its budget (or no layer is sparse): nothing was selected, recall is 1.
+    sub.recall = 1.0;
+    figures["mean"] = 1.0;
+    figures["note"] = "no row was selective at this context: every row read all its pages";
+  }
+  if (sub.recall < o.min_recall) {
+    return failed(
+        kStageRecall,
+        str_cat(c.path, ": mean attention recall ", sub.recall, " is below ", o.min_recall,
+                " (--min-recall): the pages it selects miss most of full "
+                "attention's mass"),
+        figures);
+  }
+  StageResult r;
+  r.stage = kStageRecall;
+  r.status = StageStatus::kPassed;
+  r.figures = std::move(figures);
+  return r;
+}
+
+// One run of the suite: per-task accuracy, the mean, the KV read fraction.
+Json run_suite(Context& c, std::shared_ptr<const SparseAttentionConfig> flow, const char* what) {
+  const auto t0 = Clock::now();
+  Engine engine(*c.model, engine_options(c, c.o.device, std::move(flow)));
+  int last = -1;
+  eval::EvalRun run = eval::run_eval_requests(engine, c.requests, [&](int64_t done, int64_t total) {
+    const int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
+    if (pct / 10 != last / 10) c.say(kStageAccuracy, str_cat(what, ": ", pct, "%"));
+    last = pct;
+  });
+  std::vector<double> scores;
+  for (size_t i = 0; i < c.samples.size(); ++i)
+    scores.push_back(eval::score_task_completion(run.results[i].text, c.samples[i].answers));
+  const eval::TaskReport report = eval::summarize_task_scores(c.samples, scores);
+  Json tasks = Json::object();
+  for (const eval::TaskScore& t : report.tasks) tasks[t.task] = t.accuracy;
+  const SparseStats* stats = engine.runner().sparse_stats();
+  return {{"accuracy", report.accuracy},
+          {"tasks", tasks},
+          {"samples", report.samples},
+          {"kv_read_fraction", stats ? stats->kv_read_fraction() : 1.0},
+          {"seconds", seconds_since(t0)}};
+}
+
+// What full attention's run depends on, as the results store's cache key.
+std::string full_cache_key(const SubmitOptions& o) {
+  std::string weights;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(o.model, ec)) {
+    if (e.path().extension() != ".safetensors" && e.path().filename() != "config.json") continue;
+    const auto size = fs::file_size(e.path(), ec);
+    const auto mtime = fs::last_write_time(e.path(), ec).time_since_epoch().count();
+    weights += str_cat(e.path().filename().string(), ":", size, ":", mtime, ";");
+  }
+  std::string tasks;
+  for (const std::string& t : o.tasks) tasks += t + ",";
+  return str_cat("full-accuracy|", fs::weakly_canonical(o.model, ec).string(), "|", weights, "|",
+                 tasks, "|", o.context, "|", o.samples, "|", o.seed, "|", o.page_size, "|",
+                 device_name(o.device), "|", o.commit);
+}
+
+// 3. accuracy: full attention and the flow on the same samples.
+StageResult accuracy(Context& c, Submission& sub, ResultsStore* store) {
+  const SubmitOptions& o = c.o;
+  prepare_samples(c);
+  const std::string key = full_cache_key(o);
+  std::optional<Json> full = store ? store->cached(key) : std::nullopt;
+  bool full_cached = full.has_value();
+  if (!full) {
+    c.say(kStageAccuracy, str_cat("full attention on ", c.samples.size(),
+                                  " samples (cached for later submissions)"));
+    full = run_suite(c, nullptr, "full attention");
+    if (store) store->put_cached(key, *full);
+  }
+  c.say(kStageAccuracy, str_cat("the flow on the same ", c.samples.size(), " samples"));
+  const Json mine = run_suite(c, load_flow(c, false), "flow");
+  sub.full_accuracy = (*full)["accuracy"].get<double>();
+  sub.accuracy = mine["accuracy"].get<double>();
+  sub.kv_read_fraction = mine["kv_read_fraction"].get<double>();
+
+  Json tasks = Json::object();
+  std::string worst_task;
+  double worst_drop = -1e9;
+  for (const auto& [task, value] : mine["tasks"].items()) {
+    const double f = (*full)["tasks"].value(task, kNotMeasured);
+    const double drop = f - value.get<double>();
+    tasks[task] = {{"full", f}, {"flow", value}, {"drop", drop}};
+    if (drop > worst_drop) {
+      worst_drop = drop;
+      worst_task = task;
+    }
+  }
+  Json figures = {{"accuracy", sub.accuracy},
+                  {"full_accuracy", sub.full_accuracy},
+                  {"delta", sub.accuracy - sub.full_accuracy},
+                  {"tasks", tasks},
+                  {"samples", mine["samples"]},
+                  {"context", o.context},
+                  {"model", o.model},
+                  {"kv_read_fraction", sub.kv_read_fraction},
+                  {"full_cached", full_cached},
+                  {"full_seconds", (*full)["seconds"]},
+                  {"flow_seconds", mine["seconds"]},
+                  {"max_mean_drop", o.max_mean_drop},
+                  {"max_task_drop", o.max_task_drop}};
+  // A hair of slack for rounding: accuracies are means of fractions.
+  constexpr double kEps = 1e-9;
+  if (sub.accuracy < sub.full_accuracy - o.max_mean_drop - kEps) {
+    return failed(
+        kStageAccuracy,
+        str_cat(c.path, ": mean accuracy ", sub.accuracy, " is more than ", o.max_mean_drop,
+                " below full attention's ", sub.full_accuracy, " (--max-mean-drop)"),
+        figures);
+  }
+  if (worst_drop > o.max_task_drop + kEps) {
+    return failed(
+        kStageAccuracy,
+        str_cat(c.path, ": task ", worst_task, " drops ", worst_drop,
+                " below full attention (more than --max-task-drop ", o.max_task_drop, ")"),
+        figures);
+  }
+  StageResult r;
+  r.stage = kStageAccuracy;
+  r.status = StageStatus::kPassed;
+  r.figures = std::move(figures);
+  return r;
+}
+
+// 4. throughput: the estimate from bytes on the reference card.
+StageResult throughput(Context& c, Submission& sub) {
+  const SubmitOptions& o = c.o;
+  const ModelConfig workload = *preset_config(o.workload_model);
+  const flow::BudgetPolicy policy =
+      flow::apply_budget_overrides(c.workload_program.budget, o.budget);
+  const StepBytes b = estimate_step_bytes(policy, c.workload_cuda, workload, o.page_size,
+                                          o.workload_batch, o.workload_context);
+  const double t_full = estimated_step_seconds(b.full_total());
+  const double t_flow = estimated_step_seconds(b.flow_total());
+  sub.speedup = t_full / t_flow;
+  sub.speedup_estimated = true;
+  StageResult r;
+  r.stage = kStageThroughput;
+  r.status = StageStatus::kPassed;
+  const double gb = 1e-9;
+  r.figures = {{"estimate", true},
+               {"speedup", sub.speedup},
+               {"card", kReferenceCard},
+               {"workload",
+                {{"model", o.workload_model},
+                 {"batch", o.workload_batch},
+                 {"context", o.workload_context},
+                 {"page_size", o.page_size}}},
+               {"step_ms_full", 1e3 * t_full},
+               {"step_ms_flow", 1e3 * t_flow},
+               {"flow_overhead_share", (b.fields + b.state) / b.flow_total()},
+               {"kv_read_fraction", (b.dense_kv + b.selected_kv) / b.full_kv},
+               {"gb_per_step",
+                {{"weights", b.weights * gb},
+                 {"full_kv", b.full_kv * gb},
+                 {"dense_kv", b.dense_kv * gb},
+                 {"selected_kv", b.selected_kv * gb},
+                 {"fields", b.fields * gb},
+                 {"state", b.state * gb}}},
+               {"model", str_cat("bytes / ", kReferenceBandwidth * 1e-12, " TB/s + ",
+                                 kReferenceStepOverhead * 1e3,
+                                 " ms per step (calibrated on measured "
+                                 "steps; not a measurement)")}};
+  return r;
+}
+
+}  // namespace
+
+SubmitOptions quick_options(SubmitOptions o) {
+  o.samples = std::min(o.samples, 5);
+  o.recall_samples = std::min(o.recall_samples, 2);
+  return o;
+}
+
+StepBytes estimate_step_bytes(const flow::BudgetPolicy& policy, const flow::CudaFlowSource& cuda,
+                              const ModelConfig& m, int32_t page_size, int32_t batch,
+                              int32_t context) {
+  StepBytes b;
+  const double H = m.hidden_size, I = m.intermediate_size, Hq = m.num_heads, Hkv = m.num_kv_heads,
+               D = m.head_dim, V = m.vocab_size;
+  const double per_layer = H * (Hq + 2 * Hkv) * D + Hq * D * H + 3 * H * I;
+  b.weights = 2 * (m.num_layers * per_layer + V * H);
+  const int32_t n = (context + page_size - 1) / page_size;
+  const double page_kv = 2.0 * Hkv * page_size * D * 2;  // K and V, bf16, every KV head
+  const flow::RowPlan plan = flow::plan_row(policy, n);
+  const double field_bytes = 2.0 * cuda.field_stride + 4.0 * cuda.field_scales;
+  const double state_bytes = 4.0 * cuda.state_stride;
+  for (int32_t l = 0; l < m.num_layers; ++l) {
+    b.full_kv += batch * n * page_kv;
+    if (flow::is_dense_layer(policy, l)) {
+      b.dense_kv += batch * n * page_kv;
+      continue;
+    }
+    b.selected_kv += batch * plan.num_selected() * page_kv;
+    b.fields += batch * Hkv * plan.num_scoreable() * field_bytes;
+    b.state += batch * Hkv * plan.num_scoreable() * 2 * state_bytes;  // read and written
+  }
+  return b;
+}
+
+double estimated_step_seconds(double bytes) {
+  return bytes / kReferenceBandwidth + kReferenceStepOverhead;
+}
+
+Submission run_submission(const std::string& path, const SubmitOptions& options,
+                          ResultsStore* store, const SubmitProgress& progress) {
+  if (options.tasks.empty()) fail_usage("--tasks: give at least one task");
+  for (const std::string& t : options.tasks) eval::parse_task_list(t);  // unknown: usage error
+  Submission sub;
+  sub.path = path;
+  sub.name = fs::path(path).stem().string();
+  sub.machine = options.machine;
+  sub.card = options.card;
+  sub.commit = options.commit;
+  std::string tasks;
+  for (const std::string& t : options.tasks) tasks += (tasks.empty() ? "" : ",") + t;
+  sub.parameters = {{"model", options.model},
+                    {"tasks", tasks},
+                    {"context", options.context},
+                    {"samples", options.samples},
+                    {"seed", options.seed},
+                    {"page_size", options.page_size},
+                    {"device", std::string(device_name(options.device))},
+                    {"min_recall", options.min_recall},
+                    {"max_mean_drop", options.max_mean_drop},
+                    {"max_task_drop", options.max_task_drop},
+                    {"workload", str_cat(options.workload_model, " batch ", options.workload_batch,
+                                         " x ", options.workload_context)}};
+  Context c(options, path, progress);
+
+  auto run_stage = [&](const char* name, auto&& fn) {
+    c.say(name, "started");
+    const auto t0 = Clock::now();
+    StageResult r = fn();
+    r.seconds = seconds_since(t0);
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", r.seconds);
+    c.say(name, str_cat(stage_status_name(r.status), " in ", took, " s"));
+    sub.stages.push_back(std::move(r));
+    return sub.stages.back().status != StageStatus::kFailed;
+  };
+  bool ok = run_stage(kStageVerify, [&] { return verify(c); });
+  if (ok) {
+    sub.source = c.source;
+    sub.parameters["budget"] = budget_json(c.policy);
+  } else {
+    // Keep what could be read, so that the store recognizes a resubmission of the same file.
+    try {
+      sub.source = flow::read_flow_source_file(path);
+    } catch (const Error&) {
+    }
+  }
+  sub.source_hash = source_hash(sub.source);
+  ok = ok && run_stage(kStageRecall, [&] { return recall(c, sub); });
+  ok = ok && run_stage(kStageAccuracy, [&] { return accuracy(c, sub, store); });
+  ok = ok && run_stage(kStageThroughput, [&] { return throughput(c, sub); });
+  sub.accepted = ok;
+  for (const StageResult& s : sub.stages)
+    if (s.status == StageStatus::kFailed) sub.failed_stage = s.stage;
+  return sub;
+}
+
+}  // namespace vortex::agent

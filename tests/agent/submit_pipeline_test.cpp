@@ -1,0 +1,168 @@
+// The staged verdict (agent/submit_pipeline.h): a broken flow stops at verify with a located
+// reason; each gate rejects at its own stage; a flow that passes gets every stage's figures;
+// full attention's run is cached in the store; the throughput estimate adds up its bytes.
+#include "agent/submit_pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "agent/results_store.h"
+#include "flow/compiler.h"
+#include "flow/source_file.h"
+#include "model/presets.h"
+
+namespace vortex::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string source_path(const std::string& rel) {
+  return std::string(VORTEX_SOURCE_DIR) + "/" + rel;
+}
+
+fs::path temp_file(const std::string& name, const std::string& text) {
+  const fs::path p = fs::temp_directory_path() / (std::to_string(getpid()) + "_" + name);
+  std::ofstream(p) << text;
+  return p;
+}
+
+// The tiny test checkpoint (random weights: its accuracy is 0 with any attention), short
+// samples, pages of 4 tokens so that a budget of 1/8 selects.
+SubmitOptions tiny_options() {
+  SubmitOptions o;
+  o.model = source_path("tests/data/models/tiny-qwen3");
+  o.tasks = {"niah_single", "vt"};
+  o.context = 512;
+  o.samples = 2;
+  o.page_size = 4;
+  o.recall_samples = 2;
+  o.recall_tokens = 4;
+  o.budget.ratio = 0.125;
+  // A random model spreads its attention evenly, so a selective flow's recall is about the share
+  // of pages it reads: no recall gate here (TheRecallGateRejectsAtRecall has one).
+  o.min_recall = 0;
+  return o;
+}
+
+const StageResult* stage(const Submission& s, const std::string& name) {
+  for (const StageResult& st : s.stages)
+    if (st.stage == name) return &st;
+  return nullptr;
+}
+
+TEST(SubmitPipeline, ABrokenFlowStopsAtVerifyWithItsLine) {
+  const fs::path p = temp_file("broken.py", "def score(q, k):\n    return q @ k.nope(\n");
+  const Submission s = run_submission(p.string(), tiny_options(), nullptr);
+  ASSERT_EQ(s.stages.size(), 1u);
+  EXPECT_EQ(s.stages[0].stage, kStageVerify);
+  EXPECT_EQ(s.stages[0].status, StageStatus::kFailed);
+  EXPECT_FALSE(s.accepted);
+  EXPECT_EQ(s.failed_stage, kStageVerify);
+  EXPECT_NE(s.stages[0].reason.find(p.string() + ":2:"), std::string::npos) << s.stages[0].reason;
+  EXPECT_FALSE(s.source.empty()) << "the source is kept, so a resubmission is recognized";
+  fs::remove(p);
+}
+
+TEST(SubmitPipeline, AMissingFileStopsAtVerifyNamingIt) {
+  const Submission s = run_submission("/nonexistent/flow.py", tiny_options(), nullptr);
+  ASSERT_EQ(s.stages.size(), 1u);
+  EXPECT_EQ(s.failed_stage, kStageVerify);
+  EXPECT_NE(s.stages[0].reason.find("/nonexistent/flow.py"), std::string::npos);
+}
+
+TEST(SubmitPipeline, AGoodFlowGetsEveryStageAndFullAttentionIsCached) {
+  const fs::path db = fs::temp_directory_path() / (std::to_string(getpid()) + "_submit.db");
+  fs::remove(db);
+  ResultsStore store(db.string());
+  const SubmitOptions o = tiny_options();
+  const Submission s = run_submission(source_path("flows/quest.py"), o, &store);
+  ASSERT_EQ(s.stages.size(), 4u);
+  for (const StageResult& st : s.stages)
+    EXPECT_EQ(st.status, StageStatus::kPassed) << st.stage << ": " << st.reason;
+  EXPECT_TRUE(s.accepted);
+  EXPECT_EQ(s.name, "quest");
+  // Recall: measured on selective rows, in (0, 1].
+  const StageResult* recall = stage(s, kStageRecall);
+  ASSERT_NE(recall, nullptr);
+  EXPECT_GT(recall->figures["rows"].get<int64_t>(), 0);
+  EXPECT_GT(s.recall, 0.0);
+  EXPECT_LE(s.recall, 1.0 + 1e-6);
+  // Accuracy: both runs on the same samples; the flow read fewer pages.
+  const StageResult* acc = stage(s, kStageAccuracy);
+  ASSERT_NE(acc, nullptr);
+  EXPECT_FALSE(acc->figures["full_cached"].get<bool>());
+  EXPECT_TRUE(std::isfinite(s.accuracy));
+  EXPECT_TRUE(std::isfinite(s.full_accuracy));
+  EXPECT_LT(s.kv_read_fraction, 1.0);
+  EXPECT_EQ(acc->figures["tasks"].size(), 2u);
+  // Throughput: an estimate, labelled, above 1 for a selective budget.
+  EXPECT_TRUE(s.speedup_estimated);
+  EXPECT_GT(s.speedup, 1.0);
+  EXPECT_TRUE(stage(s, kStageThroughput)->figures["estimate"].get<bool>());
+  // The second submission reuses full attention's run.
+  const Submission again = run_submission(source_path("flows/block_topk.py"), o, &store);
+  ASSERT_NE(stage(again, kStageAccuracy), nullptr);
+  EXPECT_TRUE(stage(again, kStageAccuracy)->figures["full_cached"].get<bool>());
+  EXPECT_EQ(again.full_accuracy, s.full_accuracy);
+  fs::remove(db);
+}
+
+TEST(SubmitPipeline, TheRecallGateRejectsAtRecall) {
+  SubmitOptions o = tiny_options();
+  o.min_recall = 1.0;  // no selective flow keeps all of full attention's mass on a random model
+  const Submission s = run_submission(source_path("flows/streaming.py"), o, nullptr);
+  EXPECT_FALSE(s.accepted);
+  EXPECT_EQ(s.failed_stage, kStageRecall);
+  EXPECT_EQ(s.stages.size(), 2u);
+  EXPECT_NE(s.stages.back().reason.find("--min-recall"), std::string::npos);
+}
+
+// On the trained model, streaming (sink and recent pages only) loses the needle: rejected at
+// the accuracy gate, naming the figures.
+TEST(SubmitPipeline, TheAccuracyGateRejectsAFlowThatLosesTheNeedle) {
+  SubmitOptions o;
+  o.model = source_path("models/needle");
+  o.tasks = {"niah_single"};
+  o.context = 4096;  // the window (64 pages) holds a quarter of it
+  o.samples = 3;
+  o.min_recall = 0;
+  o.budget.ratio = 0.0625;
+  const Submission s = run_submission(source_path("flows/streaming.py"), o, nullptr);
+  EXPECT_EQ(s.failed_stage, kStageAccuracy) << (s.stages.empty() ? "" : s.stages.back().reason);
+  ASSERT_EQ(s.stages.size(), 3u);
+  EXPECT_LT(s.accuracy, s.full_accuracy - o.max_mean_drop);
+  EXPECT_NE(s.stages.back().reason.find("--max-mean-drop"), std::string::npos);
+}
+
+TEST(SubmitPipeline, StepBytesAddUp) {
+  const ModelConfig m = *preset_config("qwen3-1.7b");
+  const std::string source = flow::read_flow_source_file(source_path("flows/block_topk.py"));
+  const flow::FlowGeometry g{m.group_size(), m.head_dim, 16};
+  flow::CompileOptions co;
+  co.dump_ir = false;
+  co.num_layers = m.num_layers;
+  flow::CompileResult r = flow::compile_flow(source, "block_topk.py", &g, co);
+  ASSERT_TRUE(r.ok());
+  const flow::CudaFlowSource cuda = flow::generate_cuda_flow(*r.program, g, {});
+  flow::BudgetPolicy p = r.program->budget;
+  p.ratio = 0.0625;
+  p.pages.reset();
+  p.dense_layers = {0};
+  const StepBytes b = estimate_step_bytes(p, cuda, m, 16, 32, 16384);
+  const double page_kv = 2.0 * m.num_kv_heads * 16 * m.head_dim * 2;
+  EXPECT_DOUBLE_EQ(b.full_kv, 32.0 * m.num_layers * 1024 * page_kv);
+  EXPECT_DOUBLE_EQ(b.dense_kv, 32.0 * 1024 * page_kv);  // layer 0
+  const flow::RowPlan plan = flow::plan_row(p, 1024);
+  EXPECT_DOUBLE_EQ(b.selected_kv, 32.0 * (m.num_layers - 1) * plan.num_selected() * page_kv);
+  EXPECT_DOUBLE_EQ(b.fields, 32.0 * (m.num_layers - 1) * m.num_kv_heads * plan.num_scoreable() *
+                                 (2.0 * cuda.field_stride + 4.0 * cuda.field_scales));
+  EXPECT_EQ(b.state, 0.0);  // block_topk keeps no State
+  EXPECT_GT(estimated_step_seconds(b.full_total()), estimated_step_seconds(b.flow_total()));
+}
+
+}  // namespace
+}  // namespace vortex::agent
