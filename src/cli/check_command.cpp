@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/submit_pipeline.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/json_file.h"
@@ -36,13 +37,18 @@ struct CheckArgs {
   // Each error's source line and a caret under it, after its one-line message: on by default
   // where stderr is a terminal, so piped output (scripts, agents) has one line per error.
   bool show_source = false;
+  // With --context: the estimated bytes and time of one decode step of `batch` rows of `context`
+  // tokens on the model, with the flow and with full attention.
+  int64_t context = 0;
+  int64_t batch = 32;
 };
 
 struct ResolvedGeometry {
   flow::FlowGeometry geometry;
   bool bound = false;
   std::string model;
-  int64_t num_layers = 0;  // with --model: dense layers must exist
+  int64_t num_layers = 0;             // with --model: dense layers must exist
+  std::optional<ModelConfig> config;  // with --model
 };
 
 ResolvedGeometry resolve_geometry(const CheckArgs& args) {
@@ -81,6 +87,7 @@ ResolvedGeometry resolve_geometry(const CheckArgs& args) {
   r.bound = true;
   r.model = args.model;
   r.num_layers = config->num_layers;
+  r.config = config;
   return r;
 }
 
@@ -327,6 +334,61 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   report["overhead_fraction"] =
       concrete && kv_bytes ? Json(static_cast<double>(field_bytes) / *kv_bytes) : Json(nullptr);
   report["budget"] = budget_json(program.budget);
+  // What the GPU stores per (page, KV head, layer): every Field in one block padded to 16 bytes
+  // (bf16 values, int8 values plus a 4-byte scale each), States in f32 padded to 16 bytes.
+  std::optional<flow::CudaFlowSource> layout;
+  std::string estimate_text;
+  if (geo.bound && geo.geometry.G > 0 && geo.geometry.D > 0) {
+    try {
+      layout = flow::generate_cuda_flow(program, geo.geometry, flow::CudaCodegenOptions{});
+    } catch (const Error&) {
+      // compile_flow already ran the generator: reached only for limits the CUDA target
+      // reports itself (--target cuda), never for a valid flow.
+    }
+  }
+  if (layout) {
+    const int64_t gpu_field = 2 * int64_t{layout->field_stride} + 4 * int64_t{layout->field_scales};
+    const int64_t gpu_state = 4 * int64_t{layout->state_stride};
+    report["gpu_field_bytes_per_page"] = gpu_field;
+    report["gpu_state_bytes_per_page"] = gpu_state;
+    if (args.context > 0 && geo.config) {
+      const agent::StepBytes b = agent::estimate_step_bytes(
+          program.budget, *layout, *geo.config, static_cast<int32_t>(geo.geometry.P),
+          static_cast<int32_t>(args.batch), static_cast<int32_t>(args.context));
+      const double bw = agent::kReferenceBandwidth;
+      const double t_full = agent::estimated_step_seconds(b.full_total());
+      const double t_flow = agent::estimated_step_seconds(b.flow_total());
+      const double gb = 1e-9;
+      report["step_estimate"] = {{"batch", args.batch},
+                                 {"context", args.context},
+                                 {"card", agent::kReferenceCard},
+                                 {"estimate", true},
+                                 {"gb",
+                                  {{"weights", b.weights * gb},
+                                   {"full_kv", b.full_kv * gb},
+                                   {"dense_kv", b.dense_kv * gb},
+                                   {"selected_kv", b.selected_kv * gb},
+                                   {"fields", b.fields * gb},
+                                   {"state", b.state * gb}}},
+                                 {"flow_part_ms", 1e3 * (b.fields + b.state) / bw},
+                                 {"step_ms_flow", 1e3 * t_flow},
+                                 {"step_ms_full", 1e3 * t_full},
+                                 {"speedup", t_full / t_flow}};
+      char line[512];
+      std::snprintf(
+          line, sizeof line,
+          "  decode step estimate (batch %lld x %lld tokens, bytes on an %s at %.2f TB/s):\n"
+          "    flow's own part: Fields %.3f GB + State %.3f GB = %.3f ms bandwidth-bound\n"
+          "    selected KV %.3f GB, dense layers' KV %.3f GB, weights %.3f GB\n"
+          "    step ~%.2f ms against full attention's ~%.2f ms (%.3f GB KV): ~%.2fx "
+          "(an estimate, not a measurement)\n",
+          static_cast<long long>(args.batch), static_cast<long long>(args.context),
+          agent::kReferenceCard, bw * 1e-12, b.fields * gb, b.state * gb,
+          1e3 * (b.fields + b.state) / bw, b.selected_kv * gb, b.dense_kv * gb, b.weights * gb,
+          1e3 * t_flow, 1e3 * t_full, b.full_kv * gb, t_full / t_flow);
+      estimate_text = line;
+    }
+  }
   std::string cuda_text;
   bool cuda_ok = true;
   if (args.target == "cuda") {
@@ -373,7 +435,23 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   } else {
     std::printf("  per-page overhead: depends on the geometry; pass --model for bytes\n");
   }
+  if (layout) {
+    std::printf(
+        "  GPU footprint: Fields %lld B + State %lld B per (page, KV head, layer) (one block "
+        "padded to 16 B; int8 adds a 4 B scale per field)\n",
+        2LL * layout->field_stride + 4LL * layout->field_scales, 4LL * layout->state_stride);
+  }
+  for (const flow::FieldDecl& f : program.fields) {
+    std::optional<int64_t> n = field_elements(f);
+    if (n && f.kind == flow::FieldKind::kField && f.dtype == flow::FieldDtype::kInt8 && *n < 4)
+      std::printf(
+          "  note: int8 field %s holds %lld value%s: its 4 B scale makes it larger than "
+          "in bf16 (%lld B against %lld B)\n",
+          f.name.c_str(), static_cast<long long>(*n), *n == 1 ? "" : "s",
+          static_cast<long long>(*n + 4), static_cast<long long>(2 * *n));
+  }
   std::printf("  budget: %s\n", budget_text(program.budget).c_str());
+  std::fputs(estimate_text.c_str(), stdout);
   if (!cuda_ok) {
     std::fputs(cuda_text.c_str(), stderr);
     std::printf("%s: FAILED for --target cuda\n", path.c_str());
@@ -404,6 +482,11 @@ Action add_check_command(CLI::App& app) {
                   "GPU architecture for --target cuda: sm_90a (H100, default), sm_80, ...");
   cmd->add_flag("--dump-cuda", args->dump_cuda,
                 "With --target cuda: print the generated CUDA source");
+  cmd->add_option("--context", args->context,
+                  "With --model: estimate one decode step of --batch rows of this many tokens "
+                  "(bytes moved with the flow and with full attention, and the time on an H100 "
+                  "from them)");
+  cmd->add_option("--batch", args->batch, "Rows of the --context estimate")->capture_default_str();
   CLI::Option* show_source =
       cmd->add_flag("--show-source,!--no-show-source", args->show_source,
                     "After each error line, print the source line with a caret under the column "
@@ -411,6 +494,12 @@ Action add_check_command(CLI::App& app) {
   return [args, page_size, show_source]() {
     args->page_size_given = page_size->count() > 0;
     if (show_source->count() == 0) args->show_source = isatty(STDERR_FILENO) != 0;
+    if (args->context < 0 || args->context > (int64_t{1} << 24))
+      fail_usage("--context must be in [1, 16777216], got ", args->context);
+    if (args->batch < 1 || args->batch > 65536)
+      fail_usage("--batch must be in [1, 65536], got ", args->batch);
+    if (args->context > 0 && args->model.empty())
+      fail_usage("--context estimates a decode step of a model: pass --model");
     ResolvedGeometry geo = resolve_geometry(*args);
     bool all_ok = true;
     for (const std::string& file : args->files) all_ok = check_one(file, geo, *args) && all_ok;
