@@ -46,12 +46,29 @@ void CpuModelRunner::set_flows(std::vector<std::shared_ptr<const SparseAttention
   }
 }
 
+void CpuModelRunner::add_flow(std::shared_ptr<const SparseAttentionConfig> flow, size_t index) {
+  VORTEX_ASSERT(index >= flows_.size());
+  auto added = std::make_unique<CpuSparseAttention>(std::move(flow), static_cast<int32_t>(index),
+                                                    cache_.geometry(), cache_.num_pages(),
+                                                    config_.num_heads);
+  // Pages already in the cache (of running requests, or kept by the prefix cache) get this
+  // flow's Fields now; a page still filling is summarized again when it fills.
+  added->summarize_every_page(cache_);
+  flows_.resize(index + 1);
+  flows_[index] = std::move(added);
+}
+
+void CpuModelRunner::remove_flow(size_t index) {
+  if (index < flows_.size()) flows_[index].reset();
+}
+
 const SparseStats* CpuModelRunner::sparse_stats(size_t flow) const {
-  return flow < flows_.size() ? &flows_[flow]->stats() : nullptr;
+  return flow < flows_.size() && flows_[flow] ? &flows_[flow]->stats() : nullptr;
 }
 
 void CpuModelRunner::release_request(int64_t request_id) {
-  for (auto& f : flows_) f->release(request_id);
+  for (auto& f : flows_)
+    if (f) f->release(request_id);
 }
 
 double CpuModelRunner::measure_bandwidth() {
@@ -149,7 +166,8 @@ const std::vector<float>& CpuModelRunner::forward(const std::vector<ScheduledWor
   }
   const int64_t T = static_cast<int64_t>(tokens_.size());
   resize(T);
-  for (auto& f : flows_) f->begin_step(work);
+  for (auto& f : flows_)
+    if (f) f->begin_step(work);
 
   cpu::embedding(tokens_.data(), T, weights_.embed_tokens, x_.data());
   for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
@@ -193,7 +211,7 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
                   cache_.page_stride(),  cache_.head_stride()};
   cpu::write_kv(kv, k_.data(), v_.data(), T, kv_pages_.data(), kv_slots_.data());
   for (auto& f : flows_) {
-    if (f->is_sparse_layer(layer)) f->summarize(layer, cache_);
+    if (f && f->is_sparse_layer(layer)) f->summarize(layer, cache_);
   }
 
   std::vector<cpu::AttentionSeq> seqs;
@@ -203,13 +221,15 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
     seqs.push_back({s.q_begin, s.q_len, s.kv_len, s.pages->data(), (s.kv_len + P - 1) / P});
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  for (auto& f : flows_) f->select(layer, q_.data(), seqs);
+  for (auto& f : flows_)
+    if (f) f->select(layer, q_.data(), seqs);
   auto t0 = std::chrono::steady_clock::now();
   cpu::paged_attention(q_.data(), Hq, kv, seqs.data(), static_cast<int32_t>(seqs.size()), scale,
                        attn_.data());
   const double attention_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (auto& f : flows_) {
+    if (!f) continue;
     if (f->pure_decode_step()) f->stats().attention_seconds += attention_s;
     f->record_recall(layer, q_.data(), kv, seqs, scale);
   }

@@ -29,6 +29,9 @@ class CpuModelRunner : public ModelRunner {
   void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) override;
   bool supports_request_budgets() const override { return true; }
   const SparseStats* sparse_stats(size_t flow = 0) const override;
+  bool supports_flow_changes() const override { return true; }
+  void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, size_t index) override;
+  void remove_flow(size_t index) override;
   void release_request(int64_t request_id) override;
 
   // Computes the step's tokens, writes their K/V into the cache (pages must already be reserved
@@ -52,7 +55,8 @@ class CpuModelRunner : public ModelRunner {
   cpu::PackedWeight lm_head_;
   KvCache cache_;
   std::vector<float> inv_freq_;
-  std::vector<std::unique_ptr<CpuSparseAttention>> flows_;  // empty: dense attention
+  // By Request::flow; empty: dense attention; null: a flow removed while serving.
+  std::vector<std::unique_ptr<CpuSparseAttention>> flows_;
 
   // Per-step inputs, flattened over the batch.
   std::vector<int32_t> tokens_, positions_, kv_pages_, kv_slots_;

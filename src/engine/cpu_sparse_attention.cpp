@@ -77,6 +77,14 @@ void CpuSparseAttention::summarize(int32_t layer, KvCache& cache) {
   stats_.summarize_seconds += seconds_since(t0);
 }
 
+void CpuSparseAttention::summarize_every_page(KvCache& cache) {
+  full_pages_.resize(static_cast<size_t>(cache.num_pages()));
+  for (int32_t p = 0; p < cache.num_pages(); ++p) full_pages_[static_cast<size_t>(p)] = p;
+  for (int32_t layer = 0; layer < kv_.num_layers; ++layer)
+    if (is_sparse_layer(layer)) summarize(layer, cache);
+  full_pages_.clear();
+}
+
 void CpuSparseAttention::select(int32_t layer, const float* q,
                                 std::vector<cpu::AttentionSeq>& seqs) {
   const int32_t H = kv_.num_kv_heads;

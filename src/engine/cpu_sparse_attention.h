@@ -33,6 +33,9 @@ class CpuSparseAttention {
   bool pure_decode_step() const { return pure_decode_; }
   // Runs summarize for the pages that became full in this step (after their K/V were written).
   void summarize(int32_t layer, KvCache& cache);
+  // Runs summarize for every page of the cache in every sparse layer (a flow added while
+  // serving: the pages already filled need its Fields).
+  void summarize_every_page(KvCache& cache);
   // For a sparse layer, selects the pages of every decode row of this flow per KV head (by the
   // request's own budget when it has one) and points seqs[i] at them; for a dense layer, only
   // counts the pages read. q: [T, Hq, D] after RoPE.

@@ -1,7 +1,9 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 #include "core/error.h"
@@ -166,11 +168,13 @@ int32_t Engine::flow_index(const std::string& name) const {
   // "dense" is always allowed: full attention for this request, beside the flows' requests.
   if (name == "dense") return Request::kDenseFlow;
   if (name.empty()) return flow_name_.empty() ? Request::kDenseFlow : 0;
+  std::shared_lock<std::shared_mutex> lock(flows_mu_);
   for (size_t i = 0; i < flow_names_.size(); ++i) {
-    if (flow_names_[i] == name) return static_cast<int32_t>(i);
+    if (!flow_names_[i].empty() && flow_names_[i] == name) return static_cast<int32_t>(i);
   }
   std::string known = "\"dense\"";
-  for (const std::string& n : flow_names_) known += str_cat(", \"", n, "\"");
+  for (const std::string& n : flow_names_)
+    if (!n.empty()) known += str_cat(", \"", n, "\"");
   fail_usage("flow: no flow named '", name, "' is loaded",
              flow_names_.empty() ? ": this engine runs dense attention" : "", " (give \"\" or ",
              known, ")");
@@ -194,12 +198,86 @@ std::shared_ptr<const flow::BudgetPolicy> Engine::request_budget(
                device_name(runner_->device()), " yet: every request there uses the budget its ",
                "flow was loaded with (leave the budget fields unset, or serve on the CPU)");
   }
-  const SparseAttentionConfig& f = *flows_[static_cast<size_t>(flow)];
+  std::shared_ptr<const SparseAttentionConfig> f;
+  std::string name;
+  {
+    std::shared_lock<std::shared_mutex> lock(flows_mu_);
+    f = flows_[static_cast<size_t>(flow)];
+    name = flow_names_[static_cast<size_t>(flow)];
+  }
+  if (!f) fail_usage("flow '", name, "' was removed");
   try {
     return std::make_shared<const flow::BudgetPolicy>(
-        flow::apply_budget_overrides(f.policy, overrides));
+        flow::apply_budget_overrides(f->policy, overrides));
   } catch (const Error& e) {
-    fail_usage("budget of flow '", flow_names_[static_cast<size_t>(flow)], "': ", e.what());
+    fail_usage("budget of flow '", name, "': ", e.what());
+  }
+}
+
+std::vector<std::string> Engine::flow_names() const {
+  std::shared_lock<std::shared_mutex> lock(flows_mu_);
+  std::vector<std::string> names;
+  for (const std::string& n : flow_names_)
+    if (!n.empty()) names.push_back(n);
+  return names;
+}
+
+void Engine::add_flow(std::shared_ptr<const SparseAttentionConfig> flow, const std::string& name) {
+  if (!flow) fail_usage("add_flow: no flow given");
+  const bool name_ok =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+  if (!name_ok) {
+    fail_usage("flow name '", printable(name),
+               "' must be 1 to 64 characters of letters, digits, '_', '-' and '.'");
+  }
+  if (name == "dense") fail_usage("'dense' names full attention and cannot name a flow");
+  {
+    std::shared_lock<std::shared_mutex> lock(flows_mu_);
+    if (std::find(flow_names_.begin(), flow_names_.end(), name) != flow_names_.end())
+      fail_usage("a flow named '", name, "' is already loaded: remove it first or pick a name");
+  }
+  runner_->add_flow(flow, flows_.size());  // throws where the runner cannot
+  std::unique_lock<std::shared_mutex> lock(flows_mu_);
+  flows_.push_back(std::move(flow));
+  flow_names_.push_back(name);
+}
+
+void Engine::remove_flow(const std::string& name) {
+  size_t index = 0;
+  {
+    std::unique_lock<std::shared_mutex> lock(flows_mu_);
+    const auto it = std::find(flow_names_.begin(), flow_names_.end(), name);
+    if (name.empty() || it == flow_names_.end())
+      fail("no flow named '", printable(name), "' is loaded");
+    index = static_cast<size_t>(it - flow_names_.begin());
+    if (options_.sparse && index == 0) {
+      fail_usage("flow '", name,
+                 "' is the server's default (its first --flow) and cannot be removed");
+    }
+    flow_names_[index].clear();  // new requests can no longer name it
+  }
+  removed_.push_back(index);
+  release_removed_flows();
+}
+
+void Engine::release_removed_flows() {
+  for (size_t i = 0; i < removed_.size();) {
+    const size_t index = removed_[i];
+    bool used = false;
+    for (const auto& [id, a] : active_)
+      used = used || a->request.flow == static_cast<int32_t>(index);
+    if (used) {
+      ++i;
+      continue;
+    }
+    runner_->remove_flow(index);
+    {
+      std::unique_lock<std::shared_mutex> lock(flows_mu_);
+      flows_[index].reset();
+    }
+    removed_.erase(removed_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }
 
@@ -320,6 +398,7 @@ GenerationResult Engine::finish(Active& a, FinishReason reason) {
 }
 
 std::vector<GenerationResult> Engine::step() {
+  if (!removed_.empty()) release_removed_flows();
   auto t0 = std::chrono::steady_clock::now();
   std::vector<GenerationResult> done;
   std::vector<ScheduledWork> work = scheduler_.schedule(pool_);

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -140,8 +141,16 @@ class Engine {
   // The name requests use for the engine's default flow (the file stem of its path,
   // "block_topk" for flows/block_topk.py); "" when requests that name none run dense.
   const std::string& flow_name() const { return flow_name_; }
-  // Every flow requests may name: the default one first (when there is one), then more_flows.
-  const std::vector<std::string>& flow_names() const { return flow_names_; }
+  // Every flow requests may name: the default one first (when there is one), then more_flows,
+  // then those added while serving (less the removed ones). Thread-safe.
+  std::vector<std::string> flow_names() const;
+  // Flows added and removed while serving (call between steps, from the thread that steps).
+  // add_flow: requests may name `name` from now on; throws vortex::Error for a name that is
+  // taken, empty, "dense" or not [A-Za-z0-9_.-]{1,64}, and where the runner cannot add flows.
+  // remove_flow: new requests may no longer name it; requests running it finish with it, then
+  // its memory is released. The default flow cannot be removed. Throws for an unknown name.
+  void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, const std::string& name);
+  void remove_flow(const std::string& name);
   const LoadedModel& model() const { return model_; }
   const EngineOptions& options() const { return options_; }
   int32_t num_running() const { return static_cast<int32_t>(scheduler_.running().size()); }
@@ -171,9 +180,17 @@ class Engine {
 
   const LoadedModel& model_;
   EngineOptions options_;
+  // Releases the removed flows no request uses any more (between steps).
+  void release_removed_flows();
+
   std::string flow_name_;
-  std::vector<std::string> flow_names_;  // index = Request::flow
+  // The flow table, read by validate_request on other threads: under flows_mu_. Index =
+  // Request::flow; a removed flow keeps its slot with an empty name (and a null config once
+  // released), so indices never move.
+  mutable std::shared_mutex flows_mu_;
+  std::vector<std::string> flow_names_;
   std::vector<std::shared_ptr<const SparseAttentionConfig>> flows_;
+  std::vector<size_t> removed_;  // removed, still in use by some request
   int32_t num_pages_;
   std::unique_ptr<ModelRunner> runner_;
   PagePool pool_;

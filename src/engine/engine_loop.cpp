@@ -4,6 +4,8 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <tuple>
@@ -65,6 +67,8 @@ struct EngineLoop::Impl {
   std::condition_variable wake;
   std::deque<Submitted> intake;
   std::vector<int64_t> cancels;
+  // Changes to the engine's flows, run by the loop thread between steps (each sets its promise).
+  std::deque<std::function<void()>> controls;
   bool stopping = false;
   bool abort_all = false;
   std::string fatal;  // the engine's error once a step threw
@@ -302,19 +306,26 @@ void EngineLoop::Impl::run() {
   for (;;) {
     std::deque<Submitted> taken;
     std::vector<int64_t> cancelled;
+    std::deque<std::function<void()>> changes;
     bool stop = false, abort_in_flight = false;
     const bool busy = !engine_dead && engine->has_unfinished();
     {
       std::unique_lock<std::mutex> lock(mu);
-      // Idle: sleep until a request, a cancellation or a shutdown arrives.
-      if (!busy) wake.wait(lock, [&] { return !intake.empty() || !cancels.empty() || stopping; });
+      // Idle: sleep until a request, a cancellation, a flow change or a shutdown arrives.
+      if (!busy) {
+        wake.wait(lock, [&] {
+          return !intake.empty() || !cancels.empty() || !controls.empty() || stopping;
+        });
+      }
       taken.swap(intake);
       cancelled.swap(cancels);
+      changes.swap(controls);
       stop = stopping;
       abort_in_flight = abort_all;
       // Counted as waiting until the next publish() counts the engine's queue.
       engine_waiting += static_cast<int64_t>(taken.size());
     }
+    for (std::function<void()>& change : changes) change();  // each reports its own error
     if (!engine_dead) {
       try {
         serve(std::move(taken), std::move(cancelled), abort_in_flight);
@@ -327,7 +338,8 @@ void EngineLoop::Impl::run() {
     deliver_ended();
     if (stop && (engine_dead || !engine->has_unfinished())) {
       std::lock_guard<std::mutex> lock(mu);
-      if (intake.empty()) break;  // nothing can arrive once stopping is set
+      // Nothing can arrive once stopping is set; a flow change queued before it still runs.
+      if (intake.empty() && controls.empty()) break;
     }
   }
 }
@@ -407,8 +419,65 @@ const std::string& EngineLoop::flow_name() const {
   return impl_->engine->flow_name();
 }
 
-const std::vector<std::string>& EngineLoop::flow_names() const {
+std::vector<std::string> EngineLoop::flow_names() const {
   return impl_->engine->flow_names();
+}
+
+namespace {
+
+// Runs `change` on the loop thread (through `run_on_loop`) and waits for it; rethrows its error.
+void run_and_wait(const std::function<void(std::function<void()>)>& run_on_loop,
+                  std::function<void()> change) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> result = done->get_future();
+  run_on_loop([done, change = std::move(change)] {
+    try {
+      change();
+      done->set_value();
+    } catch (...) {
+      done->set_exception(std::current_exception());
+    }
+  });
+  result.get();
+}
+
+}  // namespace
+
+void EngineLoop::add_flow(std::shared_ptr<const SparseAttentionConfig> flow,
+                          const std::string& name) {
+  Impl& m = *impl_;
+  run_and_wait(
+      [&m](std::function<void()> task) {
+        {
+          std::lock_guard<std::mutex> lock(m.mu);
+          if (m.stopping) fail("the engine loop is shutting down: it takes no new flows");
+          if (!m.fatal.empty()) fail("the engine failed and takes no new flows: ", m.fatal);
+          m.controls.push_back(std::move(task));
+        }
+        m.wake.notify_one();
+      },
+      [&m, flow = std::move(flow), name] {
+        if (m.engine_dead) fail("the engine failed and takes no new flows");
+        m.engine->add_flow(flow, name);
+      });
+}
+
+void EngineLoop::remove_flow(const std::string& name) {
+  Impl& m = *impl_;
+  run_and_wait(
+      [&m](std::function<void()> task) {
+        {
+          std::lock_guard<std::mutex> lock(m.mu);
+          if (m.stopping) fail("the engine loop is shutting down");
+          if (!m.fatal.empty()) fail("the engine failed: ", m.fatal);
+          m.controls.push_back(std::move(task));
+        }
+        m.wake.notify_one();
+      },
+      [&m, name] {
+        if (m.engine_dead) fail("the engine failed");
+        m.engine->remove_flow(name);
+      });
 }
 
 const LoadedModel& EngineLoop::model() const {

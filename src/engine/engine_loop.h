@@ -138,8 +138,13 @@ class EngineLoop {
   bool accepting() const;
   // The engine's name for its default flow ("" when dense; GenerationParams::flow may name it).
   const std::string& flow_name() const;
-  // Every flow GenerationParams::flow may name (Engine::flow_names).
-  const std::vector<std::string>& flow_names() const;
+  // Every flow GenerationParams::flow may name (Engine::flow_names): a snapshot.
+  std::vector<std::string> flow_names() const;
+  // Thread-safe: Engine::add_flow / remove_flow, run on the loop thread between two steps; the
+  // call returns once it is done and throws what they throw (or vortex::Error once the loop is
+  // shutting down or its engine failed). Requests in flight keep the flow they started with.
+  void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, const std::string& name);
+  void remove_flow(const std::string& name);
   const LoadedModel& model() const;
   const EngineOptions& engine_options() const;
 

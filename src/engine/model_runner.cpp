@@ -14,6 +14,11 @@ void ModelRunner::set_flows(std::vector<std::shared_ptr<const SparseAttentionCon
        " yet: use --device cpu with --flow");
 }
 
+void ModelRunner::add_flow(std::shared_ptr<const SparseAttentionConfig> flow, size_t index) {
+  fail("flows cannot be added to a running engine on ", device_name(device()),
+       " yet: load them at start (--flow) or serve on the CPU");
+}
+
 size_t kv_bytes_per_page(Device device, const KvGeometry& geometry) {
   if (device == Device::kCpu) return KvCache::bytes_per_page(geometry);
   // bf16 K and V on the GPU.

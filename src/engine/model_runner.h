@@ -51,6 +51,14 @@ class ModelRunner {
   virtual void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows);
   // Whether requests may carry their own budget (Request::budget) here.
   virtual bool supports_request_budgets() const { return false; }
+  // Flows added and removed while serving (between steps): add_flow makes `flow` the flow of
+  // Request::flow == index (index = one past the highest so far; its Fields are computed for
+  // every page already in the cache, so pages shared through the prefix cache serve it too);
+  // remove_flow drops flows[index] once no request uses it. Runners that cannot throw
+  // vortex::Error from add_flow.
+  virtual bool supports_flow_changes() const { return false; }
+  virtual void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, size_t index);
+  virtual void remove_flow(size_t index) {}
   // Counters of the sparse run so far, of flows[flow] (0: the first); null when attention is
   // dense or there is no such flow.
   virtual const SparseStats* sparse_stats(size_t flow = 0) const { return nullptr; }

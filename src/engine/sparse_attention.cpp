@@ -26,9 +26,16 @@ SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
          ", P=", geometry.P, "): ", where, ": error: ", first.message,
          more ? str_cat(" (and ", more, " more; see vortex check ", flow_path, ")") : "");
   }
+  return make_sparse_attention(flow_path, std::move(*result.program), overrides, model,
+                               record_recall);
+}
+
+SparseAttentionConfig make_sparse_attention(const std::string& name, flow::FlowProgram program,
+                                            const flow::BudgetOverrides& overrides,
+                                            const ModelConfig& model, bool record_recall) {
   SparseAttentionConfig config;
-  config.flow_path = flow_path;
-  config.program = std::move(*result.program);
+  config.flow_path = name;
+  config.program = std::move(program);
   config.policy = flow::apply_budget_overrides(config.program.budget, overrides);
   for (int64_t layer : config.policy.dense_layers) {
     if (layer >= model.num_layers) {

@@ -29,6 +29,13 @@ SparseAttentionConfig load_sparse_attention(const std::string& flow_path,
                                             const ModelConfig& model, int32_t page_size,
                                             bool record_recall);
 
+// The same for a flow already compiled for the model's geometry (compile_flow with its G, D, P
+// and layers): its budget with the overrides applied and checked against the model's layers.
+// `name` stands for its path (the engine names a flow by its file stem).
+SparseAttentionConfig make_sparse_attention(const std::string& name, flow::FlowProgram program,
+                                            const flow::BudgetOverrides& overrides,
+                                            const ModelConfig& model, bool record_recall);
+
 // Bytes the flow's Fields and States take per KV page, all layers and KV heads together, on any
 // runner (an upper bound: f32 values plus padding). The engine counts them against the KV
 // memory budget with the page's K and V.
@@ -36,15 +43,15 @@ size_t flow_bytes_per_page(const SparseAttentionConfig& config, const KvGeometry
 
 // Counters of one run (all decode steps). A "row" is one (request, KV head) in one layer.
 struct SparseStats {
-  int64_t decode_steps = 0;         // steps with at least one decode row
-  int64_t decode_rows = 0;          // rows of decode queries, all layers
-  int64_t dense_pages = 0;          // pages those rows would read with dense attention
-  int64_t read_pages = 0;           // pages they read
-  int64_t sparse_dense_pages = 0;   // the same two counts for sparse layers only
+  int64_t decode_steps = 0;        // steps with at least one decode row
+  int64_t decode_rows = 0;         // rows of decode queries, all layers
+  int64_t dense_pages = 0;         // pages those rows would read with dense attention
+  int64_t read_pages = 0;          // pages they read
+  int64_t sparse_dense_pages = 0;  // the same two counts for sparse layers only
   int64_t sparse_read_pages = 0;
-  int64_t sparse_rows = 0;          // rows in sparse layers
-  int64_t scored_rows = 0;          // of those, rows that did not fit their budget
-  int64_t summarized_pages = 0;     // (page, KV head, layer) summaries computed
+  int64_t sparse_rows = 0;       // rows in sparse layers
+  int64_t scored_rows = 0;       // of those, rows that did not fit their budget
+  int64_t summarized_pages = 0;  // (page, KV head, layer) summaries computed
   double summarize_seconds = 0;  // all steps (prefill fills most pages)
   double select_seconds = 0;     // plan + score + top-k, decode rows
   double attention_seconds = 0;  // attention of decode-only steps
@@ -53,8 +60,8 @@ struct SparseStats {
   // softmax mass, averaged over the row's query heads, that falls on the selected pages).
   std::vector<std::vector<float>> recall;
 
-  double kv_read_fraction() const;               // read / dense over all layers
-  double sparse_layer_read_fraction() const;     // read / dense over sparse layers
+  double kv_read_fraction() const;            // read / dense over all layers
+  double sparse_layer_read_fraction() const;  // read / dense over sparse layers
 };
 
 // Device time of the parts of a sparse decode step, summed over the steps that were profiled

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "server/error_response.h"
+#include "server/flow_api.h"
 #include "server/generation_call.h"
 #include "server/openai_protocol.h"
 #include "server/peer_socket.h"
@@ -47,7 +48,10 @@ constexpr int kListenBacklog = 1024;
 
 struct HttpServer::Impl {
   EngineLoop& loop;
-  ServedModel model;
+  // What requests are checked against; replaced (never changed in place) when a flow is added
+  // or removed, so a request keeps the snapshot it started with for its whole answer.
+  mutable std::mutex model_mu;
+  std::shared_ptr<const ServedModel> served;
   HttpServerOptions options;
   Listener svr;
   std::atomic<bool> draining{false};
@@ -55,9 +59,64 @@ struct HttpServer::Impl {
   std::condition_variable idle;
   std::set<GenerationCall*> calls;  // generation requests being handled
 
-  Impl(EngineLoop& l, ServedModel m, HttpServerOptions o)
-      : loop(l), model(std::move(m)), options(std::move(o)) {
-    if (model.created == 0) model.created = static_cast<int64_t>(std::time(nullptr));
+  Impl(EngineLoop& l, ServedModel m, HttpServerOptions o) : loop(l), options(std::move(o)) {
+    if (m.created == 0) m.created = static_cast<int64_t>(std::time(nullptr));
+    served = std::make_shared<const ServedModel>(std::move(m));
+  }
+
+  std::shared_ptr<const ServedModel> current_model() const {
+    std::lock_guard<std::mutex> lock(model_mu);
+    return served;
+  }
+
+  // After a flow was added or removed: the engine's flows become the served model's.
+  void refresh_flows() {
+    std::lock_guard<std::mutex> lock(model_mu);
+    auto next = std::make_shared<ServedModel>(*served);
+    next->flows = loop.flow_names();
+    served = std::move(next);
+  }
+
+  Json parse_body(const httplib::Request& hreq) {
+    try {
+      return parse_json(hreq.body, "request body");
+    } catch (const Error& e) {
+      throw HttpError(400, e.what());
+    }
+  }
+
+  // POST /v1/flows: verify and compile the flow for the served model, then register it with the
+  // engine between two steps; 201 with the flow, or 400 with located diagnostics.
+  void add_flow(const httplib::Request& hreq, httplib::Response& res) {
+    if (draining || !loop.accepting()) throw HttpError(503, "the server is shutting down");
+    const FlowUpload upload = parse_flow_upload(parse_body(hreq));
+    const std::shared_ptr<const SparseAttentionConfig> config =
+        compile_flow_upload(upload, loop.model().config, loop.engine_options().page_size);
+    try {
+      loop.add_flow(config, upload.name);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      throw HttpError(what.find("already loaded") != std::string::npos ? 409 : 400, what, "name");
+    }
+    refresh_flows();
+    Json body = {{"id", upload.name},
+                 {"object", "flow"},
+                 {"fields", config->program.fields.size()},
+                 {"created", true}};
+    send_json(res, body, 201);
+  }
+
+  void remove_flow(const std::string& name, httplib::Response& res) {
+    try {
+      loop.remove_flow(name);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      if (what.find("no flow named") != std::string::npos)
+        throw HttpError(404, what, "", "flow_not_found");
+      throw HttpError(409, what);
+    }
+    refresh_flows();
+    send_json(res, {{"id", name}, {"object", "flow"}, {"deleted", true}});
   }
 
   // Registers `call` while it runs, so shutdown() can wait for it and cancel it. It holds the
@@ -83,13 +142,9 @@ struct HttpServer::Impl {
   void generation(const httplib::Request& hreq, httplib::Response& res, Api api) {
     if (draining) throw HttpError(503, "the server is shutting down");
     if (!loop.accepting()) throw HttpError(503, "the engine has stopped (see the server's log)");
-    const Json body = [&] {
-      try {
-        return parse_json(hreq.body, "request body");
-      } catch (const Error& e) {
-        throw HttpError(400, e.what());
-      }
-    }();
+    const Json body = parse_body(hreq);
+    const std::shared_ptr<const ServedModel> served_now = current_model();
+    const ServedModel& model = *served_now;
     ApiRequest req;
     std::string id;
     switch (api) {
@@ -142,7 +197,7 @@ struct HttpServer::Impl {
     // the server stops listening, and a stream in flight must run to its end on shutdown.
     res.set_chunked_content_provider(
         "text/event-stream",
-        [call, formatter](size_t, httplib::DataSink& sink) {
+        [call, formatter, served_now](size_t, httplib::DataSink& sink) {
           if (run_stream(*call, *formatter, [&](const std::string& text) {
                 return sink.write(text.data(), text.size());
               })) {
@@ -194,6 +249,8 @@ struct HttpServer::Impl {
       return [this, fn](const httplib::Request& req, httplib::Response& res) {
         try {
           fn(req, res);
+        } catch (const FlowCompileError& e) {
+          send_json(res, flow_compile_error_json(e), e.status());
         } catch (const HttpError& e) {
           send_error(res, e);
         } catch (const Error& e) {
@@ -212,17 +269,20 @@ struct HttpServer::Impl {
     svr.Post("/generate",
              guard([this](const auto& q, auto& r) { generation(q, r, Api::kGenerate); }));
     svr.Get("/v1/models",
-            guard([this](const auto&, auto& r) { send_json(r, models_json(model)); }));
+            guard([this](const auto&, auto& r) { send_json(r, models_json(*current_model())); }));
     svr.Get("/v1/models/(.+)", guard([this](const httplib::Request& q, auto& r) {
               const std::string id = q.matches[1];
-              flow_of_model(id, model);  // 404 model_not_found unless served
-              const Json models = models_json(model);
+              const std::shared_ptr<const ServedModel> model = current_model();
+              flow_of_model(id, *model);  // 404 model_not_found unless served
+              const Json models = models_json(*model);
               for (const Json& m : models["data"]) {
                 if (m["id"] == id) send_json(r, m);
               }
             }));
     for (const char* path : {"/get_model_info", "/model_info"}) {
-      svr.Get(path, guard([this](const auto&, auto& r) { send_json(r, model_info_json(model)); }));
+      svr.Get(path, guard([this](const auto&, auto& r) {
+                send_json(r, model_info_json(*current_model()));
+              }));
     }
     svr.Get("/health", guard([this](const auto&, auto& r) {
               if (draining || !loop.accepting()) {
@@ -232,6 +292,12 @@ struct HttpServer::Impl {
               r.set_content("", "text/plain");
             }));
     svr.Get("/health_generate", guard([this](const auto&, auto& r) { health_generate(r); }));
+    svr.Get("/v1/flows", guard([this](const auto&, auto& r) {
+              send_json(r, flows_json(loop.flow_names(), loop.flow_name()));
+            }));
+    svr.Post("/v1/flows", guard([this](const auto& q, auto& r) { add_flow(q, r); }));
+    svr.Delete("/v1/flows/(.+)",
+               guard([this](const httplib::Request& q, auto& r) { remove_flow(q.matches[1], r); }));
     svr.Get("/metrics", guard([this](const auto&, auto& r) {
               r.set_content(prometheus_text(loop.metrics()), "text/plain; version=0.0.4");
             }));

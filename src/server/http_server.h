@@ -7,6 +7,8 @@
 //   GET  /get_model_info, /model_info            SGLang's model info
 //   GET  /health                                 200 while serving, 503 once shutting down
 //   GET  /metrics                                Prometheus text (prometheus_metrics.h)
+//   POST /v1/flows, GET /v1/flows,               flows added, listed and removed while serving
+//   DELETE /v1/flows/NAME                        (flow_api.h; CPU engines)
 // Errors are OpenAI's shape (error_response.h): 400 bad body (malformed JSON names the byte),
 // 404 unknown path or model, 405 wrong method (with Allow), 413 body over the limit, 503 when
 // the waiting queue is full (Retry-After) or the server is shutting down.

@@ -124,6 +124,27 @@ bool has_flat_vortex_fields(const FieldReader& r) {
   return false;
 }
 
+flow::BudgetOverrides read_budget_fields(const FieldReader& v) {
+  auto count = [&](const char* key) { return v.get_int(key, 0, INT32_MAX); };
+  flow::BudgetOverrides b;
+  if (auto r = v.get_number("topk_ratio")) {
+    if (!(*r > 0 && *r <= 1)) fail_field(v.path_of("topk_ratio"), "must be in (0, 1], got ", *r);
+    b.ratio = *r;
+  }
+  if (auto x = count("topk_pages")) b.pages = *x;
+  if (auto x = count("topk_floor")) b.floor = *x;
+  if (auto x = count("topk_cap")) b.cap = *x;
+  if (auto x = count("sink_pages")) b.sink = *x;
+  if (auto x = count("recent_pages")) b.recent = *x;
+  if (b.pages && b.ratio) {
+    fail_field(v.path_of("topk_pages"), "give topk_pages or topk_ratio, not both");
+  }
+  if (b.floor && b.cap && *b.floor > *b.cap) {
+    fail_field(v.path_of("topk_floor"), "(", *b.floor, ") must not exceed topk_cap (", *b.cap, ")");
+  }
+  return b;
+}
+
 void read_vortex_object(const FieldReader& object, const ServedModel& m,
                         const std::string& flow_of_model_name, GenerationParams& p) {
   p.flow = flow_of_model_name;
@@ -146,24 +167,8 @@ void read_vortex_object(const FieldReader& object, const ServedModel& m,
     }
     p.flow = *flow;
   }
-  auto count = [&](const char* key) { return v->get_int(key, 0, INT32_MAX); };
-  flow::BudgetOverrides& b = p.budget;
-  if (auto r = v->get_number("topk_ratio")) {
-    if (!(*r > 0 && *r <= 1)) fail_field(v->path_of("topk_ratio"), "must be in (0, 1], got ", *r);
-    b.ratio = *r;
-  }
-  if (auto x = count("topk_pages")) b.pages = *x;
-  if (auto x = count("topk_floor")) b.floor = *x;
-  if (auto x = count("topk_cap")) b.cap = *x;
-  if (auto x = count("sink_pages")) b.sink = *x;
-  if (auto x = count("recent_pages")) b.recent = *x;
-  if (b.pages && b.ratio) {
-    fail_field(v->path_of("topk_pages"), "give topk_pages or topk_ratio, not both");
-  }
-  if (b.floor && b.cap && *b.floor > *b.cap) {
-    fail_field(v->path_of("topk_floor"), "(", *b.floor, ") must not exceed topk_cap (", *b.cap,
-               ")");
-  }
+  p.budget = read_budget_fields(*v);
+  const flow::BudgetOverrides& b = p.budget;
   const bool any_budget = b.pages || b.ratio || b.floor || b.cap || b.sink || b.recent;
   const bool dense = p.flow == "dense" || (p.flow.empty() && m.flows.empty());
   if (any_budget && dense) {

@@ -44,6 +44,9 @@ void read_vortex_fields(const FieldReader& top, const ServedModel& model,
 void read_vortex_object(const FieldReader& object, const ServedModel& model,
                         const std::string& flow_of_model_name, GenerationParams& params);
 bool has_flat_vortex_fields(const FieldReader& r);
+// The budget keys alone ("topk_ratio", "topk_pages", "topk_floor", "topk_cap", "sink_pages",
+// "recent_pages"), each checked (a 400 naming it).
+flow::BudgetOverrides read_budget_fields(const FieldReader& r);
 
 // The engine seed of choice `choice` of a request seeded with `seed` (seed + choice, as
 // `vortex generate --seed` numbers its prompts; 0 means "random" to the engine, so it is mapped

@@ -14,6 +14,9 @@ const std::vector<Route>& routes() {
       {"GET", "/health"},
       {"GET", "/health_generate"},
       {"GET", "/metrics"},
+      {"GET", "/v1/flows"},
+      {"POST", "/v1/flows"},
+      {"DELETE", "/v1/flows/"},
   };
   return kRoutes;
 }
@@ -29,10 +32,13 @@ bool matches(const Route& r, const std::string& path) {
 }  // namespace
 
 std::string allowed_methods(const std::string& path) {
+  std::string allowed;
   for (const Route& r : routes()) {
-    if (matches(r, path)) return std::string(r.method) == "GET" ? "GET, HEAD" : r.method;
+    if (!matches(r, path)) continue;
+    if (!allowed.empty()) allowed += ", ";
+    allowed += std::string(r.method) == "GET" ? "GET, HEAD" : r.method;
   }
-  return "";
+  return allowed;
 }
 
 HttpError unmatched_route_error(const std::string& method, const std::string& path) {

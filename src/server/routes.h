@@ -11,7 +11,7 @@
 namespace vortex::server {
 
 struct Route {
-  const char* method;  // "GET" (HEAD too) or "POST"
+  const char* method;  // "GET" (HEAD too), "POST" or "DELETE"
   const char* path;    // exact, or a prefix ending in '/' for "/v1/models/{id}"
 };
 
@@ -21,7 +21,8 @@ const std::vector<Route>& routes();
 // route, else 404 ("Invalid URL (POST /v1/foo)", as OpenAI words it).
 HttpError unmatched_route_error(const std::string& method, const std::string& path);
 
-// The Allow header of a 405 for `path` ("GET, HEAD" or "POST"); "" when the path is unknown.
+// The Allow header of a 405 for `path` ("GET, HEAD", "POST", "GET, HEAD, POST", "DELETE"); ""
+// when the path is unknown.
 std::string allowed_methods(const std::string& path);
 
 }  // namespace vortex::server
