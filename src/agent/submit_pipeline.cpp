@@ -1,9 +1,16 @@
 #include "agent/submit_pipeline.h"
 
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -86,6 +93,14 @@ Json budget_json(const flow::BudgetPolicy& b) {
           {"dense_layers", b.dense_layers}};
 }
 
+// The workload's model: a preset, or a model directory.
+std::optional<ModelConfig> workload_config(const SubmitOptions& o) {
+  if (std::optional<ModelConfig> c = preset_config(o.workload_model)) return c;
+  if (fs::is_directory(o.workload_model)) return load_model_config(o.workload_model);
+  fail_usage("--workload-model '", o.workload_model,
+             "' is neither a preset (e.g. qwen3-1.7b) nor a model directory");
+}
+
 // 1. verify: the flow compiles (every target's rules and the limits) for the evaluation model
 // and for the workload's preset, and its CUDA kernels generate for the workload.
 StageResult verify(Context& c) {
@@ -96,8 +111,7 @@ StageResult verify(Context& c) {
     return failed(kStageVerify, e.what());
   }
   const ModelConfig eval_config = load_model_config(o.model);
-  const std::optional<ModelConfig> workload = preset_config(o.workload_model);
-  if (!workload) fail_usage("unknown workload preset '", o.workload_model, "'");
+  const std::optional<ModelConfig> workload = workload_config(o);
   Json figures = Json::object();
   struct Target {
     const ModelConfig& config;
@@ -360,10 +374,156 @@ StageResult accuracy(Context& c, Submission& sub, ResultsStore* store) {
   return r;
 }
 
+// Runs argv[0] with the arguments, no shell; returns its stdout, throws with its stderr's tail
+// when it fails.
+std::string run_capture(const std::vector<std::string>& argv) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) fail("pipe: ", std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
+  posix_spawn_file_actions_addclose(&actions, err_pipe[0]);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (rc != 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    fail("cannot run ", argv[0], ": ", std::strerror(rc));
+  }
+  // Read both pipes without blocking on either (the child may fill stderr first).
+  std::string out, err;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? out : err).append(buf, static_cast<size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string tail = err.size() > 600 ? err.substr(err.size() - 600) : err;
+    fail(argv[0], " ", argv.size() > 1 ? argv[1] : "", " failed (status ", status, "): ", tail);
+  }
+  return out;
+}
+
+// The budget overrides as `vortex bench` flags.
+std::vector<std::string> budget_flags(const flow::BudgetOverrides& b) {
+  std::vector<std::string> f;
+  if (b.pages) f.insert(f.end(), {"--topk-pages", std::to_string(*b.pages)});
+  if (b.ratio) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", *b.ratio);
+    f.insert(f.end(), {"--topk-ratio", buf});
+  }
+  if (b.floor) f.insert(f.end(), {"--topk-floor", std::to_string(*b.floor)});
+  if (b.cap) f.insert(f.end(), {"--topk-cap", std::to_string(*b.cap)});
+  if (b.sink) f.insert(f.end(), {"--sink-pages", std::to_string(*b.sink)});
+  if (b.recent) f.insert(f.end(), {"--recent-pages", std::to_string(*b.recent)});
+  if (b.dense_layers) {
+    std::string layers;
+    for (int64_t l : *b.dense_layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
+    f.insert(f.end(), {"--dense-layers", layers.empty() ? "none" : layers});
+  }
+  return f;
+}
+
+// 4. throughput, measured: `vortex bench --compare-full` on the workload (full attention and
+// the flow in one process, the same prompts).
+StageResult measured_throughput(Context& c, Submission& sub) {
+  const SubmitOptions& o = c.o;
+  if (o.vortex_binary.empty()) fail("measuring throughput needs the vortex binary's path");
+  std::vector<std::string> argv = {o.vortex_binary,
+                                   "bench",
+                                   "--model",
+                                   o.workload_model,
+                                   "--random-weights",
+                                   "--device",
+                                   std::string(device_name(o.device)),
+                                   "--batch",
+                                   std::to_string(o.workload_batch),
+                                   "--input-len",
+                                   std::to_string(o.workload_context),
+                                   "--output-len",
+                                   std::to_string(o.workload_output),
+                                   "--max-step-tokens",
+                                   std::to_string(std::max(o.workload_context, 512)),
+                                   "--page-size",
+                                   std::to_string(o.page_size),
+                                   "--flow",
+                                   c.path,
+                                   "--compare-full",
+                                   "--json"};
+  for (const std::string& f : budget_flags(o.budget)) argv.push_back(f);
+  c.say(kStageThroughput,
+        str_cat("vortex bench --compare-full on ", o.workload_model, ", batch ", o.workload_batch,
+                " x ", o.workload_context, " on ", device_name(o.device)));
+  const Json j = parse_json(run_capture(argv), "vortex bench --json");
+  const Json& runs = j.at("runs");
+  if (runs.size() != 2) fail("vortex bench --compare-full gave ", runs.size(), " runs, not 2");
+  const Json& full = runs[0];
+  const Json& mine = runs[1];
+  sub.speedup = mine.at("decode_speedup_vs_full").get<double>();
+  sub.speedup_estimated = false;
+  StageResult r;
+  r.stage = kStageThroughput;
+  r.status = StageStatus::kPassed;
+  r.figures = {
+      {"estimate", false},
+      {"speedup", sub.speedup},
+      {"device", std::string(device_name(o.device))},
+      {"workload",
+       {{"model", o.workload_model},
+        {"batch", o.workload_batch},
+        {"context", o.workload_context},
+        {"output", o.workload_output},
+        {"page_size", o.page_size}}},
+      {"decode_tokens_per_s_full", full.value("decode_tokens_per_s", 0.0)},
+      {"decode_tokens_per_s_flow", mine.value("decode_tokens_per_s", 0.0)},
+      {"step_ms_full", full.value("decode_step_ms_p50", 0.0)},
+      {"step_ms_flow", mine.value("decode_step_ms_p50", 0.0)},
+      {"kv_read_fraction", mine.value("kv_read_fraction", 1.0)},
+      {"flow_overhead_share",
+       mine.contains("flow_overhead_fraction") ? mine["flow_overhead_fraction"] : Json(nullptr)},
+      {"command",
+       "vortex bench --compare-full (full attention and the flow in one "
+       "process)"}};
+  return r;
+}
+
 // 4. throughput: the estimate from bytes on the reference card.
 StageResult throughput(Context& c, Submission& sub) {
   const SubmitOptions& o = c.o;
-  const ModelConfig workload = *preset_config(o.workload_model);
+  if (o.measure) {
+    try {
+      return measured_throughput(c, sub);
+    } catch (const Error& e) {
+      return failed(kStageThroughput, str_cat("the measurement failed: ", e.what()));
+    }
+  }
+  const ModelConfig workload = *workload_config(o);
   const flow::BudgetPolicy policy =
       flow::apply_budget_overrides(c.workload_program.budget, o.budget);
   const StepBytes b = estimate_step_bytes(policy, c.workload_cuda, workload, o.page_size,

@@ -9,8 +9,10 @@
 //   accuracy   the fixed synthetic suite with full attention and the flow on the same samples;
 //              passes when the mean is at least full's mean - max_mean_drop and no task drops
 //              more than max_task_drop (full attention's run is cached in the results store);
-//   throughput the decode speed-up over full attention on the standard workload, estimated
-//              from the bytes a decode step moves (labelled an estimate).
+//   throughput the decode speed-up over full attention on the standard workload: measured by
+//              `vortex bench --compare-full` (full attention and the flow in one process) when
+//              asked (SubmitOptions::measure, the default on a GPU), else estimated from the
+//              bytes a decode step moves (labelled an estimate).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +52,11 @@ struct SubmitOptions {
   std::string workload_model = "qwen3-1.7b";
   int32_t workload_batch = 32;
   int32_t workload_context = 16384;
+  int32_t workload_output = 256;  // tokens generated per row when measured
+  // Measure the throughput with `vortex_binary bench ... --device <device> --compare-full`
+  // instead of estimating it.
+  bool measure = false;
+  std::string vortex_binary;
   // Where the verdict ran (filled by the caller: the CLI knows the build and the machine).
   std::string machine, card, commit;
 };

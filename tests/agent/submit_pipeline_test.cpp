@@ -138,6 +138,32 @@ TEST(SubmitPipeline, TheAccuracyGateRejectsAFlowThatLosesTheNeedle) {
   EXPECT_NE(s.stages.back().reason.find("--max-mean-drop"), std::string::npos);
 }
 
+// --measure: the throughput comes from `vortex bench --compare-full` (here on the CPU, with the
+// tiny checkpoint as the workload), not from bytes.
+TEST(SubmitPipeline, MeasuredThroughputRunsBenchCompareFull) {
+  SubmitOptions o = tiny_options();
+  o.measure = true;
+  o.vortex_binary = VORTEX_BINARY;
+  o.workload_model = source_path("tests/data/models/tiny-qwen3");
+  o.workload_batch = 2;
+  o.workload_context = 256;
+  o.workload_output = 8;
+  const Submission s = run_submission(source_path("flows/block_topk.py"), o, nullptr);
+  ASSERT_TRUE(s.accepted) << (s.stages.empty() ? "" : s.stages.back().reason);
+  const StageResult* t = stage(s, kStageThroughput);
+  ASSERT_NE(t, nullptr);
+  EXPECT_FALSE(s.speedup_estimated);
+  EXPECT_FALSE(t->figures["estimate"].get<bool>());
+  EXPECT_GT(s.speedup, 0.0);
+  EXPECT_GT(t->figures["step_ms_full"].get<double>(), 0.0);
+  EXPECT_LT(t->figures["kv_read_fraction"].get<double>(), 1.0);
+  // A budget override reaches the bench: a full budget reads every page.
+  o.budget.ratio = 1.0;
+  const Submission all = run_submission(source_path("flows/block_topk.py"), o, nullptr);
+  ASSERT_NE(stage(all, kStageThroughput), nullptr);
+  EXPECT_DOUBLE_EQ(stage(all, kStageThroughput)->figures["kv_read_fraction"].get<double>(), 1.0);
+}
+
 TEST(SubmitPipeline, StepBytesAddUp) {
   const ModelConfig m = *preset_config("qwen3-1.7b");
   const std::string source = flow::read_flow_source_file(source_path("flows/block_topk.py"));
