@@ -535,7 +535,6 @@ StageResult throughput(Context& c, Submission& sub) {
   StageResult r;
   r.stage = kStageThroughput;
   r.status = StageStatus::kPassed;
-  const double gb = 1e-9;
   r.figures = {{"estimate", true},
                {"speedup", sub.speedup},
                {"card", kReferenceCard},
@@ -548,13 +547,7 @@ StageResult throughput(Context& c, Submission& sub) {
                {"step_ms_flow", 1e3 * t_flow},
                {"flow_overhead_share", (b.fields + b.state) / b.flow_total()},
                {"kv_read_fraction", (b.dense_kv + b.selected_kv) / b.full_kv},
-               {"gb_per_step",
-                {{"weights", b.weights * gb},
-                 {"full_kv", b.full_kv * gb},
-                 {"dense_kv", b.dense_kv * gb},
-                 {"selected_kv", b.selected_kv * gb},
-                 {"fields", b.fields * gb},
-                 {"state", b.state * gb}}},
+               {"gb_per_step", b.gigabytes_json()},
                {"model", str_cat("bytes / ", kReferenceBandwidth * 1e-12, " TB/s + ",
                                  kReferenceStepOverhead * 1e3,
                                  " ms per step (calibrated on measured "
@@ -594,6 +587,12 @@ StepBytes estimate_step_bytes(const flow::BudgetPolicy& policy, const flow::Cuda
     b.state += batch * Hkv * plan.num_scoreable() * 2 * state_bytes;  // read and written
   }
   return b;
+}
+
+Json StepBytes::gigabytes_json() const {
+  const double gb = 1e-9;
+  return {{"weights", weights * gb},         {"full_kv", full_kv * gb}, {"dense_kv", dense_kv * gb},
+          {"selected_kv", selected_kv * gb}, {"fields", fields * gb},   {"state", state * gb}};
 }
 
 double estimated_step_seconds(double bytes) {

@@ -86,6 +86,9 @@ struct StepBytes {
   double state = 0;        // State read and written for every scoreable page
   double flow_total() const { return weights + dense_kv + selected_kv + fields + state; }
   double full_total() const { return weights + full_kv; }
+  // Each figure in gigabytes: {"weights", "full_kv", "dense_kv", "selected_kv", "fields",
+  // "state"}.
+  Json gigabytes_json() const;
 };
 
 // The bytes of one decode step of `batch` rows of `context` tokens on `model`, with the flow

@@ -359,21 +359,12 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
       const double t_full = agent::estimated_step_seconds(b.full_total());
       const double t_flow = agent::estimated_step_seconds(b.flow_total());
       const double gb = 1e-9;
-      report["step_estimate"] = {{"batch", args.batch},
-                                 {"context", args.context},
-                                 {"card", agent::kReferenceCard},
-                                 {"estimate", true},
-                                 {"gb",
-                                  {{"weights", b.weights * gb},
-                                   {"full_kv", b.full_kv * gb},
-                                   {"dense_kv", b.dense_kv * gb},
-                                   {"selected_kv", b.selected_kv * gb},
-                                   {"fields", b.fields * gb},
-                                   {"state", b.state * gb}}},
-                                 {"flow_part_ms", 1e3 * (b.fields + b.state) / bw},
-                                 {"step_ms_flow", 1e3 * t_flow},
-                                 {"step_ms_full", 1e3 * t_full},
-                                 {"speedup", t_full / t_flow}};
+      report["step_estimate"] = {
+          {"batch", args.batch},           {"context", args.context},
+          {"card", agent::kReferenceCard}, {"estimate", true},
+          {"gb", b.gigabytes_json()},      {"flow_part_ms", 1e3 * (b.fields + b.state) / bw},
+          {"step_ms_flow", 1e3 * t_flow},  {"step_ms_full", 1e3 * t_full},
+          {"speedup", t_full / t_flow}};
       char line[512];
       std::snprintf(
           line, sizeof line,
