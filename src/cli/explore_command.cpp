@@ -1,0 +1,308 @@
+// `vortex explore`: an unattended search over flows with no language model (agent/explore.h):
+// mutations of the shipped flows' budgets and templates, each judged by the same staged verdict
+// as `vortex submit` and kept in the same results store, then the Pareto frontier it found.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/explore.h"
+#include "agent/results_store.h"
+#include "agent/submit_pipeline.h"
+#include "cli/commands.h"
+#include "cli/version.h"
+#include "core/error.h"
+#include "eval/tasks/tasks.h"
+#include "model/model_config.h"
+#include "model/presets.h"
+
+namespace vortex::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ExploreArgs {
+  int32_t max_submissions = 20;
+  bool quick = false;
+  uint64_t seed = 1;
+  std::string db;
+  std::string out = "explore-flows";
+  std::string flows;
+  bool json = false;
+  std::string tasks = "niah_single,niah_multikey,niah_multivalue,vt";
+  std::string device = "cpu";
+  bool measure = false, estimate = false;
+  agent::SubmitOptions options;
+  CLI::Option* context_flag = nullptr;
+};
+
+// The shipped flows' directory: ./flows, else the source tree's flows/ beside the build
+// directory the binary runs from (build-cpu/vortex -> flows/).
+std::string shipped_flows_dir() {
+  std::error_code ec;
+  if (fs::is_directory("flows", ec)) return "flows";
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path beside = exe.parent_path().parent_path() / "flows";
+    if (fs::is_directory(beside, ec)) return beside.string();
+  }
+  return "";
+}
+
+std::vector<std::string> python_files(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".py" && e.is_regular_file(ec)) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+int run_explore_command(ExploreArgs& a) {
+  agent::SubmitOptions o = a.options;
+  if (a.max_submissions < 1 || a.max_submissions > 100000)
+    fail_usage("--max-submissions must be in [1, 100000], got ", a.max_submissions);
+  if (o.context < 256 || o.context > 1 << 20)
+    fail_usage("--context must be in [256, 1048576], got ", o.context);
+  if (o.samples < 1 || o.samples > 10000)
+    fail_usage("--samples must be in [1, 10000], got ", o.samples);
+  if (o.page_size <= 0 || (o.page_size & (o.page_size - 1)) != 0 || o.page_size > 4096)
+    fail_usage("--page-size must be a power of two up to 4096, got ", o.page_size);
+  for (const auto& [name, v] : {std::pair<const char*, double>{"--min-recall", o.min_recall},
+                                {"--max-mean-drop", o.max_mean_drop},
+                                {"--max-task-drop", o.max_task_drop}}) {
+    if (!(v >= 0 && v <= 1)) fail_usage(name, " must be in [0, 1], got ", v);
+  }
+  if (a.out.empty()) fail_usage("--out: give a directory");
+  std::error_code ec;
+  if (fs::exists(a.out, ec) && !fs::is_directory(a.out, ec))
+    fail_usage("--out: ", a.out, " exists and is not a directory");
+  o.tasks = eval::parse_task_list(a.tasks);
+  try {
+    o.device = parse_device(a.device);
+  } catch (const Error& e) {
+    fail_usage("--device: ", e.what());
+  }
+  if (a.measure && a.estimate) fail_usage("--measure and --estimate exclude each other");
+  // As vortex submit: on a GPU the throughput is measured unless --estimate; on the CPU only
+  // with --measure.
+  o.measure = a.measure || (o.device == Device::kCuda && !a.estimate);
+  if (o.measure) {
+    o.vortex_binary = fs::read_symlink("/proc/self/exe", ec).string();
+    if (ec) fail("--measure: cannot find this program's path (/proc/self/exe): ", ec.message());
+  }
+  if (o.workload_batch < 1 || o.workload_batch > 4096)
+    fail_usage("--workload-batch must be in [1, 4096], got ", o.workload_batch);
+  if (o.workload_context < 16 || o.workload_context > (1 << 22))
+    fail_usage("--workload-context must be in [16, 4194304], got ", o.workload_context);
+  if (o.workload_output < 2 || o.workload_output > 65536)
+    fail_usage("--workload-output must be in [2, 65536], got ", o.workload_output);
+  if (a.quick) {
+    const int32_t context = o.context;
+    o = agent::explore_quick_options(o);
+    if (a.context_flag->count() > 0) o.context = context;  // an explicit --context wins
+  }
+  o.machine = str_cat(cpu_model_name(), ", ", std::thread::hardware_concurrency(), " threads");
+  o.commit = str_cat("vortex ", kVersion);
+
+  agent::ExploreOptions eo;
+  eo.submit = o;
+  eo.out_dir = a.out;
+  eo.seed = a.seed;
+  eo.max_submissions = a.max_submissions;
+  const std::string shipped_dir = shipped_flows_dir();
+  if (!shipped_dir.empty()) eo.shipped_flows = python_files(shipped_dir);
+  FILE* lines = a.json ? stderr : stdout;  // stdout stays one JSON object with --json
+  if (!a.flows.empty()) {
+    eo.flows = split_list(a.flows);
+    if (eo.flows.empty()) fail_usage("--flows: give at least one flow file");
+    for (const std::string& f : eo.flows)
+      if (!fs::is_regular_file(f, ec)) fail_usage("--flows: ", f, " is not a flow file");
+  } else {
+    if (shipped_dir.empty())
+      fail_usage(
+          "--flows: no flows/ directory here (nor beside the vortex binary's build "
+          "directory); name the flows to mutate");
+    for (const std::string& f : eo.shipped_flows) {
+      try {
+        if (agent::is_page_scoring_flow(agent::read_base_flow(f))) eo.flows.push_back(f);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "vortex explore: skipping %s\n", e.what());
+      }
+    }
+    if (eo.flows.empty()) fail("no page-scoring flow in ", shipped_dir, "; name some with --flows");
+  }
+  // Check the bases and the models before the store is created.
+  agent::read_base_flows(eo.flows);
+  load_model_config(o.model);
+  if (!preset_config(o.workload_model) && !fs::is_directory(o.workload_model, ec))
+    fail_usage("--workload-model '", o.workload_model,
+               "' is neither a preset (e.g. qwen3-1.7b) nor a model directory");
+
+  agent::ResultsStore store(a.db.empty() ? agent::ResultsStore::default_path() : a.db);
+  std::string names;
+  for (const std::string& f : eo.flows)
+    names += (names.empty() ? "" : ", ") + fs::path(f).stem().string();
+  std::fprintf(lines,
+               "vortex explore: mutating %s (seed %llu), up to %d submission%s judged on %s, "
+               "context %d, %d sample%s per task; candidates in %s/, verdicts in %s\n",
+               names.c_str(), static_cast<unsigned long long>(a.seed), a.max_submissions,
+               a.max_submissions == 1 ? "" : "s", o.model.c_str(), o.context, o.samples,
+               o.samples == 1 ? "" : "s", a.out.c_str(), store.path().c_str());
+  std::fflush(lines);
+
+  const bool tty = isatty(2) != 0;
+  std::string current;  // "[3/20] quest__r32_s0" while a verdict runs
+  agent::ExploreCallbacks cb;
+  cb.started = [&](int index, int total, const agent::Candidate& c) {
+    current = str_cat("[", index, "/", total, "] ", c.name);
+    if (!tty) return;
+    std::fprintf(stderr, "\r\033[K%s ...", current.c_str());
+    std::fflush(stderr);
+  };
+  cb.stage = [&](const std::string& stage, const std::string& message) {
+    if (!tty) return;
+    std::fprintf(stderr, "\r\033[K%s ... [%s] %s", current.c_str(), stage.c_str(), message.c_str());
+    std::fflush(stderr);
+  };
+  cb.finished = [&](int, int, const agent::Candidate& c, const agent::Submission& s) {
+    if (tty) std::fprintf(stderr, "\r\033[K");
+    std::fprintf(lines, "%s ... %s\n", current.c_str(), agent::verdict_summary(s).c_str());
+    if (!c.is_base()) std::fprintf(lines, "    %s\n", c.description.c_str());
+    std::fflush(lines);
+  };
+  cb.skipped = [&](const agent::Candidate& c, const agent::Submission& earlier) {
+    std::fprintf(lines, "skip %s: the store has it with these parameters (#%lld, %s)\n",
+                 c.name.c_str(), static_cast<long long>(earlier.id),
+                 earlier.accepted ? "accepted" : ("failed at " + earlier.failed_stage).c_str());
+    std::fflush(lines);
+  };
+  const agent::ExploreResult r = agent::run_explore(eo, store, cb);
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  if (r.dropped_uncompilable > 0)
+    std::fprintf(lines, "(%zu mutations that do not compile for the model were not submitted)\n",
+                 r.dropped_uncompilable);
+  if (a.json) {
+    std::printf(
+        "%s\n",
+        agent::explore_report_json(r).dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("\n%s", agent::explore_report_text(r).c_str());
+  }
+  return 0;
+}
+
+// A seed: digits only (CLI11 would wrap "-3" into a huge unsigned value).
+const CLI::Validator kNonNegativeInteger(
+    [](std::string& s) {
+      return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos
+                 ? std::string()
+                 : "must be a non-negative integer, got '" + s + "'";
+    },
+    "UINT");
+
+}  // namespace
+
+Action add_explore_command(CLI::App& app) {
+  auto a = std::make_shared<ExploreArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "explore",
+      "Search for better flows without a language model: mutate the shipped flows' budgets "
+      "(ratio 1/4..1/32, sink 0-2, recent 1-4, dense layers [0], [], [0, 1]) and templates (int8 "
+      "against bf16 Fields, max against mean over heads, GROUP, DECAY), write each candidate to "
+      "a file and judge it like `vortex submit` into the same results store, then print the "
+      "Pareto frontier of accuracy against decode speed-up and whether anything beat the "
+      "shipped flows. The unmodified flows go first when the store lacks them; candidates the "
+      "store already has with the same evaluation are skipped.");
+  cmd->add_option("--max-submissions", a->max_submissions,
+                  "How many verdicts to run (the unmodified base flows included; skipped "
+                  "candidates do not count)")
+      ->capture_default_str();
+  cmd->add_flag("--quick", a->quick,
+                "Cheaper verdicts: 5 samples per task, 2 for recall, and a context of 2048 "
+                "unless --context is given (about 20 s a candidate on 2 CPU cores)");
+  cmd->add_option("--seed", a->seed, "Seed of the order in which mutations are tried")
+      ->check(kNonNegativeInteger)
+      ->capture_default_str();
+  cmd->add_option("--db", a->db,
+                  "The results store (SQLite; default $VORTEX_RESULTS_DB, else "
+                  "./vortex-results.db)");
+  cmd->add_option("--out", a->out,
+                  "Directory the candidates are written to, as <base>__<mutation tag>.py (a file "
+                  "of that name is overwritten)")
+      ->capture_default_str();
+  cmd->add_option("--flows", a->flows,
+                  "The flows to mutate, comma-separated (default: every page-scoring flow in "
+                  "flows/)");
+  cmd->add_flag("--json", a->json,
+                "Print the frontier and the verdict against the shipped flows as one JSON "
+                "object (progress goes to standard error)");
+  cmd->add_option("--model", a->options.model, "The evaluation model (a directory)")
+      ->capture_default_str();
+  cmd->add_option("--tasks", a->tasks, "The suite's tasks, comma-separated ('all' = every task)")
+      ->capture_default_str();
+  a->context_flag =
+      cmd->add_option("--context", a->options.context, "Prompt length of each sample in tokens")
+          ->capture_default_str();
+  cmd->add_option("--samples", a->options.samples, "Samples per task")->capture_default_str();
+  cmd->add_option("--sample-seed", a->options.seed, "Seed of the suite's generated samples")
+      ->check(kNonNegativeInteger)
+      ->capture_default_str();
+  cmd->add_option("--page-size", a->options.page_size, "KV page size in tokens")
+      ->capture_default_str();
+  cmd->add_option("--device", a->device,
+                  "Where the accuracy stage runs: cpu or cuda (recall always runs on the CPU)")
+      ->capture_default_str();
+  cmd->add_option("--min-recall", a->options.min_recall,
+                  "Recall stage: the smallest mean attention recall that passes")
+      ->capture_default_str();
+  cmd->add_option("--max-mean-drop", a->options.max_mean_drop,
+                  "Accuracy stage: how far the mean may fall below full attention's")
+      ->capture_default_str();
+  cmd->add_option("--max-task-drop", a->options.max_task_drop,
+                  "Accuracy stage: how far any one task may fall below full attention's")
+      ->capture_default_str();
+  cmd->add_flag("--measure", a->measure,
+                "Throughput stage: measure each speed-up with `vortex bench --compare-full` on "
+                "--device (the default with --device cuda) instead of estimating it from bytes");
+  cmd->add_flag("--estimate", a->estimate,
+                "Throughput stage: estimate from bytes even with --device cuda");
+  cmd->add_option("--workload-model", a->options.workload_model,
+                  "Throughput stage: the workload's model preset or directory (candidates must "
+                  "also compile for it)")
+      ->capture_default_str();
+  cmd->add_option("--workload-batch", a->options.workload_batch,
+                  "Throughput stage: rows decoding at once")
+      ->capture_default_str();
+  cmd->add_option("--workload-context", a->options.workload_context,
+                  "Throughput stage: prompt tokens of each row")
+      ->capture_default_str();
+  cmd->add_option("--workload-output", a->options.workload_output,
+                  "Throughput stage (--measure): tokens each row generates")
+      ->capture_default_str();
+  return [a]() { return run_explore_command(*a); };
+}
+
+}  // namespace vortex::cli
