@@ -17,5 +17,8 @@ Action add_check_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_info_command(CLI::App& app);
 Action add_serve_command(CLI::App& app);
+Action add_leaderboard_command(CLI::App& app);
+Action add_submit_command(CLI::App& app);
+Action add_explore_command(CLI::App& app);
 
 }  // namespace vortex::cli

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   add(vortex::cli::add_eval_command);
   add(vortex::cli::add_info_command);
   add(vortex::cli::add_serve_command);
+  add(vortex::cli::add_leaderboard_command);
+  add(vortex::cli::add_submit_command);
+  add(vortex::cli::add_explore_command);
 
   try {
     app.parse(argc, argv);
