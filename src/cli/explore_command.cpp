@@ -16,6 +16,7 @@
 #include "agent/results_store.h"
 #include "agent/submit_pipeline.h"
 #include "cli/commands.h"
+#include "cli/evaluation_flags.h"
 #include "cli/version.h"
 #include "core/error.h"
 #include "eval/tasks/tasks.h"
@@ -36,11 +37,7 @@ struct ExploreArgs {
   std::string out = "explore-flows";
   std::string flows;
   bool json = false;
-  std::string tasks = "niah_single,niah_multikey,niah_multivalue,vt";
-  std::string device = "cpu";
-  bool measure = false, estimate = false;
-  agent::SubmitOptions options;
-  CLI::Option* context_flag = nullptr;
+  EvaluationFlags evaluation;
 };
 
 // The shipped flows' directory: ./flows, else the source tree's flows/ beside the build
@@ -81,51 +78,18 @@ std::vector<std::string> split_list(const std::string& text) {
 }
 
 int run_explore_command(ExploreArgs& a) {
-  agent::SubmitOptions o = a.options;
   if (a.max_submissions < 1 || a.max_submissions > 100000)
     fail_usage("--max-submissions must be in [1, 100000], got ", a.max_submissions);
-  if (o.context < 256 || o.context > 1 << 20)
-    fail_usage("--context must be in [256, 1048576], got ", o.context);
-  if (o.samples < 1 || o.samples > 10000)
-    fail_usage("--samples must be in [1, 10000], got ", o.samples);
-  if (o.page_size <= 0 || (o.page_size & (o.page_size - 1)) != 0 || o.page_size > 4096)
-    fail_usage("--page-size must be a power of two up to 4096, got ", o.page_size);
-  for (const auto& [name, v] : {std::pair<const char*, double>{"--min-recall", o.min_recall},
-                                {"--max-mean-drop", o.max_mean_drop},
-                                {"--max-task-drop", o.max_task_drop}}) {
-    if (!(v >= 0 && v <= 1)) fail_usage(name, " must be in [0, 1], got ", v);
-  }
   if (a.out.empty()) fail_usage("--out: give a directory");
   std::error_code ec;
   if (fs::exists(a.out, ec) && !fs::is_directory(a.out, ec))
     fail_usage("--out: ", a.out, " exists and is not a directory");
-  o.tasks = eval::parse_task_list(a.tasks);
-  try {
-    o.device = parse_device(a.device);
-  } catch (const Error& e) {
-    fail_usage("--device: ", e.what());
-  }
-  if (a.measure && a.estimate) fail_usage("--measure and --estimate exclude each other");
-  // As vortex submit: on a GPU the throughput is measured unless --estimate; on the CPU only
-  // with --measure.
-  o.measure = a.measure || (o.device == Device::kCuda && !a.estimate);
-  if (o.measure) {
-    o.vortex_binary = fs::read_symlink("/proc/self/exe", ec).string();
-    if (ec) fail("--measure: cannot find this program's path (/proc/self/exe): ", ec.message());
-  }
-  if (o.workload_batch < 1 || o.workload_batch > 4096)
-    fail_usage("--workload-batch must be in [1, 4096], got ", o.workload_batch);
-  if (o.workload_context < 16 || o.workload_context > (1 << 22))
-    fail_usage("--workload-context must be in [16, 4194304], got ", o.workload_context);
-  if (o.workload_output < 2 || o.workload_output > 65536)
-    fail_usage("--workload-output must be in [2, 65536], got ", o.workload_output);
+  agent::SubmitOptions o = evaluation_options(a.evaluation);
   if (a.quick) {
     const int32_t context = o.context;
     o = agent::explore_quick_options(o);
-    if (a.context_flag->count() > 0) o.context = context;  // an explicit --context wins
+    if (a.evaluation.context_opt->count() > 0) o.context = context;  // an explicit --context wins
   }
-  o.machine = str_cat(cpu_model_name(), ", ", std::thread::hardware_concurrency(), " threads");
-  o.commit = str_cat("vortex ", kVersion);
 
   agent::ExploreOptions eo;
   eo.submit = o;
@@ -214,15 +178,6 @@ int run_explore_command(ExploreArgs& a) {
   return 0;
 }
 
-// A seed: digits only (CLI11 would wrap "-3" into a huge unsigned value).
-const CLI::Validator kNonNegativeInteger(
-    [](std::string& s) {
-      return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos
-                 ? std::string()
-                 : "must be a non-negative integer, got '" + s + "'";
-    },
-    "UINT");
-
 }  // namespace
 
 Action add_explore_command(CLI::App& app) {
@@ -244,7 +199,7 @@ Action add_explore_command(CLI::App& app) {
                 "Cheaper verdicts: 5 samples per task, 2 for recall, and a context of 2048 "
                 "unless --context is given (about 20 s a candidate on 2 CPU cores)");
   cmd->add_option("--seed", a->seed, "Seed of the order in which mutations are tried")
-      ->check(kNonNegativeInteger)
+      ->check(non_negative_integer())
       ->capture_default_str();
   cmd->add_option("--db", a->db,
                   "The results store (SQLite; default $VORTEX_RESULTS_DB, else "
@@ -259,49 +214,7 @@ Action add_explore_command(CLI::App& app) {
   cmd->add_flag("--json", a->json,
                 "Print the frontier and the verdict against the shipped flows as one JSON "
                 "object (progress goes to standard error)");
-  cmd->add_option("--model", a->options.model, "The evaluation model (a directory)")
-      ->capture_default_str();
-  cmd->add_option("--tasks", a->tasks, "The suite's tasks, comma-separated ('all' = every task)")
-      ->capture_default_str();
-  a->context_flag =
-      cmd->add_option("--context", a->options.context, "Prompt length of each sample in tokens")
-          ->capture_default_str();
-  cmd->add_option("--samples", a->options.samples, "Samples per task")->capture_default_str();
-  cmd->add_option("--sample-seed", a->options.seed, "Seed of the suite's generated samples")
-      ->check(kNonNegativeInteger)
-      ->capture_default_str();
-  cmd->add_option("--page-size", a->options.page_size, "KV page size in tokens")
-      ->capture_default_str();
-  cmd->add_option("--device", a->device,
-                  "Where the accuracy stage runs: cpu or cuda (recall always runs on the CPU)")
-      ->capture_default_str();
-  cmd->add_option("--min-recall", a->options.min_recall,
-                  "Recall stage: the smallest mean attention recall that passes")
-      ->capture_default_str();
-  cmd->add_option("--max-mean-drop", a->options.max_mean_drop,
-                  "Accuracy stage: how far the mean may fall below full attention's")
-      ->capture_default_str();
-  cmd->add_option("--max-task-drop", a->options.max_task_drop,
-                  "Accuracy stage: how far any one task may fall below full attention's")
-      ->capture_default_str();
-  cmd->add_flag("--measure", a->measure,
-                "Throughput stage: measure each speed-up with `vortex bench --compare-full` on "
-                "--device (the default with --device cuda) instead of estimating it from bytes");
-  cmd->add_flag("--estimate", a->estimate,
-                "Throughput stage: estimate from bytes even with --device cuda");
-  cmd->add_option("--workload-model", a->options.workload_model,
-                  "Throughput stage: the workload's model preset or directory (candidates must "
-                  "also compile for it)")
-      ->capture_default_str();
-  cmd->add_option("--workload-batch", a->options.workload_batch,
-                  "Throughput stage: rows decoding at once")
-      ->capture_default_str();
-  cmd->add_option("--workload-context", a->options.workload_context,
-                  "Throughput stage: prompt tokens of each row")
-      ->capture_default_str();
-  cmd->add_option("--workload-output", a->options.workload_output,
-                  "Throughput stage (--measure): tokens each row generates")
-      ->capture_default_str();
+  add_evaluation_flags(cmd, a->evaluation, "--sample-seed");
   return [a]() { return run_explore_command(*a); };
 }
 

@@ -12,6 +12,7 @@
 #include "agent/results_store.h"
 #include "agent/submit_pipeline.h"
 #include "cli/commands.h"
+#include "cli/evaluation_flags.h"
 #include "cli/sparse_flags.h"
 #include "cli/version.h"
 #include "core/error.h"
@@ -28,10 +29,7 @@ struct SubmitArgs {
   bool quick = false;
   std::string db;
   bool no_store = false;
-  std::string tasks = "niah_single,niah_multikey,niah_multivalue,vt";
-  std::string device = "cpu";
-  bool measure = false, estimate = false;
-  agent::SubmitOptions options;
+  EvaluationFlags evaluation;
   SparseFlags budget;
 };
 
@@ -95,38 +93,9 @@ void print_verdict(const agent::Submission& s, const std::vector<agent::Submissi
 }
 
 int run_submit(SubmitArgs& a) {
-  agent::SubmitOptions o = a.options;
-  if (o.context < 256 || o.context > 1 << 20)
-    fail_usage("--context must be in [256, 1048576], got ", o.context);
-  if (o.samples < 1 || o.samples > 10000)
-    fail_usage("--samples must be in [1, 10000], got ", o.samples);
-  if (o.page_size <= 0 || (o.page_size & (o.page_size - 1)) != 0 || o.page_size > 4096)
-    fail_usage("--page-size must be a power of two up to 4096, got ", o.page_size);
-  for (const auto& [name, v] : {std::pair<const char*, double>{"--min-recall", o.min_recall},
-                                {"--max-mean-drop", o.max_mean_drop},
-                                {"--max-task-drop", o.max_task_drop}}) {
-    if (!(v >= 0 && v <= 1)) fail_usage(name, " must be in [0, 1], got ", v);
-  }
-  o.tasks = eval::parse_task_list(a.tasks);
-  o.device = parse_device(a.device);
-  if (a.measure && a.estimate) fail_usage("--measure and --estimate exclude each other");
-  // On a GPU the throughput is measured unless --estimate; on the CPU only with --measure.
-  o.measure = a.measure || (o.device == Device::kCuda && !a.estimate);
-  if (o.measure) {
-    std::error_code ec;
-    o.vortex_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-    if (ec) fail("--measure: cannot find this program's path (/proc/self/exe): ", ec.message());
-  }
-  if (o.workload_batch < 1 || o.workload_batch > 4096)
-    fail_usage("--workload-batch must be in [1, 4096], got ", o.workload_batch);
-  if (o.workload_context < 16 || o.workload_context > (1 << 22))
-    fail_usage("--workload-context must be in [16, 4194304], got ", o.workload_context);
-  if (o.workload_output < 2 || o.workload_output > 65536)
-    fail_usage("--workload-output must be in [2, 65536], got ", o.workload_output);
+  agent::SubmitOptions o = evaluation_options(a.evaluation);
   o.budget = budget_overrides(a.budget);
   if (a.quick) o = agent::quick_options(o);
-  o.machine = str_cat(cpu_model_name(), ", ", std::thread::hardware_concurrency(), " threads");
-  o.commit = str_cat("vortex ", kVersion);
 
   std::unique_ptr<agent::ResultsStore> store;
   if (!a.no_store)
@@ -178,46 +147,7 @@ Action add_submit_command(CLI::App& app) {
                   "The results store (SQLite; default $VORTEX_RESULTS_DB, else "
                   "./vortex-results.db)");
   cmd->add_flag("--no-store", a->no_store, "Do not keep this verdict (nor cache full attention)");
-  cmd->add_option("--model", a->options.model, "The evaluation model (a directory)")
-      ->capture_default_str();
-  cmd->add_option("--tasks", a->tasks, "The suite's tasks, comma-separated ('all' = every task)")
-      ->capture_default_str();
-  cmd->add_option("--context", a->options.context, "Prompt length of each sample in tokens")
-      ->capture_default_str();
-  cmd->add_option("--samples", a->options.samples, "Samples per task")->capture_default_str();
-  cmd->add_option("--seed", a->options.seed, "Seed of the generated samples")
-      ->capture_default_str();
-  cmd->add_option("--page-size", a->options.page_size, "KV page size in tokens")
-      ->capture_default_str();
-  cmd->add_option("--device", a->device,
-                  "Where the accuracy stage runs: cpu or cuda (recall always runs on the CPU)")
-      ->capture_default_str();
-  cmd->add_option("--min-recall", a->options.min_recall,
-                  "Recall stage: the smallest mean attention recall that passes")
-      ->capture_default_str();
-  cmd->add_option("--max-mean-drop", a->options.max_mean_drop,
-                  "Accuracy stage: how far the mean may fall below full attention's")
-      ->capture_default_str();
-  cmd->add_option("--max-task-drop", a->options.max_task_drop,
-                  "Accuracy stage: how far any one task may fall below full attention's")
-      ->capture_default_str();
-  cmd->add_flag("--measure", a->measure,
-                "Throughput stage: measure the speed-up with `vortex bench --compare-full` on "
-                "--device (the default with --device cuda) instead of estimating it from bytes");
-  cmd->add_flag("--estimate", a->estimate,
-                "Throughput stage: estimate from bytes even with --device cuda");
-  cmd->add_option("--workload-model", a->options.workload_model,
-                  "Throughput stage: the model preset of the workload (random weights)")
-      ->capture_default_str();
-  cmd->add_option("--workload-batch", a->options.workload_batch,
-                  "Throughput stage: rows decoding at once")
-      ->capture_default_str();
-  cmd->add_option("--workload-context", a->options.workload_context,
-                  "Throughput stage: prompt tokens of each row")
-      ->capture_default_str();
-  cmd->add_option("--workload-output", a->options.workload_output,
-                  "Throughput stage (--measure): tokens each row generates")
-      ->capture_default_str();
+  add_evaluation_flags(cmd, a->evaluation, "--seed");
   add_budget_flags(cmd, a->budget);
   return [a]() { return run_submit(*a); };
 }
