@@ -150,7 +150,8 @@ void fold_function(Function& fn) {
     Op& op = fn.ops[i];
     for (ValueId& id : op.operands) id = forward[id];
     if (op.kind == OpKind::kStoreField || op.kind == OpKind::kLoadField ||
-        op.kind == OpKind::kInput || op.kind == OpKind::kConstant || op.kind == OpKind::kDimValue)
+        op.kind == OpKind::kInput || op.kind == OpKind::kConstant || op.kind == OpKind::kDimValue ||
+        op.kind == OpKind::kPageIndex || op.kind == OpKind::kRowPages)
       continue;
     if (std::optional<double> v = fold(fn, op)) {
       Op folded;

@@ -202,7 +202,8 @@ void score_one(const FlowProgram& program, const FlowGeometry& geometry,
   }
   ScoreAccess access(program, slots, state_index, row);
   const float* inputs[1] = {row.q};
-  cpu::evaluate(program, program.score, geometry, row.num_pages, inputs, access, scratch);
+  const cpu::RowPages pages{row.first_page, row.row_pages};
+  cpu::evaluate(program, program.score, geometry, row.num_pages, inputs, access, scratch, pages);
   const size_t result = static_cast<size_t>(program.score.result);
   VORTEX_ASSERT(cpu::num_elements(scratch.shapes[result]) == row.num_pages);
   std::memcpy(row.scores, scratch.values[result],
@@ -242,8 +243,9 @@ void CpuFlowExecutor::select_rows(const BudgetPolicy& policy,
           scratch.scores.resize(static_cast<size_t>(n_scoreable));
           // With k = 0 the scores cannot change the selection; only State makes them matter.
           if (n_scoreable > 0 && (plan.k > 0 || has_state())) {
-            ScoreRow score_row{row.q,     n_scoreable,   row.page_fields + plan.sink_end,
-                               row.state, plan.sink_end, scratch.scores.data()};
+            ScoreRow score_row{row.q,        n_scoreable,   row.page_fields + plan.sink_end,
+                               row.state,    plan.sink_end, scratch.scores.data(),
+                               row.num_pages};
             score_one(program_, geometry_, slots, state_index_of_field_, has_state(), score_row,
                       scratch);
           }

@@ -71,6 +71,7 @@ struct ScoreRow {
   RowState* state = nullptr;                  // required when the flow has State fields
   int32_t first_page = 0;                     // row position of the first scoreable page
   float* scores = nullptr;                    // [N], written
+  int32_t row_pages = -1;  // n, the row's pages, for num_pages() (< 0: unknown, an error if read)
 };
 
 // One row to plan, score and select: all n pages of the row, the partial last one included.

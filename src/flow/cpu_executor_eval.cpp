@@ -29,8 +29,7 @@ Dims broadcast_strides(const Dims& in, const Dims& out) {
   Dims strides(out.size(), 0);
   Dims own = row_major_strides(in);
   const size_t lead = out.size() - in.size();
-  for (size_t a = 0; a < in.size(); ++a)
-    strides[lead + a] = in[a] == 1 ? 0 : own[a];
+  for (size_t a = 0; a < in.size(); ++a) strides[lead + a] = in[a] == 1 ? 0 : own[a];
   return strides;
 }
 
@@ -95,9 +94,15 @@ void broadcast_map(const Dims& out_shape, float* out, const std::array<const flo
   } while (next_index(index, out_shape, rank - 1));
 }
 
-float nan_max(float a, float b) { return (a != a || b != b) ? kNaN : std::max(a, b); }
-float nan_min(float a, float b) { return (a != a || b != b) ? kNaN : std::min(a, b); }
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float nan_max(float a, float b) {
+  return (a != a || b != b) ? kNaN : std::max(a, b);
+}
+float nan_min(float a, float b) {
+  return (a != a || b != b) ? kNaN : std::min(a, b);
+}
+float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 float py_mod(float a, float b) {
   float r = std::fmod(a, b);
   if (r != 0 && ((r < 0) != (b < 0))) r += b;
@@ -109,15 +114,24 @@ void unary(OpKind kind, const float* x, float* out, int64_t count) {
     for (int64_t i = 0; i < count; ++i) out[i] = fn(x[i]);
   };
   switch (kind) {
-    case OpKind::kNeg: return map([](float v) { return -v; });
-    case OpKind::kAbs: return map([](float v) { return std::fabs(v); });
-    case OpKind::kExp: return map([](float v) { return std::exp(v); });
-    case OpKind::kLog: return map([](float v) { return std::log(v); });
-    case OpKind::kSqrt: return map([](float v) { return std::sqrt(v); });
-    case OpKind::kRelu: return map([](float v) { return v != v ? v : std::max(v, 0.0f); });
-    case OpKind::kSigmoid: return map([](float v) { return sigmoid(v); });
-    case OpKind::kSilu: return map([](float v) { return v * sigmoid(v); });
-    default: VORTEX_ASSERT(false);
+    case OpKind::kNeg:
+      return map([](float v) { return -v; });
+    case OpKind::kAbs:
+      return map([](float v) { return std::fabs(v); });
+    case OpKind::kExp:
+      return map([](float v) { return std::exp(v); });
+    case OpKind::kLog:
+      return map([](float v) { return std::log(v); });
+    case OpKind::kSqrt:
+      return map([](float v) { return std::sqrt(v); });
+    case OpKind::kRelu:
+      return map([](float v) { return v != v ? v : std::max(v, 0.0f); });
+    case OpKind::kSigmoid:
+      return map([](float v) { return sigmoid(v); });
+    case OpKind::kSilu:
+      return map([](float v) { return v * sigmoid(v); });
+    default:
+      VORTEX_ASSERT(false);
   }
 }
 
@@ -127,22 +141,38 @@ void binary(OpKind kind, const Dims& out_shape, float* out, const float* a, cons
   std::array<const Dims*, 2> shapes{&as, &bs};
   auto map = [&](auto fn) { broadcast_map<2>(out_shape, out, in, shapes, fn); };
   switch (kind) {
-    case OpKind::kAdd: return map([](float x, float y) { return x + y; });
-    case OpKind::kSub: return map([](float x, float y) { return x - y; });
-    case OpKind::kMul: return map([](float x, float y) { return x * y; });
-    case OpKind::kDiv: return map([](float x, float y) { return x / y; });
-    case OpKind::kFloorDiv: return map([](float x, float y) { return std::floor(x / y); });
-    case OpKind::kMod: return map([](float x, float y) { return py_mod(x, y); });
-    case OpKind::kPow: return map([](float x, float y) { return std::pow(x, y); });
-    case OpKind::kMaximum: return map([](float x, float y) { return nan_max(x, y); });
-    case OpKind::kMinimum: return map([](float x, float y) { return nan_min(x, y); });
-    case OpKind::kLt: return map([](float x, float y) { return x < y ? 1.0f : 0.0f; });
-    case OpKind::kLe: return map([](float x, float y) { return x <= y ? 1.0f : 0.0f; });
-    case OpKind::kGt: return map([](float x, float y) { return x > y ? 1.0f : 0.0f; });
-    case OpKind::kGe: return map([](float x, float y) { return x >= y ? 1.0f : 0.0f; });
-    case OpKind::kEq: return map([](float x, float y) { return x == y ? 1.0f : 0.0f; });
-    case OpKind::kNe: return map([](float x, float y) { return x != y ? 1.0f : 0.0f; });
-    default: VORTEX_ASSERT(false);
+    case OpKind::kAdd:
+      return map([](float x, float y) { return x + y; });
+    case OpKind::kSub:
+      return map([](float x, float y) { return x - y; });
+    case OpKind::kMul:
+      return map([](float x, float y) { return x * y; });
+    case OpKind::kDiv:
+      return map([](float x, float y) { return x / y; });
+    case OpKind::kFloorDiv:
+      return map([](float x, float y) { return std::floor(x / y); });
+    case OpKind::kMod:
+      return map([](float x, float y) { return py_mod(x, y); });
+    case OpKind::kPow:
+      return map([](float x, float y) { return std::pow(x, y); });
+    case OpKind::kMaximum:
+      return map([](float x, float y) { return nan_max(x, y); });
+    case OpKind::kMinimum:
+      return map([](float x, float y) { return nan_min(x, y); });
+    case OpKind::kLt:
+      return map([](float x, float y) { return x < y ? 1.0f : 0.0f; });
+    case OpKind::kLe:
+      return map([](float x, float y) { return x <= y ? 1.0f : 0.0f; });
+    case OpKind::kGt:
+      return map([](float x, float y) { return x > y ? 1.0f : 0.0f; });
+    case OpKind::kGe:
+      return map([](float x, float y) { return x >= y ? 1.0f : 0.0f; });
+    case OpKind::kEq:
+      return map([](float x, float y) { return x == y ? 1.0f : 0.0f; });
+    case OpKind::kNe:
+      return map([](float x, float y) { return x != y ? 1.0f : 0.0f; });
+    default:
+      VORTEX_ASSERT(false);
   }
 }
 
@@ -213,15 +243,18 @@ void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>&
       switch (kind) {
         case OpKind::kMax:
           for (int64_t i = 0; i < out_count; ++i)
-            acc[static_cast<size_t>(i)] = nan_max(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
+            acc[static_cast<size_t>(i)] =
+                nan_max(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
           break;
         case OpKind::kMin:
           for (int64_t i = 0; i < out_count; ++i)
-            acc[static_cast<size_t>(i)] = nan_min(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
+            acc[static_cast<size_t>(i)] =
+                nan_min(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
           break;
         case OpKind::kL2Norm:
           if (r == 1)
-            for (int64_t i = 0; i < out_count; ++i) acc[static_cast<size_t>(i)] *= acc[static_cast<size_t>(i)];
+            for (int64_t i = 0; i < out_count; ++i)
+              acc[static_cast<size_t>(i)] *= acc[static_cast<size_t>(i)];
           for (int64_t i = 0; i < out_count; ++i)
             acc[static_cast<size_t>(i)] += static_cast<double>(row[i]) * row[i];
           break;
@@ -250,10 +283,18 @@ void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>&
       double v = x[i];
       double& a = acc[static_cast<size_t>(o)];
       switch (kind) {
-        case OpKind::kMax: if (v > a || v != v) a = a != a ? a : v; break;
-        case OpKind::kMin: if (v < a || v != v) a = a != a ? a : v; break;
-        case OpKind::kL2Norm: a += v * v; break;
-        default: a += v; break;
+        case OpKind::kMax:
+          if (v > a || v != v) a = a != a ? a : v;
+          break;
+        case OpKind::kMin:
+          if (v < a || v != v) a = a != a ? a : v;
+          break;
+        case OpKind::kL2Norm:
+          a += v * v;
+          break;
+        default:
+          a += v;
+          break;
       }
       for (size_t ax = xs.size(); ax-- > 0;) {  // odometer with the output offset alongside
         o += out_strides[ax];
@@ -287,7 +328,8 @@ void softmax(const float* x, const Dims& xs, int axis, float* out) {
       float mx = -std::numeric_limits<float>::infinity();
       for (int64_t j = 0; j < len; ++j) mx = nan_max(mx, x[base + j * inner]);
       double total = 0;
-      for (int64_t j = 0; j < len; ++j) total += std::exp(static_cast<double>(x[base + j * inner]) - mx);
+      for (int64_t j = 0; j < len; ++j)
+        total += std::exp(static_cast<double>(x[base + j * inner]) - mx);
       for (int64_t j = 0; j < len; ++j)
         out[base + j * inner] =
             static_cast<float>(std::exp(static_cast<double>(x[base + j * inner]) - mx) / total);
@@ -306,9 +348,12 @@ void fold(OpKind kind, const float* x, const Dims& xs, int axis, int64_t group, 
                                               : 0.0;
         for (int64_t j = 0; j < group; ++j) {
           double v = src[j * inner];
-          if (kind == OpKind::kFoldMax) a = (a != a || v != v) ? kNaN : std::max(a, v);
-          else if (kind == OpKind::kFoldMin) a = (a != a || v != v) ? kNaN : std::min(a, v);
-          else a += v;
+          if (kind == OpKind::kFoldMax)
+            a = (a != a || v != v) ? kNaN : std::max(a, v);
+          else if (kind == OpKind::kFoldMin)
+            a = (a != a || v != v) ? kNaN : std::min(a, v);
+          else
+            a += v;
         }
         if (kind == OpKind::kFoldMean) a /= static_cast<double>(group);
         out[(o * groups + g) * inner + i] = static_cast<float>(a);
@@ -325,7 +370,8 @@ void transpose(const float* x, const Dims& xs, const std::vector<int>& perm, con
   }
   Dims in_strides = row_major_strides(xs);
   Dims src_strides(perm.size());
-  for (size_t a = 0; a < perm.size(); ++a) src_strides[a] = in_strides[static_cast<size_t>(perm[a])];
+  for (size_t a = 0; a < perm.size(); ++a)
+    src_strides[a] = in_strides[static_cast<size_t>(perm[a])];
   Dims index(out_shape.size(), 0);
   for (int64_t o = 0; o < total; ++o) {
     int64_t src = 0;
@@ -449,8 +495,8 @@ void bind_shapes(const FlowProgram& program, const Function& fn, const FlowGeome
 }
 
 void evaluate(const FlowProgram& program, const Function& fn, const FlowGeometry& geometry,
-              int64_t n, std::span<const float* const> inputs, FieldAccess& fields,
-              Scratch& s) {
+              int64_t n, std::span<const float* const> inputs, FieldAccess& fields, Scratch& s,
+              const RowPages& row) {
   const size_t num_ops = fn.ops.size();
   bind_shapes(program, fn, geometry, n, s.shapes);
   if (s.buffers.size() < num_ops) s.buffers.resize(num_ops);
@@ -497,15 +543,41 @@ void evaluate(const FlowProgram& program, const Function& fn, const FlowGeometry
       case OpKind::kLoadField:
         fields.load(op.field, out, count);
         break;
-      case OpKind::kNeg: case OpKind::kAbs: case OpKind::kExp: case OpKind::kLog:
-      case OpKind::kSqrt: case OpKind::kRelu: case OpKind::kSigmoid: case OpKind::kSilu:
+      case OpKind::kPageIndex:
+        for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(row.first_page + i);
+        break;
+      case OpKind::kRowPages:
+        if (row.row_pages < 0)
+          fail(program.filename, ":", op.loc.line, ":", op.loc.col,
+               ": error: num_pages() is read but the row's page count was not given");
+        out[0] = static_cast<float>(row.row_pages);
+        break;
+      case OpKind::kNeg:
+      case OpKind::kAbs:
+      case OpKind::kExp:
+      case OpKind::kLog:
+      case OpKind::kSqrt:
+      case OpKind::kRelu:
+      case OpKind::kSigmoid:
+      case OpKind::kSilu:
         VORTEX_ASSERT(num_elements(operand_shape(0)) == count);
         unary(op.kind, operand(0), out, count);
         break;
-      case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv:
-      case OpKind::kFloorDiv: case OpKind::kMod: case OpKind::kPow: case OpKind::kMaximum:
-      case OpKind::kMinimum: case OpKind::kLt: case OpKind::kLe: case OpKind::kGt:
-      case OpKind::kGe: case OpKind::kEq: case OpKind::kNe:
+      case OpKind::kAdd:
+      case OpKind::kSub:
+      case OpKind::kMul:
+      case OpKind::kDiv:
+      case OpKind::kFloorDiv:
+      case OpKind::kMod:
+      case OpKind::kPow:
+      case OpKind::kMaximum:
+      case OpKind::kMinimum:
+      case OpKind::kLt:
+      case OpKind::kLe:
+      case OpKind::kGt:
+      case OpKind::kGe:
+      case OpKind::kEq:
+      case OpKind::kNe:
         binary(op.kind, shape, out, operand(0), operand_shape(0), operand(1), operand_shape(1));
         break;
       case OpKind::kWhere:
@@ -513,14 +585,19 @@ void evaluate(const FlowProgram& program, const Function& fn, const FlowGeometry
                          {&operand_shape(0), &operand_shape(1), &operand_shape(2)},
                          [](float c, float a, float b) { return c != 0.0f ? a : b; });
         break;
-      case OpKind::kSum: case OpKind::kMean: case OpKind::kMax: case OpKind::kMin:
+      case OpKind::kSum:
+      case OpKind::kMean:
+      case OpKind::kMax:
+      case OpKind::kMin:
       case OpKind::kL2Norm:
         reduce(op.kind, operand(0), operand_shape(0), op.axes, out, count, s.accumulators);
         break;
       case OpKind::kSoftmax:
         softmax(operand(0), operand_shape(0), op.axis, out);
         break;
-      case OpKind::kFoldSum: case OpKind::kFoldMean: case OpKind::kFoldMax:
+      case OpKind::kFoldSum:
+      case OpKind::kFoldMean:
+      case OpKind::kFoldMax:
       case OpKind::kFoldMin:
         VORTEX_ASSERT(op.group > 0 &&
                       operand_shape(0)[static_cast<size_t>(op.axis)] % op.group == 0);

@@ -29,8 +29,8 @@ struct Scratch {
   std::vector<Dims> shapes;                 // per op, concrete
   std::vector<const float*> values;         // per op: where its result lives
   std::vector<double> accumulators;
-  std::vector<float> scores;                // select_rows: one row's scores
-  std::vector<int32_t> selection;           // select_rows: top-k scratch
+  std::vector<float> scores;       // select_rows: one row's scores
+  std::vector<int32_t> selection;  // select_rows: top-k scratch
 };
 
 // The concrete shape of every op of fn for the geometry and n (n < 0 in summarize). Throws
@@ -38,10 +38,17 @@ struct Scratch {
 void bind_shapes(const FlowProgram& program, const Function& fn, const FlowGeometry& geometry,
                  int64_t n, std::vector<Dims>& shapes);
 
+// Where a scored row's pages are (score's page_index() and num_pages()): scoreable page i is
+// the row's page first_page + i of row_pages (row_pages < 0: unknown, an error if read).
+struct RowPages {
+  int64_t first_page = 0;
+  int64_t row_pages = -1;
+};
+
 // Runs every op of fn in order. inputs: the phase's parameters (k, v or q). After the call,
 // scratch.values[id] and scratch.shapes[id] hold each op's result.
 void evaluate(const FlowProgram& program, const Function& fn, const FlowGeometry& geometry,
               int64_t n, std::span<const float* const> inputs, FieldAccess& fields,
-              Scratch& scratch);
+              Scratch& scratch, const RowPages& row = {});
 
 }  // namespace vortex::flow::cpu

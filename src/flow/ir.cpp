@@ -95,6 +95,10 @@ const char* op_kind_name(OpKind k) {
       return "dim";
     case OpKind::kLoadField:
       return "load_field";
+    case OpKind::kPageIndex:
+      return "page_index";
+    case OpKind::kRowPages:
+      return "num_pages";
     case OpKind::kStoreField:
       return "store_field";
     case OpKind::kNeg:

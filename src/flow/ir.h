@@ -73,6 +73,11 @@ enum class OpKind : uint8_t {
   kDimValue,   // scalar [] whose value is the dim `dim` (e.g. D, P/4, N) evaluated for the row
   kLoadField,  // field `field` of FlowProgram::fields: summarize never loads; score sees [N,
                // ...dims]
+  // The row's page positions (score only): kPageIndex is [N], scoreable page i's position in
+  // the row (0 = the row's first page, so first_page + i); kRowPages is the scalar [] n, the
+  // row's number of pages, the partial last one included.
+  kPageIndex,
+  kRowPages,
   // Store: no result. summarize writes a Field ([...dims]); score writes a State ([N, ...dims]).
   kStoreField,  // operands: {value}; `field` names the field; operand shape == declared shape
   // Unary elementwise: operands {x}.

@@ -20,10 +20,10 @@ using Kind = ConstValue::Kind;
 
 const std::vector<std::string>& flow_module_names() {
   static const std::vector<std::string> names = {
-      "Flow", "Field",   "State",   "Budget",      "D",     "G",    "P",
-      "N",    "maximum", "minimum", "abs",         "exp",   "log",  "sqrt",
-      "relu", "sigmoid", "silu",    "where",       "sum",   "mean", "max",
-      "min",  "l2norm",  "softmax", "expand_dims", "zeros", "ones", "full"};
+      "Flow",        "Field",   "State", "Budget", "D",          "G",        "P",      "N",
+      "maximum",     "minimum", "abs",   "exp",    "log",        "sqrt",     "relu",   "sigmoid",
+      "silu",        "where",   "sum",   "mean",   "max",        "min",      "l2norm", "softmax",
+      "expand_dims", "zeros",   "ones",  "full",   "page_index", "num_pages"};
   return names;
 }
 
@@ -1343,6 +1343,17 @@ class Lowering {
       if (!ax) fail(a[1]->loc, axis_out_of_range_message(axis, s));
       s.insert(s.begin() + *ax, Dim::constant(1));
       return Val::of(reshape(x, s, call.loc));
+    }
+    if (fn == "page_index" || fn == "num_pages") {
+      bind(call, fn, {}, 0);
+      if (!method_ || method_->phase != Phase::kScore)
+        fail(call.loc, fn + "() (the row's page positions) exists only in score: summarize runs "
+                            "once per page, whatever row reads it");
+      Op op;
+      op.kind = fn == "page_index" ? OpKind::kPageIndex : OpKind::kRowPages;
+      if (op.kind == OpKind::kPageIndex) op.shape = {Dim::of(Symbol::kN)};
+      op.loc = call.loc;
+      return Val::of(emit(std::move(op)));
     }
     if (fn == "zeros" || fn == "ones" || fn == "full") {
       auto a = fn == "full" ? bind(call, fn, {"shape", "value"}, 2) : bind(call, fn, {"shape"}, 1);

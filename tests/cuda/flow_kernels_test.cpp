@@ -74,7 +74,7 @@ std::vector<fs::path> all_flows() {
                            "subpage_quest", "value_gated"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "flows" / (std::string(name) + ".py"));
   for (const char* name : {"chain", "both_sides", "odd_scale", "nested", "int8_fields", "page_ops",
-                           "row_ops", "page_state", "row_invariant_n"})
+                           "row_ops", "page_state", "row_invariant_n", "page_position"})
     paths.push_back(fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" /
                     (std::string(name) + ".py"));
   return paths;
@@ -399,6 +399,14 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
                                    std::max(module.row_scratch_floats(), 1));
   std::vector<flow::RowState> states(static_cast<size_t>(num_rows));
   const int32_t num_seqs = static_cast<int32_t>(l.seq_pages.size());
+  // Each row's tokens: its n pages, the last one partial for most rows (num_pages() is n).
+  std::vector<int32_t> row_tokens(static_cast<size_t>(num_rows));
+  for (int32_t r = 0; r < num_rows; ++r) {
+    const int32_t n = l.seq_pages[static_cast<size_t>(r / kKvHeads)];
+    row_tokens[static_cast<size_t>(r)] =
+        n == 0 ? 0 : n * static_cast<int32_t>(P) - r % static_cast<int32_t>(P);
+  }
+  DeviceArray<int32_t> d_row_tokens(row_tokens);
 
   for (int call = 0; call < kCalls; ++call) {
     SCOPED_TRACE("score call " + std::to_string(call));
@@ -436,6 +444,8 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
     a.field_stride = fstride;
     a.state_stride = sstride;
     a.num_pages = l.pool;
+    a.row_num_tokens = d_row_tokens.get();  // num_pages()
+    a.page_size = static_cast<int32_t>(P);
     // The fused kernel starts from the same State (it updates State as score does).
     const size_t state_elems = static_cast<size_t>(l.pool * kKvHeads * std::max(sstride, 1));
     DeviceArray<float> d_state_before(state_elems);
@@ -465,9 +475,9 @@ void check_flow(const FlowProgram& program, const FlowGeometry& g, int score_lan
       }
       want[static_cast<size_t>(r)].resize(static_cast<size_t>(n));
       const float* qr = q_f.data() + (l.q_rows[static_cast<size_t>(s)] * Hq + h * G) * D;
-      rows.push_back(flow::ScoreRow{qr, n, pf.data(), &states[static_cast<size_t>(r)],
-                                    l.row_first[static_cast<size_t>(r)],
-                                    want[static_cast<size_t>(r)].data()});
+      rows.push_back(flow::ScoreRow{
+          qr, n, pf.data(), &states[static_cast<size_t>(r)], l.row_first[static_cast<size_t>(r)],
+          want[static_cast<size_t>(r)].data(), l.seq_pages[static_cast<size_t>(s)]});
     }
     cpu.score_rows(rows);
 

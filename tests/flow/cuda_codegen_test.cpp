@@ -2,6 +2,8 @@
 // NVRTC for several geometries; the generated source carries the ABI checks and #line
 // directives; NVRTC errors come back with its log; the disk cache is hit the second time and
 // survives a corrupt entry; unsupported constructs are reported at the flow's line.
+#include "flow/codegen/cuda_codegen.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,11 +11,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
-#include "flow/codegen/cuda_codegen.h"
 #include "flow/codegen/nvrtc_compiler.h"
 #include "flow/compiler.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kShippedFlows[] = {"block_topk", "gqa_softmax_max", "h2o",          "quest",
+const char* const kShippedFlows[] = {"block_topk", "gqa_softmax_max", "h2o",        "quest",
                                      "streaming",  "subpage_quest",   "value_gated"};
 
 std::string read_text(const fs::path& path) {
@@ -49,9 +50,9 @@ FlowProgram compile_shipped(const std::string& name) {
 }
 
 // Flows that exercise the generator's other paths (tests/data/flows/codegen).
-const char* const kCoverageFlows[] = {"chain",    "both_sides", "odd_scale",  "nested",
-                                      "int8_fields", "page_ops", "row_ops",    "page_state",
-                                      "row_invariant_n"};
+const char* const kCoverageFlows[] = {"chain",           "both_sides",   "odd_scale", "nested",
+                                      "int8_fields",     "page_ops",     "row_ops",   "page_state",
+                                      "row_invariant_n", "page_position"};
 
 FlowProgram compile_coverage(const std::string& name) {
   const fs::path path = fs::path(VORTEX_SOURCE_DIR) / "tests/data/flows/codegen" / (name + ".py");
@@ -75,9 +76,9 @@ class TempDir {
   static inline int next_ = 0;
 };
 
-#define REQUIRE_NVRTC()                                                   \
-  do {                                                                    \
-    std::string why;                                                      \
+#define REQUIRE_NVRTC()                                                       \
+  do {                                                                        \
+    std::string why;                                                          \
     if (!nvrtc_available(&why)) GTEST_SKIP() << "NVRTC unavailable: " << why; \
   } while (0)
 
@@ -143,7 +144,8 @@ TEST(CudaCodegen, EveryFlowCompilesWithEachScoreForm) {
   for (const char* name : kShippedFlows) flows.push_back({name, compile_shipped(name)});
   for (const char* name : kCoverageFlows) flows.push_back({name, compile_coverage(name)});
   for (const auto& [name, program] : flows)
-    for (int lanes : {1, 2, 16, 32}) expect_compiles(program, name, {2, 128, 16}, cache.str(), lanes);
+    for (int lanes : {1, 2, 16, 32})
+      expect_compiles(program, name, {2, 128, 16}, cache.str(), lanes);
 }
 
 // The text of kernel `name` in a generated source.
@@ -182,7 +184,8 @@ TEST(CudaCodegen, BlockTopkAndQuestScoreWithLaneGroupsPerPage) {
       const std::string k = kernel_text(src, src.score_kernels[0].name);
       ASSERT_FALSE(k.empty()) << src.source;
       EXPECT_NE(k.find(str_cat("const int lane = (int)threadIdx.x & ", lanes - 1, ";")),
-                std::string::npos) << k;
+                std::string::npos)
+          << k;
       EXPECT_NE(k.find(str_cat("i < end; i += ", 128 / lanes, ")")), std::string::npos) << k;
       // one load of 8 values per field and trip
       EXPECT_EQ(count_of(k, int8 ? "vx_ld8_int8(fv" : "vx_ld8(fv"), fields) << k;
@@ -192,7 +195,8 @@ TEST(CudaCodegen, BlockTopkAndQuestScoreWithLaneGroupsPerPage) {
       EXPECT_EQ(k.find("vx_ld1("), std::string::npos) << k;
       // Quest reduces G sums over D, block_topk one (the head mean is row-invariant).
       EXPECT_EQ(count_of(k, str_cat("vx_lanes_sum<", lanes, ">(")),
-                fields == 2 ? static_cast<size_t>(g.G) : size_t{1}) << k;
+                fields == 2 ? static_cast<size_t>(g.G) : size_t{1})
+          << k;
       EXPECT_NE(k.find("if (lane == 0) a.scores["), std::string::npos) << k;
     }
   }
@@ -220,7 +224,8 @@ TEST(CudaCodegen, ThreadPerPageFormOnRequestAndWhenNothingSplits) {
   EXPECT_EQ(generate_cuda_flow(quest, FlowGeometry{2, 64, 16}, sixteen).score_kernels[0].lanes, 1);
 
   // No reduction per page: nothing to split.
-  const CudaFlowSource s = generate_cuda_flow(compile_shipped("streaming"), FlowGeometry{2, 64, 16});
+  const CudaFlowSource s =
+      generate_cuda_flow(compile_shipped("streaming"), FlowGeometry{2, 64, 16});
   EXPECT_EQ(s.score_kernels[0].lanes, 1);
 
   // Cross-page flows: the per-page kernel before the row kernel is cooperative, the row kernel
@@ -313,16 +318,14 @@ TEST(CudaCodegen, SummarizeTakesItsLayerFromGridZ) {
     const size_t begin = src.source.find(" " + src.summarize_kernel + "(");
     ASSERT_NE(begin, std::string::npos);
     const size_t next = src.source.find("extern \"C\"", begin);
-    const std::string body = src.source.substr(begin, next == std::string::npos
-                                                          ? std::string::npos
-                                                          : next - begin);
+    const std::string body =
+        src.source.substr(begin, next == std::string::npos ? std::string::npos : next - begin);
     EXPECT_NE(body.find("const int layer = a.layers ? a.layers[blockIdx.z] : (int)blockIdx.z;"),
               std::string::npos)
         << body;
     EXPECT_NE(body.find("kv_base = (long long)layer * a.kv_layer_stride + "), std::string::npos)
         << body;
-    EXPECT_NE(body.find("a.fields + (long long)layer * a.field_layer_stride + "),
-              std::string::npos)
+    EXPECT_NE(body.find("a.fields + (long long)layer * a.field_layer_stride + "), std::string::npos)
         << body;
     // K and V are read only at kv_base, Fields written only through the layer's pointer.
     for (const char* read : {"a.k[", "a.v["}) {

@@ -3,6 +3,7 @@
 // and results do not depend on the thread count.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -143,8 +144,7 @@ class Mixed(Flow):
     BudgetPolicy policy;
     policy.pages = 9;
     executor.select_rows(policy, rows);
-    std::vector<float> all_fields(store.block(0, 0, 0),
-                                  store.block(0, 0, 0) + num_pages * 2 * 32);
+    std::vector<float> all_fields(store.block(0, 0, 0), store.block(0, 0, 0) + num_pages * 2 * 32);
     return std::make_pair(all_fields, selected);
   };
   auto one = run(1);
@@ -152,6 +152,74 @@ class Mixed(Flow):
   ThreadPool::set_global_threads(2);
   EXPECT_EQ(one.first, four.first);
   EXPECT_EQ(one.second, four.second);
+}
+
+// page_index() is each scoreable page's position in the row and num_pages() the row's page
+// count: a flow scoring by them alone selects exactly what the formula says.
+TEST(ExecutorRows, PageIndexAndNumPagesAreTheRowsPositions) {
+  FlowProgram program = compile(R"(
+"""Test flow: prefers the pages a third of the way into the row, by position alone."""
+from vortex.flow import Flow, Field, Budget, page_index, num_pages, abs
+
+class Third(Flow):
+    level = Field()
+    budget = Budget(pages=4, sink=2, recent=1)
+
+    def summarize(self, k, v):
+        self.level = k.mean()
+
+    def score(self, q):
+        return -abs(page_index() - num_pages() / 3) + 0 * self.level
+)");
+  CpuFlowExecutor executor(program, FlowGeometry{1, 4, 4});
+  std::vector<float> level(40, 0.0f);
+  std::vector<const float*> fields;
+  for (const float& l : level) fields.push_back(&l);
+  std::vector<float> q(4, 0.0f);
+  std::vector<int32_t> selected;
+  // n = 30: reserved {0, 1, 29}; k = 1; the page nearest 10 is 10.
+  SelectRow row{q.data(), 30, fields.data(), nullptr, &selected};
+  executor.select_rows(program.budget, std::span<const SelectRow>(&row, 1));
+  EXPECT_EQ(selected, (std::vector<int32_t>{0, 1, 10, 29}));
+  // n = 37: the nearest to 12.33 is 12.
+  row.num_pages = 37;
+  executor.select_rows(program.budget, std::span<const SelectRow>(&row, 1));
+  EXPECT_EQ(selected, (std::vector<int32_t>{0, 1, 12, 36}));
+
+  // Scoring alone: scores over pages first_page .. first_page + N - 1 of a row of row_pages.
+  std::vector<float> scores(5);
+  ScoreRow alone{q.data(), 5, fields.data(), nullptr, 3, scores.data(), 21};
+  executor.score_rows(std::span<const ScoreRow>(&alone, 1));
+  for (int i = 0; i < 5; ++i) EXPECT_FLOAT_EQ(scores[i], -std::abs(3.0f + i - 7.0f)) << i;
+  // A row whose page count was not given cannot read num_pages().
+  alone.row_pages = -1;
+  EXPECT_THROW(executor.score_rows(std::span<const ScoreRow>(&alone, 1)), Error);
+}
+
+TEST(ExecutorRows, PagePositionsExistOnlyInScore) {
+  const std::string source = R"(
+"""Test flow: reads a page position in summarize, which has none."""
+from vortex.flow import Flow, Field, page_index
+
+class Wrong(Flow):
+    level = Field()
+
+    def summarize(self, k, v):
+        self.level = k.mean() + page_index()
+
+    def score(self, q):
+        return self.level
+)";
+  CompileOptions options;
+  options.dump_ir = false;
+  CompileResult result = compile_flow(source, "wrong.py", nullptr, options);
+  ASSERT_FALSE(result.ok());
+  const std::string errors = format_compile_errors(result, source, "wrong.py");
+  EXPECT_NE(
+      errors.find(
+          "wrong.py:9:33: error: page_index() (the row's page positions) exists only in score"),
+      std::string::npos)
+      << errors;
 }
 
 }  // namespace

@@ -290,14 +290,14 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   s.field_stride = src.field_stride;
   s.state_stride = src.state_stride;
   s.num_pages = num_pages_;
+  s.row_num_tokens = m.row_num_tokens;
+  s.page_size = geo_.page_size;
   if (fuses_select(rows)) {
-    s.row_num_tokens = m.row_num_tokens;
     s.row_k = row_k_.as<int32_t>();
     s.row_recent_begin = row_recent_.as<int32_t>();
     const SelectedPageLists out = into ? *into : own_lists();
     s.out_pages = out.pages;
     s.out_num_tokens = out.num_tokens;
-    s.page_size = geo_.page_size;
     module_->launch_score_select(s, stream);
     return;
   }

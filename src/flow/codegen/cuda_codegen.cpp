@@ -51,8 +51,12 @@ struct Affine {
   std::vector<std::pair<std::string, int64_t>> terms;
 };
 
-Affine aff(int64_t c) { return Affine{c, {}}; }
-Affine aff_var(const std::string& v) { return Affine{0, {{v, 1}}}; }
+Affine aff(int64_t c) {
+  return Affine{c, {}};
+}
+Affine aff_var(const std::string& v) {
+  return Affine{0, {{v, 1}}};
+}
 
 Affine operator+(Affine a, const Affine& b) {
   a.c += b.c;
@@ -66,9 +70,9 @@ Affine operator+(Affine a, const Affine& b) {
     else
       it->second += term.second;
   }
-  a.terms.erase(std::remove_if(a.terms.begin(), a.terms.end(),
-                               [](const auto& t) { return t.second == 0; }),
-                a.terms.end());
+  a.terms.erase(
+      std::remove_if(a.terms.begin(), a.terms.end(), [](const auto& t) { return t.second == 0; }),
+      a.terms.end());
   return a;
 }
 
@@ -79,7 +83,9 @@ Affine operator*(Affine a, int64_t k) {
   return a;
 }
 
-bool is_const(const Affine& a) { return a.terms.empty(); }
+bool is_const(const Affine& a) {
+  return a.terms.empty();
+}
 
 std::string str(const Affine& a) {
   std::string s;
@@ -95,7 +101,9 @@ std::string str(const Affine& a) {
 }
 
 // An opaque (non-affine) index expression.
-Affine aff_opaque(const std::string& expr) { return aff_var("(" + expr + ")"); }
+Affine aff_opaque(const std::string& expr) {
+  return aff_var("(" + expr + ")");
+}
 
 using Index = std::vector<Affine>;  // one entry per axis of a value (the N axis entry unused)
 
@@ -157,8 +165,7 @@ std::string finish_lines(const std::string& text, const std::string& flow_file,
       generated_in_sync = false;
       current = origin;
     } else if (!generated_in_sync) {
-      emit("#line " + std::to_string(out_lines + 2) + " \"" + escape_path(generated_file) +
-           "\"");
+      emit("#line " + std::to_string(out_lines + 2) + " \"" + escape_path(generated_file) + "\"");
       generated_in_sync = true;
       current = 0;
     }
@@ -388,8 +395,14 @@ std::string abi_asserts() {
 
 bool is_unary(OpKind k) {
   switch (k) {
-    case OpKind::kNeg: case OpKind::kAbs: case OpKind::kExp: case OpKind::kLog:
-    case OpKind::kSqrt: case OpKind::kRelu: case OpKind::kSigmoid: case OpKind::kSilu:
+    case OpKind::kNeg:
+    case OpKind::kAbs:
+    case OpKind::kExp:
+    case OpKind::kLog:
+    case OpKind::kSqrt:
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kSilu:
       return true;
     default:
       return false;
@@ -398,17 +411,30 @@ bool is_unary(OpKind k) {
 
 bool is_binary(OpKind k) {
   switch (k) {
-    case OpKind::kAdd: case OpKind::kSub: case OpKind::kMul: case OpKind::kDiv:
-    case OpKind::kFloorDiv: case OpKind::kMod: case OpKind::kPow: case OpKind::kMaximum:
-    case OpKind::kMinimum: case OpKind::kLt: case OpKind::kLe: case OpKind::kGt:
-    case OpKind::kGe: case OpKind::kEq: case OpKind::kNe:
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+    case OpKind::kFloorDiv:
+    case OpKind::kMod:
+    case OpKind::kPow:
+    case OpKind::kMaximum:
+    case OpKind::kMinimum:
+    case OpKind::kLt:
+    case OpKind::kLe:
+    case OpKind::kGt:
+    case OpKind::kGe:
+    case OpKind::kEq:
+    case OpKind::kNe:
       return true;
     default:
       return false;
   }
 }
 
-bool is_elementwise(OpKind k) { return is_unary(k) || is_binary(k) || k == OpKind::kWhere; }
+bool is_elementwise(OpKind k) {
+  return is_unary(k) || is_binary(k) || k == OpKind::kWhere;
+}
 bool is_remap(OpKind k) {
   return k == OpKind::kTranspose || k == OpKind::kReshape || k == OpKind::kSlice;
 }
@@ -421,8 +447,12 @@ bool is_fold(OpKind k) {
          k == OpKind::kFoldMin;
 }
 // Ops computed by a loop over reduced indices per output element.
-bool is_reduce_like(OpKind k) { return is_reduction(k) || is_fold(k) || k == OpKind::kMatMul; }
-bool needs_materialization(OpKind k) { return is_reduce_like(k) || k == OpKind::kSoftmax; }
+bool is_reduce_like(OpKind k) {
+  return is_reduction(k) || is_fold(k) || k == OpKind::kMatMul;
+}
+bool needs_materialization(OpKind k) {
+  return is_reduce_like(k) || k == OpKind::kSoftmax;
+}
 
 enum class Combine { kSum, kSumSq, kMax, kMin };
 
@@ -433,35 +463,58 @@ std::string elementwise_expr(OpKind k, const std::vector<std::string>& x) {
     for (size_t i = 1; i < x.size(); ++i) s += ", " + x[i];
     return s + ")";
   };
-  auto cmp = [&](const char* op) {
-    return "(" + x[0] + " " + op + " " + x[1] + " ? 1.0f : 0.0f)";
-  };
+  auto cmp = [&](const char* op) { return "(" + x[0] + " " + op + " " + x[1] + " ? 1.0f : 0.0f)"; };
   switch (k) {
-    case OpKind::kNeg: return "(-" + x[0] + ")";
-    case OpKind::kAbs: return call("fabsf");
-    case OpKind::kExp: return call("expf");
-    case OpKind::kLog: return call("logf");
-    case OpKind::kSqrt: return call("sqrtf");
-    case OpKind::kRelu: return call("vx_relu");
-    case OpKind::kSigmoid: return call("vx_sigmoid");
-    case OpKind::kSilu: return call("vx_silu");
-    case OpKind::kAdd: return bin("+");
-    case OpKind::kSub: return bin("-");
-    case OpKind::kMul: return bin("*");
-    case OpKind::kDiv: return bin("/");
-    case OpKind::kFloorDiv: return "floorf(" + x[0] + " / " + x[1] + ")";
-    case OpKind::kMod: return call("vx_mod");
-    case OpKind::kPow: return call("powf");
-    case OpKind::kMaximum: return call("vx_max");
-    case OpKind::kMinimum: return call("vx_min");
-    case OpKind::kLt: return cmp("<");
-    case OpKind::kLe: return cmp("<=");
-    case OpKind::kGt: return cmp(">");
-    case OpKind::kGe: return cmp(">=");
-    case OpKind::kEq: return cmp("==");
-    case OpKind::kNe: return cmp("!=");
-    case OpKind::kWhere: return "(" + x[0] + " != 0.0f ? " + x[1] + " : " + x[2] + ")";
-    default: return "";
+    case OpKind::kNeg:
+      return "(-" + x[0] + ")";
+    case OpKind::kAbs:
+      return call("fabsf");
+    case OpKind::kExp:
+      return call("expf");
+    case OpKind::kLog:
+      return call("logf");
+    case OpKind::kSqrt:
+      return call("sqrtf");
+    case OpKind::kRelu:
+      return call("vx_relu");
+    case OpKind::kSigmoid:
+      return call("vx_sigmoid");
+    case OpKind::kSilu:
+      return call("vx_silu");
+    case OpKind::kAdd:
+      return bin("+");
+    case OpKind::kSub:
+      return bin("-");
+    case OpKind::kMul:
+      return bin("*");
+    case OpKind::kDiv:
+      return bin("/");
+    case OpKind::kFloorDiv:
+      return "floorf(" + x[0] + " / " + x[1] + ")";
+    case OpKind::kMod:
+      return call("vx_mod");
+    case OpKind::kPow:
+      return call("powf");
+    case OpKind::kMaximum:
+      return call("vx_max");
+    case OpKind::kMinimum:
+      return call("vx_min");
+    case OpKind::kLt:
+      return cmp("<");
+    case OpKind::kLe:
+      return cmp("<=");
+    case OpKind::kGt:
+      return cmp(">");
+    case OpKind::kGe:
+      return cmp(">=");
+    case OpKind::kEq:
+      return cmp("==");
+    case OpKind::kNe:
+      return cmp("!=");
+    case OpKind::kWhere:
+      return "(" + x[0] + " != 0.0f ? " + x[1] + " : " + x[2] + ")";
+    default:
+      return "";
   }
 }
 
@@ -495,7 +548,7 @@ struct ValueFacts {
   int64_t numel = 1;             // elements per page (or in all, without N)
 };
 
-constexpr int kMaxTile = 32;            // outputs accumulated together per reduced index
+constexpr int kMaxTile = 32;               // outputs accumulated together per reduced index
 constexpr int64_t kMaxUnrolledStore = 64;  // elements stored with constant indices
 constexpr int64_t kMaxPerThreadFloats = 1024;
 constexpr int64_t kMaxRowPartials = 64;
@@ -527,7 +580,7 @@ enum class KernelKind { kSummarize, kScorePages, kScoreRows };
 
 struct Storage {
   enum Kind { kShared, kSharedBf16, kScratch, kPerThread, kRowSoftmax } kind = kShared;
-  std::string name;   // array name (softmax: the max array; name2 the sum array)
+  std::string name;  // array name (softmax: the max array; name2 the sum array)
   std::string name2;
   int64_t offset = 0;  // scratch offset in floats
 };
@@ -555,9 +608,9 @@ class Generator {
  private:
   // -- program facts --
   [[noreturn]] void unsupported(const Op& op, const std::string& what) const {
-    throw CudaCodegenError(program_.filename, op.loc,
-                           str_cat("the CUDA generator cannot compile '", op_kind_name(op.kind),
-                                   "' here: ", what));
+    throw CudaCodegenError(
+        program_.filename, op.loc,
+        str_cat("the CUDA generator cannot compile '", op_kind_name(op.kind), "' here: ", what));
   }
   void analyse(const Function& fn, std::vector<ValueFacts>& facts);
   void analyse_score();
@@ -714,8 +767,7 @@ bool Generator::mixes_pages(ValueId id) const {
   if (op.operands.empty()) return false;
   const ValueFacts& in = score_facts_[static_cast<size_t>(op.operands[0])];
   if (!in.has_n) return false;
-  if (is_reduction(op.kind))
-    return std::find(op.axes.begin(), op.axes.end(), 0) != op.axes.end();
+  if (is_reduction(op.kind)) return std::find(op.axes.begin(), op.axes.end(), 0) != op.axes.end();
   if (op.kind == OpKind::kSoftmax || is_fold(op.kind)) return op.axis == 0;
   return false;
 }
@@ -732,7 +784,8 @@ void Generator::analyse_score() {
     bool cheap = !needs_materialization(op.kind);
     for (ValueId o : op.operands) {
       l = std::max(l, level_[static_cast<size_t>(o)]);
-      if (score_facts_[static_cast<size_t>(o)].has_n) cheap = cheap && cheap_[static_cast<size_t>(o)];
+      if (score_facts_[static_cast<size_t>(o)].has_n)
+        cheap = cheap && cheap_[static_cast<size_t>(o)];
     }
     if (mixes_pages(static_cast<ValueId>(i))) {
       ++l;
@@ -746,8 +799,9 @@ void Generator::analyse_score() {
       const ValueFacts& af = score_facts_[static_cast<size_t>(op.operands[0])];
       const ValueFacts& bf = score_facts_[static_cast<size_t>(op.operands[1])];
       if ((af.has_n && af.ext.size() == 1) || (bf.has_n && bf.ext.size() <= 2))
-        unsupported(op, "a matmul that contracts the page axis N is not supported; keep N as a "
-                        "batch axis");
+        unsupported(op,
+                    "a matmul that contracts the page axis N is not supported; keep N as a "
+                    "batch axis");
     }
     if (op.kind == OpKind::kTranspose && !op.axes.empty() &&
         score_facts_[static_cast<size_t>(op.operands[0])].has_n && op.axes[0] != 0)
@@ -772,10 +826,10 @@ void Generator::count_emitted(size_t bytes) {
   emitted_bytes_ += static_cast<int64_t>(bytes);
   if (emitted_bytes_ <= kMaxGeneratedBytes) return;
   const SourceLoc where = origin_.line > 0 ? origin_ : fn_ ? fn_->loc : program_.loc;
-  throw CudaCodegenError(program_.filename, where,
-                         str_cat("generating the CUDA code for this flow emits more than ",
-                                 kMaxGeneratedBytes >> 20,
-                                 " MiB (the generated code limit); simplify the flow"));
+  throw CudaCodegenError(
+      program_.filename, where,
+      str_cat("generating the CUDA code for this flow emits more than ", kMaxGeneratedBytes >> 20,
+              " MiB (the generated code limit); simplify the flow"));
 }
 
 void Generator::line(const std::string& s, const SourceLoc* loc) {
@@ -930,8 +984,8 @@ Index Generator::remap_index(const Op& op, const Index& idx) const {
           out[a] = aff((f.c / of.strides[a]) % of.ext[a]);
           continue;
         }
-        std::string e = of.strides[a] == 1 ? "(" + fs + ")"
-                                           : "(" + fs + ") / " + std::to_string(of.strides[a]);
+        std::string e =
+            of.strides[a] == 1 ? "(" + fs + ")" : "(" + fs + ") / " + std::to_string(of.strides[a]);
         if (!first) e = "(" + e + ") % " + std::to_string(of.ext[a]);
         first = false;
         out[a] = aff_opaque(e);
@@ -1018,11 +1072,11 @@ std::string Generator::field_load(const Op& op, const Index& idx) {
 std::string Generator::value(ValueId id, const Index& idx) {
   if (auto it = kernel_storage_.find(id); it != kernel_storage_.end())
     if (it->second.kind != Storage::kRowSoftmax) return read(it->second, id, idx);
-  if (auto it = page_storage_.find(id); it != page_storage_.end())
-    return read(it->second, id, idx);
+  if (auto it = page_storage_.find(id); it != page_storage_.end()) return read(it->second, id, idx);
   const Op& op = fn_->ops[static_cast<size_t>(id)];
   const ValueFacts& f = fact(id);
-  const bool leaf = op.kind == OpKind::kConstant || op.kind == OpKind::kDimValue;
+  const bool leaf =
+      op.kind == OpKind::kConstant || op.kind == OpKind::kDimValue || op.kind == OpKind::kRowPages;
   if (fn_->phase == Phase::kSummarize) {
     if (op.kind == OpKind::kInput || needs_materialization(op.kind)) {
       request_block_shared(id, Context::kSummarize);
@@ -1034,8 +1088,7 @@ std::string Generator::value(ValueId id, const Index& idx) {
   // Row-invariant values: in shared memory, computed once per row (remaps stay index maps;
   // elementwise ones are inlined within the prologue itself).
   if (!f.has_n && level == 0 && !leaf && !is_remap(op.kind) &&
-      (ctx_ != Context::kPrologue || op.kind == OpKind::kInput ||
-       needs_materialization(op.kind))) {
+      (ctx_ != Context::kPrologue || op.kind == OpKind::kInput || needs_materialization(op.kind))) {
     request_block_shared(id, Context::kPrologue);
     return read(kernel_storage_.at(id), id, idx);
   }
@@ -1048,7 +1101,8 @@ std::string Generator::value(ValueId id, const Index& idx) {
     request_block_shared(id, Context::kRowBlock);
     return read(kernel_storage_.at(id), id, idx);
   }
-  if (f.has_n && kernel_ == KernelKind::kScoreRows && level == 0 && !cheap_[static_cast<size_t>(id)]) {
+  if (f.has_n && kernel_ == KernelKind::kScoreRows && level == 0 &&
+      !cheap_[static_cast<size_t>(id)]) {
     Storage s;
     s.kind = Storage::kScratch;
     s.offset = scratch_floats_;
@@ -1090,6 +1144,12 @@ std::string Generator::compute(ValueId id, const Index& idx) {
     case OpKind::kLoadField:
       if (ctx_ != Context::kPage) unsupported(op, "a field is read outside per-page code");
       return field_load(op, idx);
+    case OpKind::kPageIndex:  // scoreable page i of the row (every score kernel's page loop)
+      if (ctx_ != Context::kPage) unsupported(op, "page_index() is read outside per-page code");
+      return "((float)(a.row_first[row] + i))";
+    case OpKind::kRowPages:  // the row's pages, the partial last one included
+      return str_cat("((float)((a.row_num_tokens[row] + ", geometry_.P - 1, ") / ", geometry_.P,
+                     "))");
     case OpKind::kTranspose:
     case OpKind::kReshape:
     case OpKind::kSlice:
@@ -1203,21 +1263,29 @@ std::vector<std::string> Generator::reduce_loops(const ReduceSpec& in_spec, size
     if (!ext.empty()) r.back() = chunk_base + aff(j);
     for (size_t t = 0; t < tiles; ++t) {
       const std::string x = spec.body(t, r);
-      const std::string& a = acc[t * static_cast<size_t>(accs_per_tile) +
-                                 static_cast<size_t>(split ? j : 0)];
+      const std::string& a =
+          acc[t * static_cast<size_t>(accs_per_tile) + static_cast<size_t>(split ? j : 0)];
       switch (spec.combine) {
-        case Combine::kSum: line(a + " += " + x + ";"); break;
-        case Combine::kSumSq: line(a + " += " + x + " * " + x + ";"); break;
-        case Combine::kMax: line(a + " = vx_max(" + a + ", " + x + ");"); break;
-        case Combine::kMin: line(a + " = vx_min(" + a + ", " + x + ");"); break;
+        case Combine::kSum:
+          line(a + " += " + x + ";");
+          break;
+        case Combine::kSumSq:
+          line(a + " += " + x + " * " + x + ";");
+          break;
+        case Combine::kMax:
+          line(a + " = vx_max(" + a + ", " + x + ");");
+          break;
+        case Combine::kMin:
+          line(a + " = vx_min(" + a + ", " + x + ");");
+          break;
       }
     }
   }
   if (lane_split) {
     int64_t outer_trips = 1;
     for (size_t k = 0; k < loops; ++k) outer_trips *= ext[k];
-    lane_loads_ += static_cast<int64_t>(top().vectors.size()) * (inner / (lanes * lanes_)) *
-                   outer_trips;
+    lane_loads_ +=
+        static_cast<int64_t>(top().vectors.size()) * (inner / (lanes * lanes_)) * outer_trips;
   }
   if (chunk_loop) close();
   for (size_t k = 0; k < loops; ++k) close();
@@ -1257,8 +1325,8 @@ Generator::ReduceSpec Generator::reduce_spec(ValueId id, const std::vector<Index
   const ValueId x = op.operands[0];
   const ValueFacts& xf = fact(x);
   if (is_reduction(op.kind)) {
-    spec.combine = op.kind == OpKind::kMax   ? Combine::kMax
-                   : op.kind == OpKind::kMin ? Combine::kMin
+    spec.combine = op.kind == OpKind::kMax      ? Combine::kMax
+                   : op.kind == OpKind::kMin    ? Combine::kMin
                    : op.kind == OpKind::kL2Norm ? Combine::kSumSq
                                                 : Combine::kSum;
     int64_t n = 1;
@@ -1320,8 +1388,7 @@ Generator::ReduceSpec Generator::reduce_spec(ValueId id, const std::vector<Index
       ai[0] = r[0];
     } else {
       const size_t abatch = ra - 2;
-      for (size_t i = 0; i < abatch; ++i)
-        ai[i] = af.ext[i] == 1 ? aff(0) : o[batch - abatch + i];
+      for (size_t i = 0; i < abatch; ++i) ai[i] = af.ext[i] == 1 ? aff(0) : o[batch - abatch + i];
       ai[ra - 2] = o[batch];
       ai[ra - 1] = r[0];
     }
@@ -1329,8 +1396,7 @@ Generator::ReduceSpec Generator::reduce_spec(ValueId id, const std::vector<Index
       bi[0] = r[0];
     } else {
       const size_t bbatch = rb - 2;
-      for (size_t i = 0; i < bbatch; ++i)
-        bi[i] = bff.ext[i] == 1 ? aff(0) : o[batch - bbatch + i];
+      for (size_t i = 0; i < bbatch; ++i) bi[i] = bff.ext[i] == 1 ? aff(0) : o[batch - bbatch + i];
       bi[rb - 2] = r[0];
       bi[rb - 1] = o[ro - 1];
     }
@@ -1371,8 +1437,7 @@ void Generator::softmax_row(ValueId id, const Index& out_base, int axis, std::st
 // ---- materializations ------------------------------------------------------------------------
 
 // Computes element idx of a materialized value into `target` (block contexts).
-void Generator::materialize_block_element(ValueId id, const std::string& target,
-                                          const Index& idx) {
+void Generator::materialize_block_element(ValueId id, const std::string& target, const Index& idx) {
   const Op& op = fn_->ops[static_cast<size_t>(id)];
   OriginGuard origin(*this, op.loc);
   if (is_reduce_like(op.kind)) {
@@ -1403,9 +1468,8 @@ void Generator::request_block_shared(ValueId id, Context ctx) {
       s.kind = Storage::kSharedBf16;
       declare_shared(s.name, f.numel, true);
       const std::string src = op.input == 0 ? "a.k" : "a.v";
-      prologue_ += str_cat("  for (int e = threadIdx.x; e < ", f.numel,
-                           "; e += blockDim.x) ", s.name, "[e] = ", src,
-                           "[kv_base + e];\n  __syncthreads();\n");
+      prologue_ += str_cat("  for (int e = threadIdx.x; e < ", f.numel, "; e += blockDim.x) ",
+                           s.name, "[e] = ", src, "[kv_base + e];\n  __syncthreads();\n");
       kernel_storage_[id] = s;
       return;
     }
@@ -1472,8 +1536,7 @@ void Generator::request_page_values(ValueId id) {
     Index base(f.ext.size(), aff(0));
     for (size_t a : outer) {
       const std::string v = new_name("o");
-      open("for (int " + v + " = 0; " + v + " < " + std::to_string(f.ext[a]) + "; ++" + v +
-           ") {");
+      open("for (int " + v + " = 0; " + v + " < " + std::to_string(f.ext[a]) + "; ++" + v + ") {");
       vars_[v] = {top().level, 1};
       base[a] = aff_var(v);
     }
@@ -1576,8 +1639,8 @@ void Generator::request_cross(ValueId id) {
   }
   Combine combine = Combine::kSum;
   if (!softmax)
-    combine = op.kind == OpKind::kMax   ? Combine::kMax
-              : op.kind == OpKind::kMin ? Combine::kMin
+    combine = op.kind == OpKind::kMax      ? Combine::kMax
+              : op.kind == OpKind::kMin    ? Combine::kMin
               : op.kind == OpKind::kL2Norm ? Combine::kSumSq
                                            : Combine::kSum;
   // One pass: partial[o] over this thread's pages of f(x at o), then a block reduction.
@@ -1592,9 +1655,9 @@ void Generator::request_cross(ValueId id) {
     std::string text = in_new_stack(0, 1, [&] {
       OriginGuard origin(*this, op.loc);
       const bool additive = partial_combine == Combine::kSum || partial_combine == Combine::kSumSq;
-      const std::string init = additive                                ? "0.0f"
-                               : partial_combine == Combine::kMax      ? "-vx_inf()"
-                                                                       : "vx_inf()";
+      const std::string init = additive                           ? "0.0f"
+                               : partial_combine == Combine::kMax ? "-vx_inf()"
+                                                                  : "vx_inf()";
       std::vector<std::string> part(static_cast<size_t>(outs));
       for (std::string& p : part) {
         p = new_name("p");
@@ -1609,8 +1672,8 @@ void Generator::request_cross(ValueId id) {
       std::vector<std::string> vals;
       if (!inner_axes.empty()) {
         ReduceSpec spec;
-        spec.combine = combine == Combine::kMax   ? Combine::kMax
-                       : combine == Combine::kMin ? Combine::kMin
+        spec.combine = combine == Combine::kMax     ? Combine::kMax
+                       : combine == Combine::kMin   ? Combine::kMin
                        : combine == Combine::kSumSq ? Combine::kSumSq
                                                     : Combine::kSum;
         for (size_t a : inner_axes) spec.extents.push_back(xf.ext[a]);
@@ -1625,10 +1688,18 @@ void Generator::request_cross(ValueId id) {
         const std::string v = per_page(o, vals[static_cast<size_t>(o)]);
         const std::string& p = part[static_cast<size_t>(o)];
         switch (partial_combine) {
-          case Combine::kSum: line(p + " += " + v + ";"); break;
-          case Combine::kSumSq: line(p + " += " + v + " * " + v + ";"); break;
-          case Combine::kMax: line(p + " = vx_max(" + p + ", " + v + ");"); break;
-          case Combine::kMin: line(p + " = vx_min(" + p + ", " + v + ");"); break;
+          case Combine::kSum:
+            line(p + " += " + v + ";");
+            break;
+          case Combine::kSumSq:
+            line(p + " += " + v + " * " + v + ";");
+            break;
+          case Combine::kMax:
+            line(p + " = vx_max(" + p + ", " + v + ");");
+            break;
+          case Combine::kMin:
+            line(p + " = vx_min(" + p + ", " + v + ");");
+            break;
         }
       }
       close_page_scope(head);
@@ -1639,8 +1710,7 @@ void Generator::request_cross(ValueId id) {
                                                              : "vx_block_sum";
       for (int64_t o = 0; o < outs; ++o) {
         const std::string r = new_name("b");
-        line("const float " + r + " = " + block + "(" + part[static_cast<size_t>(o)] +
-             ", s_red);");
+        line("const float " + r + " = " + block + "(" + part[static_cast<size_t>(o)] + ", s_red);");
         std::string fin = finalize_fmt;
         for (size_t pos; (pos = fin.find('@')) != std::string::npos;) fin.replace(pos, 1, r);
         line("if (threadIdx.x == 0) " + target + "[" + std::to_string(o) + "] = " + fin + ";");
@@ -1653,14 +1723,16 @@ void Generator::request_cross(ValueId id) {
     passes_ += "  {\n" + text + "  }\n";
   };
   if (softmax) {
-    pass(Combine::kMax, s.name, [](int64_t, const std::string& v) { return v; }, "@");
+    pass(
+        Combine::kMax, s.name, [](int64_t, const std::string& v) { return v; }, "@");
     kernel_storage_[id] = s;  // the max is read by the second pass
-    pass(Combine::kSum, s.name2,
-         [&](int64_t o, const std::string& v) {
-           return bind("expf(" + v + " - " + s.name + "[" + std::to_string(o) + "])",
-                       "sm" + v + std::to_string(o));
-         },
-         "@");
+    pass(
+        Combine::kSum, s.name2,
+        [&](int64_t o, const std::string& v) {
+          return bind("expf(" + v + " - " + s.name + "[" + std::to_string(o) + "])",
+                      "sm" + v + std::to_string(o));
+        },
+        "@");
     return;
   }
   std::string fin = "@";
@@ -1668,9 +1740,10 @@ void Generator::request_cross(ValueId id) {
     fin = str_cat("@ / ((float)count * ", float_literal(static_cast<double>(inner_count)), ")");
   if (op.kind == OpKind::kL2Norm) fin = "sqrtf(@)";
   // With inner axes each page contributes its inner reduction, already squared for l2norm.
-  const Combine partial = combine == Combine::kSumSq && !inner_axes.empty() ? Combine::kSum
-                                                                           : combine;
-  pass(partial, s.name, [](int64_t, const std::string& v) { return v; }, fin);
+  const Combine partial =
+      combine == Combine::kSumSq && !inner_axes.empty() ? Combine::kSum : combine;
+  pass(
+      partial, s.name, [](int64_t, const std::string& v) { return v; }, fin);
   kernel_storage_[id] = s;
 }
 
@@ -1720,8 +1793,9 @@ void Generator::open_page_scope() {
     line(str_cat("const float fbias", j, " = fsc", j, " * 8388736.0f;  // (2^23 + 128) * scale"));
   }
   line("float* st = a.state + block * a.state_stride;");
-  line("float* ps = a.page_scratch + ((long long)row * a.max_pages + i) * "
-       "VX_PAGE_SCRATCH_FLOATS;");
+  line(
+      "float* ps = a.page_scratch + ((long long)row * a.max_pages + i) * "
+      "VX_PAGE_SCRATCH_FLOATS;");
   open("{");
   page_level_ = top().level;
 }
@@ -1769,7 +1843,7 @@ void Generator::emit_outputs(bool to_scratch) {
     if (op.kind != OpKind::kStoreField) continue;
     const ValueId v = op.operands[0];
     const int64_t off = field_offset_[static_cast<size_t>(op.field)];
-      OriginGuard origin(*this, op.loc);
+    OriginGuard origin(*this, op.loc);
     for_each_element(v, [&](const Index& idx) {
       const std::string x = value(v, idx);
       if (fact(v).numel <= kMaxUnrolledStore)
@@ -1809,10 +1883,10 @@ void Generator::begin_kernel(const Function* fn, KernelKind kind, Context ctx) {
 // Throws when the kernel being generated needs more shared memory than a block may have.
 void Generator::check_shared_bytes(const char* what) const {
   if (shared_bytes_ > kMaxSharedBytes)
-    throw CudaCodegenError(program_.filename, fn_->loc,
-                           str_cat("the CUDA generator needs ", shared_bytes_,
-                                   " bytes of shared memory for ", what, " (at most ",
-                                   kMaxSharedBytes, ")"));
+    throw CudaCodegenError(
+        program_.filename, fn_->loc,
+        str_cat("the CUDA generator needs ", shared_bytes_, " bytes of shared memory for ", what,
+                " (at most ", kMaxSharedBytes, ")"));
 }
 
 // The declaration of qp, the row's G query heads in q (score kernels; needs row and h).
@@ -1933,8 +2007,8 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
   const std::string body = page_kernel_body(write_outputs, lanes);
   check_shared_bytes("score");
   std::string k;
-  k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ",
-               name, "(const CudaScoreArgs a) {\n");
+  k += str_cat("extern \"C\" __global__ void __launch_bounds__(", kCudaScorePageThreads, ") ", name,
+               "(const CudaScoreArgs a) {\n");
   k += shared_decls_;
   k += lane_group_decls(lanes);
   k += "  const int num_items = *a.num_items;\n";
@@ -1959,8 +2033,8 @@ std::string Generator::gen_page_kernel(const std::string& name, bool write_outpu
     // its shuffles see all of its lanes).
     k += str_cat("    const int end = min(a.item_begin[it] + ", kCudaScorePageThreads,
                  ", count);\n");
-    k += str_cat("    for (int i = a.item_begin[it] + (int)threadIdx.x / ", lanes, "; i < end; i += ",
-                 kCudaScorePageThreads / lanes, ") {\n");
+    k += str_cat("    for (int i = a.item_begin[it] + (int)threadIdx.x / ", lanes,
+                 "; i < end; i += ", kCudaScorePageThreads / lanes, ") {\n");
   } else {
     k += "    const int i = a.item_begin[it] + (int)threadIdx.x;\n";
     k += "    if (i < count) {\n";
@@ -2082,8 +2156,8 @@ std::string Generator::gen_row_kernel(const std::string& name) {
 
 CudaFlowSource Generator::run() {
   if (geometry_.G <= 0 || geometry_.D <= 0 || geometry_.P <= 0)
-    fail(program_.filename, ": the CUDA generator needs a concrete geometry, got G=",
-         geometry_.G, " D=", geometry_.D, " P=", geometry_.P);
+    fail(program_.filename, ": the CUDA generator needs a concrete geometry, got G=", geometry_.G,
+         " D=", geometry_.D, " P=", geometry_.P);
   // Field layout and geometry checks, exactly as the CPU executor binds them.
   CpuFlowExecutor reference(program_, geometry_);
   field_offset_.assign(program_.fields.size(), 0);
@@ -2181,20 +2255,21 @@ CudaFlowSource Generator::run() {
   }
   src += "\n" + kernels;
   for (size_t pos; (pos = src.find("VX_PAGE_SCRATCH_FLOATS")) != std::string::npos;)
-    src.replace(pos, std::strlen("VX_PAGE_SCRATCH_FLOATS"), std::to_string(out.page_scratch_floats));
+    src.replace(pos, std::strlen("VX_PAGE_SCRATCH_FLOATS"),
+                std::to_string(out.page_scratch_floats));
   out.source = finish_lines(src, program_.filename, program_.filename + ".cu");
   if (static_cast<int64_t>(out.source.size()) > kMaxCudaSourceBytes) {
     // Blame the phase whose kernels are the larger part.
     const Function& fn = out.summarize_kernel.empty() || score_bytes >= summarize_bytes
                              ? program_.score
                              : program_.summarize;
-    throw CudaCodegenError(program_.filename, fn.loc,
-                           str_cat("the CUDA code generated for this flow is ",
-                                   out.source.size(), " bytes; at most ", kMaxCudaSourceBytes,
-                                   " (", kMaxCudaSourceBytes >> 10,
-                                   " KiB: the generated code limit, which keeps NVRTC's time and "
-                                   "memory bounded); simplify ",
-                                   &fn == &program_.score ? "score" : "summarize"));
+    throw CudaCodegenError(
+        program_.filename, fn.loc,
+        str_cat("the CUDA code generated for this flow is ", out.source.size(), " bytes; at most ",
+                kMaxCudaSourceBytes, " (", kMaxCudaSourceBytes >> 10,
+                " KiB: the generated code limit, which keeps NVRTC's time and "
+                "memory bounded); simplify ",
+                &fn == &program_.score ? "score" : "summarize"));
   }
   return out;
 }
@@ -2214,7 +2289,8 @@ CudaCodegenOptions cuda_codegen_options_from_env() {
       o.score_lanes = l;
       return o;
     }
-  fail("VORTEX_FLOW_SCORE=", env, ": expected 'thread', 'auto' or lanes per page (2, 4, 8, 16 "
+  fail("VORTEX_FLOW_SCORE=", env,
+       ": expected 'thread', 'auto' or lanes per page (2, 4, 8, 16 "
        "or 32)");
 }
 
@@ -2222,8 +2298,10 @@ CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry
                                   const CudaCodegenOptions& options) {
   const int l = options.score_lanes;
   if (l < 0 || l > 32 || (l & (l - 1)) != 0)
-    fail(program.filename, ": score_lanes must be 0 (automatic), 1 or a power of two up to 32, "
-         "got ", l);
+    fail(program.filename,
+         ": score_lanes must be 0 (automatic), 1 or a power of two up to 32, "
+         "got ",
+         l);
   return Generator(program, geometry, options).run();
 }
 

@@ -40,10 +40,10 @@ constexpr int kCudaScoreSelectThreads = 512;
 // summarize the step's pages for every sparse layer; a one-layer launch passes the layer's own
 // k, v and fields with num_layers 1 (the defaults of the layer fields).
 struct CudaSummarizeArgs {
-  const uint16_t* k = nullptr;  // layer 0's K cache (layer l at + l * kv_layer_stride): element
-  const uint16_t* v = nullptr;  // (page, head, slot, d) at page * page_stride + head *
-                                // head_stride + slot * D + d
-  uint16_t* fields = nullptr;   // layer 0's Field blocks (layer l at + l * field_layer_stride)
+  const uint16_t* k = nullptr;    // layer 0's K cache (layer l at + l * kv_layer_stride): element
+  const uint16_t* v = nullptr;    // (page, head, slot, d) at page * page_stride + head *
+                                  // head_stride + slot * D + d
+  uint16_t* fields = nullptr;     // layer 0's Field blocks (layer l at + l * field_layer_stride)
   float* field_scales = nullptr;  // layer 0's int8 scales (layer l at + l * scale_layer_stride)
   const int32_t* items = nullptr;
   const int32_t* num_items = nullptr;  // device scalar
@@ -73,23 +73,25 @@ struct CudaSummarizeArgs {
 // select_pages does, reading the plan (row_first, row_count, row_k, row_recent_begin,
 // row_num_tokens) and writing scores, out_pages and out_num_tokens; it ignores the worklist.
 struct CudaScoreArgs {
-  const uint16_t* q = nullptr;          // [tokens, num_q_heads, D], after QK-norm and RoPE
-  const int32_t* q_rows = nullptr;      // [sequences]: token row of each sequence's query
+  const uint16_t* q = nullptr;               // [tokens, num_q_heads, D], after QK-norm and RoPE
+  const int32_t* q_rows = nullptr;           // [sequences]: token row of each sequence's query
   const int32_t* row_page_offset = nullptr;  // [rows]
   const int32_t* pages = nullptr;            // physical pages, indexed via row_page_offset
   const int32_t* row_first = nullptr;        // [rows]: page position of scoreable page 0
   const int32_t* row_count = nullptr;        // [rows]: N, scoreable pages (0: not scored)
   const int32_t* item_row = nullptr;         // worklist (per-page kernels)
   const int32_t* item_begin = nullptr;
-  const int32_t* num_items = nullptr;        // device scalar
-  const uint16_t* fields = nullptr;  // this layer's Field blocks (as written by summarize)
+  const int32_t* num_items = nullptr;   // device scalar
+  const uint16_t* fields = nullptr;     // this layer's Field blocks (as written by summarize)
   const float* field_scales = nullptr;  // this layer's int8 scales
-  float* state = nullptr;            // this layer's State blocks: (page * num_kv_heads + h) *
-                                     // state_stride, f32, the flow's States in declaration order
+  float* state = nullptr;               // this layer's State blocks: (page * num_kv_heads + h) *
+                                        // state_stride, f32, the flow's States in declaration order
   float* page_scratch = nullptr;
   float* row_scratch = nullptr;
   float* scores = nullptr;  // [rows][max_pages]
-  // The fused score-and-select kernel's plan and outputs (cuda::SelectPagesArgs' fields).
+  // Every score kernel reads the row's tokens (a flow's num_pages()); the fused
+  // score-and-select kernel reads them and the rest of the plan and writes the outputs
+  // (cuda::SelectPagesArgs' fields).
   const int32_t* row_num_tokens = nullptr;    // [rows]
   const int32_t* row_k = nullptr;             // [rows]
   const int32_t* row_recent_begin = nullptr;  // [rows]
