@@ -266,6 +266,95 @@ StageResult recall(Context& c, Submission& sub) {
   return r;
 }
 
+// The budget overrides as `vortex bench` flags.
+std::vector<std::string> budget_flags(const flow::BudgetOverrides& b) {
+  std::vector<std::string> f;
+  if (b.pages) f.insert(f.end(), {"--topk-pages", std::to_string(*b.pages)});
+  if (b.ratio) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", *b.ratio);
+    f.insert(f.end(), {"--topk-ratio", buf});
+  }
+  if (b.floor) f.insert(f.end(), {"--topk-floor", std::to_string(*b.floor)});
+  if (b.cap) f.insert(f.end(), {"--topk-cap", std::to_string(*b.cap)});
+  if (b.sink) f.insert(f.end(), {"--sink-pages", std::to_string(*b.sink)});
+  if (b.recent) f.insert(f.end(), {"--recent-pages", std::to_string(*b.recent)});
+  if (b.dense_layers) {
+    std::string layers;
+    for (int64_t l : *b.dense_layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
+    f.insert(f.end(), {"--dense-layers", layers.empty() ? "none" : layers});
+  }
+  return f;
+}
+
+// `vortex bench --compare-full` of the flow on the workload (full attention and the flow in one
+// process, the same prompts), argv[0] = `binary`.
+std::vector<std::string> bench_argv(const SubmitOptions& o, const std::string& binary,
+                                    const std::string& flow_path) {
+  std::vector<std::string> argv = {binary,
+                                   "bench",
+                                   "--model",
+                                   o.workload_model,
+                                   "--random-weights",
+                                   "--device",
+                                   std::string(device_name(o.device)),
+                                   "--batch",
+                                   std::to_string(o.workload_batch),
+                                   "--input-len",
+                                   std::to_string(o.workload_context),
+                                   "--output-len",
+                                   std::to_string(o.workload_output),
+                                   "--max-step-tokens",
+                                   std::to_string(std::max(o.workload_context, 512)),
+                                   "--page-size",
+                                   std::to_string(o.page_size),
+                                   "--flow",
+                                   flow_path,
+                                   "--compare-full",
+                                   "--json"};
+  for (const std::string& f : budget_flags(o.budget)) argv.push_back(f);
+  return argv;
+}
+
+// `vortex eval --compare-full` of the flow on the same samples as the accuracy stage.
+std::vector<std::string> eval_argv(const SubmitOptions& o, const std::string& flow_path) {
+  std::string tasks;
+  for (const std::string& t : o.tasks) tasks += (tasks.empty() ? "" : ",") + t;
+  std::vector<std::string> argv = {"vortex",         "eval",
+                                   "--model",        o.model,
+                                   "--tasks",        tasks,
+                                   "--context",      std::to_string(o.context),
+                                   "--samples",      std::to_string(o.samples),
+                                   "--seed",         std::to_string(o.seed),
+                                   "--page-size",    std::to_string(o.page_size),
+                                   "--device",       std::string(device_name(o.device)),
+                                   "--flow",         flow_path,
+                                   "--compare-full", "--json"};
+  for (const std::string& f : budget_flags(o.budget)) argv.push_back(f);
+  return argv;
+}
+
+// argv as one shell command line (arguments with anything but [A-Za-z0-9_./,:=+-] quoted).
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& a : argv) {
+    if (!out.empty()) out += ' ';
+    const bool plain =
+        !a.empty() &&
+        a.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./,:=+-") ==
+            std::string::npos;
+    if (plain) {
+      out += a;
+      continue;
+    }
+    out += '\'';
+    for (char ch : a) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    out += '\'';
+  }
+  return out;
+}
+
 // One run of the suite: per-task accuracy, the mean, the KV read fraction.
 Json run_suite(Context& c, std::shared_ptr<const SparseAttentionConfig> flow, const char* what) {
   const auto t0 = Clock::now();
@@ -350,7 +439,8 @@ StageResult accuracy(Context& c, Submission& sub, ResultsStore* store) {
                   {"full_seconds", (*full)["seconds"]},
                   {"flow_seconds", mine["seconds"]},
                   {"max_mean_drop", o.max_mean_drop},
-                  {"max_task_drop", o.max_task_drop}};
+                  {"max_task_drop", o.max_task_drop},
+                  {"command", command_line(eval_argv(o, c.path))}};
   // A hair of slack for rounding: accuracies are means of fractions.
   constexpr double kEps = 1e-9;
   if (sub.accuracy < sub.full_accuracy - o.max_mean_drop - kEps) {
@@ -429,54 +519,11 @@ std::string run_capture(const std::vector<std::string>& argv) {
   return out;
 }
 
-// The budget overrides as `vortex bench` flags.
-std::vector<std::string> budget_flags(const flow::BudgetOverrides& b) {
-  std::vector<std::string> f;
-  if (b.pages) f.insert(f.end(), {"--topk-pages", std::to_string(*b.pages)});
-  if (b.ratio) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", *b.ratio);
-    f.insert(f.end(), {"--topk-ratio", buf});
-  }
-  if (b.floor) f.insert(f.end(), {"--topk-floor", std::to_string(*b.floor)});
-  if (b.cap) f.insert(f.end(), {"--topk-cap", std::to_string(*b.cap)});
-  if (b.sink) f.insert(f.end(), {"--sink-pages", std::to_string(*b.sink)});
-  if (b.recent) f.insert(f.end(), {"--recent-pages", std::to_string(*b.recent)});
-  if (b.dense_layers) {
-    std::string layers;
-    for (int64_t l : *b.dense_layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
-    f.insert(f.end(), {"--dense-layers", layers.empty() ? "none" : layers});
-  }
-  return f;
-}
-
-// 4. throughput, measured: `vortex bench --compare-full` on the workload (full attention and
-// the flow in one process, the same prompts).
+// 4. throughput, measured: `vortex bench --compare-full` on the workload.
 StageResult measured_throughput(Context& c, Submission& sub) {
   const SubmitOptions& o = c.o;
   if (o.vortex_binary.empty()) fail("measuring throughput needs the vortex binary's path");
-  std::vector<std::string> argv = {o.vortex_binary,
-                                   "bench",
-                                   "--model",
-                                   o.workload_model,
-                                   "--random-weights",
-                                   "--device",
-                                   std::string(device_name(o.device)),
-                                   "--batch",
-                                   std::to_string(o.workload_batch),
-                                   "--input-len",
-                                   std::to_string(o.workload_context),
-                                   "--output-len",
-                                   std::to_string(o.workload_output),
-                                   "--max-step-tokens",
-                                   std::to_string(std::max(o.workload_context, 512)),
-                                   "--page-size",
-                                   std::to_string(o.page_size),
-                                   "--flow",
-                                   c.path,
-                                   "--compare-full",
-                                   "--json"};
-  for (const std::string& f : budget_flags(o.budget)) argv.push_back(f);
+  const std::vector<std::string> argv = bench_argv(o, o.vortex_binary, c.path);
   c.say(kStageThroughput,
         str_cat("vortex bench --compare-full on ", o.workload_model, ", batch ", o.workload_batch,
                 " x ", o.workload_context, " on ", device_name(o.device)));
@@ -507,9 +554,7 @@ StageResult measured_throughput(Context& c, Submission& sub) {
       {"kv_read_fraction", mine.value("kv_read_fraction", 1.0)},
       {"flow_overhead_share",
        mine.contains("flow_overhead_fraction") ? mine["flow_overhead_fraction"] : Json(nullptr)},
-      {"command",
-       "vortex bench --compare-full (full attention and the flow in one "
-       "process)"}};
+      {"command", command_line(bench_argv(o, "vortex", c.path))}};
   return r;
 }
 
@@ -528,6 +573,8 @@ StageResult throughput(Context& c, Submission& sub) {
       flow::apply_budget_overrides(c.workload_program.budget, o.budget);
   const StepBytes b = estimate_step_bytes(policy, c.workload_cuda, workload, o.page_size,
                                           o.workload_batch, o.workload_context);
+  SubmitOptions on_gpu = o;  // the measurement this estimates
+  on_gpu.device = Device::kCuda;
   const double t_full = estimated_step_seconds(b.full_total());
   const double t_flow = estimated_step_seconds(b.flow_total());
   sub.speedup = t_full / t_flow;
@@ -551,7 +598,8 @@ StageResult throughput(Context& c, Submission& sub) {
                {"model", str_cat("bytes / ", kReferenceBandwidth * 1e-12, " TB/s + ",
                                  kReferenceStepOverhead * 1e3,
                                  " ms per step (calibrated on measured "
-                                 "steps; not a measurement)")}};
+                                 "steps; not a measurement)")},
+               {"measure_with", command_line(bench_argv(on_gpu, "vortex", c.path))}};
   return r;
 }
 

@@ -103,6 +103,18 @@ TEST(SubmitPipeline, AGoodFlowGetsEveryStageAndFullAttentionIsCached) {
   EXPECT_TRUE(s.speedup_estimated);
   EXPECT_GT(s.speedup, 1.0);
   EXPECT_TRUE(stage(s, kStageThroughput)->figures["estimate"].get<bool>());
+  // Each figure says how to reproduce it alone: `vortex eval --compare-full` on the same samples,
+  // and the `vortex bench --compare-full` a GPU would measure.
+  const std::string eval = acc->figures["command"].get<std::string>();
+  EXPECT_EQ(eval.rfind("vortex eval --model ", 0), 0u) << eval;
+  for (const std::string& part :
+       {str_cat("--context ", o.context), str_cat("--samples ", o.samples), std::string("--flow "),
+        std::string("--compare-full"), std::string("--tasks niah_single,vt")})
+    EXPECT_NE(eval.find(part), std::string::npos) << part << " in " << eval;
+  const std::string bench = stage(s, kStageThroughput)->figures["measure_with"].get<std::string>();
+  EXPECT_EQ(bench.rfind("vortex bench --model qwen3-1.7b --random-weights --device cuda ", 0), 0u)
+      << bench;
+  EXPECT_NE(bench.find("--compare-full"), std::string::npos) << bench;
   // The second submission reuses full attention's run.
   const Submission again = run_submission(source_path("flows/block_topk.py"), o, &store);
   ASSERT_NE(stage(again, kStageAccuracy), nullptr);
