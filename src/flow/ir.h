@@ -195,7 +195,8 @@ struct Function {
   std::vector<Op> ops;
   ValueId result = -1;  // score: the returned [N] value; summarize: -1
   std::vector<Stage> stages;
-  SourceLoc loc;  // the `def`
+  SourceLoc loc;         // the `def`
+  SourceLoc result_loc;  // score: the `return` statement
 };
 
 enum class FieldKind : uint8_t {

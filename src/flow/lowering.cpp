@@ -657,6 +657,7 @@ class Lowering {
         if (!v.tensor && (v.c.kind == Kind::kTuple || v.c.kind == Kind::kList))
           fail(s.value->loc, "score returns one tensor of shape [N], not a tuple");
         m.fn->result = as_tensor(v, s.value->loc);
+        m.fn->result_loc = s.loc;
         return;
       }
       case StmtKind::kIf:

@@ -72,7 +72,20 @@ class Parser {
   [[noreturn]] void fail_unexpected(std::string_view wanted) {
     std::string msg = "expected " + std::string(wanted) + ", found " + describe(cur());
     if (at(TokenKind::kIndent)) msg = "unexpected indent";
-    fail(cur().loc, msg);
+    fail(missing_at(), msg);
+  }
+  // Where a missing token belongs: at the current token, or, at the end of a line, just after
+  // the line's last token (as Python reports it), not after a trailing comment.
+  SourceLoc missing_at() const {
+    const bool line_end = at(TokenKind::kNewline) || at(TokenKind::kEnd);
+    if (!line_end || pos_ == 0) return cur().loc;
+    const Token& prev = tokens_[pos_ - 1];
+    if (prev.loc.line <= 0 || prev.kind == TokenKind::kNewline) return cur().loc;
+    SourceLoc loc = prev.loc;
+    if (prev.kind == TokenKind::kName || prev.kind == TokenKind::kKeyword ||
+        prev.kind == TokenKind::kOp)
+      loc.col += static_cast<int>(prev.text.size());
+    return loc;
   }
   void expect_op(std::string_view op) {
     if (!at_op(op)) fail_unexpected("'" + std::string(op) + "'");

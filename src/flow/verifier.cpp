@@ -77,7 +77,15 @@ void check_result(const Function& score, DiagnosticSink& sink) {
       msg += ": reduce over axes " + list + ", e.g. .max(axis=(" + list + "))";
     }
   }
-  sink.error(op.loc, msg);
+  // At the return statement (docs/flows.md, section 7), with where the value was computed.
+  const SourceLoc at = score.result_loc.line > 0 ? score.result_loc : op.loc;
+  if (at.line == op.loc.line) {  // computed in the return statement itself
+    sink.error(at, msg);
+  } else {
+    sink.error(at, msg,
+               {DiagnosticSink::note(
+                   op.loc, "the returned value, " + shape_to_string(s) + ", is computed here")});
+  }
 }
 
 std::string count_text(double n) {

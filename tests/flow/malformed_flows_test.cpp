@@ -52,7 +52,7 @@ const Expected kExpected[] = {
     {"matmul_inner_dim", 12, 19, "matmul inner dims do not match: [G, D] @ [N, 1, D]"},
     {"field_wrong_shape", 9, 14,
      "field 'c' is declared Field(1, D), so summarize must write shape [1, D]; this writes [D]"},
-    {"wrong_return_shape", 12, 29,
+    {"wrong_return_shape", 12, 9,
      "score must return one score per page, shape [N]; this returns [N, G]: reduce over the head "
      "axis, e.g. .max(axis=-1)"},
     {"bad_axis", 12, 38, "axis 3 is out of range for a tensor of rank 3 (shape [N, G, D])"},
