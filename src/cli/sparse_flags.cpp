@@ -96,23 +96,9 @@ Json sparse_stats_json(const SparseStats& s) {
       {"time_recall_s", s.recall_seconds},
   };
   if (!s.recall.empty()) {
-    Json layers = Json::array();
-    double sum = 0;
-    int64_t n = 0;
-    for (size_t l = 0; l < s.recall.size(); ++l) {
-      if (s.recall[l].empty()) continue;
-      std::vector<float> v = s.recall[l];
-      std::sort(v.begin(), v.end());
-      double mean = 0;
-      for (float x : v) mean += x;
-      sum += mean;
-      n += static_cast<int64_t>(v.size());
-      mean /= static_cast<double>(v.size());
-      size_t p5 = static_cast<size_t>(std::floor(0.05 * static_cast<double>(v.size() - 1)));
-      layers.push_back({{"layer", l}, {"mean", mean}, {"p5", v[p5]}, {"rows", v.size()}});
-    }
-    j["recall_by_layer"] = layers;
-    j["recall_mean"] = n ? sum / static_cast<double>(n) : 1.0;
+    const Json recall = recall_summary_json(s);
+    j["recall_by_layer"] = recall["per_layer"];
+    j["recall_mean"] = recall["mean"].is_null() ? Json(1.0) : recall["mean"];
   }
   return j;
 }

@@ -244,6 +244,13 @@ void Engine::add_flow(std::shared_ptr<const SparseAttentionConfig> flow, const s
   flow_names_.push_back(name);
 }
 
+SparseStats Engine::flow_stats(const std::string& name) {
+  if (name.empty() || name == "dense") fail_usage("flow statistics need a flow's name");
+  const int32_t index = flow_index(name);  // throws naming the loaded flows
+  const SparseStats* s = runner_->sparse_stats(static_cast<size_t>(index));
+  return s ? *s : SparseStats{};
+}
+
 void Engine::remove_flow(const std::string& name) {
   size_t index = 0;
   {

@@ -151,6 +151,9 @@ class Engine {
   // its memory is released. The default flow cannot be removed. Throws for an unknown name.
   void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, const std::string& name);
   void remove_flow(const std::string& name);
+  // A copy of the statistics of the flow requests name `name` (from the thread that steps);
+  // throws vortex::Error for "dense", "" or a name no loaded flow has.
+  SparseStats flow_stats(const std::string& name);
   const LoadedModel& model() const { return model_; }
   const EngineOptions& options() const { return options_; }
   int32_t num_running() const { return static_cast<int32_t>(scheduler_.running().size()); }

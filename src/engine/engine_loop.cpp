@@ -480,6 +480,26 @@ void EngineLoop::remove_flow(const std::string& name) {
       });
 }
 
+SparseStats EngineLoop::flow_stats(const std::string& name) {
+  Impl& m = *impl_;
+  SparseStats stats;
+  run_and_wait(
+      [&m](std::function<void()> task) {
+        {
+          std::lock_guard<std::mutex> lock(m.mu);
+          if (m.stopping) fail("the engine loop is shutting down");
+          if (!m.fatal.empty()) fail("the engine failed: ", m.fatal);
+          m.controls.push_back(std::move(task));
+        }
+        m.wake.notify_one();
+      },
+      [&m, &stats, name] {
+        if (m.engine_dead) fail("the engine failed");
+        stats = m.engine->flow_stats(name);
+      });
+  return stats;
+}
+
 const LoadedModel& EngineLoop::model() const {
   return impl_->engine->model();
 }

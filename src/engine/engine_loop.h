@@ -145,6 +145,8 @@ class EngineLoop {
   // shutting down or its engine failed). Requests in flight keep the flow they started with.
   void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, const std::string& name);
   void remove_flow(const std::string& name);
+  // Thread-safe: Engine::flow_stats, read on the loop thread between two steps.
+  SparseStats flow_stats(const std::string& name);
   const LoadedModel& model() const;
   const EngineOptions& engine_options() const;
 

@@ -1,5 +1,8 @@
 #include "engine/sparse_attention.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.h"
 #include "flow/compiler.h"
 #include "flow/source_file.h"
@@ -66,6 +69,53 @@ size_t flow_bytes_per_page(const SparseAttentionConfig& config, const KvGeometry
 
 double SparseStats::kv_read_fraction() const {
   return dense_pages > 0 ? static_cast<double>(read_pages) / static_cast<double>(dense_pages) : 1.0;
+}
+
+namespace {
+
+double percentile_of(std::vector<float> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(std::floor(p * static_cast<double>(v.size() - 1)))];
+}
+
+Json summary_of(const std::vector<float>& v) {
+  if (v.empty()) return {{"mean", nullptr}, {"p5", nullptr}, {"rows", 0}};
+  double sum = 0;
+  for (float x : v) sum += x;
+  return {{"mean", sum / static_cast<double>(v.size())},
+          {"p5", percentile_of(v, 0.05)},
+          {"rows", v.size()}};
+}
+
+}  // namespace
+
+Json recall_summary_json(const SparseStats& stats) {
+  Json layers = Json::array();
+  std::vector<float> all;
+  for (size_t l = 0; l < stats.recall.size(); ++l) {
+    const std::vector<float>& v = stats.recall[l];
+    if (v.empty()) continue;
+    Json layer = summary_of(v);
+    layer["layer"] = l;
+    layers.push_back(std::move(layer));
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  Json j = summary_of(all);
+  j["per_layer"] = std::move(layers);
+  return j;
+}
+
+Json flow_stats_json(const SparseStats& s) {
+  return {{"decode_steps", s.decode_steps},
+          {"decode_rows", s.decode_rows},
+          {"dense_pages", s.dense_pages},
+          {"read_pages", s.read_pages},
+          {"kv_read_fraction", s.kv_read_fraction()},
+          {"sparse_layer_read_fraction", s.sparse_layer_read_fraction()},
+          {"sparse_rows", s.sparse_rows},
+          {"scored_rows", s.scored_rows},
+          {"summarized_pages", s.summarized_pages},
+          {"recall", s.recall.empty() ? Json(nullptr) : recall_summary_json(s)}};
 }
 
 double SparseStats::sparse_layer_read_fraction() const {

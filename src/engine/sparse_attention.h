@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_file.h"
 #include "flow/budget_planner.h"
 #include "flow/ir.h"
 #include "kv/kv_cache.h"
@@ -63,6 +64,13 @@ struct SparseStats {
   double kv_read_fraction() const;            // read / dense over all layers
   double sparse_layer_read_fraction() const;  // read / dense over sparse layers
 };
+
+// The recall figures of SparseStats::recall: {"mean", "p5", "rows", "per_layer": [{"layer",
+// "mean", "p5", "rows"}]} over the rows recorded (mean and p5 null when there are none).
+Json recall_summary_json(const SparseStats& stats);
+
+// The counters and, when recorded, the recall: what GET /v1/flows/NAME reports.
+Json flow_stats_json(const SparseStats& stats);
 
 // Device time of the parts of a sparse decode step, summed over the steps that were profiled
 // (a GPU runner times every few decode steps with events; see CudaModelRunner).

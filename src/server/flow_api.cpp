@@ -42,6 +42,7 @@ FlowUpload parse_flow_upload(const Json& body) {
   u.source = *source;
   if (std::optional<FieldReader> budget = r.get_object("budget"))
     u.budget = read_budget_fields(*budget);
+  if (std::optional<bool> recall = r.get_bool("record_recall")) u.record_recall = *recall;
   return u;
 }
 
@@ -70,7 +71,7 @@ std::shared_ptr<const SparseAttentionConfig> compile_flow_upload(const FlowUploa
   }
   try {
     return std::make_shared<const SparseAttentionConfig>(make_sparse_attention(
-        file, std::move(*result.program), upload.budget, model, /*record_recall=*/false));
+        file, std::move(*result.program), upload.budget, model, upload.record_recall));
   } catch (const Error& e) {
     throw HttpError(400, str_cat("budget: ", e.what()), "budget");
   }

@@ -1,6 +1,7 @@
 // Flows added to and removed from a running server: the bodies and answers of
 //   POST   /v1/flows        {"name": "f", "source": "<the flow's text>", "budget": {...}}
 //   GET    /v1/flows        the loaded flows
+//   GET    /v1/flows/NAME   one flow's statistics (pages read, and recall when recorded)
 //   DELETE /v1/flows/NAME
 // as pure functions (the HTTP server calls the engine loop in between). A flow is verified and
 // compiled for the served model before the engine sees it; compile errors come back as a 400
@@ -22,6 +23,9 @@ struct FlowUpload {
   std::string name;              // [A-Za-z0-9_.-]{1,64}, not "dense"
   std::string source;            // at most flow::kMaxSourceBytes
   flow::BudgetOverrides budget;  // "budget": the keys of a request's "vortex" object
+  // "record_recall": measure each decode row's attention recall against full attention (an
+  // extra dense pass per row; CPU engines only), reported by GET /v1/flows/NAME.
+  bool record_recall = false;
 };
 
 // The body of POST /v1/flows; a 400 naming the field for anything missing or wrong.

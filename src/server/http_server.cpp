@@ -102,8 +102,28 @@ struct HttpServer::Impl {
     Json body = {{"id", upload.name},
                  {"object", "flow"},
                  {"fields", config->program.fields.size()},
+                 {"record_recall", config->record_recall},
                  {"created", true}};
     send_json(res, body, 201);
+  }
+
+  // GET /v1/flows/NAME: the flow's statistics since it was loaded.
+  void flow_stats(const std::string& name, httplib::Response& res) {
+    const std::vector<std::string> names = loop.flow_names();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw HttpError(404, str_cat("no flow named '", printable(name, 80), "' is loaded"), "",
+                      "flow_not_found");
+    SparseStats stats;
+    try {
+      stats = loop.flow_stats(name);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      throw HttpError(what.find("no flow named") != std::string::npos ? 404 : 503, what);
+    }
+    send_json(res, {{"id", name},
+                    {"object", "flow"},
+                    {"default", name == loop.flow_name()},
+                    {"stats", flow_stats_json(stats)}});
   }
 
   void remove_flow(const std::string& name, httplib::Response& res) {
@@ -296,6 +316,8 @@ struct HttpServer::Impl {
               send_json(r, flows_json(loop.flow_names(), loop.flow_name()));
             }));
     svr.Post("/v1/flows", guard([this](const auto& q, auto& r) { add_flow(q, r); }));
+    svr.Get("/v1/flows/(.+)",
+            guard([this](const httplib::Request& q, auto& r) { flow_stats(q.matches[1], r); }));
     svr.Delete("/v1/flows/(.+)",
                guard([this](const httplib::Request& q, auto& r) { remove_flow(q.matches[1], r); }));
     svr.Get("/metrics", guard([this](const auto&, auto& r) {

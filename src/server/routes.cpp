@@ -16,6 +16,7 @@ const std::vector<Route>& routes() {
       {"GET", "/metrics"},
       {"GET", "/v1/flows"},
       {"POST", "/v1/flows"},
+      {"GET", "/v1/flows/"},
       {"DELETE", "/v1/flows/"},
   };
   return kRoutes;

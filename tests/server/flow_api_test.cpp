@@ -105,7 +105,7 @@ TEST(FlowApi, FlowListAndRoutes) {
   EXPECT_EQ(j["data"][0]["default"], true);
   EXPECT_EQ(j["data"][1]["id"], "bt");
   EXPECT_EQ(allowed_methods("/v1/flows"), "GET, HEAD, POST");
-  EXPECT_EQ(allowed_methods("/v1/flows/bt"), "DELETE");
+  EXPECT_EQ(allowed_methods("/v1/flows/bt"), "GET, HEAD, DELETE");
 }
 
 }  // namespace

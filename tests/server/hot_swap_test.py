@@ -145,8 +145,9 @@ def main():
     with open(HOT_FILE) as f:
         source = f.read()
     status, body = request("POST", "/v1/flows", {"name": "hot", "source": source,
-                                                 "budget": {"topk_ratio": HOT_RATIO}})
-    assert status == 201, (status, body)
+                                                 "budget": {"topk_ratio": HOT_RATIO},
+                                                 "record_recall": True})
+    assert status == 201 and body["record_recall"] is True, (status, body)
     status, body = request("GET", "/v1/flows")
     assert [f["id"] for f in body["data"]] == ["quest", "hot"], body
     status, body = request("GET", "/v1/models")
@@ -159,6 +160,18 @@ def main():
     assert finish == "length", finish
     expected = vortex_generate(LONG_PROMPT, 16)
     assert ids == expected, "hot flow ids %s != vortex generate --flow %s" % (ids, expected)
+    # Its statistics since it was added: rows decoded, pages read, and the recall it records.
+    status, body = request("GET", "/v1/flows/hot")
+    assert status == 200 and body["id"] == "hot", (status, body)
+    stats = body["stats"]
+    assert stats["decode_rows"] > 0 and 0 < stats["kv_read_fraction"] < 1, stats
+    recall = stats["recall"]
+    assert recall["rows"] > 0 and 0 < recall["mean"] <= 1 + 1e-6, recall
+    assert all(0 < l["mean"] <= 1 + 1e-6 for l in recall["per_layer"]), recall
+    status, body = request("GET", "/v1/flows/quest")
+    assert status == 200 and body["default"] is True and body["stats"]["recall"] is None, body
+    status, body = request("GET", "/v1/flows/nope")
+    assert status == 404 and body["error"]["code"] == "flow_not_found", (status, body)
     time.sleep(2.0)
 
     # Removed while some of its requests stream: they finish; new ones cannot name it.
