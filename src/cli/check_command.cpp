@@ -428,8 +428,9 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   }
   if (layout) {
     std::printf(
-        "  GPU footprint: Fields %lld B + State %lld B per (page, KV head, layer) (one block "
-        "padded to 16 B; int8 adds a 4 B scale per field)\n",
+        "  GPU footprint: Fields %lld B + State %lld B per (page, KV head, layer) (the Fields' "
+        "values in one block padded to 16 B, plus a 4 B scale per int8 field; States padded to "
+        "16 B)\n",
         2LL * layout->field_stride + 4LL * layout->field_scales, 4LL * layout->state_stride);
   }
   for (const flow::FieldDecl& f : program.fields) {

@@ -141,8 +141,8 @@ Action add_submit_command(CLI::App& app) {
   cmd->add_option("flow", a->flow, "The flow file (Python syntax, see docs/flows.md)")->required();
   cmd->add_flag("--json", a->json, "Print the verdict as one JSON object");
   cmd->add_flag("--quick", a->quick,
-                "Fewer samples (5 per task, 2 for recall): a verdict in about 3 minutes on 2 CPU "
-                "cores");
+                "Fewer samples (5 per task, 2 for recall): a verdict in about a minute on 2 CPU "
+                "cores (at most 3)");
   cmd->add_option("--db", a->db,
                   "The results store (SQLite; default $VORTEX_RESULTS_DB, else "
                   "./vortex-results.db)");
