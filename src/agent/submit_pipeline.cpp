@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 
+#include "agent/flow_server.h"
 #include "agent/results_store.h"
 #include "core/error.h"
 #include "engine/engine.h"
@@ -53,6 +54,8 @@ struct Context {
   std::vector<eval::TaskSample> samples;
   std::vector<eval::EvalRequest> requests;
   SubmitProgress progress;
+  FlowServer* server = nullptr;  // --server: the stages run there
+  std::string server_flow;       // the flow's name on it, once verify registered it
 
   void say(const char* stage, const std::string& message) const {
     if (progress) progress(stage, message);
@@ -142,6 +145,13 @@ StageResult verify(Context& c) {
   } catch (const Error& e) {
     return failed(kStageVerify, e.what(), {{"model", o.workload_model}, {"target", "cuda"}});
   }
+  if (c.server) {
+    const std::string name = server_flow_name(c.path);
+    c.say(kStageVerify, str_cat("adding the flow to ", c.server->url(), " as '", name, "'"));
+    if (std::optional<std::string> refused = c.server->add_flow(name, c.source, c.path, o.budget))
+      return failed(kStageVerify, *refused, {{"server", c.server->url()}});
+    c.server_flow = name;
+  }
   const flow::CudaFlowSource& k = c.workload_cuda;
   StageResult r;
   r.stage = kStageVerify;
@@ -187,11 +197,11 @@ std::shared_ptr<const SparseAttentionConfig> load_flow(const Context& c, bool re
       load_sparse_attention(c.path, c.o.budget, c.model->config, c.o.page_size, record_recall));
 }
 
-double percentile(std::vector<float> v, double p) {
-  if (v.empty()) return kNotMeasured;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<size_t>(std::floor(p * static_cast<double>(v.size() - 1)));
-  return v[i];
+std::vector<ServerPrompt> server_prompts(const std::vector<eval::EvalRequest>& requests) {
+  std::vector<ServerPrompt> out;
+  for (const eval::EvalRequest& r : requests)
+    out.push_back({r.prompt, r.params.max_tokens, r.params.ignore_eos});
+  return out;
 }
 
 // 2. recall: a few decode steps of the suite's first samples with the flow, measuring each
@@ -212,40 +222,34 @@ StageResult recall(Context& c, Submission& sub) {
     r.params.ignore_eos = true;
     reqs.push_back(std::move(r));
   }
-  c.say(kStageRecall, str_cat(reqs.size(), " samples x ", o.recall_tokens, " decode steps"));
-  Engine engine(*c.model, engine_options(c, Device::kCpu, load_flow(c, true)));
-  eval::run_eval_requests(engine, reqs);
-  const SparseStats* stats = engine.runner().sparse_stats();
-  Json layers = Json::array();
-  std::vector<float> all;
-  if (stats) {
-    for (size_t l = 0; l < stats->recall.size(); ++l) {
-      const std::vector<float>& v = stats->recall[l];
-      if (v.empty()) continue;
-      double sum = 0;
-      for (float x : v) sum += x;
-      layers.push_back({{"layer", l},
-                        {"mean", sum / static_cast<double>(v.size())},
-                        {"p5", percentile(v, 0.05)},
-                        {"rows", v.size()}});
-      all.insert(all.end(), v.begin(), v.end());
-    }
+  c.say(kStageRecall, str_cat(reqs.size(), " samples x ", o.recall_tokens, " decode steps",
+                              c.server ? " on " + c.server->url() : std::string()));
+  // {"mean", "p5", "rows", "per_layer"} (engine/sparse_attention.h's recall_summary_json).
+  Json summary;
+  if (c.server) {
+    c.server->generate(server_prompts(reqs), c.server_flow, o.server_concurrency);
+    const Json stats = c.server->flow_stats(c.server_flow);
+    summary = stats.value("recall", Json());
+    if (!summary.is_object())
+      fail(c.server->url(), " did not record the flow's recall (a CPU server records it)");
+  } else {
+    Engine engine(*c.model, engine_options(c, Device::kCpu, load_flow(c, true)));
+    eval::run_eval_requests(engine, reqs);
+    const SparseStats* stats = engine.runner().sparse_stats();
+    summary = recall_summary_json(stats ? *stats : SparseStats{});
   }
-  double mean = kNotMeasured;
-  if (!all.empty()) {
-    double sum = 0;
-    for (float x : all) sum += x;
-    mean = sum / static_cast<double>(all.size());
-  }
+  const int64_t rows = summary.value("rows", int64_t{0});
+  const double mean = rows > 0 ? summary["mean"].get<double>() : kNotMeasured;
   sub.recall = mean;
-  Json figures = {{"mean", std::isfinite(mean) ? Json(mean) : Json(nullptr)},
-                  {"p5", all.empty() ? Json(nullptr) : Json(percentile(all, 0.05))},
-                  {"rows", all.size()},
-                  {"per_layer", layers},
+  Json figures = {{"mean", summary["mean"]},
+                  {"p5", summary["p5"]},
+                  {"rows", rows},
+                  {"per_layer", summary.value("per_layer", Json::array())},
                   {"samples", reqs.size()},
                   {"decode_tokens", o.recall_tokens},
                   {"min_mean", o.min_recall}};
-  if (all.empty()) {
+  if (c.server) figures["server"] = c.server->url();
+  if (rows == 0) {
     // Every row fit its budget (or no layer is sparse): nothing was selected, recall is 1.
     sub.recall = 1.0;
     figures["mean"] = 1.0;
@@ -355,27 +359,49 @@ std::string command_line(const std::vector<std::string>& argv) {
   return out;
 }
 
-// One run of the suite: per-task accuracy, the mean, the KV read fraction.
+// One run of the suite: per-task accuracy, the mean, the KV read fraction. `flow` null: full
+// attention. With --server the samples run there (its loaded flow, or "dense").
 Json run_suite(Context& c, std::shared_ptr<const SparseAttentionConfig> flow, const char* what) {
   const auto t0 = Clock::now();
-  Engine engine(*c.model, engine_options(c, c.o.device, std::move(flow)));
   int last = -1;
-  eval::EvalRun run = eval::run_eval_requests(engine, c.requests, [&](int64_t done, int64_t total) {
+  auto progress = [&](int64_t done, int64_t total) {
     const int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
     if (pct / 10 != last / 10) c.say(kStageAccuracy, str_cat(what, ": ", pct, "%"));
     last = pct;
-  });
+  };
+  std::vector<std::string> texts;
+  double kv_read_fraction = 1.0;
+  if (c.server) {
+    const bool full = flow == nullptr;
+    Json before;
+    if (!full) before = c.server->flow_stats(c.server_flow);
+    texts = c.server->generate(server_prompts(c.requests), full ? "dense" : c.server_flow,
+                               c.o.server_concurrency, [&](size_t done, size_t total) {
+                                 progress(static_cast<int64_t>(done), static_cast<int64_t>(total));
+                               });
+    if (!full) {
+      const Json after = c.server->flow_stats(c.server_flow);
+      const double dense = after.value("dense_pages", 0.0) - before.value("dense_pages", 0.0);
+      const double read = after.value("read_pages", 0.0) - before.value("read_pages", 0.0);
+      if (dense > 0) kv_read_fraction = read / dense;
+    }
+  } else {
+    Engine engine(*c.model, engine_options(c, c.o.device, std::move(flow)));
+    eval::EvalRun run = eval::run_eval_requests(engine, c.requests, progress);
+    for (const GenerationResult& r : run.results) texts.push_back(r.text);
+    const SparseStats* stats = engine.runner().sparse_stats();
+    if (stats) kv_read_fraction = stats->kv_read_fraction();
+  }
   std::vector<double> scores;
   for (size_t i = 0; i < c.samples.size(); ++i)
-    scores.push_back(eval::score_task_completion(run.results[i].text, c.samples[i].answers));
+    scores.push_back(eval::score_task_completion(texts[i], c.samples[i].answers));
   const eval::TaskReport report = eval::summarize_task_scores(c.samples, scores);
   Json tasks = Json::object();
   for (const eval::TaskScore& t : report.tasks) tasks[t.task] = t.accuracy;
-  const SparseStats* stats = engine.runner().sparse_stats();
   return {{"accuracy", report.accuracy},
           {"tasks", tasks},
           {"samples", report.samples},
-          {"kv_read_fraction", stats ? stats->kv_read_fraction() : 1.0},
+          {"kv_read_fraction", kv_read_fraction},
           {"seconds", seconds_since(t0)}};
 }
 
@@ -391,6 +417,12 @@ std::string full_cache_key(const SubmitOptions& o) {
   }
   std::string tasks;
   for (const std::string& t : o.tasks) tasks += t + ",";
+  if (!o.server.empty()) {
+    // Full attention through the server: the same checkpoint, whatever build serves it.
+    return str_cat("full-accuracy-server|", o.server, "|",
+                   fs::weakly_canonical(o.model, ec).string(), "|", weights, "|", tasks, "|",
+                   o.context, "|", o.samples, "|", o.seed);
+  }
   return str_cat("full-accuracy|", fs::weakly_canonical(o.model, ec).string(), "|", weights, "|",
                  tasks, "|", o.context, "|", o.samples, "|", o.seed, "|", o.page_size, "|",
                  device_name(o.device), "|", o.commit);
@@ -647,8 +679,20 @@ double estimated_step_seconds(double bytes) {
   return bytes / kReferenceBandwidth + kReferenceStepOverhead;
 }
 
-Submission run_submission(const std::string& path, const SubmitOptions& options,
+Submission run_submission(const std::string& path, const SubmitOptions& submitted,
                           ResultsStore* store, const SubmitProgress& progress) {
+  // --server: the served checkpoint is the evaluation model.
+  std::unique_ptr<FlowServer> server;
+  SubmitOptions options = submitted;
+  if (!options.server.empty()) {
+    server = std::make_unique<FlowServer>(options.server);
+    options.server = server->url();
+    options.model = server->model_path();
+    if (!fs::is_directory(options.model))
+      fail("--server: the served checkpoint '", options.model,
+           "' is not a directory here; submit from the machine that serves it (its tokenizer "
+           "makes the suite's prompts)");
+  }
   if (options.tasks.empty()) fail_usage("--tasks: give at least one task");
   for (const std::string& t : options.tasks) eval::parse_task_list(t);  // unknown: usage error
   Submission sub;
@@ -671,7 +715,16 @@ Submission run_submission(const std::string& path, const SubmitOptions& options,
                     {"max_task_drop", options.max_task_drop},
                     {"workload", str_cat(options.workload_model, " batch ", options.workload_batch,
                                          " x ", options.workload_context)}};
+  if (server) sub.parameters["server"] = server->url();
   Context c(options, path, progress);
+  c.server = server.get();
+  // The flow leaves the server with the verdict, whatever ends it.
+  struct RemoveFlow {
+    Context& c;
+    ~RemoveFlow() {
+      if (c.server && !c.server_flow.empty()) c.server->remove_flow(c.server_flow);
+    }
+  } remove_flow{c};
 
   auto run_stage = [&](const char* name, auto&& fn) {
     c.say(name, "started");

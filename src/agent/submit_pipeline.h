@@ -3,6 +3,8 @@
 //   verify     the flow compiles for the evaluation model's geometry and for the throughput
 //              workload's, under every target's rules (the CUDA generator included) and the
 //              resource limits;
+// With SubmitOptions::server, verify also registers the flow on that server, and recall and
+// accuracy run there (agent/flow_server.h); the flow is removed again at the end.
 //   recall     attention recall against full attention on a few decode steps of the suite
 //              (the share of full attention's softmax mass on the pages the flow selects, per
 //              sparse layer: mean and 5th percentile), gated by a minimum mean;
@@ -57,6 +59,11 @@ struct SubmitOptions {
   // instead of estimating it.
   bool measure = false;
   std::string vortex_binary;
+  // `--server URL`: run the recall and accuracy stages on this running `vortex serve` (its
+  // engine warm), with the served checkpoint as the evaluation model (`model` is replaced by
+  // its model_path, which must be readable here for the tokenizer).
+  std::string server;
+  int32_t server_concurrency = 8;  // prompts in flight at once
   // Where the verdict ran (filled by the caller: the CLI knows the build and the machine).
   std::string machine, card, commit;
 };
