@@ -211,11 +211,14 @@ void EngineLoop::Impl::admit(Submitted&& s, bool shutting_down) {
         engine->add_request(std::move(prompt), placed.request.params,
                             [this, id](TokenEvent&& e) { on_token(id, std::move(e)); });
   } catch (const std::exception& e) {
-    // submit() ran the same checks: only an engine in a state it did not expect gets here.
+    // submit() ran the same checks; what changed since is the request's fault when it is a
+    // usage error (the flow it names was removed before it was admitted), else the engine's.
+    const auto* error = dynamic_cast<const Error*>(&e);
+    const bool invalid = error && error->exit_code() == static_cast<int>(ExitCode::kUsage);
     GenerationResult r;
     r.prompt_tokens = placed.prompt_tokens;
     r.finish_reason = FinishReason::kAbort;
-    finish(id, std::move(r), "error", e.what());
+    finish(id, std::move(r), invalid ? "invalid_request" : "error", e.what());
     return;
   }
   loop_of[placed.engine_id] = id;

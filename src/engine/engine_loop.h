@@ -35,7 +35,9 @@ struct RequestEvent {
   // kFinished: the whole result (finish_reason kStop, kLength or kAbort; result.id is the id
   // submit() returned). abort_reason says why an aborted request ended: "cancelled", "deadline",
   // "shutdown", or "error" when the engine failed (then `error` holds its message, e.g. a device
-  // error, and result has what the loop knew: prompt_tokens, no tokens; a server answers 500).
+  // error, and result has what the loop knew: prompt_tokens, no tokens; a server answers 500),
+  // or "invalid_request" when the request became invalid after submit() checked it (the flow it
+  // names was removed before it was admitted; `error` says so; a server answers 400).
   GenerationResult result;
   std::string abort_reason;
   std::string error;

@@ -67,8 +67,15 @@ void GenerationCall::cancel() {
 
 namespace {
 
-// The engine failed under a choice (a device error): the request fails as a whole, 500.
+// The engine failed under a choice (a device error): the request fails as a whole, 500. Or the
+// request became invalid between its checks and its admission (the flow it names was removed
+// meanwhile): 400, as if the checks had caught it.
 std::optional<HttpError> engine_failure(const ChoiceOutput& out) {
+  if (out.abort_reason == "invalid_request") {
+    const bool flow = out.error.find("no flow named") != std::string::npos;
+    return HttpError(400, out.error, flow ? "flow" : "",
+                     flow ? "flow_not_found" : "invalid_request_error");
+  }
   if (out.abort_reason != "error") return std::nullopt;
   return HttpError(500, str_cat("the engine failed: ", out.error), "", "engine_error");
 }

@@ -379,6 +379,39 @@ TEST(EngineLoop, RequestsPerFlowCountTheEnginesFlow) {
   EXPECT_EQ(mx.requests_per_flow["dense"], 1);
 }
 
+// A request checked while its flow was loaded, whose flow is removed before the loop admits it:
+// it ends as an invalid request naming the flow, not as an engine failure, and the loop goes on.
+TEST(EngineLoop, AFlowRemovedBeforeAdmissionInvalidatesOnlyItsRequest) {
+  auto loop = start();
+  loop->add_flow(std::make_shared<const SparseAttentionConfig>(load_sparse_attention(
+                     std::string(VORTEX_SOURCE_DIR) + "/flows/block_topk.py", {},
+                     tiny_qwen3().config, EngineOptions{}.page_size, false)),
+                 "bt");
+  Heard running, late, after;
+  GenerationParams named = greedy(2);
+  named.flow = "bt";
+  std::thread remover;
+  // On the loop thread, while the loop is inside a step: submit a request naming "bt", then
+  // have another thread remove "bt"; both reach the loop at its next turn, and flow changes
+  // run before requests are admitted.
+  running.on_token = [&](int tokens) {
+    if (tokens != 1) return;
+    loop->submit(request({4, 5, 6}, named, late));
+    remover = std::thread([&] { loop->remove_flow("bt"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  };
+  loop->submit(request({1, 2, 3}, greedy(4), running));
+  const RequestEvent& e = late.wait();
+  remover.join();
+  EXPECT_EQ(e.result.finish_reason, FinishReason::kAbort);
+  EXPECT_EQ(e.abort_reason, "invalid_request");
+  EXPECT_NE(e.error.find("no flow named 'bt'"), std::string::npos) << e.error;
+  EXPECT_EQ(running.wait().abort_reason, "");
+  loop->submit(request({7, 8}, greedy(2), after));
+  EXPECT_EQ(after.wait().result.finish_reason, FinishReason::kLength);
+  EXPECT_TRUE(loop->accepting());
+}
+
 TEST(EngineLoop, ShutdownWithoutAbortLetsRequestsFinish) {
   auto loop = start();
   std::vector<Heard> heard(4);
