@@ -62,6 +62,12 @@ void add_evaluation_flags(CLI::App* cmd, EvaluationFlags& f, const std::string& 
   cmd->add_option("--workload-output", o.workload_output,
                   "Throughput stage (--measure): tokens each row generates")
       ->capture_default_str();
+  cmd->add_option("--server", o.server,
+                  "Run the recall and accuracy stages on a running `vortex serve` at this URL "
+                  "(http://HOST:PORT), its engine warm: each flow is added there (POST "
+                  "/v1/flows), judged through it and removed. The evaluation model is the served "
+                  "checkpoint (its directory must be readable here); the server must take new "
+                  "flows (vortex serve --device cpu)");
 }
 
 agent::SubmitOptions evaluation_options(const EvaluationFlags& f) {

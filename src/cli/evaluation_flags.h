@@ -24,8 +24,8 @@ struct EvaluationFlags {
 const CLI::Validator& non_negative_integer();
 
 // Registers --model, --tasks, --context, --samples, `seed_flag` (the samples' seed), --page-size,
-// --device, --min-recall, --max-mean-drop, --max-task-drop, --measure, --estimate and the
-// --workload-* flags.
+// --device, --min-recall, --max-mean-drop, --max-task-drop, --measure, --estimate, the
+// --workload-* flags and --server.
 void add_evaluation_flags(CLI::App* cmd, EvaluationFlags& flags, const std::string& seed_flag);
 
 // Checks every value (usage errors name the flag) and returns the options: the task list

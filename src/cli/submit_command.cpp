@@ -29,7 +29,6 @@ struct SubmitArgs {
   bool quick = false;
   std::string db;
   bool no_store = false;
-  std::string server;
   EvaluationFlags evaluation;
   SparseFlags budget;
 };
@@ -96,7 +95,6 @@ void print_verdict(const agent::Submission& s, const std::vector<agent::Submissi
 int run_submit(SubmitArgs& a) {
   agent::SubmitOptions o = evaluation_options(a.evaluation);
   o.budget = budget_overrides(a.budget);
-  o.server = a.server;
   if (a.quick) o = agent::quick_options(o);
 
   std::unique_ptr<agent::ResultsStore> store;
@@ -149,12 +147,7 @@ Action add_submit_command(CLI::App& app) {
                   "The results store (SQLite; default $VORTEX_RESULTS_DB, else "
                   "./vortex-results.db)");
   cmd->add_flag("--no-store", a->no_store, "Do not keep this verdict (nor cache full attention)");
-  cmd->add_option("--server", a->server,
-                  "Run the stages on a running `vortex serve` at this URL (http://HOST:PORT), its "
-                  "engine warm: the flow is added there (POST /v1/flows), the recall and the "
-                  "suite run through it, and the flow is removed at the end. The evaluation "
-                  "model is the served checkpoint (its directory must be readable here); the "
-                  "server must take new flows (vortex serve --device cpu)");
+
   add_evaluation_flags(cmd, a->evaluation, "--seed");
   add_budget_flags(cmd, a->budget);
   return [a]() { return run_submit(*a); };

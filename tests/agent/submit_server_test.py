@@ -6,7 +6,8 @@ VORTEX_MODEL) from the repository root, the server started with --page-size 8.
 A good flow judged through the server gets the verdict a local submission gives (the same
 recall and accuracies: the same engine on the same samples), with full attention's run cached
 for the next submission; a flow the server's compiler refuses stops at verify with its located
-diagnostic; the flows submitted leave the server with their verdicts; a server URL that answers
+diagnostic; `vortex explore --server` judges its candidates there too; the flows submitted leave
+the server with their verdicts; a server URL that answers
 nothing is an error, not a verdict.
 """
 import http.client
@@ -83,6 +84,17 @@ def main():
         assert bad["failed_stage"] == "verify", bad
         reason = stage(bad, "verify")["reason"]
         assert reason.startswith(broken + ":5:") and "on the server at" in reason, reason
+
+        # explore judges its candidates through the same server.
+        p = subprocess.run([VORTEX, "explore", "--server", URL, "--quick", "--page-size", "8",
+                            "--max-submissions", "3", "--flows", "flows/block_topk.py", "--db",
+                            os.path.join(tmp, "explore.db"), "--out",
+                            os.path.join(tmp, "candidates"), "--json"],
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, (p.returncode, p.stderr[-800:])
+        explored = json.loads(p.stdout)
+        assert len(explored["submitted"]) == 3, explored
+        assert explored["parameters"]["server"] == URL.rstrip("/"), explored["parameters"]
 
         left = [f for f in loaded_flows() if f.startswith("submit-")]
         assert not left, "flows left on the server: %s" % left
