@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 
+#include "agent/decode_traces.h"
 #include "agent/flow_server.h"
 #include "agent/results_store.h"
 #include "core/error.h"
@@ -207,7 +208,49 @@ std::vector<ServerPrompt> server_prompts(const std::vector<eval::EvalRequest>& r
 // 2. recall: a few decode steps of the suite's first samples with the flow, measuring each
 // sparse row's attention recall against full attention (CPU: the recall pass is the CPU
 // runner's).
-StageResult recall(Context& c, Submission& sub) {
+std::string full_cache_key(const SubmitOptions& o);
+
+// The decode traces of the recall samples: from the trace file beside the store when one was
+// recorded with the same parameters, else recorded now (and kept there). `note` says which.
+DecodeTraces decode_traces(Context& c, const std::vector<eval::EvalRequest>& reqs,
+                           ResultsStore* store, std::string& note) {
+  std::vector<TracePrompt> prompts;
+  for (const eval::EvalRequest& r : reqs) prompts.push_back({r.prompt, r.params.max_tokens});
+  std::string path;
+  if (store) {
+    const SubmitOptions& o = c.o;
+    std::string key =
+        str_cat("decode-traces|", full_cache_key(o), "|", o.recall_samples, "|", o.recall_tokens);
+    const fs::path dir = fs::path(store->path() + ".traces");
+    path = (dir / (source_hash(key) + ".bin")).string();
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+      try {
+        DecodeTraces d = read_decode_traces(path, c.model->config);
+        note = "replayed from " + path;
+        return d;
+      } catch (const Error& e) {
+        c.say(kStageRecall, str_cat("recording again: ", e.what()));
+      }
+    }
+    fs::create_directories(dir, ec);
+  }
+  c.say(kStageRecall, "recording full attention's decode traces (once for these samples)");
+  DecodeTraces d = record_decode_traces(*c.model, prompts, c.o.page_size);
+  note = "recorded";
+  if (!path.empty()) {
+    try {
+      write_decode_traces(d, path);
+      note = "recorded into " + path;
+    } catch (const Error& e) {
+      c.say(kStageRecall, str_cat("not kept: ", e.what()));
+    }
+  }
+  return d;
+}
+
+StageResult recall(Context& c, Submission& sub, ResultsStore* store) {
+  std::string traces_note;
   const SubmitOptions& o = c.o;
   prepare_samples(c);
   std::vector<eval::EvalRequest> reqs;
@@ -233,10 +276,12 @@ StageResult recall(Context& c, Submission& sub) {
     if (!summary.is_object())
       fail(c.server->url(), " did not record the flow's recall (a CPU server records it)");
   } else {
-    Engine engine(*c.model, engine_options(c, Device::kCpu, load_flow(c, true)));
-    eval::run_eval_requests(engine, reqs);
-    const SparseStats* stats = engine.runner().sparse_stats();
-    summary = recall_summary_json(stats ? *stats : SparseStats{});
+    // Full attention's decode of these samples, recorded once (kept beside the results store)
+    // and replayed for this flow.
+    const DecodeTraces traces = decode_traces(c, reqs, store, traces_note);
+    SparseStats stats;
+    stats.recall = replay_recall(traces, *load_flow(c, false), o.page_size);
+    summary = recall_summary_json(stats);
   }
   const int64_t rows = summary.value("rows", int64_t{0});
   const double mean = rows > 0 ? summary["mean"].get<double>() : kNotMeasured;
@@ -249,6 +294,7 @@ StageResult recall(Context& c, Submission& sub) {
                   {"decode_tokens", o.recall_tokens},
                   {"min_mean", o.min_recall}};
   if (c.server) figures["server"] = c.server->url();
+  if (!traces_note.empty()) figures["traces"] = traces_note;
   if (rows == 0) {
     // Every row fit its budget (or no layer is sparse): nothing was selected, recall is 1.
     sub.recall = 1.0;
@@ -749,7 +795,7 @@ Submission run_submission(const std::string& path, const SubmitOptions& submitte
     }
   }
   sub.source_hash = source_hash(sub.source);
-  ok = ok && run_stage(kStageRecall, [&] { return recall(c, sub); });
+  ok = ok && run_stage(kStageRecall, [&] { return recall(c, sub, store); });
   ok = ok && run_stage(kStageAccuracy, [&] { return accuracy(c, sub, store); });
   ok = ok && run_stage(kStageThroughput, [&] { return throughput(c, sub); });
   sub.accepted = ok;

@@ -5,9 +5,11 @@
 //              resource limits;
 // With SubmitOptions::server, verify also registers the flow on that server, and recall and
 // accuracy run there (agent/flow_server.h); the flow is removed again at the end.
-//   recall     attention recall against full attention on a few decode steps of the suite
-//              (the share of full attention's softmax mass on the pages the flow selects, per
-//              sparse layer: mean and 5th percentile), gated by a minimum mean;
+//   recall     attention recall against full attention on recorded decode traces of the suite's
+//              first samples (agent/decode_traces.h: recorded once per evaluation, kept beside
+//              the store, replayed for each flow): the share of full attention's softmax mass on
+//              the pages the flow selects, per sparse layer: mean and 5th percentile, gated by a
+//              minimum mean;
 //   accuracy   the fixed synthetic suite with full attention and the flow on the same samples;
 //              passes when the mean is at least full's mean - max_mean_drop and no task drops
 //              more than max_task_drop (full attention's run is cached in the results store);

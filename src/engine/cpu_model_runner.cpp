@@ -233,6 +233,7 @@ void CpuModelRunner::attention_block(int32_t layer, int64_t T) {
     if (f->pure_decode_step()) f->stats().attention_seconds += attention_s;
     f->record_recall(layer, q_.data(), kv, seqs, scale);
   }
+  if (observer_) observer_(layer, q_.data(), kv, seqs);
   // o_proj output goes to h_, then the residual add.
   cpu::linear(attn_.data(), T, int64_t{Hq} * D, pw.o, w.o_bias.defined() ? &w.o_bias : nullptr,
               h_.data());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/cpu_sparse_attention.h"
@@ -40,6 +41,14 @@ class CpuModelRunner : public ModelRunner {
   const std::vector<float>& forward(const std::vector<ScheduledWork>& work);
   KvCache& cache() { return cache_; }
 
+  // Called in every layer of every step, after attention, with what attention read: q [T, Hq,
+  // D] after RoPE, the layer's K/V cache (the step's tokens written) and the step's sequences
+  // (their selected pages set where a flow selected). For recording decode traces; null: none.
+  using AttentionObserver =
+      std::function<void(int32_t layer, const float* q, const cpu::PagedKv& kv,
+                         const std::vector<cpu::AttentionSeq>& seqs)>;
+  void set_attention_observer(AttentionObserver observer) { observer_ = std::move(observer); }
+
  private:
   void attention_block(int32_t layer, int64_t T);
   void mlp_block(int32_t layer, int64_t T);
@@ -54,6 +63,7 @@ class CpuModelRunner : public ModelRunner {
   std::vector<PackedLayer> packed_;
   cpu::PackedWeight lm_head_;
   KvCache cache_;
+  AttentionObserver observer_;
   std::vector<float> inv_freq_;
   // By Request::flow; empty: dense attention; null: a flow removed while serving.
   std::vector<std::unique_ptr<CpuSparseAttention>> flows_;

@@ -23,6 +23,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -365,9 +366,7 @@ def main():
     if args.keep_tmp:
         print(f"results store kept: {db}")
     else:
-        for f in os.listdir(tmp):
-            os.remove(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        shutil.rmtree(tmp)
     if fails.items:
         print(f"FAIL: {len(fails.items)} check(s) failed in {elapsed:.0f} s:")
         for m in fails.items:

@@ -54,13 +54,17 @@ def main():
         remote = submit([FLOW, "--server", URL, "--page-size", "8"], server_db)
         assert remote["parameters"]["server"] == URL.rstrip("/"), remote["parameters"]
         local = submit([FLOW, "--model", os.environ["VORTEX_MODEL"], "--page-size", "8"], local_db)
-        for key in ("accepted", "failed_stage", "accuracy", "full_accuracy", "recall",
-                    "kv_read_fraction", "speedup"):
+        for key in ("accepted", "failed_stage", "accuracy", "full_accuracy", "kv_read_fraction",
+                    "speedup"):
             a, b = remote[key], local[key]
             same = abs(a - b) < 1e-9 if isinstance(a, float) and isinstance(b, float) else a == b
             assert same, "%s: %r through the server, %r locally" % (key, a, b)
+        # The server measures recall live, along the flow's own decode; locally it is replayed on
+        # full attention's recorded decode: the same rows, nearly the same mass.
         r, l = stage(remote, "recall")["figures"], stage(local, "recall")["figures"]
-        assert r["rows"] == l["rows"] > 0 and abs(r["p5"] - l["p5"]) < 1e-6, (r, l)
+        assert r["rows"] == l["rows"] > 0, (r, l)
+        assert abs(r["mean"] - l["mean"]) < 0.01 and abs(r["p5"] - l["p5"]) < 0.05, (r, l)
+        assert l["traces"].startswith("recorded"), l
         assert not stage(remote, "accuracy")["figures"]["full_cached"]
         print("through the server: recall %.3f, accuracy %.3f vs full %.3f, as locally"
               % (remote["recall"], remote["accuracy"], remote["full_accuracy"]))
