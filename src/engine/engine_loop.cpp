@@ -43,6 +43,10 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 struct EngineLoop::Impl {
+  // Runs `change` on the loop thread between two steps and waits for it; refused with "the
+  // engine loop is shutting down<refusal>" or "the engine failed<refusal>: ..." when the loop
+  // can no longer run it.
+  void run_control(const std::string& refusal, std::function<void()> change);
   // A request submitted and not yet given to the engine.
   struct Submitted {
     int64_t id;
@@ -446,60 +450,40 @@ void run_and_wait(const std::function<void(std::function<void()>)>& run_on_loop,
 
 }  // namespace
 
-void EngineLoop::add_flow(std::shared_ptr<const SparseAttentionConfig> flow,
-                          const std::string& name) {
-  Impl& m = *impl_;
+void EngineLoop::Impl::run_control(const std::string& refusal, std::function<void()> change) {
+  Impl& m = *this;
   run_and_wait(
-      [&m](std::function<void()> task) {
+      [&m, &refusal](std::function<void()> task) {
         {
           std::lock_guard<std::mutex> lock(m.mu);
-          if (m.stopping) fail("the engine loop is shutting down: it takes no new flows");
-          if (!m.fatal.empty()) fail("the engine failed and takes no new flows: ", m.fatal);
+          if (m.stopping) fail("the engine loop is shutting down", refusal);
+          if (!m.fatal.empty()) fail("the engine failed", refusal, ": ", m.fatal);
           m.controls.push_back(std::move(task));
         }
         m.wake.notify_one();
       },
-      [&m, flow = std::move(flow), name] {
-        if (m.engine_dead) fail("the engine failed and takes no new flows");
-        m.engine->add_flow(flow, name);
+      [&m, &refusal, change = std::move(change)] {
+        if (m.engine_dead) fail("the engine failed", refusal);
+        change();
       });
+}
+
+void EngineLoop::add_flow(std::shared_ptr<const SparseAttentionConfig> flow,
+                          const std::string& name) {
+  Impl& m = *impl_;
+  m.run_control(" and takes no new flows",
+                [&m, flow = std::move(flow), name] { m.engine->add_flow(flow, name); });
 }
 
 void EngineLoop::remove_flow(const std::string& name) {
   Impl& m = *impl_;
-  run_and_wait(
-      [&m](std::function<void()> task) {
-        {
-          std::lock_guard<std::mutex> lock(m.mu);
-          if (m.stopping) fail("the engine loop is shutting down");
-          if (!m.fatal.empty()) fail("the engine failed: ", m.fatal);
-          m.controls.push_back(std::move(task));
-        }
-        m.wake.notify_one();
-      },
-      [&m, name] {
-        if (m.engine_dead) fail("the engine failed");
-        m.engine->remove_flow(name);
-      });
+  m.run_control("", [&m, name] { m.engine->remove_flow(name); });
 }
 
 SparseStats EngineLoop::flow_stats(const std::string& name) {
   Impl& m = *impl_;
   SparseStats stats;
-  run_and_wait(
-      [&m](std::function<void()> task) {
-        {
-          std::lock_guard<std::mutex> lock(m.mu);
-          if (m.stopping) fail("the engine loop is shutting down");
-          if (!m.fatal.empty()) fail("the engine failed: ", m.fatal);
-          m.controls.push_back(std::move(task));
-        }
-        m.wake.notify_one();
-      },
-      [&m, &stats, name] {
-        if (m.engine_dead) fail("the engine failed");
-        stats = m.engine->flow_stats(name);
-      });
+  m.run_control("", [&m, &stats, name] { stats = m.engine->flow_stats(name); });
   return stats;
 }
 
