@@ -1,9 +1,12 @@
 // `vortex eval`: accuracy. The synthetic suite (--tasks) generates RULER-style samples with the
 // model's tokenizer at --context tokens and scores greedy answers; --data scores a jsonl
-// question/answer dataset by final answer with --trials K (mean@K, pass@K); --dump-tasks writes
-// the generated samples for the training script instead of running them.
+// question/answer dataset by final answer with --trials K (mean@K, pass@K); --perplexity scores
+// text files' tokens under sparse decode (eval/perplexity.h); --dump-tasks writes the generated
+// samples for the training script instead of running them.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +27,7 @@
 #include "eval/eval_runner.h"
 #include "eval/final_answer.h"
 #include "eval/jsonl.h"
+#include "eval/perplexity.h"
 #include "eval/qa_dataset.h"
 #include "eval/task_scoring.h"
 #include "eval/tasks/task_random.h"
@@ -57,6 +61,8 @@ struct EvalArgs : ModelFlags {
   EngineOptions base_engine_options;  // from `engine`, once validated
   bool json = false;
   bool compare_full = false;
+  bool perplexity = false;
+  int32_t score_tokens = 128;
   eval::TaskVariant variant;
   SparseFlags sparse;
 
@@ -347,6 +353,91 @@ int run_tasks(const EvalArgs& a) {
   return 0;
 }
 
+std::string figure4(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= s.size()) {
+    const size_t end = std::min(s.find(',', at), s.size());
+    if (end > at) out.push_back(s.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// --perplexity: every configuration scores the same documents' last --score-tokens tokens.
+int run_perplexity(const EvalArgs& a) {
+  LoadedModel model = a.load_model();
+  const std::vector<std::string> files = split_commas(a.data);
+  const std::vector<std::vector<int32_t>> docs =
+      eval::perplexity_documents(files, model.require_tokenizer(), a.context, a.samples);
+  check_fits(model, a.context, 0, "--context");
+  const std::vector<eval::EvalRequest> requests = eval::perplexity_requests(docs, a.score_tokens);
+  std::fprintf(stderr, "%zu documents of %d tokens: %d prefilled, %d scored each\n", docs.size(),
+               a.context, a.context - a.score_tokens, a.score_tokens);
+  std::vector<Json> runs;
+  std::optional<eval::TokenNll> full;
+  for (const std::string& flow : a.configs()) {
+    Engine engine(model, engine_options(a, model, flow));
+    Progress progress(flow.empty() ? "perplexity" : "perplexity " + fs::path(flow).stem().string(),
+                      /*quiet=*/false);
+    const eval::EvalRun run = eval::run_eval_requests(
+        engine, requests, [&](int64_t done, int64_t total) { progress.update(done, total); });
+    const eval::TokenNll nll = eval::token_nll(run);
+    Json r = {{"nll_mean", nll.mean()}, {"perplexity", nll.perplexity()}, {"tokens", nll.tokens()}};
+    r.update(run_stats(run.timing, engine, flow));
+    if (flow.empty()) {
+      full = nll;
+    } else if (full) {
+      const eval::NllDifference d = eval::nll_difference(nll, *full);
+      r["vs_full"] = {{"nll_diff_mean", d.mean},
+                      {"nll_diff_ci95", std::isfinite(d.ci95) ? Json(d.ci95) : Json(nullptr)},
+                      {"over", d.over},
+                      {"units", d.units},
+                      {"perplexity_ratio", std::exp(d.mean)}};
+    }
+    runs.push_back(std::move(r));
+  }
+  if (a.json) {
+    Json out = {{"model", a.model},         {"data", files},
+                {"context", a.context},     {"score_tokens", a.score_tokens},
+                {"documents", docs.size()}, {"runs", runs}};
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+  std::printf(
+      "vortex eval --perplexity: %s, %zu documents of %d tokens (%d prefilled, %d scored "
+      "one decode step at a time)\n",
+      a.model.c_str(), docs.size(), a.context, a.context - a.score_tokens, a.score_tokens);
+  std::printf("  %-16s %8s %10s %11s   %s\n", "attention", "KV read", "NLL/token", "perplexity",
+              "vs full: NLL difference (95% CI), perplexity");
+  for (const Json& r : runs) {
+    const std::string flow = r["flow"].get<std::string>();
+    const double kv = r.contains("kv_read_fraction_sparse_layers")
+                          ? r["kv_read_fraction_sparse_layers"].get<double>()
+                          : r["kv_read_fraction"].get<double>();
+    std::printf("  %-16s %7.1f%% %10.4f %11.3f", fs::path(flow).stem().string().c_str(), 100.0 * kv,
+                r["nll_mean"].get<double>(), r["perplexity"].get<double>());
+    if (r.contains("vs_full")) {
+      const Json& d = r["vs_full"];
+      const std::string ci = d["nll_diff_ci95"].is_number()
+                                 ? str_cat(" +/- ", figure4(d["nll_diff_ci95"].get<double>()))
+                                 : std::string();
+      std::printf("   %+.4f%s over %lld %s, %+.2f%%", d["nll_diff_mean"].get<double>(), ci.c_str(),
+                  static_cast<long long>(d["units"].get<int64_t>()),
+                  d["over"].get<std::string>().c_str(),
+                  100.0 * (d["perplexity_ratio"].get<double>() - 1.0));
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
 std::string render_question(const std::string& tmpl, const std::string& question) {
   std::string out = tmpl;
   const std::string key = "{question}";
@@ -507,6 +598,14 @@ Action add_eval_command(CLI::App& app) {
   add_engine_flags(cmd, a->engine, eval_engine_flags());
   cmd->add_flag("--json", a->json, "Print the results as one JSON object");
   add_sparse_flags(cmd, a->sparse, /*several_flows=*/true);
+  cmd->add_flag("--perplexity", a->perplexity,
+                "Perplexity under sparse decode: --data names text files (comma-separated), cut "
+                "into --samples documents of --context tokens; each document's last "
+                "--score-tokens tokens are scored one decode step at a time, teacher-forced, "
+                "with full attention and each --flow (CPU only for now)");
+  cmd->add_option("--score-tokens", a->score_tokens,
+                  "With --perplexity: tokens scored per document (the rest is the prompt)")
+      ->capture_default_str();
   cmd->add_flag("--compare-full", a->compare_full,
                 "With --flow (repeatable): also evaluate full attention on the same samples and "
                 "print every configuration side by side (--json: a \"runs\" list)");
@@ -521,6 +620,10 @@ Action add_eval_command(CLI::App& app) {
     if (modes > 1) fail_usage("--dump-tasks, --task-file and --data exclude each other");
     if (a->compare_full && a->sparse.flows.empty()) fail_usage("--compare-full needs --flow");
     if (!a->dump_tasks.empty()) return dump_tasks(*a);
+    if (a->perplexity) {
+      if (!a->task_file.empty()) fail_usage("--perplexity reads --data, not --task-file");
+      return run_perplexity(*a);
+    }
     if (!a->data.empty()) {
       if (a->sparse.flows.size() > 1 || a->compare_full) {
         fail_usage(

@@ -123,7 +123,10 @@ std::vector<SampledToken> CpuModelRunner::step(const std::vector<ScheduledWork>&
   out.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const float* row = logits.data() + i * V;
-    out.push_back(sample_token(row, V, *rows[i].params, *rows[i].rng, scratch_.data()));
+    if (rows[i].forced_token >= 0)
+      out.push_back({rows[i].forced_token, token_logprob(row, V, rows[i].forced_token), {}});
+    else
+      out.push_back(sample_token(row, V, *rows[i].params, *rows[i].rng, scratch_.data()));
     if (rows[i].top_logprobs > 0) out.back().top = top_logprobs(row, V, rows[i].top_logprobs);
   }
   return out;

@@ -29,6 +29,7 @@ class CpuModelRunner : public ModelRunner {
   // Any number of flows, each request's rows by its own (or dense), in the same steps.
   void set_flows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows) override;
   bool supports_request_budgets() const override { return true; }
+  bool supports_forced_tokens() const override { return true; }
   const SparseStats* sparse_stats(size_t flow = 0) const override;
   bool supports_flow_changes() const override { return true; }
   void add_flow(std::shared_ptr<const SparseAttentionConfig> flow, size_t index) override;

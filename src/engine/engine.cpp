@@ -162,6 +162,21 @@ void Engine::validate_request(const std::vector<int32_t>& prompt,
   }
   const int32_t flow = flow_index(params.flow);  // throws for an unknown name
   if (has_budget_overrides(params.budget)) request_budget(flow, params.budget);
+  if (!params.forced_tokens.empty()) {
+    if (!runner_->supports_forced_tokens())
+      fail_usage("forced tokens (teacher forcing) run on the CPU only for now (--device cpu)");
+    for (size_t i = 0; i < params.forced_tokens.size(); ++i) {
+      const int32_t t = params.forced_tokens[i];
+      if (t < 0 || t >= c.vocab_size)
+        fail_usage("forced token ", i, " has id ", t, ", outside the model's vocabulary [0, ",
+                   c.vocab_size, ")");
+    }
+    if (static_cast<int64_t>(prompt.size()) + static_cast<int64_t>(params.forced_tokens.size()) >
+        c.max_position_embeddings)
+      fail_usage("the prompt's ", prompt.size(), " tokens and ", params.forced_tokens.size(),
+                 " forced tokens exceed the model's context of ", c.max_position_embeddings,
+                 " tokens");
+  }
 }
 
 int32_t Engine::flow_index(const std::string& name) const {
@@ -298,6 +313,12 @@ int64_t Engine::add_request(std::vector<int32_t> prompt, const GenerationParams&
   a->request.flow = flow_index(params.flow);
   a->request.budget = request_budget(a->request.flow, params.budget);
   a->params = params;
+  if (!params.forced_tokens.empty()) {
+    // Exactly the forced tokens: neither EOS nor a stop string ends the request early.
+    a->params.max_tokens = static_cast<int32_t>(params.forced_tokens.size());
+    a->params.ignore_eos = true;
+    a->params.stop.clear();
+  }
   a->on_token = std::move(on_token);
   // Never generate past the context: the last token must still have a position.
   const int32_t room = c.max_position_embeddings - static_cast<int32_t>(a->request.prompt.size());
@@ -444,7 +465,10 @@ std::vector<GenerationResult> Engine::step() {
     if (!w.samples()) continue;
     Active* a = by_request_.at(w.request);
     sampling.push_back(a);
-    rows.push_back({&a->params.sampling, &a->rng, a->params.top_logprobs});
+    const std::vector<int32_t>& forced = a->params.forced_tokens;
+    const size_t next = a->request.output.size();
+    rows.push_back({&a->params.sampling, &a->rng, a->params.top_logprobs,
+                    next < forced.size() ? forced[next] : -1});
   }
   const SparseStats* sparse = runner_->sparse_stats();
   const double recall_before = sparse ? sparse->recall_seconds : 0.0;

@@ -39,6 +39,12 @@ struct GenerationParams {
   // flow's budget policy.
   std::string flow;
   flow::BudgetOverrides budget;
+  // Teacher forcing: when not empty, the request "generates" exactly these tokens, one per
+  // decode step as sampling would, and each token's logprob is the model's for it (the
+  // unscaled distribution) — the per-token likelihood of a given continuation under the
+  // request's attention (a flow's page selection included). max_tokens, EOS and stop strings
+  // do not end it. Needs a runner that supports it (ModelRunner::supports_forced_tokens).
+  std::vector<int32_t> forced_tokens;
 };
 
 // kAbort: ended early by Engine::abort (a cancelled client, a deadline, a shutdown).

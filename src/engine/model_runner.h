@@ -22,6 +22,8 @@ struct SamplingRow {
   const SamplingParams* params;
   Rng* rng;
   int32_t top_logprobs = 0;
+  // >= 0: teacher forcing: this token instead of a draw, with its logprob (token_logprob).
+  int32_t forced_token = -1;
 };
 
 class ModelRunner {
@@ -33,6 +35,8 @@ class ModelRunner {
   virtual std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
                                          const std::vector<SamplingRow>& rows) = 0;
   virtual Device device() const = 0;
+  // Whether step() honours SamplingRow::forced_token (teacher forcing).
+  virtual bool supports_forced_tokens() const { return false; }
   // Measured memory bandwidth of the device in bytes/s, for the benchmark's bandwidth floor
   // (CPU: reading a large buffer; CUDA: read + write of a device-to-device copy). May take a
   // fraction of a second.
