@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -398,6 +399,63 @@ TEST(Cli, PresetsRunWithRandomWeights) {
                         "1,2,3", "--max-tokens", "2", "--json", "--kv-memory-gb", "0.05"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(parse_json(r.out, "generate output")["completion_tokens"], 2);
+}
+
+TEST(Cli, EvalPerplexityScoresTheSameTokensPerConfiguration) {
+  const fs::path text = fs::temp_directory_path() / ("vortex_ppl_" + std::to_string(getpid()));
+  {
+    std::ofstream out(text);
+    for (int i = 0; i < 200; ++i) out << "the page of keys " << i % 7 << " reads a flow\n";
+  }
+  CmdResult r = vortex({"eval",
+                        "--model",
+                        data("models/tiny-qwen3"),
+                        "--perplexity",
+                        "--data",
+                        text.string(),
+                        "--context",
+                        "96",
+                        "--samples",
+                        "2",
+                        "--score-tokens",
+                        "8",
+                        "--page-size",
+                        "4",
+                        "--flow",
+                        std::string(VORTEX_SOURCE_DIR) + "/flows/quest.py",
+                        "--topk-ratio",
+                        "0.25",
+                        "--compare-full",
+                        "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json j = parse_json(r.out, "eval --perplexity output");
+  EXPECT_EQ(j["documents"], 2);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const Json& run : j["runs"]) {
+    EXPECT_EQ(run["tokens"], 16);
+    EXPECT_GT(run["nll_mean"].get<double>(), 0.0);
+    EXPECT_NEAR(run["perplexity"].get<double>(), std::exp(run["nll_mean"].get<double>()), 1e-6);
+  }
+  EXPECT_FALSE(j["runs"][0].contains("vs_full"));
+  const Json& d = j["runs"][1]["vs_full"];
+  EXPECT_EQ(d["over"], "documents");
+  EXPECT_NEAR(d["nll_diff_mean"].get<double>(),
+              j["runs"][1]["nll_mean"].get<double>() - j["runs"][0]["nll_mean"].get<double>(),
+              1e-9);  // the same number of tokens per document: the mean of means
+  EXPECT_LT(j["runs"][1]["kv_read_fraction"].get<double>(), 1.0);
+
+  r = vortex({"eval", "--model", data("models/tiny-qwen3"), "--perplexity"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "--perplexity needs --data");
+  r = vortex({"eval", "--model", data("models/tiny-qwen3"), "--perplexity", "--data", text.string(),
+              "--context", "100000"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_CONTAINS(r.err, "fewer than one document");
+  r = vortex({"eval", "--model", data("models/tiny-qwen3"), "--perplexity", "--data",
+              text.string() + ".missing", "--context", "64"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_CONTAINS(r.err, ".missing: not a readable regular file");
+  fs::remove(text);
 }
 
 }  // namespace
