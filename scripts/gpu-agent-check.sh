@@ -60,7 +60,7 @@ if [ "$part" = consistency ] || [ "$part" = all ]; then
   for flow in ${FLOWS:-flows/block_topk.py flows/quest.py}; do
     name=$(basename "$flow" .py)
     start=$(date +%s.%N)
-    "$V" submit "$flow" --device cuda --json --db "$DB" >"$OUT/submit_$name.json" \
+    "$V" submit "$flow" --device cuda --json --db "$DB" ${SUBMIT_ARGS:-} >"$OUT/submit_$name.json" \
       2>"$OUT/submit_$name.log"
     rc=$?
     took=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" \
@@ -135,10 +135,14 @@ PY
     "$V" submit "$path" --device cuda --context "$CONTEXT" --samples "$SAMPLES" --json \
       --db "$DB" >"$OUT/measured_$name.json" 2>"$OUT/measured_$name.log"
     rc=$?
-    log "measured $name: exit $rc in $(($(date +%s) - start)) s: $(python3 -c '
+    verdict=$(python3 - "$OUT/measured_$name.json" 2>&1 <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-print(f"accuracy {j[\"accuracy\"]} (full {j[\"full_accuracy\"]}), speed-up {j[\"speedup\"]}, failed at {j[\"failed_stage\"]}")' "$OUT/measured_$name.json" 2>&1)"
+print("accuracy %s (full %s), speed-up %s, failed at %s"
+      % (j["accuracy"], j["full_accuracy"], j["speedup"], j["failed_stage"]))
+PY
+)
+    log "measured $name: exit $rc in $(($(date +%s) - start)) s: $verdict"
   done
   "$V" leaderboard --db "$DB" --svg "$OUT/leaderboard.svg" >"$OUT/leaderboard.txt" 2>&1 || status=1
   "$V" leaderboard --db "$DB" --json >"$OUT/leaderboard.json" 2>&1 || status=1
