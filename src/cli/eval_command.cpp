@@ -602,7 +602,7 @@ Action add_eval_command(CLI::App& app) {
                 "Perplexity under sparse decode: --data names text files (comma-separated), cut "
                 "into --samples documents of --context tokens; each document's last "
                 "--score-tokens tokens are scored one decode step at a time, teacher-forced, "
-                "with full attention and each --flow (CPU only for now)");
+                "with full attention and each --flow");
   cmd->add_option("--score-tokens", a->score_tokens,
                   "With --perplexity: tokens scored per document (the rest is the prompt)")
       ->capture_default_str();

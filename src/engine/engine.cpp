@@ -164,7 +164,7 @@ void Engine::validate_request(const std::vector<int32_t>& prompt,
   if (has_budget_overrides(params.budget)) request_budget(flow, params.budget);
   if (!params.forced_tokens.empty()) {
     if (!runner_->supports_forced_tokens())
-      fail_usage("forced tokens (teacher forcing) run on the CPU only for now (--device cpu)");
+      fail_usage("this backend does not support forced tokens (teacher forcing)");
     for (size_t i = 0; i < params.forced_tokens.size(); ++i) {
       const int32_t t = params.forced_tokens[i];
       if (t < 0 || t >= c.vocab_size)

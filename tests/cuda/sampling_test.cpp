@@ -125,6 +125,27 @@ TEST(CudaSampling, FiltersKeepTheCpuSamplersTokensWithTheirProbabilities) {
   }
 }
 
+// Teacher forcing: the forced token comes back with its log-softmax logprob, whatever the
+// sampling parameters; an unforced row beside it is sampled as usual.
+TEST(CudaSampling, ForcedTokenComesBackWithItsLogprob) {
+  VORTEX_REQUIRE_GPU();
+  const int32_t V = 4099;
+  Rng rng(5);
+  std::vector<float> logits(size_t(V) * 3);
+  for (auto& x : logits) x = rng.normal() * 3.0f;
+  std::vector<cuda::SampleParams> params(3);
+  params[0].forced_token = 17;
+  params[1] = {0.8f, 40, 0.9f, 0.0f, 42, 7};
+  params[1].forced_token = V - 1;
+  const auto out = run(logits, V, params);
+  EXPECT_EQ(out[0].token, 17);
+  EXPECT_EQ(out[1].token, V - 1);
+  EXPECT_NEAR(out[0].logprob, token_logprob(logits.data(), V, 17), 1e-3);
+  EXPECT_NEAR(out[1].logprob, token_logprob(logits.data() + V, V, V - 1), 1e-3);
+  const float* row2 = logits.data() + size_t(2) * V;
+  EXPECT_EQ(out[2].token, std::max_element(row2, row2 + V) - row2);
+}
+
 TEST(CudaSampling, SameKeyAndCounterGiveTheSameDraw) {
   VORTEX_REQUIRE_GPU();
   std::vector<float> logits(1000 * 4);

@@ -361,8 +361,10 @@ void CudaModelRunner::Impl::build_plan(const std::vector<ScheduledWork>& work,
       dp.top_p = sp.top_p;
       dp.min_p = sp.min_p;
       // One draw of the request's own generator keys the device's counter-based generator,
-      // so a request's samples do not depend on the rest of the batch.
-      if (sp.temperature > 0.0f) dp.key = rows[row].rng->next_u64();
+      // so a request's samples do not depend on the rest of the batch. A forced token draws
+      // nothing (as on the CPU).
+      dp.forced_token = rows[row].forced_token;
+      if (sp.temperature > 0.0f && dp.forced_token < 0) dp.key = rows[row].rng->next_u64();
       dp.counter = static_cast<uint64_t>(kv_len);
       p.params.push_back(dp);
       ++row;

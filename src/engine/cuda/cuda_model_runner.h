@@ -30,6 +30,7 @@ class CudaModelRunner : public ModelRunner {
   std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
                                  const std::vector<SamplingRow>& rows) override;
   Device device() const override { return Device::kCuda; }
+  bool supports_forced_tokens() const override { return true; }
   // Device-to-device copy bandwidth of this GPU (bytes read + written per second).
   double measure_bandwidth() override;
   // bf16 bytes of every layer, the final norm and lm_head (the embedding table is not read

@@ -130,7 +130,9 @@ __global__ void __launch_bounds__(kThreads)
   const float log_z = mx + logf(block_sum(se, red));
 
   int token = b.i;
-  if (p.temperature > 0.0f) {
+  if (p.forced_token >= 0 && p.forced_token < vocab) {
+    token = p.forced_token;
+  } else if (p.temperature > 0.0f) {
     float* w = scratch_all + row * vocab;
     const float inv_t = 1.0f / p.temperature;
     const float mxt = mx * inv_t;

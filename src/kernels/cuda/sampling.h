@@ -1,7 +1,7 @@
 // Next-token selection on the GPU from f32 logits, one block per row: greedy argmax (lowest id on
-// ties) or a draw after temperature, top-k, top-p and min-p (in that order, as the CPU sampler),
-// plus the log-softmax log-probability of the chosen token under the unscaled logits. Only the
-// chosen token and its logprob leave the device.
+// ties) or a draw after temperature, top-k, top-p and min-p (in that order, as the CPU sampler)
+// or a forced token (teacher forcing), plus the log-softmax log-probability of the chosen token
+// under the unscaled logits. Only the chosen token and its logprob leave the device.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -19,6 +19,8 @@ struct SampleParams {
   // draw whatever else is in the batch.
   uint64_t key = 0;
   uint64_t counter = 0;
+  // >= 0: teacher forcing: this token is the result, with its logprob; nothing is drawn.
+  int32_t forced_token = -1;
 };
 
 struct SampleResult {
