@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/decode_traces.h"
+#include "cli/comma_list.h"
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "cli/model_flags.h"
@@ -63,6 +65,8 @@ struct EvalArgs : ModelFlags {
   bool compare_full = false;
   bool perplexity = false;
   int32_t score_tokens = 128;
+  bool recall_replay = false;
+  int32_t recall_tokens = 8;
   eval::TaskVariant variant;
   SparseFlags sparse;
 
@@ -287,6 +291,58 @@ void print_comparison(const EvalArgs& a, const std::vector<Json>& runs) {
   std::printf("  (KV read: share of the KV pages decode attention read in the sparse layers)\n");
 }
 
+// --recall-replay: full attention's decode of the samples recorded once (CPU), then every flow's
+// attention recall replayed on that one trajectory (agent/decode_traces.h), without running the
+// model again per flow. No accuracy: only the share of full attention's mass each flow keeps.
+int run_recall_replay(const EvalArgs& a, const LoadedModel& model,
+                      const std::vector<eval::EvalRequest>& requests) {
+  if (a.sparse.flows.empty()) fail_usage("--recall-replay needs at least one --flow");
+  if (a.recall_tokens < 1) fail_usage("--recall-tokens must be at least 1, got ", a.recall_tokens);
+  const int32_t page_size = a.base_engine_options.page_size;
+  std::vector<agent::TracePrompt> prompts;
+  for (const eval::EvalRequest& r : requests) prompts.push_back({r.prompt, 1 + a.recall_tokens});
+  std::fprintf(stderr, "recording full attention's decode of %zu samples (%d steps each)\n",
+               prompts.size(), a.recall_tokens);
+  const agent::DecodeTraces traces = agent::record_decode_traces(model, prompts, page_size);
+  std::vector<Json> runs;
+  for (const std::string& flow : a.sparse.flows) {
+    SparseStats stats;
+    stats.recall = agent::replay_recall(
+        traces, *load_sparse_flags(flow, a.sparse, model.config, page_size), page_size);
+    const Json s = recall_summary_json(stats);
+    const bool selective = s.value("rows", int64_t{0}) > 0;
+    runs.push_back({{"flow", flow},
+                    {"recall_mean", selective ? s["mean"] : Json(1.0)},
+                    {"recall_p5", selective ? s["p5"] : Json(1.0)},
+                    {"rows", s.value("rows", int64_t{0})},
+                    {"recall_by_layer", s.value("per_layer", Json::array())}});
+  }
+  if (a.json) {
+    std::printf("%s\n", Json({{"model", a.model},
+                              {"context", a.context},
+                              {"samples", requests.size()},
+                              {"decode_steps", a.recall_tokens},
+                              {"page_size", page_size},
+                              {"runs", runs}})
+                            .dump()
+                            .c_str());
+    return 0;
+  }
+  std::printf("vortex eval --recall-replay: %s, %zu samples, %d decode steps each, pages of %d\n",
+              a.model.c_str(), requests.size(), a.recall_tokens, page_size);
+  std::printf("  %-20s %8s %8s %10s\n", "flow", "recall", "p5", "rows");
+  for (const Json& r : runs) {
+    std::printf("  %-20s %8.3f %8.3f %10lld\n",
+                fs::path(r["flow"].get<std::string>()).stem().string().c_str(),
+                r["recall_mean"].get<double>(), r["recall_p5"].get<double>(),
+                static_cast<long long>(r["rows"].get<int64_t>()));
+  }
+  std::printf(
+      "  (recall: the share of full attention's softmax mass on the selected pages, per "
+      "sparse layer and KV head row of each decode step; p5: its 5th percentile)\n");
+  return 0;
+}
+
 int run_tasks(const EvalArgs& a) {
   LoadedModel model = a.load_model();
   const Tokenizer& tokenizer = model.require_tokenizer();
@@ -325,6 +381,7 @@ int run_tasks(const EvalArgs& a) {
     requests.push_back(std::move(r));
   }
 
+  if (a.recall_replay) return run_recall_replay(a, model, requests);
   // Every configuration runs the same samples with a fresh engine (and KV cache).
   const std::vector<std::string> configs = a.configs();
   std::vector<Json> runs, predictions;
@@ -359,21 +416,10 @@ std::string figure4(double v) {
   return buf;
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while (at <= s.size()) {
-    const size_t end = std::min(s.find(',', at), s.size());
-    if (end > at) out.push_back(s.substr(at, end - at));
-    at = end + 1;
-  }
-  return out;
-}
-
 // --perplexity: every configuration scores the same documents' last --score-tokens tokens.
 int run_perplexity(const EvalArgs& a) {
   LoadedModel model = a.load_model();
-  const std::vector<std::string> files = split_commas(a.data);
+  const std::vector<std::string> files = split_comma_list(a.data);
   const std::vector<std::vector<int32_t>> docs =
       eval::perplexity_documents(files, model.require_tokenizer(), a.context, a.samples);
   check_fits(model, a.context, 0, "--context");
@@ -605,6 +651,14 @@ Action add_eval_command(CLI::App& app) {
                 "with full attention and each --flow");
   cmd->add_option("--score-tokens", a->score_tokens,
                   "With --perplexity: tokens scored per document (the rest is the prompt)")
+      ->capture_default_str();
+  cmd->add_flag("--recall-replay", a->recall_replay,
+                "Attention recall only, for every --flow, on one recorded trajectory: full "
+                "attention decodes each sample --recall-tokens steps once (CPU), and each flow's "
+                "page selection is replayed on it (no accuracy; far faster than --record-recall "
+                "per flow at long contexts)");
+  cmd->add_option("--recall-tokens", a->recall_tokens,
+                  "With --recall-replay: decode steps recorded per sample")
       ->capture_default_str();
   cmd->add_flag("--compare-full", a->compare_full,
                 "With --flow (repeatable): also evaluate full attention on the same samples and "

@@ -15,6 +15,7 @@
 #include "agent/explore.h"
 #include "agent/results_store.h"
 #include "agent/submit_pipeline.h"
+#include "cli/comma_list.h"
 #include "cli/commands.h"
 #include "cli/evaluation_flags.h"
 #include "cli/version.h"
@@ -62,21 +63,6 @@ std::vector<std::string> python_files(const std::string& dir) {
   return out;
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(start, comma - start);
-    const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
-    item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
-    if (!item.empty()) out.push_back(item);
-    start = comma + 1;
-  }
-  return out;
-}
-
 int run_explore_command(ExploreArgs& a) {
   if (a.max_submissions < 1 || a.max_submissions > 100000)
     fail_usage("--max-submissions must be in [1, 100000], got ", a.max_submissions);
@@ -100,7 +86,7 @@ int run_explore_command(ExploreArgs& a) {
   if (!shipped_dir.empty()) eo.shipped_flows = python_files(shipped_dir);
   FILE* lines = a.json ? stderr : stdout;  // stdout stays one JSON object with --json
   if (!a.flows.empty()) {
-    eo.flows = split_list(a.flows);
+    eo.flows = split_comma_list(a.flows);
     if (eo.flows.empty()) fail_usage("--flows: give at least one flow file");
     for (const std::string& f : eo.flows)
       if (!fs::is_regular_file(f, ec)) fail_usage("--flows: ", f, " is not a flow file");
