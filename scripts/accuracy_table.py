@@ -12,6 +12,12 @@ Example (the tables of docs/accuracy.md):
 Each cell is the mean accuracy over the tasks (and the per-task figures are in the markdown
 rows); the flows' own budget rules are used (sink, recent, dense layers) with only the ratio
 replaced by --ratios. Only the Python standard library is needed.
+
+With --perplexity-data (text files), each context also gets a perplexity table: `vortex eval
+--perplexity --compare-full` with every flow at each ratio (one process per ratio, full
+attention's run shared), the paired NLL difference per token with its 95% interval over the
+documents, and the perplexity ratio. --recall adds --record-recall (CPU only) to both kinds of
+run: the mean attention recall of the flow's decode steps.
 """
 import argparse
 import concurrent.futures
@@ -24,7 +30,7 @@ import time
 
 
 def run_eval(vortex, model, context, device, tasks, samples, seed, threads, flow, ratio,
-             timeout):
+             timeout, recall=False):
     cmd = [vortex, "eval", "--model", model, "--tasks", ",".join(tasks), "--context",
            str(context), "--samples", str(samples), "--seed", str(seed), "--device", device,
            "--json"]
@@ -32,6 +38,8 @@ def run_eval(vortex, model, context, device, tasks, samples, seed, threads, flow
         cmd += ["--threads", str(threads)]
     if flow:
         cmd += ["--flow", flow, "--topk-ratio", str(ratio)]
+        if recall:
+            cmd.append("--record-recall")
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
@@ -39,6 +47,59 @@ def run_eval(vortex, model, context, device, tasks, samples, seed, threads, flow
     report = json.loads(p.stdout)
     report["wall_s"] = time.time() - t0
     return report
+
+
+def run_perplexity(args, context, flows, ratio):
+    cmd = [args.vortex, "eval", "--model", args.model, "--perplexity", "--data",
+           args.perplexity_data, "--context", str(context), "--samples",
+           str(args.perplexity_documents), "--score-tokens", str(args.perplexity_score_tokens),
+           "--device", args.device, "--compare-full", "--topk-ratio", str(ratio), "--json"]
+    for f in flows:
+        cmd += ["--flow", f]
+    if args.recall:
+        cmd.append("--record-recall")
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    return json.loads(p.stdout)
+
+
+def perplexity_tables(args, contexts, flows, ratios):
+    lines = []
+    for c in contexts:
+        reports = {}
+        for r in ratios:
+            t0 = time.time()
+            reports[r] = run_perplexity(args, c, flows, r)
+            print(f"perplexity, context {c}, ratio {r:g}: {time.time() - t0:.0f} s", flush=True)
+        first = reports[ratios[0]]
+        full = first["runs"][0]
+        lines.append(f"### Perplexity at {c} tokens ({args.device}, {first['documents']} documents, "
+                     f"last {first['score_tokens']} tokens of each scored)\n")
+        lines.append("| flow | ratio | KV read | NLL/token | NLL diff (95% CI) | perplexity |"
+                     + (" recall |" if args.recall else ""))
+        lines.append("|---|---|---|---|---|---|" + ("---|" if args.recall else ""))
+        lines.append(f"| full | - | 1.000 | {full['nll_mean']:.4f} | - | "
+                     f"{full['perplexity']:.3f} |" + (" - |" if args.recall else ""))
+        for f in flows:
+            for r in ratios:
+                run = next(x for x in reports[r]["runs"][1:]
+                           if x["flow"] == f or flow_name(x["flow"]) == flow_name(f))
+                d = run["vs_full"]
+                ci = "" if d["nll_diff_ci95"] is None else f" ± {d['nll_diff_ci95']:.4f}"
+                kv = run.get("kv_read_fraction_sparse_layers", run.get("kv_read_fraction", 1.0))
+                cell = (f"| {flow_name(f)} | {r:g} | {kv:.3f} | {run['nll_mean']:.4f} | "
+                        f"{d['nll_diff_mean']:+.4f}{ci} | "
+                        f"{100 * (d['perplexity_ratio'] - 1):+.2f}% |")
+                if args.recall:
+                    cell += f" {run.get('recall_mean', float('nan')):.3f} |"
+                lines.append(cell)
+        lines.append("")
+        with open(f"{args.out}.perplexity-{c}.json", "w") as out:
+            json.dump({str(r): rep for r, rep in reports.items()}, out)
+    return lines
 
 
 def flow_name(path):
@@ -67,6 +128,14 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="--threads of each evaluation")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per evaluation")
     ap.add_argument("--out", required=True, help="output prefix: OUT.md and OUT.jsonl")
+    ap.add_argument("--perplexity-data", default="",
+                    help="text files (comma-separated): add perplexity tables")
+    ap.add_argument("--perplexity-documents", type=int, default=8)
+    ap.add_argument("--perplexity-score-tokens", type=int, default=64)
+    ap.add_argument("--recall", action="store_true",
+                    help="record attention recall (--record-recall, CPU only)")
+    ap.add_argument("--skip-tasks", action="store_true",
+                    help="only the perplexity tables (with --perplexity-data)")
     ap.add_argument("--reuse", action="append", default=[],
                     help="a .jsonl (or .partial.jsonl) of an earlier run of this script: its "
                          "evaluations with the same settings are taken instead of rerun "
@@ -85,6 +154,17 @@ def main():
     contexts = [int(c) for c in args.contexts.split(",")]
     ratios = [float(r) for r in args.ratios.split(",")]
     tasks = args.tasks.split(",")
+
+    if args.recall and args.device != "cpu":
+        sys.exit("--recall needs --device cpu (recall is recorded by the CPU runner)")
+    if args.skip_tasks:
+        if not args.perplexity_data:
+            sys.exit("--skip-tasks needs --perplexity-data")
+        lines = perplexity_tables(args, contexts, flows, ratios)
+        with open(args.out + ".md", "w") as out:
+            out.write("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return 0
 
     jobs = []
     for c in contexts:
@@ -115,7 +195,8 @@ def main():
     partial = open(args.out + ".partial.jsonl", "w")  # every report as it arrives
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = {pool.submit(run_eval, args.vortex, args.model, c, args.device, tasks,
-                               args.samples, args.seed, args.threads, f, r, args.timeout):
+                               args.samples, args.seed, args.threads, f, r, args.timeout,
+                               args.recall):
                    (c, f, r) for (c, f, r) in jobs}
         for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
             key = futures[fut]
@@ -140,15 +221,19 @@ def main():
         lines.append(f"### {c} tokens ({args.device}, {args.samples} samples per task, "
                      f"seed {args.seed})\n")
         head = "| flow | ratio | KV read | " + " | ".join(tasks) + " | mean |"
-        lines.append(head)
-        lines.append("|" + "---|" * (4 + len(tasks)))
+        lines.append(head + (" recall |" if args.recall else ""))
+        lines.append("|" + "---|" * (4 + len(tasks) + (1 if args.recall else 0)))
 
         def row(name, ratio, rep):
             per = [rep["tasks"][t]["accuracy"] for t in tasks]
             kv = rep.get("kv_read_fraction_sparse_layers", rep.get("kv_read_fraction", 1.0))
             cells = " | ".join(f"{a:.2f}" for a in per)
-            return (f"| {name} | {ratio} | {kv:.3f} | {cells} | "
-                    f"{sum(per) / len(per):.3f} |")
+            out = (f"| {name} | {ratio} | {kv:.3f} | {cells} | "
+                   f"{sum(per) / len(per):.3f} |")
+            if args.recall:
+                rec = rep.get("recall_mean", rep.get("run", {}).get("recall_mean"))
+                out += " - |" if rec is None else f" {rec:.3f} |"
+            return out
 
         lines.append(row("full", "-", full))
         for f in flows:
@@ -156,6 +241,9 @@ def main():
                 lines.append(row(flow_name(f), f"{r:g}", results[(c, f, r)]))
         lines.append("")
     lines.append("KV read: share of the KV cache that decode attention read in the sparse layers.")
+    if args.perplexity_data:
+        lines.append("")
+        lines += perplexity_tables(args, contexts, flows, ratios)
     with open(args.out + ".md", "w") as out:
         out.write("\n".join(lines) + "\n")
     print("\n".join(lines))

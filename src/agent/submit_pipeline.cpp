@@ -24,6 +24,7 @@
 #include "engine/sparse_attention.h"
 #include "eval/eval_report.h"
 #include "eval/eval_runner.h"
+#include "eval/perplexity.h"
 #include "eval/task_scoring.h"
 #include "eval/tasks/prompt_encoder.h"
 #include "eval/tasks/tasks.h"
@@ -48,12 +49,14 @@ struct Context {
       : o(options), path(std::move(flow_path)), progress(std::move(p)) {}
   const SubmitOptions& o;
   std::string path, source;
-  flow::FlowProgram eval_program, workload_program;
+  flow::FlowProgram eval_program, workload_program, natural_program;
   flow::CudaFlowSource workload_cuda;
   flow::BudgetPolicy policy;  // the flow's budget with the submitter's overrides
   std::optional<LoadedModel> model;
   std::vector<eval::TaskSample> samples;
   std::vector<eval::EvalRequest> requests;
+  std::optional<LoadedModel> natural;  // the natural model and its perplexity documents
+  std::vector<std::vector<int32_t>> natural_docs;
   SubmitProgress progress;
   FlowServer* server = nullptr;  // --server: the stages run there
   std::string server_flow;       // the flow's name on it, once verify registered it
@@ -122,8 +125,14 @@ StageResult verify(Context& c) {
     std::string name;
     flow::FlowProgram* out;
   };
-  for (const Target& t : {Target{eval_config, o.model, &c.eval_program},
-                          Target{*workload, o.workload_model, &c.workload_program}}) {
+  std::vector<Target> targets = {Target{eval_config, o.model, &c.eval_program},
+                                 Target{*workload, o.workload_model, &c.workload_program}};
+  std::optional<ModelConfig> natural_config;
+  if (!o.natural_model.empty()) {
+    natural_config = load_model_config(o.natural_model);
+    targets.push_back(Target{*natural_config, o.natural_model, &c.natural_program});
+  }
+  for (const Target& t : targets) {
     flow::CompileOptions co;
     co.dump_ir = false;
     co.num_layers = t.config.num_layers;
@@ -451,16 +460,29 @@ Json run_suite(Context& c, std::shared_ptr<const SparseAttentionConfig> flow, co
           {"seconds", seconds_since(t0)}};
 }
 
+// A file's identity for a cache key: its name, size and modification time.
+std::string file_signature(const fs::path& p) {
+  std::error_code ec;
+  const auto size = fs::file_size(p, ec);
+  const auto mtime = fs::last_write_time(p, ec).time_since_epoch().count();
+  return str_cat(p.filename().string(), ":", size, ":", mtime, ";");
+}
+
+// The weights and config of a model directory, as part of a cache key.
+std::string weights_signature(const std::string& dir) {
+  std::string out;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".safetensors" || e.path().filename() == "config.json")
+      out += file_signature(e.path());
+  }
+  return out;
+}
+
 // What full attention's run depends on, as the results store's cache key.
 std::string full_cache_key(const SubmitOptions& o) {
-  std::string weights;
   std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(o.model, ec)) {
-    if (e.path().extension() != ".safetensors" && e.path().filename() != "config.json") continue;
-    const auto size = fs::file_size(e.path(), ec);
-    const auto mtime = fs::last_write_time(e.path(), ec).time_since_epoch().count();
-    weights += str_cat(e.path().filename().string(), ":", size, ":", mtime, ";");
-  }
+  const std::string weights = weights_signature(o.model);
   std::string tasks;
   for (const std::string& t : o.tasks) tasks += t + ",";
   if (!o.server.empty()) {
@@ -472,6 +494,141 @@ std::string full_cache_key(const SubmitOptions& o) {
   return str_cat("full-accuracy|", fs::weakly_canonical(o.model, ec).string(), "|", weights, "|",
                  tasks, "|", o.context, "|", o.samples, "|", o.seed, "|", o.page_size, "|",
                  device_name(o.device), "|", o.commit);
+}
+
+// What full attention's perplexity on the natural model depends on (cache key).
+std::string natural_cache_key(const SubmitOptions& o) {
+  std::error_code ec;
+  std::string data;
+  for (const std::string& f : o.natural_data)
+    data += fs::weakly_canonical(f, ec).string() + "=" + file_signature(f);
+  return str_cat("full-perplexity|", fs::weakly_canonical(o.natural_model, ec).string(), "|",
+                 weights_signature(o.natural_model), "|", data, "|", o.natural_context, "|",
+                 o.natural_documents, "|", o.natural_score_tokens, "|", o.page_size, "|",
+                 device_name(o.device), "|", o.commit);
+}
+
+std::vector<std::string> perplexity_argv(const SubmitOptions& o, const std::string& flow_path) {
+  std::string data;
+  for (const std::string& f : o.natural_data) data += (data.empty() ? "" : ",") + f;
+  std::vector<std::string> argv = {"vortex",
+                                   "eval",
+                                   "--model",
+                                   o.natural_model,
+                                   "--perplexity",
+                                   "--data",
+                                   data,
+                                   "--context",
+                                   std::to_string(o.natural_context),
+                                   "--samples",
+                                   std::to_string(o.natural_documents),
+                                   "--score-tokens",
+                                   std::to_string(o.natural_score_tokens),
+                                   "--page-size",
+                                   std::to_string(o.page_size),
+                                   "--device",
+                                   std::string(device_name(o.device)),
+                                   "--flow",
+                                   flow_path,
+                                   "--compare-full",
+                                   "--json"};
+  for (const std::string& f : budget_flags(o.budget)) argv.push_back(f);
+  return argv;
+}
+
+// Loads the natural model and cuts its perplexity documents (once).
+void load_natural(Context& c) {
+  if (c.natural) return;
+  const SubmitOptions& o = c.o;
+  c.say(kStageAccuracy, "loading the natural model " + o.natural_model);
+  c.natural = load_model(o.natural_model, {});
+  c.natural_docs = eval::perplexity_documents(o.natural_data, c.natural->require_tokenizer(),
+                                              o.natural_context, o.natural_documents);
+}
+
+struct NaturalRun {
+  eval::TokenNll nll;
+  double kv_read_fraction = 1.0;
+  double seconds = 0;
+};
+
+// The natural model's documents scored teacher-forced; `flow` null: full attention.
+NaturalRun run_natural(Context& c, std::shared_ptr<const SparseAttentionConfig> flow,
+                       const char* what) {
+  const SubmitOptions& o = c.o;
+  load_natural(c);
+  const auto t0 = Clock::now();
+  int last = -1;
+  auto progress = [&](int64_t done, int64_t total) {
+    const int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
+    if (pct / 10 != last / 10) c.say(kStageAccuracy, str_cat(what, ": ", pct, "%"));
+    last = pct;
+  };
+  Engine engine(*c.natural, engine_options(c, o.device, std::move(flow)));
+  NaturalRun r;
+  r.nll = eval::token_nll(eval::run_eval_requests(
+      engine, eval::perplexity_requests(c.natural_docs, o.natural_score_tokens), progress));
+  if (const SparseStats* s = engine.runner().sparse_stats())
+    r.kv_read_fraction = s->kv_read_fraction();
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+// The accuracy stage's second part: perplexity on the natural model, full attention's cached.
+// Adds figures["perplexity"]; returns the reason when the flow's perplexity is too high.
+std::optional<std::string> natural_perplexity(Context& c, Json& figures, ResultsStore* store) {
+  const SubmitOptions& o = c.o;
+  const std::string key = natural_cache_key(o);
+  std::optional<Json> cached = store ? store->cached(key) : std::nullopt;
+  eval::TokenNll full;
+  double full_seconds = 0;
+  if (cached) {
+    full.per_document = (*cached)["nll"].get<std::vector<std::vector<double>>>();
+    full_seconds = (*cached)["seconds"].get<double>();
+  } else {
+    c.say(kStageAccuracy, str_cat("perplexity on ", o.natural_model,
+                                  ", full attention (cached for later submissions)"));
+    NaturalRun r = run_natural(c, nullptr, "perplexity, full attention");
+    full = std::move(r.nll);
+    full_seconds = r.seconds;
+    if (store) store->put_cached(key, {{"nll", full.per_document}, {"seconds", r.seconds}});
+  }
+  load_natural(c);
+  c.say(kStageAccuracy, str_cat("perplexity on ", o.natural_model, ", the flow"));
+  const NaturalRun mine =
+      run_natural(c,
+                  std::make_shared<const SparseAttentionConfig>(load_sparse_attention(
+                      c.path, o.budget, c.natural->config, o.page_size, false)),
+                  "perplexity, flow");
+  const eval::NllDifference d = eval::nll_difference(mine.nll, full);
+  const double ratio = std::exp(mine.nll.mean() - full.mean());
+  std::string data;
+  for (const std::string& f : o.natural_data) data += (data.empty() ? "" : ",") + f;
+  figures["perplexity"] = {{"model", o.natural_model},
+                           {"data", data},
+                           {"documents", full.per_document.size()},
+                           {"context", o.natural_context},
+                           {"tokens", full.tokens()},
+                           {"full_nll", full.mean()},
+                           {"flow_nll", mine.nll.mean()},
+                           {"full_perplexity", full.perplexity()},
+                           {"flow_perplexity", mine.nll.perplexity()},
+                           {"ratio", ratio},
+                           {"nll_diff", d.mean},
+                           {"nll_diff_ci95", d.ci95},
+                           {"over", d.over},
+                           {"kv_read_fraction", mine.kv_read_fraction},
+                           {"max_increase", o.max_perplexity_increase},
+                           {"full_cached", cached.has_value()},
+                           {"full_seconds", full_seconds},
+                           {"flow_seconds", mine.seconds},
+                           {"command", command_line(perplexity_argv(o, c.path))}};
+  if (ratio > 1 + o.max_perplexity_increase + 1e-12) {
+    return str_cat(c.path, ": perplexity on ", o.natural_model, " is ", ratio,
+                   "x full attention's (", mine.nll.perplexity(), " vs ", full.perplexity(),
+                   "), more than 1 + --max-perplexity-increase ", o.max_perplexity_increase);
+  }
+  return std::nullopt;
 }
 
 // 3. accuracy: full attention and the flow on the same samples.
@@ -534,6 +691,10 @@ StageResult accuracy(Context& c, Submission& sub, ResultsStore* store) {
         str_cat(c.path, ": task ", worst_task, " drops ", worst_drop,
                 " below full attention (more than --max-task-drop ", o.max_task_drop, ")"),
         figures);
+  }
+  if (!o.natural_model.empty()) {
+    if (std::optional<std::string> reason = natural_perplexity(c, figures, store))
+      return failed(kStageAccuracy, *reason, figures);
   }
   StageResult r;
   r.stage = kStageAccuracy;
@@ -686,7 +847,22 @@ StageResult throughput(Context& c, Submission& sub) {
 SubmitOptions quick_options(SubmitOptions o) {
   o.samples = std::min(o.samples, 5);
   o.recall_samples = std::min(o.recall_samples, 2);
+  o.natural_context = std::min(o.natural_context, 2048);
+  o.natural_documents = std::min(o.natural_documents, 2);
+  o.natural_score_tokens = std::min(o.natural_score_tokens, 32);
   return o;
+}
+
+std::vector<std::string> default_natural_data(const std::string& model_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(fs::path(model_dir) / "heldout", ec))
+    if (e.path().extension() == ".txt") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  if (out.empty())
+    fail_usage("--natural-model ", model_dir,
+               ": no heldout/*.txt beside the model; name the text with --natural-data");
+  return out;
 }
 
 StepBytes estimate_step_bytes(const flow::BudgetPolicy& policy, const flow::CudaFlowSource& cuda,
@@ -762,6 +938,18 @@ Submission run_submission(const std::string& path, const SubmitOptions& submitte
                     {"workload", str_cat(options.workload_model, " batch ", options.workload_batch,
                                          " x ", options.workload_context)}};
   if (server) sub.parameters["server"] = server->url();
+  if (!options.natural_model.empty()) {
+    if (options.natural_data.empty())
+      options.natural_data = default_natural_data(options.natural_model);
+    std::string data;
+    for (const std::string& f : options.natural_data) data += (data.empty() ? "" : ",") + f;
+    sub.parameters["natural"] = {{"model", options.natural_model},
+                                 {"data", data},
+                                 {"context", options.natural_context},
+                                 {"documents", options.natural_documents},
+                                 {"score_tokens", options.natural_score_tokens},
+                                 {"max_perplexity_increase", options.max_perplexity_increase}};
+  }
   Context c(options, path, progress);
   c.server = server.get();
   // The flow leaves the server with the verdict, whatever ends it.

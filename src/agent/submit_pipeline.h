@@ -13,6 +13,9 @@
 //   accuracy   the fixed synthetic suite with full attention and the flow on the same samples;
 //              passes when the mean is at least full's mean - max_mean_drop and no task drops
 //              more than max_task_drop (full attention's run is cached in the results store);
+//              then, with a natural model, perplexity under sparse decode of held-out text on
+//              it (eval/perplexity.h): passes when the flow's perplexity is at most
+//              1 + max_perplexity_increase times full attention's (full's NLL cached too);
 //   throughput the decode speed-up over full attention on the standard workload: measured by
 //              `vortex bench --compare-full` (full attention and the flow in one process) when
 //              asked (SubmitOptions::measure, the default on a GPU), else estimated from the
@@ -44,10 +47,20 @@ struct SubmitOptions {
   int32_t page_size = 16;
   Device device = Device::kCpu;
   flow::BudgetOverrides budget;  // the submitter's overrides of the flow's own budget
+  // The accuracy stage's second part: a language model trained on natural text and code, not
+  // for any flow (models/natural), scores held-out text teacher-forced under full attention and
+  // under the flow (`vortex eval --perplexity`). Empty natural_model: not run. natural_data
+  // empty: the model directory's heldout/*.txt. Runs on `device`, also with --server.
+  std::string natural_model;
+  std::vector<std::string> natural_data;
+  int32_t natural_context = 4096;
+  int32_t natural_documents = 4;
+  int32_t natural_score_tokens = 64;
   // Gates.
-  double min_recall = 0.5;      // the recall stage fails below this mean recall
-  double max_mean_drop = 0.02;  // accuracy: mean >= full's mean - this
-  double max_task_drop = 0.05;  // accuracy: no task below full's by more than this
+  double max_perplexity_increase = 0.02;  // accuracy: flow perplexity <= (1 + this) x full's
+  double min_recall = 0.5;                // the recall stage fails below this mean recall
+  double max_mean_drop = 0.02;            // accuracy: mean >= full's mean - this
+  double max_task_drop = 0.05;            // accuracy: no task below full's by more than this
   // The recall stage's decode steps: this many samples (the first of each task in turn), this
   // many generated tokens each.
   int32_t recall_samples = 4;
@@ -73,6 +86,10 @@ struct SubmitOptions {
 // `vortex submit --quick`: the same stages on fewer samples (about 3 minutes on 2 CPU cores for
 // a flow with full attention's run not yet cached).
 SubmitOptions quick_options(SubmitOptions o);
+
+// The natural model's held-out text: DIR/heldout/*.txt in name order. A usage error when there
+// is none.
+std::vector<std::string> default_natural_data(const std::string& model_dir);
 
 // One line of progress: the stage and what it is doing.
 using SubmitProgress = std::function<void(const std::string& stage, const std::string& message)>;

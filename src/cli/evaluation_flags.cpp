@@ -4,6 +4,7 @@
 #include <thread>
 #include <utility>
 
+#include "cli/comma_list.h"
 #include "cli/version.h"
 #include "core/error.h"
 #include "eval/tasks/tasks.h"
@@ -45,6 +46,27 @@ void add_evaluation_flags(CLI::App* cmd, EvaluationFlags& f, const std::string& 
   cmd->add_option("--max-task-drop", o.max_task_drop,
                   "Accuracy stage: how far any one task may fall below full attention's")
       ->capture_default_str();
+  cmd->add_option("--natural-model", f.natural_model,
+                  "Accuracy stage, second part: perplexity under sparse decode on this language "
+                  "model, trained on natural text and code and not for any flow ('auto': "
+                  "models/natural when it exists; 'none': skip)")
+      ->capture_default_str();
+  cmd->add_option("--natural-data", f.natural_data,
+                  "Text files (comma-separated) the natural model scores (default: the model "
+                  "directory's heldout/*.txt)");
+  cmd->add_option("--natural-context", o.natural_context,
+                  "Tokens of each perplexity document (the last --natural-score-tokens of them "
+                  "are scored one decode step at a time)")
+      ->capture_default_str();
+  cmd->add_option("--natural-documents", o.natural_documents, "Perplexity documents")
+      ->capture_default_str();
+  cmd->add_option("--natural-score-tokens", o.natural_score_tokens,
+                  "Tokens scored at the end of each perplexity document")
+      ->capture_default_str();
+  cmd->add_option("--max-perplexity-increase", o.max_perplexity_increase,
+                  "Accuracy stage: the flow's perplexity on the natural model may be at most "
+                  "(1 + this) x full attention's")
+      ->capture_default_str();
   cmd->add_flag("--measure", f.measure,
                 "Throughput stage: measure the speed-up with `vortex bench --compare-full` on "
                 "--device (the default with --device cuda) instead of estimating it from bytes");
@@ -84,6 +106,31 @@ agent::SubmitOptions evaluation_options(const EvaluationFlags& f) {
     if (!(v >= 0 && v <= 1)) fail_usage(name, " must be in [0, 1], got ", v);
   }
   o.tasks = eval::parse_task_list(f.tasks);
+  if (f.natural_model == "auto") {
+    o.natural_model = std::filesystem::is_directory("models/natural") ? "models/natural" : "";
+  } else if (f.natural_model != "none") {
+    if (!std::filesystem::is_directory(f.natural_model))
+      fail_usage("--natural-model: '", f.natural_model, "' is not a directory ('none' skips)");
+    o.natural_model = f.natural_model;
+  }
+  if (!o.natural_model.empty()) {
+    if (!(o.max_perplexity_increase >= 0))
+      fail_usage("--max-perplexity-increase must be >= 0, got ", o.max_perplexity_increase);
+    if (o.natural_documents < 1 || o.natural_documents > 10000)
+      fail_usage("--natural-documents must be in [1, 10000], got ", o.natural_documents);
+    if (o.natural_context < 16 || o.natural_context > 1 << 20)
+      fail_usage("--natural-context must be in [16, 1048576], got ", o.natural_context);
+    if (o.natural_score_tokens < 1 || o.natural_score_tokens >= o.natural_context)
+      fail_usage("--natural-score-tokens must be in [1, --natural-context), got ",
+                 o.natural_score_tokens);
+    o.natural_data = split_comma_list(f.natural_data);
+    if (o.natural_data.empty()) o.natural_data = agent::default_natural_data(o.natural_model);
+    for (const std::string& file : o.natural_data)
+      if (!std::filesystem::is_regular_file(file))
+        fail_usage("--natural-data: '", file, "' is not a readable file");
+  } else if (!f.natural_data.empty()) {
+    fail_usage("--natural-data needs a natural model (--natural-model DIR)");
+  }
   try {
     o.device = parse_device(f.device);
   } catch (const Error& e) {

@@ -17,6 +17,8 @@ struct EvaluationFlags {
   std::string tasks = "niah_single,niah_multikey,niah_multivalue,vt";
   std::string device = "cpu";
   bool measure = false, estimate = false;
+  std::string natural_model = "auto";  // "auto": models/natural when it exists; "none"
+  std::string natural_data;
   CLI::Option* context_opt = nullptr;  // whether --context was given
 };
 
@@ -25,7 +27,8 @@ const CLI::Validator& non_negative_integer();
 
 // Registers --model, --tasks, --context, --samples, `seed_flag` (the samples' seed), --page-size,
 // --device, --min-recall, --max-mean-drop, --max-task-drop, --measure, --estimate, the
-// --workload-* flags and --server.
+// --workload-* flags, --server and the natural model's perplexity flags (--natural-*,
+// --max-perplexity-increase).
 void add_evaluation_flags(CLI::App* cmd, EvaluationFlags& flags, const std::string& seed_flag);
 
 // Checks every value (usage errors name the flag) and returns the options: the task list

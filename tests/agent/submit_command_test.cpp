@@ -49,9 +49,24 @@ TEST(SubmitCommand, BadOptionsAreUsageErrorsNamingTheFlag) {
   struct Case {
     std::vector<std::string> args;
     std::string flag;
-  } cases[] = {{{"--context", "10"}, "--context"},    {{"--samples", "0"}, "--samples"},
-               {{"--page-size", "3"}, "--page-size"}, {{"--max-mean-drop", "2"}, "--max-mean-drop"},
-               {{"--tasks", "nope"}, "nope"},         {{"--device", "tpu"}, "tpu"}};
+  } cases[] = {
+      {{"--context", "10"}, "--context"},
+      {{"--samples", "0"}, "--samples"},
+      {{"--page-size", "3"}, "--page-size"},
+      {{"--max-mean-drop", "2"}, "--max-mean-drop"},
+      {{"--tasks", "nope"}, "nope"},
+      {{"--device", "tpu"}, "tpu"},
+      {{"--natural-model", "/nonexistent"}, "--natural-model"},
+      {{"--natural-model", "none", "--natural-data", "a.txt"}, "--natural-data"},
+      {{"--natural-model", std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/tiny-qwen3"},
+       "heldout/*.txt"},
+      {{"--natural-model", std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/tiny-qwen3",
+        "--natural-data", "/nonexistent.txt"},
+       "/nonexistent.txt"},
+      {{"--natural-model", std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/tiny-qwen3",
+        "--natural-data", std::string(VORTEX_SOURCE_DIR) + "/tests/data/perplexity/gpl-3.txt",
+        "--natural-score-tokens", "5000"},
+       "--natural-score-tokens"}};
   for (const Case& c : cases) {
     std::vector<std::string> args = {"submit", flow, "--no-store"};
     args.insert(args.end(), c.args.begin(), c.args.end());

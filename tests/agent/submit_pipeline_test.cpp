@@ -150,6 +150,57 @@ TEST(SubmitPipeline, TheAccuracyGateRejectsAFlowThatLosesTheNeedle) {
   EXPECT_NE(s.stages.back().reason.find("--max-mean-drop"), std::string::npos);
 }
 
+// With a natural model the accuracy stage also scores held-out text teacher-forced under full
+// attention and the flow (here the tiny checkpoint and a licence text): the figures are those of
+// `vortex eval --perplexity --compare-full`, full attention's NLL is cached, and the gate
+// compares the perplexity ratio with 1 + max_perplexity_increase.
+TEST(SubmitPipeline, TheNaturalModelsPerplexityIsPartOfTheAccuracyStage) {
+  const fs::path db = fs::temp_directory_path() / (std::to_string(getpid()) + "_natural.db");
+  fs::remove(db);
+  ResultsStore store(db.string());
+  SubmitOptions o = tiny_options();
+  o.natural_model = source_path("tests/data/models/tiny-qwen3");
+  o.natural_data = {source_path("tests/data/perplexity/gpl-3.txt")};
+  o.natural_context = 256;
+  o.natural_documents = 2;
+  o.natural_score_tokens = 24;
+  o.max_perplexity_increase = 1.0;
+  const Submission s = run_submission(source_path("flows/quest.py"), o, &store);
+  ASSERT_TRUE(s.accepted) << s.failed_stage << ": " << s.stages.back().reason;
+  const Json p = stage(s, kStageAccuracy)->figures["perplexity"];
+  ASSERT_TRUE(p.is_object());
+  EXPECT_EQ(p["documents"].get<int64_t>(), 2);
+  EXPECT_EQ(p["tokens"].get<int64_t>(), 48);
+  EXPECT_FALSE(p["full_cached"].get<bool>());
+  EXPECT_LT(p["kv_read_fraction"].get<double>(), 1.0);
+  const double full = p["full_nll"].get<double>(), flow = p["flow_nll"].get<double>();
+  EXPECT_NEAR(p["nll_diff"].get<double>(), flow - full, 1e-9);
+  EXPECT_NEAR(p["ratio"].get<double>(), std::exp(flow - full), 1e-9);
+  EXPECT_EQ(p["over"].get<std::string>(), "documents");
+  const std::string cmd = p["command"].get<std::string>();
+  for (const std::string& part : {std::string("vortex eval --model "), std::string("--perplexity"),
+                                  std::string("--context 256"), std::string("--samples 2"),
+                                  std::string("--score-tokens 24"), std::string("--compare-full")})
+    EXPECT_NE(cmd.find(part), std::string::npos) << part << " in " << cmd;
+  EXPECT_EQ(s.parameters["natural"]["documents"].get<int64_t>(), 2);
+
+  // Just above the measured ratio passes, just below fails; full attention comes from the cache.
+  const double increase = p["ratio"].get<double>() - 1.0;
+  o.max_perplexity_increase = increase + 1e-6;
+  const Submission pass = run_submission(source_path("flows/quest.py"), o, &store);
+  EXPECT_TRUE(pass.accepted) << pass.stages.back().reason;
+  EXPECT_TRUE(stage(pass, kStageAccuracy)->figures["perplexity"]["full_cached"].get<bool>());
+  EXPECT_EQ(stage(pass, kStageAccuracy)->figures["perplexity"]["full_nll"].get<double>(), full);
+  o.max_perplexity_increase = increase - 1e-6;
+  const Submission fail = run_submission(source_path("flows/quest.py"), o, &store);
+  EXPECT_FALSE(fail.accepted);
+  EXPECT_EQ(fail.failed_stage, kStageAccuracy);
+  EXPECT_NE(fail.stages.back().reason.find("--max-perplexity-increase"), std::string::npos)
+      << fail.stages.back().reason;
+  EXPECT_TRUE(stage(fail, kStageAccuracy)->figures["perplexity"].is_object());
+  fs::remove(db);
+}
+
 // --measure: the throughput comes from `vortex bench --compare-full` (here on the CPU, with the
 // tiny checkpoint as the workload), not from bytes.
 TEST(SubmitPipeline, MeasuredThroughputRunsBenchCompareFull) {
