@@ -67,6 +67,7 @@ struct EvalArgs : ModelFlags {
   int32_t score_tokens = 128;
   bool recall_replay = false;
   int32_t recall_tokens = 8;
+  std::string recall_traces;
   eval::TaskVariant variant;
   SparseFlags sparse;
 
@@ -301,9 +302,27 @@ int run_recall_replay(const EvalArgs& a, const LoadedModel& model,
   const int32_t page_size = a.base_engine_options.page_size;
   std::vector<agent::TracePrompt> prompts;
   for (const eval::EvalRequest& r : requests) prompts.push_back({r.prompt, 1 + a.recall_tokens});
-  std::fprintf(stderr, "recording full attention's decode of %zu samples (%d steps each)\n",
-               prompts.size(), a.recall_tokens);
-  const agent::DecodeTraces traces = agent::record_decode_traces(model, prompts, page_size);
+  agent::DecodeTraces traces;
+  if (!a.recall_traces.empty() && fs::exists(a.recall_traces)) {
+    traces = agent::read_decode_traces(a.recall_traces, model.config);
+    if (traces.traces.size() != prompts.size())
+      fail(a.recall_traces, ": holds ", traces.traces.size(), " traces, not the ", prompts.size(),
+           " samples asked for (a file of other settings: remove it or name another)");
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      if (traces.traces[i].prompt_len != static_cast<int32_t>(prompts[i].ids.size()) ||
+          traces.traces[i].steps != a.recall_tokens)
+        fail(a.recall_traces, ": trace ", i,
+             " is of another sample or step count than asked "
+             "for (remove the file or name another)");
+    }
+    std::fprintf(stderr, "read %zu recorded traces from %s\n", prompts.size(),
+                 a.recall_traces.c_str());
+  } else {
+    std::fprintf(stderr, "recording full attention's decode of %zu samples (%d steps each)\n",
+                 prompts.size(), a.recall_tokens);
+    traces = agent::record_decode_traces(model, prompts, page_size);
+    if (!a.recall_traces.empty()) agent::write_decode_traces(traces, a.recall_traces);
+  }
   std::vector<Json> runs;
   for (const std::string& flow : a.sparse.flows) {
     SparseStats stats;
@@ -660,6 +679,9 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--recall-tokens", a->recall_tokens,
                   "With --recall-replay: decode steps recorded per sample")
       ->capture_default_str();
+  cmd->add_option("--recall-traces", a->recall_traces,
+                  "With --recall-replay: keep the recorded trajectory in this file and reuse it "
+                  "when it exists (other budgets, other flows, the same samples)");
   cmd->add_flag("--compare-full", a->compare_full,
                 "With --flow (repeatable): also evaluate full attention on the same samples and "
                 "print every configuration side by side (--json: a \"runs\" list)");

@@ -2,7 +2,9 @@
 // attention. Its first decode step sees exactly what a live run's does (the prefill is dense and
 // the first token the same), so with one step its recall equals --record-recall's.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <string>
 
 #include "core/json_file.h"
@@ -63,6 +65,39 @@ TEST(EvalRecallReplay, OneStepEqualsTheLiveRecordedRecall) {
     ASSERT_TRUE(lj.contains("recall_mean")) << l.out;
     EXPECT_NEAR(run["recall_mean"].get<double>(), lj["recall_mean"].get<double>(), 1e-5);
   }
+}
+
+// --recall-traces keeps the trajectory: a second run (another budget) reads it instead of
+// recording, and gives the figures a fresh recording gives; a file of other samples is refused.
+TEST(EvalRecallReplay, TheTrajectoryFileIsReusedAndChecked) {
+  const std::string file = ::testing::TempDir() + "/vortex_replay_" + std::to_string(getpid());
+  std::remove(file.c_str());
+  auto args = [&](const char* ratio, const char* samples, bool keep) {
+    std::vector<std::string> a = kCommon;
+    a[8] = samples;
+    a[12] = ratio;
+    for (const std::string& x :
+         {std::string("--flow"), source("flows/quest.py"), std::string("--recall-replay")})
+      a.push_back(x);
+    if (keep) {
+      a.push_back("--recall-traces");
+      a.push_back(file);
+    }
+    return a;
+  };
+  const CmdResult first = run_vortex(args("0.25", "2", true));
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_NE(first.err.find("recording"), std::string::npos) << first.err;
+  const CmdResult reused = run_vortex(args("0.5", "2", true));
+  ASSERT_EQ(reused.code, 0) << reused.err;
+  EXPECT_NE(reused.err.find("read 4 recorded traces"), std::string::npos) << reused.err;
+  const CmdResult fresh = run_vortex(args("0.5", "2", false));
+  ASSERT_EQ(fresh.code, 0) << fresh.err;
+  EXPECT_EQ(parse_json(reused.out, "reused")["runs"], parse_json(fresh.out, "fresh")["runs"]);
+  const CmdResult other = run_vortex(args("0.5", "1", true));
+  EXPECT_NE(other.code, 0);
+  EXPECT_NE(other.err.find(file), std::string::npos) << other.err;
+  std::remove(file.c_str());
 }
 
 TEST(EvalRecallReplay, NeedsAFlow) {
