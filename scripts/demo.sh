@@ -11,7 +11,9 @@ RATIO=${DEMO_RATIO:-0.125}
 echo "== Vortex demo (CPU) =="
 echo
 echo "-- tokenize with the real Qwen3 tokenizer --"
-"$VORTEX" tokenize --model tests/data/tokenizers/qwen3 --text "Hello world! 你好，世界 👋" --json
+# Its tokenizer.json is committed packed; the build unpacks the folder beside the binary.
+QWEN3_TOKENIZER=$(dirname "$VORTEX")/tests/data/tokenizers/qwen3
+"$VORTEX" tokenize --model "$QWEN3_TOKENIZER" --text "Hello world! 你好，世界 👋" --json
 echo
 echo "-- a sparse-attention flow, checked for the Qwen3-1.7B geometry --"
 "$VORTEX" check flows/quest.py --model qwen3-1.7b

@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import sysconfig
+import tarfile
 
 import tokenizers
 import torch
@@ -139,9 +140,15 @@ def train_tokenizer(pattern, specials, vocab_size, bos=None):
     return tok
 
 
-def chat_reference(tdir, conversations, versions):
+def read_packed_tokenizer(path):
+    """The tokenizer.json committed packed as <path>.tar.xz (the archive holds that one file)."""
+    with tarfile.open(path + ".tar.xz") as tar:
+        return Tokenizer.from_str(tar.extractfile(os.path.basename(path)).read().decode("utf-8"))
+
+
+def chat_reference(tdir, tok, conversations, versions):
     """Chat templates rendered by transformers' own Jinja engine, to pin ours against."""
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=os.path.join(tdir, "tokenizer.json"))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok)
     with open(os.path.join(tdir, "tokenizer_config.json")) as f:
         cfg = json.load(f)
     chat = {"made_by": versions, "cases": []}
@@ -241,7 +248,9 @@ def main():
     texts = corpus()
 
     qdir = os.path.join(args.out, "tokenizers", "qwen3")
-    qtok = Tokenizer.from_file(os.path.join(qdir, "tokenizer.json"))
+    # The real tokenizer is large, so it is committed packed (see VORTEX_PACKED_TEST_DATA in
+    # CMakeLists.txt); the references beside it stay plain.
+    qtok = read_packed_tokenizer(os.path.join(qdir, "tokenizer.json"))
     tokenizer_reference(qtok, texts, os.path.join(qdir, "tokenizer_reference.json"))
     with open(os.path.join(qdir, "tokenizer_config.json")) as f:
         qcfg = json.load(f)
@@ -252,7 +261,7 @@ def main():
         [{"role": "user", "content": "first"}, {"role": "assistant", "content": "reply one"},
          {"role": "user", "content": "second"}],
     ]
-    chat_reference(qdir, conversations, versions)
+    chat_reference(qdir, qtok, conversations, versions)
 
     specs = {
         "tiny-qwen3": ("qwen3", QWEN_PATTERN, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None,
@@ -272,7 +281,7 @@ def main():
         with open(os.path.join(mdir, "tokenizer_config.json"), "w") as f:
             json.dump(tok_cfg, f, indent=1)
         tokenizer_reference(tok, texts, os.path.join(mdir, "tokenizer_reference.json"))
-        chat_reference(mdir, conversations, versions)
+        chat_reference(mdir, tok, conversations, versions)
 
         for seed in range(100):
             model = make_model(kind, mdir, tok, seed)

@@ -28,6 +28,12 @@ std::string data(const std::string& rel) {
   return std::string(VORTEX_SOURCE_DIR) + "/tests/data/" + rel;
 }
 
+// A tests/data folder as the build unpacks it (VORTEX_PACKED_TEST_DATA in CMakeLists.txt): its
+// large files are committed packed, so the source folder lacks them.
+std::string unpacked_data(const std::string& rel) {
+  return std::string(VORTEX_TEST_DATA_BUILD_DIR) + "/" + rel;
+}
+
 // A scratch copy of a test model that a test may damage.
 class ModelCopy {
  public:
@@ -165,20 +171,19 @@ TEST(Cli, GenerateIsTheSameWithAndWithoutThePrefixCache) {
 }
 
 TEST(Cli, TokenizeMatchesHuggingFaceTokenizers) {
-  Json ref = read_json_file(data("tokenizers/qwen3/tokenizer_reference.json"));
+  const std::string qwen3 = unpacked_data("tokenizers/qwen3");
+  Json ref = read_json_file(qwen3 + "/tokenizer_reference.json");
   int checked = 0;
   for (const Json& c : ref["cases"]) {
     std::string text = c["text"];
     if (text.empty() || checked >= 8) continue;
-    CmdResult r =
-        vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", text, "--json"});
+    CmdResult r = vortex({"tokenize", "--model", qwen3, "--text", text, "--json"});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(parse_json(r.out, "tokenize output")["ids"], c["ids"]) << text;
     ++checked;
   }
   EXPECT_EQ(checked, 8);
-  CmdResult plain =
-      vortex({"tokenize", "--model", data("tokenizers/qwen3"), "--text", "Hello world"});
+  CmdResult plain = vortex({"tokenize", "--model", qwen3, "--text", "Hello world"});
   EXPECT_EQ(plain.out, "9707 1879\n");
 }
 

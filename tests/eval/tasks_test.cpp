@@ -129,9 +129,10 @@ TEST(Tasks, LengthCountsTheTokenizersSpecialTokensAndTheChatTemplate) {
 }
 
 TEST(Tasks, RealQwen3TokenizerHitsLongContexts) {
-  const PromptEncoder qwen3(Tokenizer::load(std::string(VORTEX_SOURCE_DIR) +
-                                            "/tests/data/tokenizers/qwen3/tokenizer.json"),
-                            std::nullopt);
+  // Unpacked by the build from the committed tokenizer.json.tar.xz.
+  const PromptEncoder qwen3(
+      Tokenizer::load(std::string(VORTEX_TEST_DATA_BUILD_DIR) + "/tokenizers/qwen3/tokenizer.json"),
+      std::nullopt);
   for (const std::string& task : task_names()) {
     TaskSample s = generate_task_sample(task, 8192, 11, qwen3);
     EXPECT_LE(s.prompt_tokens, 8192) << task;

@@ -6,15 +6,17 @@
 #include <filesystem>
 
 #include "core/json_file.h"
+#include "tokenizer/test_files.h"
 #include "tokenizer/tokenizer.h"
 
 namespace vortex {
 namespace {
 
+// The parameter is a tokenizer's folder (the real Qwen3 one as the build unpacks it).
 class ReferenceTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceTest, MatchesHuggingFaceOnEveryCase) {
-  const std::string dir = std::string(VORTEX_SOURCE_DIR) + "/" + GetParam();
+  const std::string dir = GetParam();
   const std::string reference_path = dir + "/tokenizer_reference.json";
   if (!std::filesystem::exists(reference_path)) {
     GTEST_SKIP() << "no reference file yet: " << reference_path;
@@ -38,17 +40,18 @@ TEST_P(ReferenceTest, MatchesHuggingFaceOnEveryCase) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokenizers, ReferenceTest,
-                         ::testing::Values("tests/data/tokenizers/qwen3",
-                                           "tests/data/models/tiny-qwen3",
-                                           "tests/data/models/tiny-llama"),
-                         [](const auto& info) {
-                           std::string name = info.param.substr(info.param.rfind('/') + 1);
-                           for (char& ch : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Tokenizers, ReferenceTest,
+    ::testing::Values(testing::qwen3_dir(),
+                      std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/tiny-qwen3",
+                      std::string(VORTEX_SOURCE_DIR) + "/tests/data/models/tiny-llama"),
+    [](const auto& info) {
+      std::string name = info.param.substr(info.param.rfind('/') + 1);
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
 
 }  // namespace
 }  // namespace vortex

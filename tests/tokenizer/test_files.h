@@ -39,8 +39,10 @@ inline std::string error_of_load(const std::string& path) {
   return "<no error>";
 }
 
+// The real Qwen3 tokenizer's folder as the build unpacks it: its tokenizer.json is committed
+// packed (VORTEX_PACKED_TEST_DATA in CMakeLists.txt), so the source folder lacks it.
 inline std::string qwen3_dir() {
-  return std::string(VORTEX_SOURCE_DIR) + "/tests/data/tokenizers/qwen3";
+  return std::string(VORTEX_TEST_DATA_BUILD_DIR) + "/tokenizers/qwen3";
 }
 
 }  // namespace vortex::testing
