@@ -34,7 +34,6 @@ class DiagnosticSink {
   static Diagnostic note(SourceLoc loc, std::string message);
 
   bool has_errors() const { return error_count_ > 0; }
-  int error_count() const { return error_count_; }
   const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
   std::vector<Diagnostic> take() { return std::move(diagnostics_); }
 

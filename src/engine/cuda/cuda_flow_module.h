@@ -50,7 +50,6 @@ class CudaFlowModule {
 
   bool has_score_select() const { return score_select_ != nullptr; }
 
-  bool has_summarize() const { return summarize_ != nullptr; }
   int32_t field_floats() const { return source_.field_floats; }
   int32_t field_stride() const { return source_.field_stride; }
   int32_t state_floats() const { return source_.state_floats; }

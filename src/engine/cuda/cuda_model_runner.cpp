@@ -181,7 +181,6 @@ struct CudaModelRunner::Impl {
   KvGeometry geo;
   int32_t num_pages;  // page num_pages is a scratch page for padded graph rows
   CudaRunnerOptions opt;
-  std::string gpu;
   cudaStream_t stream = nullptr;
   std::unique_ptr<Gemm> gemm;
   DeviceWeights w;
@@ -197,7 +196,6 @@ struct CudaModelRunner::Impl {
   StepPlan plan;
   std::map<int32_t, cudaGraphExec_t> graphs;
   std::set<int32_t> warmed;
-  std::vector<float> logits_host;
   // Logits of the rows that ask for top logprobs this step, [asking rows, vocab] (a step where
   // no row asks copies nothing).
   std::vector<float> top_logits_host;
@@ -224,7 +222,7 @@ struct CudaModelRunner::Impl {
 CudaModelRunner::Impl::Impl(const LoadedModel& model, const KvGeometry& geometry, int32_t pages,
                             const CudaRunnerOptions& options)
     : cfg(model.config), geo(geometry), num_pages(pages), opt(options) {
-  gpu = require_cuda_device();
+  require_cuda_device();  // a clear error without a GPU
   VORTEX_ASSERT(geo.num_layers == cfg.num_layers && geo.num_kv_heads == cfg.num_kv_heads &&
                 geo.head_dim == cfg.head_dim);
   if (cfg.head_dim % 8 != 0 || cfg.head_dim > 128)
@@ -785,12 +783,6 @@ std::vector<SampledToken> CudaModelRunner::Impl::step(const std::vector<Schedule
                              static_cast<size_t>(n_real) * sizeof(cuda::SampleResult),
                              cudaMemcpyDeviceToHost, stream),
              "reading sampled tokens");
-  if (opt.keep_logits) {
-    logits_host.resize(static_cast<size_t>(n_real) * cfg.vocab_size);
-    check_cuda(cudaMemcpyAsync(logits_host.data(), logits.data(),
-                               logits_host.size() * sizeof(float), cudaMemcpyDeviceToHost, stream),
-               "reading logits");
-  }
   // Top logprobs are rare and at most kMaxTopLogprobs per row: the rows that ask are copied to
   // the host and ranked there by the CPU runner's function (sampling row i's logits are row i of
   // `logits`, graph padding rows come after the real ones).
@@ -883,10 +875,6 @@ size_t CudaModelRunner::weight_bytes() const {
          static_cast<size_t>(c.vocab_size) * c.hidden_size * sizeof(bf16_t);
 }
 
-const std::vector<float>& CudaModelRunner::last_logits() const {
-  return impl_->logits_host;
-}
-
 void CudaModelRunner::read_kv_block(int32_t layer, int32_t page, int32_t kv_head, float* k,
                                     float* v) const {
   const Impl& m = *impl_;
@@ -908,9 +896,6 @@ void CudaModelRunner::read_kv_block(int32_t layer, int32_t page, int32_t kv_head
 
 const CudaModelRunner::Stats& CudaModelRunner::stats() const {
   return impl_->stats;
-}
-const std::string& CudaModelRunner::gpu_name() const {
-  return impl_->gpu;
 }
 
 }  // namespace vortex

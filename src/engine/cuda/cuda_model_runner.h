@@ -16,7 +16,6 @@ namespace vortex {
 struct CudaRunnerOptions {
   bool use_graphs = true;         // the environment variable VORTEX_CUDA_GRAPHS=0 turns it off
   int32_t max_graph_batch = 256;  // larger decode batches run without a graph
-  bool keep_logits = false;       // copy every step's logits to the host (for tests)
 };
 
 class CudaModelRunner : public ModelRunner {
@@ -50,8 +49,6 @@ class CudaModelRunner : public ModelRunner {
   // GPU time per part of the profiled decode steps (every 32nd, or $VORTEX_FLOW_PROFILE_EVERY).
   const SparseStepProfile* sparse_profile() const override;
 
-  // The last step's logits of the sampling rows, [rows, vocab] (keep_logits only).
-  const std::vector<float>& last_logits() const;
   // K and V of one (layer, page, KV head) block as f32, [page_size, head_dim] each.
   void read_kv_block(int32_t layer, int32_t page, int32_t kv_head, float* k, float* v) const;
 
@@ -61,7 +58,6 @@ class CudaModelRunner : public ModelRunner {
     int64_t graphs_captured = 0;
   };
   const Stats& stats() const;
-  const std::string& gpu_name() const;
 
  private:
   struct Impl;

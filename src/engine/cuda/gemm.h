@@ -26,7 +26,6 @@ class Gemm {
   void f32_out(const cuda::bf16_t* x, int64_t M, int64_t K, const cuda::bf16_t* w, int64_t N,
                float* y, cudaStream_t stream);
 
-  bool skinny_enabled() const { return skinny_; }
 
  private:
   CublasLt blas_;

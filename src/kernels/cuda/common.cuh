@@ -66,8 +66,4 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-inline int ceil_div(int a, int b) {
-  return (a + b - 1) / b;
-}
-
 }  // namespace vortex::cuda
