@@ -4,6 +4,8 @@
 #include <array>
 #include <numeric>
 
+#include "flow/slice_range.h"
+
 namespace vortex::flow {
 
 namespace {
@@ -249,32 +251,11 @@ std::optional<Dim> slice_length(const Dim& size, const SliceSpec& spec, std::str
     return std::nullopt;
   }
   if (size.is_constant()) {
-    int64_t n = size.num, start, stop;
-    if (step > 0) {
-      start = spec.start.value_or(0);
-      stop = spec.stop.value_or(n);
-      if (start < 0) start += n;
-      if (stop < 0) stop += n;
-      start = std::clamp<int64_t>(start, 0, n);
-      stop = std::clamp<int64_t>(stop, 0, n);
-      int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
-      if (len == 0) {
-        *error = "slice selects nothing from an axis of size " + std::to_string(n);
-        return std::nullopt;
-      }
-      return Dim::constant(len);
-    }
-    start = spec.start ? *spec.start : n - 1;
-    if (spec.start && start < 0) start += n;
-    start = std::clamp<int64_t>(start, -1, n - 1);
-    stop = -1;
-    if (spec.stop) {
-      stop = *spec.stop < 0 ? *spec.stop + n : *spec.stop;
-      stop = std::clamp<int64_t>(stop, -1, n - 1);
-    }
-    int64_t len = start > stop ? (start - stop + (-step) - 1) / (-step) : 0;
+    SliceSpec range = spec;
+    range.index = false;  // (an index is checked by the caller; here only its range counts)
+    const int64_t len = slice_range(range, size.num).second;
     if (len == 0) {
-      *error = "slice selects nothing from an axis of size " + std::to_string(n);
+      *error = "slice selects nothing from an axis of size " + std::to_string(size.num);
       return std::nullopt;
     }
     return Dim::constant(len);

@@ -39,6 +39,7 @@
 #include "flow/codegen/select_row_source.h"
 #include "flow/cpu_executor.h"
 #include "flow/shape_inference.h"
+#include "flow/slice_range.h"
 
 namespace vortex::flow {
 namespace {
@@ -516,27 +517,6 @@ std::string elementwise_expr(OpKind k, const std::vector<std::string>& x) {
     default:
       return "";
   }
-}
-
-// Python slice bounds of one axis: first index and count (as the CPU executor computes them).
-std::pair<int64_t, int64_t> slice_range(const SliceSpec& s, int64_t len) {
-  if (s.index) {
-    int64_t i = s.start.value_or(0);
-    if (i < 0) i += len;
-    return {i, 1};
-  }
-  const int64_t step = s.step;
-  auto clamp = [&](std::optional<int64_t> v, int64_t dflt) {
-    if (!v) return dflt;
-    int64_t i = *v < 0 ? *v + len : *v;
-    if (step > 0) return std::clamp<int64_t>(i, 0, len);
-    return std::clamp<int64_t>(i, -1, len - 1);
-  };
-  int64_t start = clamp(s.start, step > 0 ? 0 : len - 1);
-  int64_t stop = clamp(s.stop, step > 0 ? len : -1);
-  int64_t count = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0)
-                           : (start > stop ? (start - stop - step - 1) / (-step) : 0);
-  return {start, count};
 }
 
 // ---- concrete facts about one function's values ----------------------------------------------
