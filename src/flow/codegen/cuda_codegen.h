@@ -45,12 +45,12 @@ struct CudaFlowSource {
   // per page, as CudaScoreKernel::lanes.
   std::string select_kernel;
   int32_t select_lanes = 1;
-  std::vector<CudaFieldLayout> fields;         // the Fields, in declaration order
-  int32_t field_floats = 0;   // values per (page, KV head) of all Fields (FieldSlot layout)
-  int32_t field_stride = 0;   // 16-bit units per GPU block (a multiple of 8), or 0
-  int32_t field_scales = 0;   // f32 scales per block: one per int8 Field
-  int32_t state_floats = 0;   // values per (page, KV head) of all States
-  int32_t state_stride = 0;   // f32 elements per block: state_floats rounded up to 4, or 0
+  std::vector<CudaFieldLayout> fields;  // the Fields, in declaration order
+  int32_t field_floats = 0;         // values per (page, KV head) of all Fields (FieldSlot layout)
+  int32_t field_stride = 0;         // 16-bit units per GPU block (a multiple of 8), or 0
+  int32_t field_scales = 0;         // f32 scales per block: one per int8 Field
+  int32_t state_floats = 0;         // values per (page, KV head) of all States
+  int32_t state_stride = 0;         // f32 elements per block: state_floats rounded up to 4, or 0
   int32_t page_scratch_floats = 0;  // per (row, scoreable page), between score kernels
   int32_t row_scratch_floats = 0;   // per row, between score kernels
 };

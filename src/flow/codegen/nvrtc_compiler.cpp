@@ -78,8 +78,10 @@ const NvrtcApi& nvrtc_api() {
       tried += str_cat("\n  ", why ? why : name.c_str());
     }
     if (!a.lib) {
-      a.error = "cannot load libnvrtc (the CUDA toolkit's run-time compiler); set VORTEX_NVRTC "
-                "to its path or CUDA_HOME to the toolkit. Tried:" + tried;
+      a.error =
+          "cannot load libnvrtc (the CUDA toolkit's run-time compiler); set VORTEX_NVRTC "
+          "to its path or CUDA_HOME to the toolkit. Tried:" +
+          tried;
       return a;
     }
     bool ok = resolve(a.lib, "nvrtcGetErrorString", a.get_error_string, a.error) &&
@@ -210,8 +212,8 @@ void check_arch(const std::string& arch) {
   bool ok = arch.size() >= 5 && arch.compare(0, 3, "sm_") == 0;
   size_t i = 3;
   while (ok && i < arch.size() && arch[i] >= '0' && arch[i] <= '9') ++i;
-  ok = ok && i > 3 && (i == arch.size() || (i + 1 == arch.size() && arch[i] >= 'a' &&
-                                              arch[i] <= 'z'));
+  ok = ok && i > 3 &&
+       (i == arch.size() || (i + 1 == arch.size() && arch[i] >= 'a' && arch[i] <= 'z'));
   if (!ok)
     fail_usage("CUDA architecture '", arch,
                "' is not a real GPU target of the form sm_XX or sm_XXa (e.g. sm_90a, sm_80)");
@@ -225,14 +227,15 @@ bool nvrtc_available(std::string* why) {
   return api.lib != nullptr;
 }
 
-std::string nvrtc_version() { return nvrtc_api().version_text; }
+std::string nvrtc_version() {
+  return nvrtc_api().version_text;
+}
 
 NvrtcResult nvrtc_compile(const std::string& source, const NvrtcOptions& opt) {
   check_arch(opt.arch);
   const NvrtcApi& api = nvrtc_api();
   if (!api.lib) fail(api.error);
-  const std::vector<std::string> options = {"-arch=" + opt.arch, "-std=c++17",
-                                            "-default-device"};
+  const std::vector<std::string> options = {"-arch=" + opt.arch, "-std=c++17", "-default-device"};
   const std::string display = opt.display_name.empty() ? "flow.cu" : opt.display_name;
 
   NvrtcResult result;
@@ -248,8 +251,8 @@ NvrtcResult nvrtc_compile(const std::string& source, const NvrtcOptions& opt) {
   }
 
   nvrtcProgram program = nullptr;
-  nvrtcResult rc = api.create_program(&program, source.c_str(), display.c_str(), 0, nullptr,
-                                      nullptr);
+  nvrtcResult rc =
+      api.create_program(&program, source.c_str(), display.c_str(), 0, nullptr, nullptr);
   if (rc != kNvrtcSuccess)
     fail("NVRTC cannot create a program for ", display, ": ", api.get_error_string(rc));
   struct Destroy {
@@ -280,8 +283,8 @@ NvrtcResult nvrtc_compile(const std::string& source, const NvrtcOptions& opt) {
          rc != kNvrtcSuccess ? api.get_error_string(rc) : "empty");
   result.cubin.resize(cubin_size);
   rc = api.get_cubin(program, result.cubin.data());
-  if (rc != kNvrtcSuccess) fail("NVRTC cannot return the CUBIN of ", display, ": ",
-                                api.get_error_string(rc));
+  if (rc != kNvrtcSuccess)
+    fail("NVRTC cannot return the CUBIN of ", display, ": ", api.get_error_string(rc));
   if (!result.cache_path.empty() && !write_cache_entry(result.cache_path, result.cubin))
     result.cache_path.clear();
   return result;

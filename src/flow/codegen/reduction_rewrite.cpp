@@ -196,8 +196,7 @@ class Rewriter {
   }
 
   // sum over axes of x divided by m, distributed where possible.
-  ValueId reduce(ValueId x, const std::vector<int>& axes, int64_t m, bool keepdims,
-                 SourceLoc loc) {
+  ValueId reduce(ValueId x, const std::vector<int>& axes, int64_t m, bool keepdims, SourceLoc loc) {
     ValueId d = distribute(x, axes, m, keepdims, loc);
     return d >= 0 ? d : plain(x, axes, m, keepdims, loc);
   }
