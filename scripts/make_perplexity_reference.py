@@ -149,6 +149,12 @@ class TransformersModel:
 
         def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
                       **kwargs):
+            # The selection scores a KV head's whole query group: K and V must come unrepeated.
+            if key.shape[1] != module.config.num_key_value_heads:
+                raise SystemExit(f"transformers passed {key.shape[1]} key heads, expected the "
+                                 f"{module.config.num_key_value_heads} KV heads")
+            if scaling is not None and abs(scaling - query.shape[-1] ** -0.5) > 1e-6:
+                raise SystemExit(f"attention scaling {scaling} is not 1/sqrt(head_dim)")
             out = self.current[module.layer_idx](query, key, value)
             return out.transpose(1, 2).contiguous(), None
         transformers.AttentionInterface.register("vortex_pages", attention)
