@@ -6,7 +6,8 @@
 #
 #   MODEL=models/natural DATA=models/natural/heldout/python.txt,... CONTEXTS=4096,16384 \
 #     [TASKS=niah_single,niah_multikey,niah_multivalue,vt] [SAMPLES=50] [DOCUMENTS=8] \
-#     [SCORE_TOKENS=64] [VORTEX=.carry/gpu/bin/vortex] OUT=DIR scripts/gpu-accuracy-tables.sh
+#     [SCORE_TOKENS=64] [VORTEX=.carry/gpu/bin/vortex] [DEVICE=cuda] OUT=DIR \
+#     scripts/gpu-accuracy-tables.sh
 #
 # Writes $OUT/<model>.md (the tables), .jsonl (every task report) and the perplexity reports.
 set -euo pipefail
@@ -17,7 +18,7 @@ VORTEX=${VORTEX:-.carry/gpu/bin/vortex}
 mkdir -p "$OUT"
 export LD_LIBRARY_PATH="$PWD/.carry/gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 name=$(basename "$MODEL")
-args=(--vortex "$VORTEX" --model "$MODEL" --contexts "${CONTEXTS:-4096,16384}" --device cuda
+args=(--vortex "$VORTEX" --model "$MODEL" --contexts "${CONTEXTS:-4096,16384}" --device "${DEVICE:-cuda}"
   --tasks "${TASKS:-niah_single,niah_multikey,niah_multivalue,vt}" --samples "${SAMPLES:-50}"
   --out "$OUT/$name")
 if [ -n "${DATA:-}" ]; then
