@@ -525,7 +525,7 @@ void CudaModelRunner::Impl::enqueue_forward(const StepShape& s) {
     const bool sparse_layer = sparse && sparse->is_sparse_layer(l);
     // Pages that became full in this step are summarized here, per layer, or once after the
     // last layer for every sparse layer (no score of this step reads them: see
-    // CudaSparseAttention::defers_summarize).
+    // CudaFlowSelector::defers_summarize).
     if (sparse_layer && sparse->summarizes_after_layer(l)) {
       begin(kSummarize);
       sparse->enqueue_summarize_after_layer(l, kv, sm, stream);

@@ -16,7 +16,7 @@ CudaSparseFlows::CudaSparseFlows(std::vector<std::shared_ptr<const SparseAttenti
   if (flows.size() > kMaxFlows)
     fail_usage("at most ", kMaxFlows, " flows run in one engine on the GPU, got ", flows.size());
   for (size_t f = 0; f < flows.size(); ++f) {
-    flows_.push_back(std::make_unique<CudaSparseAttention>(
+    flows_.push_back(std::make_unique<CudaFlowSelector>(
         std::move(flows[f]), static_cast<int32_t>(f), cfg, geometry, num_pages_with_scratch));
   }
   max_pages_ = flows_.front()->max_row_pages();

@@ -1,4 +1,4 @@
-// The flows of one CUDA engine (CudaModelRunner): one CudaSparseAttention per flow, and how a
+// The flows of one CUDA engine (CudaModelRunner): one CudaFlowSelector per flow, and how a
 // step's decode rows, each of one flow or dense, share one decode-attention launch per layer.
 //
 // One flow writes every row's page list into its own buffers: its generating rows the pages it
@@ -20,7 +20,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/cuda/cuda_sparse_attention.h"
+#include "engine/cuda/cuda_flow_selector.h"
 #include "engine/cuda/cuda_util.h"
 
 namespace vortex {
@@ -47,8 +47,8 @@ class CudaSparseFlows {
   static constexpr size_t kMaxFlows = 32;
 
   size_t size() const { return flows_.size(); }
-  CudaSparseAttention& flow(size_t i) { return *flows_[i]; }
-  const CudaSparseAttention& flow(size_t i) const { return *flows_[i]; }
+  CudaFlowSelector& flow(size_t i) { return *flows_[i]; }
+  const CudaFlowSelector& flow(size_t i) const { return *flows_[i]; }
   // Row-mode lists a step uploads (SparseStepLists::row_mode).
   size_t num_mode_lists() const { return flows_.size() + classes_.size(); }
   // Whether any flow is sparse at `layer` (its decode attention reads selected lists).
@@ -99,7 +99,7 @@ class CudaSparseFlows {
   // The lists flow f writes at `layer`: its own (one flow) or the layer class's.
   const SelectedPageLists* target(int32_t layer) const;
 
-  std::vector<std::unique_ptr<CudaSparseAttention>> flows_;
+  std::vector<std::unique_ptr<CudaFlowSelector>> flows_;
   int32_t num_kv_heads_;
   int32_t page_size_;
   int32_t max_pages_;

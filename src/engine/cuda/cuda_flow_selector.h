@@ -1,5 +1,7 @@
-// The CUDA runner's sparse attention for one flow: its generated kernels (summarize, score), the
-// device planner and top-k (kernels/cuda/page_selection.h), the Field and State storage beside
+// One flow's page selection in the CUDA runner: it plans each decode row's budget, summarizes
+// pages as they fill, scores and selects (decode attention then reads the selected pages; it is
+// not done here). Its generated kernels (summarize, score), the device planner and top-k
+// (kernels/cuda/page_selection.h), the Field and State storage beside
 // the KV cache, and the statistics of its requests. Everything a decode step does on the device
 // reads only device buffers and the step's uploaded metadata, so the step, flow included, can be
 // captured in a CUDA graph and replayed. An engine's flows together: cuda_sparse_flows.h.
@@ -49,13 +51,13 @@ struct SelectedPageLists {
   int32_t* pages = nullptr;
 };
 
-class CudaSparseAttention {
+class CudaFlowSelector {
  public:
   // flow_index: the Request::flow of the requests whose decode rows this flow selects.
-  CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config, int32_t flow_index,
-                      const ModelConfig& cfg, const KvGeometry& geometry,
-                      int32_t num_pages_with_scratch);
-  ~CudaSparseAttention();
+  CudaFlowSelector(std::shared_ptr<const SparseAttentionConfig> config, int32_t flow_index,
+                   const ModelConfig& cfg, const KvGeometry& geometry,
+                   int32_t num_pages_with_scratch);
+  ~CudaFlowSelector();
 
   const SparseAttentionConfig& config() const { return *config_; }
   // The flow's budget as the device planner takes it (graph padding rows plan with it).

@@ -1,4 +1,4 @@
-#include "engine/cuda/cuda_sparse_attention.h"
+#include "engine/cuda/cuda_flow_selector.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -14,9 +14,9 @@
 
 namespace vortex {
 
-CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionConfig> config,
-                                         int32_t flow_index, const ModelConfig& cfg,
-                                         const KvGeometry& geometry, int32_t num_pages_with_scratch)
+CudaFlowSelector::CudaFlowSelector(std::shared_ptr<const SparseAttentionConfig> config,
+                                   int32_t flow_index, const ModelConfig& cfg,
+                                   const KvGeometry& geometry, int32_t num_pages_with_scratch)
     : config_(std::move(config)),
       flow_index_(flow_index),
       device_policy_(to_device_policy(config_->policy)),
@@ -107,21 +107,21 @@ CudaSparseAttention::CudaSparseAttention(std::shared_ptr<const SparseAttentionCo
     fail("--record-recall is not available with --device cuda yet (use --device cpu)");
 }
 
-CudaSparseAttention::~CudaSparseAttention() = default;
+CudaFlowSelector::~CudaFlowSelector() = default;
 
-bool CudaSparseAttention::is_sparse_layer(int32_t layer) const {
+bool CudaFlowSelector::is_sparse_layer(int32_t layer) const {
   return !flow::is_dense_layer(config_->policy, layer);
 }
 
-bool CudaSparseAttention::selects_for(const ScheduledWork& w) const {
+bool CudaFlowSelector::selects_for(const ScheduledWork& w) const {
   // The same rule as the CPU runner: only a request of this flow that is generating decodes
   // sparsely (a one-token prefill chunk reads everything, as prefill does).
   const Request& r = *w.request;
   return w.count == 1 && r.flow == flow_index_ && !r.output.empty() && w.first + 1 == r.seq_len();
 }
 
-void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work, bool shared_lists,
-                                     int64_t filled_pages, std::vector<int32_t>& row_mode) {
+void CudaFlowSelector::begin_step(const std::vector<ScheduledWork>& work, bool shared_lists,
+                                  int64_t filled_pages, std::vector<int32_t>& row_mode) {
   const int32_t P = geo_.page_size, H = geo_.num_kv_heads;
   const int32_t other = shared_lists ? cuda::kRowSkip : cuda::kRowReadAll;
   int64_t rows = 0;
@@ -153,13 +153,13 @@ void CudaSparseAttention::begin_step(const std::vector<ScheduledWork>& work, boo
 
 // By the flow's budget: a request with a larger budget of its own reads more, which only makes
 // the split count chosen from this figure smaller than ideal (splits divide any row's tokens).
-int64_t CudaSparseAttention::max_selected_tokens(int64_t max_row_tokens) const {
+int64_t CudaFlowSelector::max_selected_tokens(int64_t max_row_tokens) const {
   const int32_t P = geo_.page_size;
   const auto n = static_cast<int32_t>((max_row_tokens + P - 1) / P);
   return int64_t{flow::plan_row(config_->policy, n).num_selected()} * P;
 }
 
-bool CudaSparseAttention::ensure_rows(int64_t rows) {
+bool CudaFlowSelector::ensure_rows(int64_t rows) {
   if (rows <= rows_cap_) return false;
   rows_cap_ = std::max<int64_t>(rows, rows_cap_ * 2);
   const flow::CudaFlowSource& src = module_->source();
@@ -187,7 +187,7 @@ bool CudaSparseAttention::ensure_rows(int64_t rows) {
   return true;
 }
 
-void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t stream) {
+void CudaFlowSelector::enqueue_plan(const SparseStepMeta& m, cudaStream_t stream) {
   const flow::CudaFlowSource& src = module_->source();
   if (src.state_stride > 0 && m.max_summarize > 0) {
     check_cuda(cuda::reset_page_state(state_.as<float>(), state_layer_stride_, geo_.num_layers,
@@ -215,10 +215,10 @@ void CudaSparseAttention::enqueue_plan(const SparseStepMeta& m, cudaStream_t str
   check_cuda(cuda::plan_rows(a, stream), "flow planner");
 }
 
-void CudaSparseAttention::launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride,
-                                           int32_t base_layer, const int32_t* layers,
-                                           int32_t num_layers, const SparseStepMeta& m,
-                                           cudaStream_t stream) {
+void CudaFlowSelector::launch_summarize(const cuda::DevicePagedKv& kv, int64_t kv_layer_stride,
+                                        int32_t base_layer, const int32_t* layers,
+                                        int32_t num_layers, const SparseStepMeta& m,
+                                        cudaStream_t stream) {
   const flow::CudaFlowSource& src = module_->source();
   if (src.summarize_kernel.empty() || src.field_stride == 0 || m.max_summarize == 0 ||
       num_layers == 0)
@@ -245,25 +245,25 @@ void CudaSparseAttention::launch_summarize(const cuda::DevicePagedKv& kv, int64_
   module_->launch_summarize(a, m.max_summarize, stream);
 }
 
-void CudaSparseAttention::enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv,
-                                            const SparseStepMeta& m, cudaStream_t stream) {
+void CudaFlowSelector::enqueue_summarize(int32_t layer, const cuda::DevicePagedKv& kv,
+                                         const SparseStepMeta& m, cudaStream_t stream) {
   launch_summarize(kv, 0, layer, nullptr, 1, m, stream);
 }
 
-void CudaSparseAttention::enqueue_summarize_all(const cuda::DevicePagedKv& kv0,
-                                                int64_t kv_layer_stride, const SparseStepMeta& m,
-                                                cudaStream_t stream) {
+void CudaFlowSelector::enqueue_summarize_all(const cuda::DevicePagedKv& kv0,
+                                             int64_t kv_layer_stride, const SparseStepMeta& m,
+                                             cudaStream_t stream) {
   launch_summarize(kv0, kv_layer_stride, 0, sparse_layers_.as<int32_t>(),
                    static_cast<int32_t>(num_sparse_layers_), m, stream);
 }
 
-SelectedPageLists CudaSparseAttention::own_lists() const {
+SelectedPageLists CudaFlowSelector::own_lists() const {
   return {out_offset_.as<int32_t>(), out_num_tokens_.as<int32_t>(), out_pages_.as<int32_t>()};
 }
 
-void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
-                                        const SparseStepMeta& m, cudaStream_t stream,
-                                        const SelectedPageLists* into) {
+void CudaFlowSelector::enqueue_score(int32_t layer, const uint16_t* q, int32_t num_q_heads,
+                                     const SparseStepMeta& m, cudaStream_t stream,
+                                     const SelectedPageLists* into) {
   const flow::CudaFlowSource& src = module_->source();
   const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
   flow::CudaScoreArgs s;
@@ -307,8 +307,8 @@ void CudaSparseAttention::enqueue_score(int32_t layer, const uint16_t* q, int32_
   module_->launch_score(s, std::max(grid, 1), stream);
 }
 
-SelectedPageLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m, cudaStream_t stream,
-                                                      const SelectedPageLists* into) {
+SelectedPageLists CudaFlowSelector::enqueue_select(const SparseStepMeta& m, cudaStream_t stream,
+                                                   const SelectedPageLists* into) {
   const int32_t rows = m.decode_seqs * geo_.num_kv_heads;
   const SelectedPageLists out = into ? *into : own_lists();
   if (fuses_select(rows)) return out;  // enqueue_score selected
@@ -330,7 +330,7 @@ SelectedPageLists CudaSparseAttention::enqueue_select(const SparseStepMeta& m, c
   return out;
 }
 
-bool CudaSparseAttention::fuses_select(int32_t rows) const {
+bool CudaFlowSelector::fuses_select(int32_t rows) const {
   if (!module_->has_score_select() || select_mode_ == SelectMode::kSeparate) return false;
   return select_mode_ == SelectMode::kFused || rows >= sms_;
 }
