@@ -97,8 +97,18 @@ Action add_tokenize_command(CLI::App& app) {
       tokenize_jsonl(tok, args->jsonl, !args->no_special);
       return 0;
     }
-    const std::string input = *file ? read_all(args->file) : args->text;
-    print_ids(tok.encode(input, !args->no_special), args->json);
+    if (*file) {
+      const std::string input = read_all(args->file);
+      std::vector<int32_t> ids;
+      try {
+        ids = tok.encode(input, !args->no_special);
+      } catch (const Error& e) {
+        fail(args->file, ": ", e.what(), " (--file)");  // e.g. not UTF-8: name the file
+      }
+      print_ids(ids, args->json);
+      return 0;
+    }
+    print_ids(tok.encode(args->text, !args->no_special), args->json);
     return 0;
   };
 }

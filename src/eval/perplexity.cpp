@@ -39,7 +39,12 @@ std::vector<std::vector<int32_t>> perplexity_documents(const std::vector<std::st
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string text = read_text_file(files[i]);
     if (i > 0) stream.insert(stream.end(), gap.begin(), gap.end());
-    const std::vector<int32_t> ids = tokenizer.encode(text, /*add_special_tokens=*/false);
+    std::vector<int32_t> ids;
+    try {
+      ids = tokenizer.encode(text, /*add_special_tokens=*/false);
+    } catch (const Error& e) {
+      fail(files[i], ": ", e.what(), " (--data)");  // e.g. not UTF-8: name the file
+    }
     stream.insert(stream.end(), ids.begin(), ids.end());
     // Enough for every document asked for: the rest of the files is not read.
     if (static_cast<int64_t>(stream.size()) >= int64_t{context} * max_documents) break;

@@ -72,6 +72,12 @@ TEST_F(TokenizeCommand, BadInputNamesTheFileAndLine) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("c.jsonl:1"), std::string::npos) << r.err;
 
+  const std::string latin1 = write("latin1.txt", "caf\xe9\n");
+  r = run_vortex({"tokenize", "--model", kModel, "--file", latin1});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find(latin1 + ": "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("UTF-8"), std::string::npos) << r.err;
+
   r = run_vortex({"tokenize", "--model", kModel, "--file", (dir_ / "missing.txt").string()});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("missing.txt: cannot read"), std::string::npos) << r.err;

@@ -61,6 +61,16 @@ TEST(Perplexity, DocumentsAreConsecutiveWindowsOfTheFilesTokens) {
 
   EXPECT_THROW(perplexity_documents({a}, tok, 100000, 1), Error);  // too short
   EXPECT_THROW(perplexity_documents({a + ".missing"}, tok, 64, 1), Error);
+  // Text that is not UTF-8 is refused naming its file.
+  const std::string latin1 = write_temp("latin1.txt", prose(100) + "caf\xe9 " + prose(100));
+  try {
+    perplexity_documents({a, latin1}, tok, 64, 100);
+    ADD_FAILURE() << "a file that is not UTF-8 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(latin1 + ": "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos) << e.what();
+  }
+  fs::remove(latin1);
   EXPECT_THROW(perplexity_requests(docs, 64), Error);  // nothing left to prefill
   fs::remove(a);
   fs::remove(b);
