@@ -344,8 +344,8 @@ def main():
         src = os.path.abspath(args.init_from)
         with open(os.path.join(src, STATE)) as f:
             state = json.load(f)
-    tok_src = os.path.abspath(args.init_from or args.tokenizer) if (args.init_from or
-                                                                    args.tokenizer) else ""
+    tok_src = args.init_from or args.tokenizer
+    tok_src = os.path.abspath(tok_src) if tok_src else ""
     if tok_src:
         if tok_src != out_dir:
             for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -389,7 +389,7 @@ def main():
     mcfg = dict(cfg["model"], vocab_size=vocab_size)
     model = qwen3.Qwen3(mcfg)
     if state is not None:
-        if {k: v for k, v in state["model"].items()} != mcfg:
+        if state["model"] != mcfg:
             raise RuntimeError(f"--init-from: its model {state['model']} differs from the "
                                f"config's {mcfg}")
         qwen3.load_weights(model, src)

@@ -414,16 +414,20 @@ std::string command_line(const std::vector<std::string>& argv) {
   return out;
 }
 
-// One run of the suite: per-task accuracy, the mean, the KV read fraction. `flow` null: full
-// attention. With --server the samples run there (its loaded flow, or "dense").
-Json run_suite(Context& c, std::shared_ptr<const SparseAttentionConfig> flow, const char* what) {
-  const auto t0 = Clock::now();
-  int last = -1;
-  auto progress = [&](int64_t done, int64_t total) {
+// A progress callback for the accuracy stage: "<what>: N%" every 10%.
+auto accuracy_progress(const Context& c, const char* what) {
+  return [&c, what, last = -1](int64_t done, int64_t total) mutable {
     const int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
     if (pct / 10 != last / 10) c.say(kStageAccuracy, str_cat(what, ": ", pct, "%"));
     last = pct;
   };
+}
+
+// One run of the suite: per-task accuracy, the mean, the KV read fraction. `flow` null: full
+// attention. With --server the samples run there (its loaded flow, or "dense").
+Json run_suite(Context& c, std::shared_ptr<const SparseAttentionConfig> flow, const char* what) {
+  const auto t0 = Clock::now();
+  auto progress = accuracy_progress(c, what);
   std::vector<std::string> texts;
   double kv_read_fraction = 1.0;
   if (c.server) {
@@ -558,12 +562,7 @@ NaturalRun run_natural(Context& c, std::shared_ptr<const SparseAttentionConfig> 
   const SubmitOptions& o = c.o;
   load_natural(c);
   const auto t0 = Clock::now();
-  int last = -1;
-  auto progress = [&](int64_t done, int64_t total) {
-    const int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
-    if (pct / 10 != last / 10) c.say(kStageAccuracy, str_cat(what, ": ", pct, "%"));
-    last = pct;
-  };
+  auto progress = accuracy_progress(c, what);
   Engine engine(*c.natural, engine_options(c, o.device, std::move(flow)));
   NaturalRun r;
   r.nll = eval::token_nll(eval::run_eval_requests(
