@@ -2,7 +2,7 @@
 // over the measured ceiling): device copy bandwidth, bf16 GEMM rate, dense paged decode
 // attention at Qwen3-1.7B geometry, causal prefill attention. Random (non-zero) data, pages in
 // shuffled order, CUDA-event timing, median of the runs. End-to-end figures come from
-// `vortex bench`. Usage: vortex_cuda_bench [--only GROUP]
+// `vortex bench`. Usage: vortex_cuda_bench [--only GROUP] [--decode-kernel mma3|mma4|scalar]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -81,7 +81,8 @@ void print_row(const char* what, const std::string& shape, double ms, double amo
       what, shape.c_str(), ms, rate, unit, rate / ceiling);
 }
 
-void bench_decode(const Geometry& g, int batch, int context, double bandwidth) {
+void bench_decode(const Geometry& g, int batch, int context, double bandwidth,
+                  cuda::DecodeKernel kernel) {
   const int pages_per_seq = (context + g.P - 1) / g.P;
   const int num_pages = batch * pages_per_seq;
   const int64_t page_elems = int64_t{g.Hkv} * g.P * g.D;
@@ -110,7 +111,8 @@ void bench_decode(const Geometry& g, int batch, int context, double bandwidth) {
   cudaMemcpy(d_tok.data(), row_tok.data(), d_tok.bytes(), cudaMemcpyHostToDevice);
   fill_random(q.as<cuda::bf16_t>(), size_t(batch) * g.Hq * g.D, 4);
   const int G = g.Hq / g.Hkv;
-  const int splits = cuda::decode_attention_num_splits(int64_t{batch} * g.Hkv, context, g.D, G);
+  const int splits =
+      cuda::decode_attention_num_splits(int64_t{batch} * g.Hkv, context, g.D, G, kernel);
   DeviceBuffer ws(cuda::decode_attention_workspace_bytes(batch, g.Hq, g.D, splits));
   cuda::DevicePagedKv kv{k.as<cuda::bf16_t>(), v.as<cuda::bf16_t>(), g.P, g.Hkv, g.D,
                          page_elems,           int64_t{g.P} * g.D};
@@ -126,6 +128,7 @@ void bench_decode(const Geometry& g, int batch, int context, double bandwidth) {
   a.num_splits = splits;
   a.scale = 1.0f / std::sqrt(float(g.D));
   a.workspace = ws.as<float>();
+  a.kernel = kernel;
   const double ms = time_ms([&] { check_cuda(cuda::decode_attention(a, kv, nullptr), "decode"); });
   const double bytes = 2.0 * double(batch) * context * g.Hkv * g.D * 2;
   char shape[96];
@@ -328,9 +331,18 @@ int main(int argc, char** argv) {
   try {
     // --only copy|gemm|decode_gemm|decode|decode1|prefill|model runs one group (decode1: B32 x 16K
     // only; decode_gemm: the decode-sized projections through cuBLASLt and the skinny kernel).
-    std::string only;
-    for (int i = 1; i + 1 < argc; ++i)
+    std::string only, kernel_name = "mma3";
+    for (int i = 1; i + 1 < argc; ++i) {
       if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+      if (std::strcmp(argv[i], "--decode-kernel") == 0) kernel_name = argv[i + 1];
+    }
+    cuda::DecodeKernel kernel = cuda::DecodeKernel::kMma3;
+    if (kernel_name == "mma4")
+      kernel = cuda::DecodeKernel::kMma4;
+    else if (kernel_name == "scalar")
+      kernel = cuda::DecodeKernel::kScalar;
+    else if (kernel_name != "mma3")
+      fail("--decode-kernel must be mma3, mma4 or scalar, got '", kernel_name, "'");
     auto want = [&](const char* g) { return only.empty() || only == g; };
     const std::string gpu = require_cuda_device();
     std::printf("GPU: %s\n", gpu.c_str());
@@ -346,11 +358,11 @@ int main(int argc, char** argv) {
     }
     if (want("gemm") || want("decode_gemm")) bench_decode_gemms(blas, bw);
     const Geometry qwen{16, 8, 128, 16};
-    if (want("decode") || want("decode1")) bench_decode(qwen, 32, 16384, bw);
+    if (want("decode") || want("decode1")) bench_decode(qwen, 32, 16384, bw, kernel);
     if (want("decode")) {
-      bench_decode(qwen, 8, 32768, bw);
-      bench_decode(qwen, 64, 4096, bw);
-      bench_decode({32, 8, 128, 16}, 32, 16384, bw);  // G = 4 (Llama-3-8B style)
+      bench_decode(qwen, 8, 32768, bw, kernel);
+      bench_decode(qwen, 64, 4096, bw, kernel);
+      bench_decode({32, 8, 128, 16}, 32, 16384, bw, kernel);  // G = 4 (Llama-3-8B style)
     }
     if (want("prefill")) {
       bench_prefill(qwen, 8192, mm);

@@ -155,8 +155,8 @@ fi
 grep -v '^JSON' "$OUT/bench.log" | tee -a "$OUT/results.txt"
 # Decode-attention pipeline shapes (tile tokens x stages), for tuning.
 for v in ${DECODE_VARIANTS:-}; do
-  echo "-- VORTEX_DECODE_VARIANT=$v" | tee -a "$OUT/results.txt"
-  VORTEX_DECODE_VARIANT=$v "$bin/vortex_cuda_bench" --only decode 2>&1 | grep decode_attention |
+  echo "-- --decode-kernel $v" | tee -a "$OUT/results.txt"
+  "$bin/vortex_cuda_bench" --only decode --decode-kernel "$v" 2>&1 | grep decode_attention |
     grep -v '^JSON' | tee -a "$OUT/results.txt"
 done
 # One profile of the decode-attention kernel (B32 x 16K), when NCU=1.

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "engine/cpu_model_runner.h"
+#include "engine/cpu/cpu_model_runner.h"
 #include "engine/engine.h"
 #include "eval/eval_runner.h"
 #include "flow/cpu_executor.h"

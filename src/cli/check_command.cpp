@@ -34,6 +34,7 @@ struct CheckArgs {
   std::string target = "cpu";
   std::string arch = "sm_90a";
   bool dump_cuda = false;
+  std::string score_lanes = "auto";  // --flow-score-lanes, for --target cuda
   // Each error's source line and a caret under it, after its one-line message: on by default
   // where stderr is a terminal, so piped output (scripts, agents) has one line per error.
   bool show_source = false;
@@ -42,6 +43,12 @@ struct CheckArgs {
   int64_t context = 0;
   int64_t batch = 32;
 };
+
+flow::CudaCodegenOptions codegen_options(const CheckArgs& args) {
+  flow::CudaCodegenOptions o;
+  o.score_lanes = flow::parse_score_lanes(args.score_lanes);
+  return o;
+}
 
 struct ResolvedGeometry {
   flow::FlowGeometry geometry;
@@ -172,8 +179,7 @@ bool check_cuda_target(const std::string& path, const std::string& source,
   };
   flow::CudaFlowSource generated;
   try {
-    generated =
-        flow::generate_cuda_flow(program, geo.geometry, flow::cuda_codegen_options_from_env());
+    generated = flow::generate_cuda_flow(program, geo.geometry, codegen_options(args));
   } catch (const flow::CudaCodegenError& e) {
     const flow::SourceLoc loc = e.loc().line > 0 ? e.loc() : program.loc;
     flow::Diagnostic d{flow::Severity::kError, loc, e.detail(), {}};
@@ -474,6 +480,10 @@ Action add_check_command(CLI::App& app) {
                   "GPU architecture for --target cuda: sm_90a (H100, default), sm_80, ...");
   cmd->add_flag("--dump-cuda", args->dump_cuda,
                 "With --target cuda: print the generated CUDA source");
+  cmd->add_option("--flow-score-lanes", args->score_lanes,
+                  "With --target cuda: lanes per page of the per-page score kernel: auto, thread "
+                  "(one thread per page) or 2, 4, 8, 16, 32 (as the engine flag of that name)")
+      ->capture_default_str();
   cmd->add_option("--context", args->context,
                   "With --model: estimate one decode step of --batch rows of this many tokens "
                   "(bytes moved with the flow and with full attention, and the time on an H100 "
@@ -492,6 +502,11 @@ Action add_check_command(CLI::App& app) {
       fail_usage("--batch must be in [1, 65536], got ", args->batch);
     if (args->context > 0 && args->model.empty())
       fail_usage("--context estimates a decode step of a model: pass --model");
+    try {
+      flow::parse_score_lanes(args->score_lanes);
+    } catch (const Error& e) {
+      fail_usage("--flow-score-lanes ", e.what());
+    }
     ResolvedGeometry geo = resolve_geometry(*args);
     bool all_ok = true;
     for (const std::string& file : args->files) all_ok = check_one(file, geo, *args) && all_ok;

@@ -1,7 +1,9 @@
-// The flags that size and schedule the engine, shared by generate, bench, eval and serve:
+// The flags that size, schedule and tune the engine, shared by generate, bench, eval and serve:
 // --device, --page-size, --kv-pages, --kv-memory-gb, --max-batch, --max-step-tokens,
-// --prefill-first and --threads. One registration and one validation, so every command accepts
-// the same values and refuses the same ones with the same message.
+// --prefill-first, --threads, and the runner's tuning switches (engine/runner_options.h: CUDA
+// graphs, attention splits and kernels, GEMM, the flows' kernel forms, profiling), listed under
+// "GPU tuning" in --help. One registration and one validation, so every command accepts the
+// same values and refuses the same ones with the same message.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -22,6 +24,17 @@ struct EngineFlags {
   bool prefill_first = false;
   bool no_prefix_cache = false;
   int32_t threads = 0;  // 0: all cores
+  // RunnerOptions, as typed.
+  std::string cuda_graphs = "on";
+  int32_t decode_splits = 0, sparse_splits = 0;
+  std::string decode_kernel = "mma3";
+  std::string gemm = "cublas";
+  std::string flow_summarize = "auto";
+  std::string flow_select = "auto";
+  int32_t flow_score_blocks = 0;
+  std::string flow_score_lanes = "auto";
+  int32_t profile_every = 32;
+  int64_t profile_step = -1;
   // Set by add_engine_flags: whether the user gave --max-step-tokens.
   CLI::Option* max_step_tokens_opt = nullptr;
 };

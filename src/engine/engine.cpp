@@ -104,7 +104,7 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       options_(options),
       num_pages_(pages_for(model, options)),
       runner_(make_model_runner(options.device, model, geometry_of(model, options.page_size),
-                                num_pages_)),
+                                num_pages_, options.runner)),
       pool_(num_pages_),
       prefix_cache_(shares_prefixes(options) ? std::make_unique<PrefixCache>(options.page_size)
                                              : nullptr),

@@ -95,6 +95,8 @@ struct EngineOptions {
   // Full KV pages of prompts stay cached after their requests and are shared with later requests
   // whose prompts start with the same tokens (kv/prefix_cache.h); false: every prompt is computed.
   bool prefix_cache = true;
+  // The runner's tuning switches (engine/runner_options.h).
+  RunnerOptions runner;
 };
 
 struct EngineStats {

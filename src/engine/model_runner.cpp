@@ -1,7 +1,7 @@
 #include "engine/model_runner.h"
 
 #include "core/error.h"
-#include "engine/cpu_model_runner.h"
+#include "engine/cpu/cpu_model_runner.h"
 #ifdef VORTEX_WITH_CUDA
 #include "engine/cuda/cuda_model_runner.h"
 #endif
@@ -26,10 +26,13 @@ size_t kv_bytes_per_page(Device device, const KvGeometry& geometry) {
 }
 
 std::unique_ptr<ModelRunner> make_model_runner(Device device, const LoadedModel& model,
-                                               const KvGeometry& geometry, int32_t num_pages) {
+                                               const KvGeometry& geometry, int32_t num_pages,
+                                               const RunnerOptions& options) {
   if (device == Device::kCpu) return std::make_unique<CpuModelRunner>(model, geometry, num_pages);
 #ifdef VORTEX_WITH_CUDA
-  return std::make_unique<CudaModelRunner>(model, geometry, num_pages);
+  return std::make_unique<CudaModelRunner>(model, geometry, num_pages, options);
+#else
+  (void)options;
 #endif
   fail("this build of vortex has no CUDA backend: use --device cpu");
 }

@@ -9,6 +9,7 @@
 
 #include "core/device.h"
 #include "engine/loaded_model.h"
+#include "engine/runner_options.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
 #include "engine/sparse_attention.h"
@@ -77,6 +78,7 @@ size_t kv_bytes_per_page(Device device, const KvGeometry& geometry);
 
 // Throws vortex::Error if the device is unavailable (no GPU, driver, or CUDA in this build).
 std::unique_ptr<ModelRunner> make_model_runner(Device device, const LoadedModel& model,
-                                               const KvGeometry& geometry, int32_t num_pages);
+                                               const KvGeometry& geometry, int32_t num_pages,
+                                               const RunnerOptions& options = {});
 
 }  // namespace vortex

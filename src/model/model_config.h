@@ -56,7 +56,6 @@ struct ModelConfig {
   std::optional<int32_t> bos_token_id;
   std::vector<int32_t> eos_token_ids;
 
-  bool has_qk_norm() const { return arch == Arch::kQwen3; }
   int32_t group_size() const { return num_heads / num_kv_heads; }
   int32_t q_dim() const { return num_heads * head_dim; }
   int32_t kv_dim() const { return num_kv_heads * head_dim; }

@@ -8,84 +8,56 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/thread_pool.h"
+#include "model/architecture.h"
 
 namespace vortex {
 namespace {
 
-// A WeightSpec plus where the tensor lives in ModelWeights.
+// A WeightSpec plus where the tensor lives in ModelWeights: a layer's role, or a member of
+// ModelWeights (embeddings, final norm, lm_head).
 struct Slot {
   WeightSpec spec;
-  Tensor LayerWeights::*layer_member = nullptr;
+  LayerTensor role = LayerTensor::kCount;
   Tensor ModelWeights::*model_member = nullptr;
+  std::string needed_because;  // for the error when it is missing
 };
 
 Tensor& target(ModelWeights& w, const Slot& s) {
-  return s.layer_member ? w.layers[static_cast<size_t>(s.spec.layer)].*(s.layer_member)
-                        : w.*(s.model_member);
+  return s.model_member ? w.*(s.model_member) : w.layers[static_cast<size_t>(s.spec.layer)][s.role];
 }
 
 const Tensor& target(const ModelWeights& w, const Slot& s) {
-  return s.layer_member ? w.layers[static_cast<size_t>(s.spec.layer)].*(s.layer_member)
-                        : w.*(s.model_member);
+  return s.model_member ? w.*(s.model_member) : w.layers[static_cast<size_t>(s.spec.layer)][s.role];
 }
 
 std::vector<Slot> slots(const ModelConfig& c) {
-  const int64_t hidden = c.hidden_size, inter = c.intermediate_size, q = c.q_dim(), kv = c.kv_dim(),
-                vocab = c.vocab_size;
+  const int64_t hidden = c.hidden_size, vocab = c.vocab_size;
   std::vector<Slot> out;
-  auto global = [&](std::string name, Shape shape, WeightKind kind, Tensor ModelWeights::*m) {
-    out.push_back(Slot{WeightSpec{std::move(name), std::move(shape), kind, -1}, nullptr, m});
+  auto global = [&](std::string name, Shape shape, WeightKind kind, Tensor ModelWeights::*m,
+                    std::string why) {
+    out.push_back(Slot{WeightSpec{std::move(name), std::move(shape), kind, -1}, LayerTensor::kCount,
+                       m, std::move(why)});
   };
   global("model.embed_tokens.weight", {vocab, hidden}, WeightKind::kMatrix,
-         &ModelWeights::embed_tokens);
+         &ModelWeights::embed_tokens, "");
+  const std::vector<LayerTensorSpec> layer = architecture_of(c.arch).layer_tensors(c);
   for (int i = 0; i < c.num_layers; ++i) {
-    std::string prefix = str_cat("model.layers.", i, ".");
-    auto layer = [&](const char* suffix, Shape shape, WeightKind kind, Tensor LayerWeights::*m) {
-      out.push_back(Slot{WeightSpec{prefix + suffix, std::move(shape), kind, i}, m, nullptr});
-    };
-    layer("input_layernorm.weight", {hidden}, WeightKind::kNorm, &LayerWeights::input_norm);
-    layer("self_attn.q_proj.weight", {q, hidden}, WeightKind::kMatrix, &LayerWeights::q_proj);
-    layer("self_attn.k_proj.weight", {kv, hidden}, WeightKind::kMatrix, &LayerWeights::k_proj);
-    layer("self_attn.v_proj.weight", {kv, hidden}, WeightKind::kMatrix, &LayerWeights::v_proj);
-    layer("self_attn.o_proj.weight", {hidden, q}, WeightKind::kMatrix, &LayerWeights::o_proj);
-    if (c.attention_bias) {
-      layer("self_attn.q_proj.bias", {q}, WeightKind::kBias, &LayerWeights::q_bias);
-      layer("self_attn.k_proj.bias", {kv}, WeightKind::kBias, &LayerWeights::k_bias);
-      layer("self_attn.v_proj.bias", {kv}, WeightKind::kBias, &LayerWeights::v_bias);
-      layer("self_attn.o_proj.bias", {hidden}, WeightKind::kBias, &LayerWeights::o_bias);
+    const std::string prefix = str_cat("model.layers.", i, ".");
+    for (const LayerTensorSpec& t : layer) {
+      out.push_back(Slot{WeightSpec{prefix + t.suffix, t.shape, t.kind, i}, t.role, nullptr,
+                         t.needed_because});
     }
-    if (c.has_qk_norm()) {
-      layer("self_attn.q_norm.weight", {c.head_dim}, WeightKind::kNorm, &LayerWeights::q_norm);
-      layer("self_attn.k_norm.weight", {c.head_dim}, WeightKind::kNorm, &LayerWeights::k_norm);
-    }
-    layer("post_attention_layernorm.weight", {hidden}, WeightKind::kNorm,
-          &LayerWeights::post_attention_norm);
-    layer("mlp.gate_proj.weight", {inter, hidden}, WeightKind::kMatrix, &LayerWeights::gate_proj);
-    layer("mlp.up_proj.weight", {inter, hidden}, WeightKind::kMatrix, &LayerWeights::up_proj);
-    layer("mlp.down_proj.weight", {hidden, inter}, WeightKind::kMatrix, &LayerWeights::down_proj);
   }
-  global("model.norm.weight", {hidden}, WeightKind::kNorm, &ModelWeights::final_norm);
+  global("model.norm.weight", {hidden}, WeightKind::kNorm, &ModelWeights::final_norm, "");
   if (!c.tie_word_embeddings) {
-    global("lm_head.weight", {vocab, hidden}, WeightKind::kMatrix, &ModelWeights::lm_head);
+    global("lm_head.weight", {vocab, hidden}, WeightKind::kMatrix, &ModelWeights::lm_head,
+           "config.json has tie_word_embeddings: false");
   }
   return out;
 }
 
 bool is_float(DType t) {
   return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16;
-}
-
-// Why a tensor the config needs may be absent, so the user knows which setting asked for it.
-std::string missing_hint(const Slot& s, const ModelConfig& c) {
-  if (s.layer_member == &LayerWeights::q_norm || s.layer_member == &LayerWeights::k_norm) {
-    return str_cat(" (", c.architecture == "Qwen3ForCausalLM" ? "Qwen3" : c.architecture,
-                   " needs QK-norm weights)");
-  }
-  if (s.spec.kind == WeightKind::kBias) return " (config.json has attention_bias: true)";
-  if (s.model_member == &ModelWeights::lm_head) {
-    return " (config.json has tie_word_embeddings: false)";
-  }
-  return "";
 }
 
 // A checkpoint with more layers than the config is almost surely paired with the wrong config.
@@ -182,7 +154,8 @@ ModelWeights load_model_weights(const SafetensorsArchive& archive, const ModelCo
   for (const Slot& s : slots(config)) {
     const TensorEntry* e = archive.find(s.spec.name);
     if (!e) {
-      fail(archive.source(), ": missing tensor '", s.spec.name, "'", missing_hint(s, config));
+      fail(archive.source(), ": missing tensor '", s.spec.name, "'",
+           s.needed_because.empty() ? "" : str_cat(" (", s.needed_because, ")"));
     }
     if (!is_float(e->dtype)) {
       fail(e->file, ": tensor '", s.spec.name, "' has dtype ", dtype_name(e->dtype),

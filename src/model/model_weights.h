@@ -2,6 +2,7 @@
 // (checked tensor by tensor against the config), or generated at random for benchmarks and tests.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -13,12 +14,35 @@
 
 namespace vortex {
 
-// Linear weights are [out, in] as in PyTorch. Tensors a config does not use stay undefined:
-// q_norm/k_norm without QK-norm (Llama), the biases without attention_bias.
+// What a tensor of a decoder layer is for. An architecture (model/architecture.h) names the
+// roles it uses, with their checkpoint names and shapes; a new architecture adds its roles here.
+enum class LayerTensor : uint8_t {
+  kInputNorm,
+  kQProj,
+  kKProj,
+  kVProj,
+  kOProj,
+  kQNorm,  // per-head RMSNorm of q and k before RoPE (QK-norm)
+  kKNorm,
+  kQBias,
+  kKBias,
+  kVBias,
+  kOBias,
+  kPostAttentionNorm,
+  kGateProj,
+  kUpProj,
+  kDownProj,
+  kCount
+};
+
+// The tensors of one layer by role. Linear weights are [out, in] as in PyTorch. Roles the
+// architecture or config does not use stay undefined: q/k norms without QK-norm (Llama), the
+// biases without attention_bias.
 struct LayerWeights {
-  Tensor input_norm, q_proj, k_proj, v_proj, o_proj, q_norm, k_norm;
-  Tensor q_bias, k_bias, v_bias, o_bias;
-  Tensor post_attention_norm, gate_proj, up_proj, down_proj;
+  std::array<Tensor, static_cast<size_t>(LayerTensor::kCount)> tensors;
+
+  Tensor& operator[](LayerTensor role) { return tensors[static_cast<size_t>(role)]; }
+  const Tensor& operator[](LayerTensor role) const { return tensors[static_cast<size_t>(role)]; }
 };
 
 struct ModelWeights {

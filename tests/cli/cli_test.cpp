@@ -399,6 +399,43 @@ TEST(Cli, BenchComparesFlowsWithFullAttention) {
   EXPECT_TRUE(runs[2]["decode_speedup_vs_full"].is_number());
 }
 
+// The runner's tuning switches are flags of every engine command, validated like the rest: a
+// bad value is a usage error naming the flag, good ones are accepted (and, on the CPU, change
+// nothing: they steer the CUDA runner).
+TEST(Cli, RunnerTuningFlagsAreValidated) {
+  const std::string model = data("models/tiny-qwen3");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--cuda-graphs", "maybe"}, "--cuda-graphs must be on or off, got 'maybe'"},
+      {{"--decode-splits", "65"}, "--decode-splits must be in 0..64"},
+      {{"--sparse-splits", "-1"}, "--sparse-splits must be in 0..64"},
+      {{"--decode-kernel", "mma5"}, "--decode-kernel must be mma3, mma4 or scalar"},
+      {{"--gemm", "cutlass"}, "--gemm must be cublas or skinny"},
+      {{"--flow-summarize", "step"}, "--flow-summarize must be auto or layer"},
+      {{"--flow-select", "both"}, "--flow-select must be auto, fused or separate"},
+      {{"--flow-score-blocks", "99"}, "--flow-score-blocks must be in 0..64"},
+      {{"--flow-score-lanes", "6"}, "--flow-score-lanes '6'"},
+      {{"--profile-every", "-2"}, "--profile-every must be >= 0"},
+      {{"--profile-step", "-5"}, "--profile-step must be >= -1"},
+  };
+  for (const auto& [flags, message] : bad) {
+    std::vector<std::string> args = {"generate", "--model", model, "--prompt-ids", "1,2"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    CmdResult r = vortex(args);
+    EXPECT_EQ(r.code, 2) << flags[0];
+    EXPECT_CONTAINS(r.err, message);
+  }
+  CmdResult plain =
+      vortex({"generate", "--model", model, "--prompt-ids", "1,2", "--max-tokens", "3", "--json"});
+  CmdResult tuned =
+      vortex({"generate", "--model", model, "--prompt-ids", "1,2", "--max-tokens", "3", "--json",
+              "--cuda-graphs", "off", "--decode-kernel", "scalar", "--gemm", "skinny",
+              "--flow-score-lanes", "thread", "--profile-every", "0"});
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  ASSERT_EQ(tuned.code, 0) << tuned.err;
+  EXPECT_EQ(parse_json(plain.out, "plain")["token_ids"],
+            parse_json(tuned.out, "tuned")["token_ids"]);
+}
+
 TEST(Cli, PresetsRunWithRandomWeights) {
   CmdResult r = vortex({"generate", "--model", "qwen3-0.6b", "--random-weights", "--prompt-ids",
                         "1,2,3", "--max-tokens", "2", "--json", "--kv-memory-gb", "0.05"});

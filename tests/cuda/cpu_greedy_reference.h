@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/dtype.h"
-#include "engine/cpu_model_runner.h"
+#include "engine/cpu/cpu_model_runner.h"
 #include "engine/loaded_model.h"
 #include "engine/sparse_attention.h"
 
@@ -39,10 +39,7 @@ inline LoadedModel bf16_model(const std::string& name) {
   w.final_norm = round_to_bf16(w.final_norm);
   w.lm_head = round_to_bf16(w.lm_head);
   for (LayerWeights& l : w.layers) {
-    for (Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.q_norm,
-                      &l.k_norm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.post_attention_norm,
-                      &l.gate_proj, &l.up_proj, &l.down_proj})
-      *t = round_to_bf16(*t);
+    for (Tensor& t : l.tensors) t = round_to_bf16(t);
   }
   return m;
 }

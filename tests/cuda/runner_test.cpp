@@ -13,7 +13,7 @@
 #include "core/json_file.h"
 #include "cuda/cpu_greedy_reference.h"
 #include "cuda/cuda_test_util.h"
-#include "engine/cpu_model_runner.h"
+#include "engine/cpu/cpu_model_runner.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
 
@@ -24,9 +24,6 @@ using test::bf16_model;
 using test::cpu_greedy;
 using test::CpuGreedy;
 using test::model_dir;
-
-
-
 
 std::vector<std::vector<int32_t>> prompts(const std::string& name, int32_t vocab) {
   std::vector<std::vector<int32_t>> out;
@@ -44,8 +41,10 @@ std::vector<std::vector<int32_t>> prompts(const std::string& name, int32_t vocab
 std::vector<GenerationResult> generate(const LoadedModel& m, Device device, int32_t page_size,
                                        const std::vector<std::vector<int32_t>>& ps,
                                        int32_t max_tokens, bool together,
-                                       const SamplingParams& sampling = {}) {
+                                       const SamplingParams& sampling = {},
+                                       const RunnerOptions& runner = {}) {
   EngineOptions eo;
+  eo.runner = runner;
   eo.device = device;
   eo.page_size = page_size;
   eo.max_step_tokens = 256;  // long prompts are prefilled in chunks, mixed with decodes
@@ -80,7 +79,6 @@ TEST(CudaRunner, WithoutAGpuDeviceCudaFailsWithAClearError) {
     EXPECT_NE(std::string(err.what()).find("no CUDA GPU found"), std::string::npos) << err.what();
   }
 }
-
 
 class CudaGreedy : public ::testing::TestWithParam<std::tuple<std::string, int32_t>> {};
 
@@ -142,10 +140,10 @@ TEST(CudaRunner, GraphsOffGivesTheSameTokens) {
   VORTEX_REQUIRE_GPU();
   LoadedModel m = load_model(model_dir("tiny-llama"), {});
   const auto ps = prompts("tiny-llama", m.config.vocab_size);
+  RunnerOptions no_graphs;
+  no_graphs.cuda_graphs = false;
   const auto with_graphs = generate(m, Device::kCuda, 16, ps, 20, true);
-  setenv("VORTEX_CUDA_GRAPHS", "0", 1);
-  const auto without = generate(m, Device::kCuda, 16, ps, 20, true);
-  unsetenv("VORTEX_CUDA_GRAPHS");
+  const auto without = generate(m, Device::kCuda, 16, ps, 20, true, {}, no_graphs);
   for (size_t i = 0; i < ps.size(); ++i) {
     EXPECT_EQ(with_graphs[i].token_ids, without[i].token_ids) << "prompt " << i;
     // Graphs pad the batch (GEMM algorithm, attention splits): equal up to rounding.

@@ -14,7 +14,7 @@
 #include "core/json_file.h"
 #include "cuda/cpu_greedy_reference.h"
 #include "cuda/cuda_test_util.h"
-#include "engine/cpu_model_runner.h"
+#include "engine/cpu/cpu_model_runner.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
 
@@ -64,8 +64,10 @@ struct Generated {
 
 Generated generate(const LoadedModel& m, Device device, int32_t page_size,
                    const std::vector<std::vector<int32_t>>& ps, int32_t max_tokens,
-                   std::shared_ptr<const SparseAttentionConfig> sparse) {
+                   std::shared_ptr<const SparseAttentionConfig> sparse,
+                   const RunnerOptions& runner = {}) {
   EngineOptions eo;
+  eo.runner = runner;
   eo.device = device;
   eo.page_size = page_size;
   eo.max_step_tokens = 256;
@@ -241,9 +243,9 @@ TEST(SparseRunner, FullBudgetEqualsDense) {
 }
 
 // The step's filled pages are summarized once after the last layer for every sparse layer
-// (the default) or after each sparse layer's K/V append (VORTEX_SUMMARIZE=layer, read when the
-// runner is made): no score of a step reads a page filled in that step, so both give the same
-// tokens and logprobs, with every flow, with and without recent pages beyond the token's own
+// (the default) or after each sparse layer's K/V append (RunnerOptions::summarize kLayer,
+// --flow-summarize layer): no score of a step reads a page filled in that step, so both give the
+// same tokens and logprobs, with every flow, with and without recent pages beyond the token's own
 // (recent 0 and 2), in decode-only steps (replayed from CUDA graphs) and in steps that mix
 // prefill chunks and decode rows (8 prompts, 256 tokens a step).
 TEST(SparseRunner, SummarizeOncePerStepEqualsPerLayer) {
@@ -255,11 +257,10 @@ TEST(SparseRunner, SummarizeOncePerStepEqualsPerLayer) {
       for (int64_t recent : {0, 2}) {
         SCOPED_TRACE(std::string(model) + " " + flow + " recent " + std::to_string(recent));
         const auto cfg = flow_config(m, flow, 4, 0.25, recent);
-        unsetenv("VORTEX_SUMMARIZE");
+        RunnerOptions layer;
+        layer.summarize = RunnerOptions::Summarize::kLayer;
         const Generated once = generate(m, Device::kCuda, 4, ps, 20, cfg);
-        setenv("VORTEX_SUMMARIZE", "layer", 1);
-        const Generated per_layer = generate(m, Device::kCuda, 4, ps, 20, cfg);
-        unsetenv("VORTEX_SUMMARIZE");
+        const Generated per_layer = generate(m, Device::kCuda, 4, ps, 20, cfg, layer);
         for (size_t i = 0; i < ps.size(); ++i) {
           EXPECT_EQ(once.results[i].token_ids, per_layer.results[i].token_ids) << "prompt " << i;
           ASSERT_EQ(once.results[i].logprobs.size(), per_layer.results[i].logprobs.size());
@@ -282,8 +283,6 @@ TEST(SparseRunner, RequestBudgetsEqualTheFlowLoadedWithThem) {
   VORTEX_REQUIRE_GPU();
   LoadedModel m = load_model(model_dir("tiny-qwen3"), {});
   const auto ps = prompts(m.config.vocab_size);
-  setenv("VORTEX_SPARSE_SPLITS", "2", 1);
-  setenv("VORTEX_DECODE_SPLITS", "2", 1);
   for (const char* flow : {"quest", "h2o"}) {
     SCOPED_TRACE(flow);
     flow::BudgetOverrides own;
@@ -294,6 +293,8 @@ TEST(SparseRunner, RequestBudgetsEqualTheFlowLoadedWithThem) {
     half->policy = flow::apply_budget_overrides(quarter->policy, own);
     auto run = [&](std::shared_ptr<const SparseAttentionConfig> cfg, bool mixed) {
       EngineOptions eo;
+      eo.runner.sparse_splits = 2;
+      eo.runner.decode_splits = 2;
       eo.device = Device::kCuda;
       eo.page_size = 4;
       eo.max_step_tokens = 256;
@@ -323,8 +324,6 @@ TEST(SparseRunner, RequestBudgetsEqualTheFlowLoadedWithThem) {
     }
     EXPECT_TRUE(budgets_differ) << "the two budgets never change a token: the test shows nothing";
   }
-  unsetenv("VORTEX_SPARSE_SPLITS");
-  unsetenv("VORTEX_DECODE_SPLITS");
 }
 
 // Several flows in one engine: requests of three flows and dense ones share every batch (and the
@@ -336,8 +335,6 @@ TEST(SparseRunner, SeveralFlowsShareBatchesAsEachAlone) {
   VORTEX_REQUIRE_GPU();
   LoadedModel m = load_model(model_dir("tiny-qwen3"), {});
   const auto ps = prompts(m.config.vocab_size);
-  setenv("VORTEX_SPARSE_SPLITS", "2", 1);
-  setenv("VORTEX_DECODE_SPLITS", "2", 1);
   const auto quest = flow_config(m, "quest", 4, 0.25);
   const auto h2o = flow_config(m, "h2o", 4, 0.25);
   flow::BudgetOverrides every_layer;
@@ -347,6 +344,8 @@ TEST(SparseRunner, SeveralFlowsShareBatchesAsEachAlone) {
   const std::vector<std::string> names = {"quest", "h2o", "block_topk", "dense"};
   auto run = [&](std::vector<std::shared_ptr<const SparseAttentionConfig>> flows, bool mixed) {
     EngineOptions eo;
+    eo.runner.sparse_splits = 2;
+    eo.runner.decode_splits = 2;
     eo.device = Device::kCuda;
     eo.page_size = 4;
     eo.max_step_tokens = 256;
@@ -382,8 +381,6 @@ TEST(SparseRunner, SeveralFlowsShareBatchesAsEachAlone) {
     for (const auto& a : alone) distinct.insert(a[i].token_ids);
   }
   EXPECT_GT(distinct.size(), ps.size()) << "the flows never change a token: the test shows nothing";
-  unsetenv("VORTEX_SPARSE_SPLITS");
-  unsetenv("VORTEX_DECODE_SPLITS");
 }
 
 TEST(SparseRunner, GraphsOffGivesTheSameTokens) {
@@ -392,10 +389,10 @@ TEST(SparseRunner, GraphsOffGivesTheSameTokens) {
   const auto ps = prompts(m.config.vocab_size);
   for (const char* flow : {"quest", "h2o"}) {
     const auto cfg = flow_config(m, flow, 4, 0.25);
+    RunnerOptions no_graphs;
+    no_graphs.cuda_graphs = false;
     const Generated with_graphs = generate(m, Device::kCuda, 4, ps, 20, cfg);
-    setenv("VORTEX_CUDA_GRAPHS", "0", 1);
-    const Generated without = generate(m, Device::kCuda, 4, ps, 20, cfg);
-    unsetenv("VORTEX_CUDA_GRAPHS");
+    const Generated without = generate(m, Device::kCuda, 4, ps, 20, cfg, no_graphs);
     for (size_t i = 0; i < ps.size(); ++i)
       EXPECT_EQ(with_graphs.results[i].token_ids, without.results[i].token_ids)
           << flow << " prompt " << i;

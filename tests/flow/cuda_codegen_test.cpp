@@ -249,23 +249,14 @@ TEST(CudaCodegen, ThreadPerPageFormOnRequestAndWhenNothingSplits) {
   EXPECT_THROW(generate_cuda_flow(quest, FlowGeometry{2, 64, 16}, bad), Error);
 }
 
-TEST(CudaCodegen, ScoreFormFromTheEnvironment) {
-  auto with_env = [](const char* value) {
-    if (value)
-      ::setenv("VORTEX_FLOW_SCORE", value, 1);
-    else
-      ::unsetenv("VORTEX_FLOW_SCORE");
-    const int lanes = cuda_codegen_options_from_env().score_lanes;
-    ::unsetenv("VORTEX_FLOW_SCORE");
-    return lanes;
-  };
-  EXPECT_EQ(with_env(nullptr), 0);
-  EXPECT_EQ(with_env("auto"), 0);
-  EXPECT_EQ(with_env("thread"), 1);
-  EXPECT_EQ(with_env("16"), 16);
-  ::setenv("VORTEX_FLOW_SCORE", "warp", 1);
-  EXPECT_THROW(cuda_codegen_options_from_env(), Error);
-  ::unsetenv("VORTEX_FLOW_SCORE");
+TEST(CudaCodegen, ScoreLanesFromText) {
+  EXPECT_EQ(parse_score_lanes(""), 0);
+  EXPECT_EQ(parse_score_lanes("auto"), 0);
+  EXPECT_EQ(parse_score_lanes("thread"), 1);
+  EXPECT_EQ(parse_score_lanes("16"), 16);
+  EXPECT_THROW(parse_score_lanes("warp"), Error);
+  EXPECT_THROW(parse_score_lanes("6"), Error);
+  EXPECT_THROW(parse_score_lanes("64"), Error);
 }
 
 TEST(CudaCodegen, SizesFollowTheFieldLayout) {

@@ -174,7 +174,7 @@ void expect_qwen3_0_6b(const ModelConfig& c) {
   EXPECT_EQ(c.dtype, DType::kBF16);
   EXPECT_EQ(c.bos_token_id, 151643);
   EXPECT_EQ(c.eos_token_ids, std::vector<int32_t>{151645});
-  EXPECT_TRUE(c.has_qk_norm());
+  EXPECT_EQ(c.arch, Arch::kQwen3);
 }
 
 void expect_llama_3_1_8b(const ModelConfig& c) {
@@ -200,7 +200,7 @@ void expect_llama_3_1_8b(const ModelConfig& c) {
   EXPECT_EQ(c.dtype, DType::kBF16);
   EXPECT_EQ(c.bos_token_id, 128000);
   EXPECT_EQ(c.eos_token_ids, (std::vector<int32_t>{128001, 128008, 128009}));
-  EXPECT_FALSE(c.has_qk_norm());
+  EXPECT_EQ(c.arch, Arch::kLlama);
 }
 
 TEST(ModelConfig, ReadsQwen3ConfigFromTransformers4) {
@@ -554,8 +554,9 @@ TEST(ModelConfigHostile, TokenIdsNearInt32MaxAreRejected) {
   EXPECT_TRUE(contains(parse_error(j), "field 'eos_token_id' holds a negative token id -5"));
   j["eos_token_id"] = Json::array();
   for (int i = 0; i < 2000; ++i) j["eos_token_id"].push_back(i);
-  EXPECT_EQ(parse_error(j), "ckpt/config.json: field 'eos_token_id' lists 2000 token ids; at most "
-                            "1024 are supported");
+  EXPECT_EQ(parse_error(j),
+            "ckpt/config.json: field 'eos_token_id' lists 2000 token ids; at most "
+            "1024 are supported");
   testing::TempDir dir;
   testing::write_text(dir.file("config.json"), kQwen3Transformers4);
   testing::write_text(dir.file("generation_config.json"), R"({"eos_token_id": [1, 2000000000]})");

@@ -104,11 +104,12 @@ TEST(LoadModelWeights, TiedCheckpointLoadsAsViewsSharingTheEmbedding) {
   ASSERT_EQ(w.layers.size(), 4u);
   EXPECT_EQ(w.lm_head.data(), w.embed_tokens.data());
   EXPECT_EQ(w.embed_tokens.data(), archive.find("model.embed_tokens.weight")->data);
-  EXPECT_EQ(w.layers[3].up_proj.data(), archive.find("model.layers.3.mlp.up_proj.weight")->data);
-  EXPECT_TRUE(same_bytes(w.layers[1].k_norm, random.layers[1].k_norm));
-  EXPECT_TRUE(same_bytes(w.layers[2].o_proj, random.layers[2].o_proj));
+  EXPECT_EQ(w.layers[3][LayerTensor::kUpProj].data(),
+            archive.find("model.layers.3.mlp.up_proj.weight")->data);
+  EXPECT_TRUE(same_bytes(w.layers[1][LayerTensor::kKNorm], random.layers[1][LayerTensor::kKNorm]));
+  EXPECT_TRUE(same_bytes(w.layers[2][LayerTensor::kOProj], random.layers[2][LayerTensor::kOProj]));
   EXPECT_TRUE(same_bytes(w.final_norm, random.final_norm));
-  EXPECT_FALSE(w.layers[0].q_bias.defined());
+  EXPECT_FALSE(w.layers[0][LayerTensor::kQBias].defined());
 }
 
 TEST(LoadModelWeights, TiedConfigIgnoresAStoredLmHead) {
@@ -186,7 +187,7 @@ TEST(LoadModelWeights, StoredDtypeIsKept) {
   Named named = named_weights(random_model_weights(c, 1, DType::kF16), c);
   named = replaced(named, "model.norm.weight", Tensor::zeros(DType::kF32, {64}));
   ModelWeights w = load_model_weights(write_and_open(dir, named), c);
-  EXPECT_EQ(w.layers[0].q_proj.dtype(), DType::kF16);
+  EXPECT_EQ(w.layers[0][LayerTensor::kQProj].dtype(), DType::kF16);
   EXPECT_EQ(w.final_norm.dtype(), DType::kF32);
 }
 
@@ -195,8 +196,8 @@ TEST(LoadModelWeights, LlamaNeedsNoQkNorm) {
   ModelConfig c = tiny_llama();
   ModelWeights w =
       load_model_weights(write_and_open(dir, named_weights(random_model_weights(c, 3), c)), c);
-  EXPECT_FALSE(w.layers[0].q_norm.defined());
-  EXPECT_TRUE(w.layers[0].q_proj.defined());
+  EXPECT_FALSE(w.layers[0][LayerTensor::kQNorm].defined());
+  EXPECT_TRUE(w.layers[0][LayerTensor::kQProj].defined());
 }
 
 TEST(LoadModelWeights, AttentionBiasNeedsBiasTensors) {
@@ -205,8 +206,8 @@ TEST(LoadModelWeights, AttentionBiasNeedsBiasTensors) {
   c.attention_bias = true;
   Named named = named_weights(random_model_weights(c, 3), c);
   ModelWeights w = load_model_weights(write_and_open(dir, named), c);
-  EXPECT_EQ(w.layers[2].k_bias.shape(), Shape{64});
-  EXPECT_EQ(w.layers[2].o_bias.shape(), Shape{64});
+  EXPECT_EQ(w.layers[2][LayerTensor::kKBias].shape(), Shape{64});
+  EXPECT_EQ(w.layers[2][LayerTensor::kOBias].shape(), Shape{64});
   testing::TempDir dir2;
   EXPECT_TRUE(contains(
       load_error(write_and_open(dir2, without(named, "model.layers.0.self_attn.v_proj.bias")), c),
@@ -241,7 +242,8 @@ TEST(LoadModelWeights, ShardedCheckpointLoads) {
   ModelWeights w = load_model_weights(SafetensorsArchive::open_dir(dir.path()), c);
   EXPECT_TRUE(same_bytes(w.embed_tokens, random.embed_tokens));
   EXPECT_TRUE(same_bytes(w.lm_head, random.lm_head));
-  EXPECT_TRUE(same_bytes(w.layers[3].down_proj, random.layers[3].down_proj));
+  EXPECT_TRUE(
+      same_bytes(w.layers[3][LayerTensor::kDownProj], random.layers[3][LayerTensor::kDownProj]));
 }
 
 // Large enough that the embedding spans several generator chunks.
@@ -268,10 +270,10 @@ TEST(RandomModelWeights, SameSeedGivesSameWeightsWhateverTheThreadCount) {
 TEST(RandomModelWeights, DifferentSeedsAndDifferentTensorsDiffer) {
   ModelConfig c = tiny_qwen3();
   ModelWeights a = random_model_weights(c, 1), b = random_model_weights(c, 2);
-  EXPECT_FALSE(same_bytes(a.layers[0].q_proj, b.layers[0].q_proj));
-  Tensor q0 = a.layers[0].q_proj, q1 = a.layers[1].q_proj;
+  EXPECT_FALSE(same_bytes(a.layers[0][LayerTensor::kQProj], b.layers[0][LayerTensor::kQProj]));
+  Tensor q0 = a.layers[0][LayerTensor::kQProj], q1 = a.layers[1][LayerTensor::kQProj];
   EXPECT_NE(std::memcmp(q0.data(), q1.data(), q0.nbytes()), 0);
-  Tensor gate = a.layers[0].gate_proj, up = a.layers[0].up_proj;
+  Tensor gate = a.layers[0][LayerTensor::kGateProj], up = a.layers[0][LayerTensor::kUpProj];
   EXPECT_NE(std::memcmp(gate.data(), up.data(), gate.nbytes()), 0);
 }
 
@@ -291,7 +293,8 @@ TEST(RandomModelWeights, MatricesHaveStd002AndNormsAreOne) {
   EXPECT_NEAR(std, 0.02, 0.0005);
   EXPECT_LT(max_abs, 0.02 * 4.4);
   EXPECT_GT(max_abs, 0.02 * 3.0);
-  for (const Tensor& n : {w.layers[0].input_norm, w.layers[3].k_norm, w.final_norm}) {
+  for (const Tensor& n :
+       {w.layers[0][LayerTensor::kInputNorm], w.layers[3][LayerTensor::kKNorm], w.final_norm}) {
     for (int64_t i = 0; i < n.numel(); ++i) ASSERT_EQ(n.data_as<float>()[i], 1.0f);
   }
   EXPECT_EQ(w.lm_head.data(), w.embed_tokens.data());
@@ -300,15 +303,16 @@ TEST(RandomModelWeights, MatricesHaveStd002AndNormsAreOne) {
 TEST(RandomModelWeights, DtypeIsHonouredAndIntegersRejected) {
   ModelConfig c = tiny_qwen3();
   ModelWeights bf16 = random_model_weights(c, 9);
-  EXPECT_EQ(bf16.layers[0].v_proj.dtype(), DType::kBF16);
+  EXPECT_EQ(bf16.layers[0][LayerTensor::kVProj].dtype(), DType::kBF16);
   ModelWeights f32 = random_model_weights(c, 9, DType::kF32);
   // bf16 weights are the f32 ones rounded.
-  const Tensor &b = bf16.layers[0].v_proj, &f = f32.layers[0].v_proj;
+  const Tensor &b = bf16.layers[0][LayerTensor::kVProj], &f = f32.layers[0][LayerTensor::kVProj];
   for (int64_t i = 0; i < b.numel(); ++i) {
     ASSERT_EQ(b.data_as<uint16_t>()[i], f32_to_bf16(f.data_as<float>()[i]));
   }
   ModelWeights f16 = random_model_weights(c, 9, DType::kF16);
-  EXPECT_NEAR(f16_to_f32(f16.layers[0].v_proj.data_as<uint16_t>()[5]), f.data_as<float>()[5], 1e-4);
+  EXPECT_NEAR(f16_to_f32(f16.layers[0][LayerTensor::kVProj].data_as<uint16_t>()[5]),
+              f.data_as<float>()[5], 1e-4);
   EXPECT_TRUE(contains(error_of([&] { random_model_weights(c, 1, DType::kI32); }),
                        "random weights must be f32, bf16 or f16, not i32"));
 }

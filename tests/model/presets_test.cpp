@@ -42,7 +42,7 @@ TEST(Presets, Qwen3_1_7bHasThePublishedGeometry) {
   EXPECT_DOUBLE_EQ(c.rms_norm_eps, 1e-6);
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_EQ(c.dtype, DType::kBF16);
-  EXPECT_TRUE(c.has_qk_norm());
+  EXPECT_EQ(c.arch, Arch::kQwen3);
   // One token of KV cache in bf16, as DESIGN.md counts it: 28 layers x 8 heads x 128 x 2 x 2 B.
   EXPECT_EQ(int64_t{c.num_layers} * c.kv_dim() * 2 * 2, 114688);
 }
@@ -66,7 +66,7 @@ TEST(Presets, Llama31_8bHasThePublishedGeometry) {
   EXPECT_EQ(c.eos_token_ids, (std::vector<int32_t>{128001, 128008, 128009}));
   EXPECT_EQ(c.bos_token_id, 128000);
   EXPECT_FALSE(c.tie_word_embeddings);
-  EXPECT_FALSE(c.has_qk_norm());
+  EXPECT_EQ(c.arch, Arch::kLlama);
 }
 
 TEST(Presets, ParameterCountsMatchThePublishedModelSizes) {

@@ -24,11 +24,9 @@ CudaFlowModule CudaFlowModule::make(const flow::FlowProgram& program,
                                     const flow::FlowGeometry& geometry,
                                     const std::string& cache_dir,
                                     const flow::CudaCodegenOptions* options) {
-  // VORTEX_FLOW_SCORE (thread | auto | lanes per page), read once: the kernel form for every
-  // flow of the process.
-  static const flow::CudaCodegenOptions env_options = flow::cuda_codegen_options_from_env();
   CudaFlowModule m;
-  m.source_ = flow::generate_cuda_flow(program, geometry, options ? *options : env_options);
+  m.source_ =
+      flow::generate_cuda_flow(program, geometry, options ? *options : flow::CudaCodegenOptions{});
   m.arch_ = current_cuda_arch();
   flow::NvrtcOptions opt;
   opt.arch = m.arch_;
@@ -61,7 +59,9 @@ CudaFlowModule CudaFlowModule::make(const flow::FlowProgram& program,
   return m;
 }
 
-CudaFlowModule::CudaFlowModule(CudaFlowModule&& other) noexcept { *this = std::move(other); }
+CudaFlowModule::CudaFlowModule(CudaFlowModule&& other) noexcept {
+  *this = std::move(other);
+}
 
 CudaFlowModule& CudaFlowModule::operator=(CudaFlowModule&& other) noexcept {
   if (this == &other) return *this;
@@ -86,11 +86,11 @@ void CudaFlowModule::launch_summarize(const flow::CudaSummarizeArgs& args, int m
   if (!summarize_ || max_items <= 0 || args.num_kv_heads <= 0 || args.num_layers <= 0) return;
   flow::CudaSummarizeArgs a = args;
   void* params[] = {&a};
-  check_cuda(cudaLaunchKernel(reinterpret_cast<const void*>(summarize_),
-                              dim3(static_cast<unsigned>(max_items),
-                                   static_cast<unsigned>(args.num_kv_heads),
-                                   static_cast<unsigned>(args.num_layers)),
-                              dim3(flow::kCudaSummarizeThreads), params, 0, stream),
+  check_cuda(cudaLaunchKernel(
+                 reinterpret_cast<const void*>(summarize_),
+                 dim3(static_cast<unsigned>(max_items), static_cast<unsigned>(args.num_kv_heads),
+                      static_cast<unsigned>(args.num_layers)),
+                 dim3(flow::kCudaSummarizeThreads), params, 0, stream),
              "flow summarize launch");
 }
 
@@ -103,8 +103,7 @@ void CudaFlowModule::launch_score(const flow::CudaScoreArgs& args, int per_page_
     const bool per_page = kind == flow::CudaKernelKind::kPerPage;
     const unsigned grid = per_page ? static_cast<unsigned>(std::max(per_page_grid, 1))
                                    : static_cast<unsigned>(args.num_rows);
-    const unsigned block =
-        per_page ? flow::kCudaScorePageThreads : flow::kCudaScoreRowThreads;
+    const unsigned block = per_page ? flow::kCudaScorePageThreads : flow::kCudaScoreRowThreads;
     check_cuda(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(grid), dim3(block),
                                 params, 0, stream),
                per_page ? "flow score (per-page) launch" : "flow score (per-row) launch");

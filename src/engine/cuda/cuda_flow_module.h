@@ -25,7 +25,7 @@ class CudaFlowModule {
  public:
   // Generates, compiles (or takes from the disk cache) and loads the flow's kernels for the
   // geometry and the current device. cache_dir as in flow::NvrtcOptions ("" = the default);
-  // options null: flow::cuda_codegen_options_from_env(), read once per process.
+  // options null: the defaults (RunnerOptions::flow_score_lanes sets them for the runner).
   // Throws vortex::Error naming the flow for generation, compilation and load failures.
   static CudaFlowModule make(const flow::FlowProgram& program, const flow::FlowGeometry& geometry,
                              const std::string& cache_dir = "",

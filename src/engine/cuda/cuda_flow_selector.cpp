@@ -16,7 +16,8 @@ namespace vortex {
 
 CudaFlowSelector::CudaFlowSelector(std::shared_ptr<const SparseAttentionConfig> config,
                                    int32_t flow_index, const ModelConfig& cfg,
-                                   const KvGeometry& geometry, int32_t num_pages_with_scratch)
+                                   const KvGeometry& geometry, int32_t num_pages_with_scratch,
+                                   const RunnerOptions& options)
     : config_(std::move(config)),
       flow_index_(flow_index),
       device_policy_(to_device_policy(config_->policy)),
@@ -58,31 +59,18 @@ CudaFlowSelector::CudaFlowSelector(std::shared_ptr<const SparseAttentionConfig> 
     const flow::RowPlan plan = flow::plan_row(config_->policy, n);
     last_page_reserved = plan.num_scoreable() == 0 || plan.sink_end + plan.num_scoreable() <= n - 1;
   }
-  const char* mode = std::getenv("VORTEX_SUMMARIZE");
-  const std::string summarize_mode = mode ? mode : "";
-  if (!summarize_mode.empty() && summarize_mode != "step" && summarize_mode != "layer")
-    fail_usage("VORTEX_SUMMARIZE must be step or layer, got '", summarize_mode, "'");
-  defer_summarize_ = last_page_reserved && summarize_mode != "layer";
+  defer_summarize_ = last_page_reserved && options.summarize != RunnerOptions::Summarize::kLayer;
   int device = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device),
              "cudaDeviceGetAttribute");
-  if (const char* env = std::getenv("VORTEX_SCORE_BLOCKS_PER_SM")) {
-    score_blocks_per_sm_ = std::atoi(env);
-    if (score_blocks_per_sm_ < 1 || score_blocks_per_sm_ > 64)
-      fail_usage("VORTEX_SCORE_BLOCKS_PER_SM must be in 1..64, got '", env, "'");
-  }
-  if (const char* env = std::getenv("VORTEX_SCORE_SELECT")) {
-    const std::string v = env;
-    if (v == "fused")
-      select_mode_ = SelectMode::kFused;
-    else if (v == "separate")
-      select_mode_ = SelectMode::kSeparate;
-    else if (!v.empty() && v != "auto")
-      fail_usage("VORTEX_SCORE_SELECT must be auto, fused or separate, got '", v, "'");
-  }
+  if (options.score_blocks_per_sm > 0) score_blocks_per_sm_ = options.score_blocks_per_sm;
+  select_mode_ = options.score_select;
   const flow::FlowGeometry fg{cfg_.group_size(), geo_.head_dim, P};
-  module_ = std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg));
+  flow::CudaCodegenOptions codegen;
+  codegen.score_lanes = options.flow_score_lanes;
+  module_ =
+      std::make_unique<CudaFlowModule>(CudaFlowModule::make(config_->program, fg, "", &codegen));
   const flow::CudaFlowSource& src = module_->source();
   const int64_t blocks = int64_t{num_pages_} * geo_.num_kv_heads;
   field_layer_stride_ = blocks * src.field_stride;
@@ -331,8 +319,9 @@ SelectedPageLists CudaFlowSelector::enqueue_select(const SparseStepMeta& m, cuda
 }
 
 bool CudaFlowSelector::fuses_select(int32_t rows) const {
-  if (!module_->has_score_select() || select_mode_ == SelectMode::kSeparate) return false;
-  return select_mode_ == SelectMode::kFused || rows >= sms_;
+  if (!module_->has_score_select() || select_mode_ == RunnerOptions::ScoreSelect::kSeparate)
+    return false;
+  return select_mode_ == RunnerOptions::ScoreSelect::kFused || rows >= sms_;
 }
 
 }  // namespace vortex

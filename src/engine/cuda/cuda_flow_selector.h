@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_util.h"
+#include "engine/runner_options.h"
 #include "engine/scheduler.h"
 #include "engine/sparse_attention.h"
 #include "kernels/cuda/attention.h"
@@ -56,7 +57,7 @@ class CudaFlowSelector {
   // flow_index: the Request::flow of the requests whose decode rows this flow selects.
   CudaFlowSelector(std::shared_ptr<const SparseAttentionConfig> config, int32_t flow_index,
                    const ModelConfig& cfg, const KvGeometry& geometry,
-                   int32_t num_pages_with_scratch);
+                   int32_t num_pages_with_scratch, const RunnerOptions& options);
   ~CudaFlowSelector();
 
   const SparseAttentionConfig& config() const { return *config_; }
@@ -141,7 +142,7 @@ class CudaFlowSelector {
   // (qwen3-1.7b, batch 32 x 16K) 10 to 16 scored alike and 8 about 11 % slower
   // (docs/performance.md).
   int score_blocks_per_sm_ = 12;
-  enum class SelectMode { kAuto, kFused, kSeparate } select_mode_ = SelectMode::kAuto;
+  RunnerOptions::ScoreSelect select_mode_ = RunnerOptions::ScoreSelect::kAuto;
   std::unique_ptr<CudaFlowModule> module_;
   DeviceBuffer fields_, field_scales_, state_;
   int64_t field_layer_stride_ = 0, scale_layer_stride_ = 0, state_layer_stride_ = 0;  // elements

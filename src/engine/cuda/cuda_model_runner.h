@@ -10,20 +10,16 @@
 #include <vector>
 
 #include "engine/model_runner.h"
+#include "engine/runner_options.h"
 
 namespace vortex {
-
-struct CudaRunnerOptions {
-  bool use_graphs = true;         // the environment variable VORTEX_CUDA_GRAPHS=0 turns it off
-  int32_t max_graph_batch = 256;  // larger decode batches run without a graph
-};
 
 class CudaModelRunner : public ModelRunner {
  public:
   // Uploads the weights and allocates the KV cache (num_pages pages of bf16 K and V). Throws
   // vortex::Error if no usable GPU is found, cuBLASLt cannot be loaded or memory runs out.
   CudaModelRunner(const LoadedModel& model, const KvGeometry& geometry, int32_t num_pages,
-                  const CudaRunnerOptions& options = {});
+                  const RunnerOptions& options = {});
   ~CudaModelRunner() override;
 
   std::vector<SampledToken> step(const std::vector<ScheduledWork>& work,
@@ -46,7 +42,7 @@ class CudaModelRunner : public ModelRunner {
   // never stops to capture one.
   void warm_up(int32_t max_batch, int32_t max_step_tokens) override;
   const SparseStats* sparse_stats(size_t flow = 0) const override;
-  // GPU time per part of the profiled decode steps (every 32nd, or $VORTEX_FLOW_PROFILE_EVERY).
+  // GPU time per part of the profiled decode steps (every CudaRunnerOptions::profile_every-th).
   const SparseStepProfile* sparse_profile() const override;
 
   // K and V of one (layer, page, KV head) block as f32, [page_size, head_dim] each.

@@ -10,14 +10,15 @@ namespace vortex {
 
 CudaSparseFlows::CudaSparseFlows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows,
                                  const ModelConfig& cfg, const KvGeometry& geometry,
-                                 int32_t num_pages_with_scratch)
+                                 int32_t num_pages_with_scratch, const RunnerOptions& options)
     : num_kv_heads_(geometry.num_kv_heads), page_size_(geometry.page_size) {
   VORTEX_ASSERT(!flows.empty());
   if (flows.size() > kMaxFlows)
     fail_usage("at most ", kMaxFlows, " flows run in one engine on the GPU, got ", flows.size());
   for (size_t f = 0; f < flows.size(); ++f) {
-    flows_.push_back(std::make_unique<CudaFlowSelector>(
-        std::move(flows[f]), static_cast<int32_t>(f), cfg, geometry, num_pages_with_scratch));
+    flows_.push_back(std::make_unique<CudaFlowSelector>(std::move(flows[f]),
+                                                        static_cast<int32_t>(f), cfg, geometry,
+                                                        num_pages_with_scratch, options));
   }
   max_pages_ = flows_.front()->max_row_pages();
   sparse_at_.assign(static_cast<size_t>(geometry.num_layers), 0);

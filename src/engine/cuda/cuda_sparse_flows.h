@@ -41,7 +41,7 @@ class CudaSparseFlows {
   // flows[i] selects for the requests whose Request::flow is i. At most kMaxFlows.
   CudaSparseFlows(std::vector<std::shared_ptr<const SparseAttentionConfig>> flows,
                   const ModelConfig& cfg, const KvGeometry& geometry,
-                  int32_t num_pages_with_scratch);
+                  int32_t num_pages_with_scratch, const RunnerOptions& options);
   ~CudaSparseFlows();
 
   static constexpr size_t kMaxFlows = 32;

@@ -54,28 +54,29 @@ size_t DeviceWeights::bytes() const {
   return b;
 }
 
-DeviceWeights upload_weights(const ModelWeights& w, const ModelConfig& config) {
+DeviceWeights upload_weights(const ModelWeights& w) {
   DeviceWeights d;
   d.embed = upload({&w.embed_tokens}, "embed_tokens");
   d.final_norm = upload({&w.final_norm}, "final norm");
   if (w.lm_head.data() != w.embed_tokens.data()) d.lm_head_own = upload({&w.lm_head}, "lm_head");
+  using enum LayerTensor;
   for (size_t i = 0; i < w.layers.size(); ++i) {
     const LayerWeights& l = w.layers[i];
     const std::string name = "layer " + std::to_string(i);
     DeviceLayerWeights dl;
-    dl.input_norm = upload({&l.input_norm}, name + " input norm");
-    dl.post_attention_norm = upload({&l.post_attention_norm}, name + " post-attention norm");
-    dl.qkv = upload({&l.q_proj, &l.k_proj, &l.v_proj}, name + " qkv");
-    if (l.q_bias.defined())
-      dl.qkv_bias = upload({&l.q_bias, &l.k_bias, &l.v_bias}, name + " qkv bias");
-    if (config.has_qk_norm()) {
-      dl.q_norm = upload({&l.q_norm}, name + " q norm");
-      dl.k_norm = upload({&l.k_norm}, name + " k norm");
+    dl.input_norm = upload({&l[kInputNorm]}, name + " input norm");
+    dl.post_attention_norm = upload({&l[kPostAttentionNorm]}, name + " post-attention norm");
+    dl.qkv = upload({&l[kQProj], &l[kKProj], &l[kVProj]}, name + " qkv");
+    if (l[kQBias].defined())
+      dl.qkv_bias = upload({&l[kQBias], &l[kKBias], &l[kVBias]}, name + " qkv bias");
+    if (l[kQNorm].defined()) {
+      dl.q_norm = upload({&l[kQNorm]}, name + " q norm");
+      dl.k_norm = upload({&l[kKNorm]}, name + " k norm");
     }
-    dl.o_proj = upload({&l.o_proj}, name + " o_proj");
-    if (l.o_bias.defined()) dl.o_bias = upload({&l.o_bias}, name + " o_proj bias");
-    dl.gate_up = upload({&l.gate_proj, &l.up_proj}, name + " gate|up");
-    dl.down = upload({&l.down_proj}, name + " down");
+    dl.o_proj = upload({&l[kOProj]}, name + " o_proj");
+    if (l[kOBias].defined()) dl.o_bias = upload({&l[kOBias]}, name + " o_proj bias");
+    dl.gate_up = upload({&l[kGateProj], &l[kUpProj]}, name + " gate|up");
+    dl.down = upload({&l[kDownProj]}, name + " down");
     d.layers.push_back(std::move(dl));
   }
   return d;

@@ -35,6 +35,6 @@ struct DeviceWeights {
 };
 
 // Uploads (and converts) every tensor. Throws vortex::Error if GPU memory runs out.
-DeviceWeights upload_weights(const ModelWeights& weights, const ModelConfig& config);
+DeviceWeights upload_weights(const ModelWeights& weights);
 
 }  // namespace vortex

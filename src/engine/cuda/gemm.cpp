@@ -1,8 +1,5 @@
 #include "engine/cuda/gemm.h"
 
-#include <cstdlib>
-#include <string>
-
 #include "core/error.h"
 #include "kernels/cuda/skinny_gemm.h"
 
@@ -19,15 +16,7 @@ bool aligned16(const void* p) {
 
 }  // namespace
 
-Gemm::Gemm() {
-  if (const char* env = std::getenv("VORTEX_GEMM")) {
-    const std::string v = env;
-    if (v == "skinny") {
-      skinny_ = true;
-    } else if (!v.empty() && v != "cublas") {
-      fail("VORTEX_GEMM must be 'cublas' or 'skinny', got '", v, "'");
-    }
-  }
+Gemm::Gemm(bool skinny) : skinny_(skinny) {
   if (skinny_) workspace_ = DeviceBuffer(kWorkspaceFloats * sizeof(float), "GEMM workspace");
 }
 

@@ -24,8 +24,6 @@
 // in the section that runs before it (prologue, passes, or the head of the per-page scope).
 #include "flow/codegen/cuda_codegen.h"
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -33,22 +31,12 @@
 
 namespace vortex::flow {
 
-CudaCodegenOptions cuda_codegen_options_from_env() {
-  CudaCodegenOptions o;
-  const char* env = std::getenv("VORTEX_FLOW_SCORE");
-  if (!env || !*env || std::strcmp(env, "auto") == 0) return o;
-  if (std::strcmp(env, "thread") == 0) {
-    o.score_lanes = 1;
-    return o;
-  }
+int parse_score_lanes(std::string_view value) {
+  if (value.empty() || value == "auto") return 0;
+  if (value == "thread") return 1;
   for (int l : {2, 4, 8, 16, 32})
-    if (std::to_string(l) == env) {
-      o.score_lanes = l;
-      return o;
-    }
-  fail("VORTEX_FLOW_SCORE=", env,
-       ": expected 'thread', 'auto' or lanes per page (2, 4, 8, 16 "
-       "or 32)");
+    if (std::to_string(l) == value) return l;
+  fail("'", value, "': expected auto, thread or lanes per page (2, 4, 8, 16 or 32)");
 }
 
 CudaFlowSource generate_cuda_flow(const FlowProgram& program, const FlowGeometry& geometry,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -79,9 +80,10 @@ struct CudaCodegenOptions {
   int score_lanes = 0;
 };
 
-// Options from the environment: VORTEX_FLOW_SCORE=thread (one thread per page), =auto or unset
-// (the default), or =<lanes> (2, 4, 8, 16 or 32). Throws vortex::Error for another value.
-CudaCodegenOptions cuda_codegen_options_from_env();
+// CudaCodegenOptions::score_lanes from its text form (the --flow-score-lanes flag): "auto" (or
+// empty) 0, "thread" 1, or the lanes per page "2", "4", "8", "16", "32". Throws vortex::Error
+// for anything else.
+int parse_score_lanes(std::string_view value);
 
 // Generates the kernels of `program` for a concrete geometry (G, D, P all positive). Throws
 // vortex::Error naming the flow file, line and op for what the generator does not support

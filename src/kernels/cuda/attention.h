@@ -25,6 +25,11 @@ struct DevicePagedKv {
 // held in pages[row_page_offset[row] + 0, 1, ...] in order, every page full but the last.
 // Each block handles all G query heads of its row for one of num_splits chunks of the tokens;
 // a second kernel merges the chunks.
+// The decode kernel: tensor-core (mma) tiles with 3 or 4 pipeline stages (head_dim <= 128 and
+// up to 16 query heads per KV head), or the scalar split kernel (the older variant, kept for
+// comparisons and used for larger shapes).
+enum class DecodeKernel : int32_t { kMma3, kMma4, kScalar };
+
 struct DecodeAttentionArgs {
   const bf16_t* q = nullptr;
   bf16_t* out = nullptr;
@@ -35,12 +40,13 @@ struct DecodeAttentionArgs {
   int32_t num_seqs = 0, num_q_heads = 0, num_splits = 1;
   float scale = 1.0f;
   float* workspace = nullptr;  // decode_attention_workspace_bytes()
+  DecodeKernel kernel = DecodeKernel::kMma3;
 };
 
 // A good number of splits for num_rows rows on this GPU (fills the machine in whole waves),
-// at most enough for splits of 32 tokens of max_row_tokens.
+// at most enough for splits of 32 tokens of max_row_tokens, with `kernel`'s occupancy.
 int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int head_dim,
-                                int group_size);
+                                int group_size, DecodeKernel kernel = DecodeKernel::kMma3);
 size_t decode_attention_workspace_bytes(int64_t num_seqs, int num_q_heads, int head_dim,
                                         int num_splits);
 // head_dim a multiple of 8, at most 256; group size Hq / Hkv at most 16 (at most 8 when

@@ -580,13 +580,9 @@ Launch mma_launch() {
           }};
 }
 
-Launch pick(int D, int G) {
-  static const std::string variant = [] {
-    const char* e = std::getenv("VORTEX_DECODE_VARIANT");
-    return std::string(e ? e : "");
-  }();
-  if (variant != "scalar" && D <= 128 && G <= 16) {
-    const bool four = variant == "mma4";
+Launch pick(int D, int G, DecodeKernel kernel) {
+  if (kernel != DecodeKernel::kScalar && D <= 128 && G <= 16) {
+    const bool four = kernel == DecodeKernel::kMma4;
     if (D <= 16) return four ? mma_launch<16, 4>() : mma_launch<16, 3>();
     if (D <= 32) return four ? mma_launch<32, 4>() : mma_launch<32, 3>();
     if (D <= 64) return four ? mma_launch<64, 4>() : mma_launch<64, 3>();
@@ -602,8 +598,8 @@ Launch pick(int D, int G) {
           }};
 }
 
-int occupancy(int D, int G) {
-  const Launch l = pick(D, G);
+int occupancy(int D, int G, DecodeKernel kernel) {
+  const Launch l = pick(D, G, kernel);
   int blocks = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(&blocks, l.kernel, kThreads, l.smem,
                                                              cudaOccupancyDefault) != cudaSuccess)
@@ -614,11 +610,11 @@ int occupancy(int D, int G) {
 }  // namespace
 
 int decode_attention_num_splits(int64_t num_rows, int64_t max_row_tokens, int head_dim,
-                                int group_size) {
+                                int group_size, DecodeKernel kernel) {
   int device = 0, sms = 1;
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  const int64_t slots = int64_t{sms} * occupancy(head_dim, group_size);
+  const int64_t slots = int64_t{sms} * occupancy(head_dim, group_size, kernel);
   const int64_t max_useful = std::max<int64_t>(1, (max_row_tokens + 255) / 256);
   // The fewest splits that fill the machine in whole waves to 90% (fewer splits: longer runs of
   // pipelined tiles per block and less merging); else the best filling.
@@ -651,7 +647,7 @@ cudaError_t decode_attention(const DecodeAttentionArgs& a, const DevicePagedKv& 
     return cudaErrorInvalidValue;
   if (a.num_seqs == 0) return cudaGetLastError();
   const int G = a.num_q_heads / Hkv;
-  const Launch l = pick(D, G);
+  const Launch l = pick(D, G, a.kernel);
   const cudaError_t err = l.run(a, kv, dim3(a.num_splits, a.num_seqs * Hkv), l.smem, stream);
   if (err != cudaSuccess) return err;
   if (a.num_splits == 1 && l.writes_single_split) return cudaSuccess;

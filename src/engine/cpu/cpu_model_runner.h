@@ -1,16 +1,18 @@
-// The forward pass of a decoder-only transformer (Qwen3, Llama) on the CPU, over the paged KV
-// cache: one call runs one engine step, i.e. a flat batch of prefill chunks and decode tokens.
+// The CPU runner: one engine step (a flat batch of prefill chunks and decode tokens) is the
+// model's architecture (model/architecture.h) run over the CPU backend's ops (cpu_backend.h),
+// then sampling on the host. It owns the paged KV cache.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <vector>
 
-#include "engine/cpu_sparse_attention.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_sparse_attention.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
-#include "kernels/cpu/linear.h"
 #include "kv/kv_cache.h"
+#include "model/architecture.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 
@@ -45,41 +47,18 @@ class CpuModelRunner : public ModelRunner {
   // Called in every layer of every step, after attention, with what attention read: q [T, Hq,
   // D] after RoPE, the layer's K/V cache (the step's tokens written) and the step's sequences
   // (their selected pages set where a flow selected). For recording decode traces; null: none.
-  using AttentionObserver =
-      std::function<void(int32_t layer, const float* q, const cpu::PagedKv& kv,
-                         const std::vector<cpu::AttentionSeq>& seqs)>;
-  void set_attention_observer(AttentionObserver observer) { observer_ = std::move(observer); }
+  using AttentionObserver = CpuBackend::AttentionObserver;
+  void set_attention_observer(AttentionObserver observer) {
+    backend_.set_attention_observer(std::move(observer));
+  }
 
  private:
-  void attention_block(int32_t layer, int64_t T);
-  void mlp_block(int32_t layer, int64_t T);
-  void resize(int64_t T);
-
   const ModelConfig& config_;
   const ModelWeights& weights_;
-  // The projections repacked once for the GEMM kernels (a copy beside the stored weights).
-  struct PackedLayer {
-    cpu::PackedWeight q, k, v, o, gate, up, down;
-  };
-  std::vector<PackedLayer> packed_;
-  cpu::PackedWeight lm_head_;
+  const Architecture& architecture_;
   KvCache cache_;
-  AttentionObserver observer_;
-  std::vector<float> inv_freq_;
-  // By Request::flow; empty: dense attention; null: a flow removed while serving.
-  std::vector<std::unique_ptr<CpuSparseAttention>> flows_;
-
-  // Per-step inputs, flattened over the batch.
-  std::vector<int32_t> tokens_, positions_, kv_pages_, kv_slots_;
-  std::vector<int32_t> sample_rows_;
-  struct SeqView {
-    int32_t q_begin, q_len, kv_len;
-    const std::vector<int32_t>* pages;
-  };
-  std::vector<SeqView> seqs_;
-
-  // Activations, sized for the step's T tokens.
-  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, logits_, last_, scratch_;
+  CpuBackend backend_;
+  std::vector<float> scratch_;  // sampling
 };
 
 }  // namespace vortex

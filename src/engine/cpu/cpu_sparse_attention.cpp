@@ -1,4 +1,4 @@
-#include "engine/cpu_sparse_attention.h"
+#include "engine/cpu/cpu_sparse_attention.h"
 
 #include <algorithm>
 #include <chrono>
