@@ -131,7 +131,43 @@ void unary(OpKind kind, const float* x, float* out, int64_t count) {
       return map([](float v) { return sigmoid(v); });
     case OpKind::kSilu:
       return map([](float v) { return v * sigmoid(v); });
-    default:
+    case OpKind::kInput:
+    case OpKind::kConstant:
+    case OpKind::kDimValue:
+    case OpKind::kLoadField:
+    case OpKind::kPageIndex:
+    case OpKind::kRowPages:
+    case OpKind::kStoreField:
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+    case OpKind::kFloorDiv:
+    case OpKind::kMod:
+    case OpKind::kPow:
+    case OpKind::kMaximum:
+    case OpKind::kMinimum:
+    case OpKind::kLt:
+    case OpKind::kLe:
+    case OpKind::kGt:
+    case OpKind::kGe:
+    case OpKind::kEq:
+    case OpKind::kNe:
+    case OpKind::kWhere:
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kL2Norm:
+    case OpKind::kSoftmax:
+    case OpKind::kFoldSum:
+    case OpKind::kFoldMean:
+    case OpKind::kFoldMax:
+    case OpKind::kFoldMin:
+    case OpKind::kMatMul:
+    case OpKind::kTranspose:
+    case OpKind::kReshape:
+    case OpKind::kSlice:
       VORTEX_ASSERT(false);
   }
 }
@@ -172,7 +208,36 @@ void binary(OpKind kind, const Dims& out_shape, float* out, const float* a, cons
       return map([](float x, float y) { return x == y ? 1.0f : 0.0f; });
     case OpKind::kNe:
       return map([](float x, float y) { return x != y ? 1.0f : 0.0f; });
-    default:
+    case OpKind::kInput:
+    case OpKind::kConstant:
+    case OpKind::kDimValue:
+    case OpKind::kLoadField:
+    case OpKind::kPageIndex:
+    case OpKind::kRowPages:
+    case OpKind::kStoreField:
+    case OpKind::kNeg:
+    case OpKind::kAbs:
+    case OpKind::kExp:
+    case OpKind::kLog:
+    case OpKind::kSqrt:
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kSilu:
+    case OpKind::kWhere:
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kL2Norm:
+    case OpKind::kSoftmax:
+    case OpKind::kFoldSum:
+    case OpKind::kFoldMean:
+    case OpKind::kFoldMax:
+    case OpKind::kFoldMin:
+    case OpKind::kMatMul:
+    case OpKind::kTranspose:
+    case OpKind::kReshape:
+    case OpKind::kSlice:
       VORTEX_ASSERT(false);
   }
 }
@@ -213,7 +278,48 @@ void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>&
           for (int64_t j = 1; j < reduced; ++j) a += static_cast<double>(run[j]) * run[j];
           a = std::sqrt(a);
           break;
-        default:
+        case OpKind::kInput:
+        case OpKind::kConstant:
+        case OpKind::kDimValue:
+        case OpKind::kLoadField:
+        case OpKind::kPageIndex:
+        case OpKind::kRowPages:
+        case OpKind::kStoreField:
+        case OpKind::kNeg:
+        case OpKind::kAbs:
+        case OpKind::kExp:
+        case OpKind::kLog:
+        case OpKind::kSqrt:
+        case OpKind::kRelu:
+        case OpKind::kSigmoid:
+        case OpKind::kSilu:
+        case OpKind::kAdd:
+        case OpKind::kSub:
+        case OpKind::kMul:
+        case OpKind::kDiv:
+        case OpKind::kFloorDiv:
+        case OpKind::kMod:
+        case OpKind::kPow:
+        case OpKind::kMaximum:
+        case OpKind::kMinimum:
+        case OpKind::kLt:
+        case OpKind::kLe:
+        case OpKind::kGt:
+        case OpKind::kGe:
+        case OpKind::kEq:
+        case OpKind::kNe:
+        case OpKind::kWhere:
+        case OpKind::kSum:
+        case OpKind::kMean:
+        case OpKind::kSoftmax:
+        case OpKind::kFoldSum:
+        case OpKind::kFoldMean:
+        case OpKind::kFoldMax:
+        case OpKind::kFoldMin:
+        case OpKind::kMatMul:
+        case OpKind::kTranspose:
+        case OpKind::kReshape:
+        case OpKind::kSlice:
           for (int64_t j = 1; j < reduced; ++j) a += run[j];
           if (kind == OpKind::kMean) a /= static_cast<double>(reduced);
           break;
@@ -259,7 +365,48 @@ void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>&
           for (int64_t i = 0; i < out_count; ++i)
             acc[static_cast<size_t>(i)] += static_cast<double>(row[i]) * row[i];
           break;
-        default:
+        case OpKind::kInput:
+        case OpKind::kConstant:
+        case OpKind::kDimValue:
+        case OpKind::kLoadField:
+        case OpKind::kPageIndex:
+        case OpKind::kRowPages:
+        case OpKind::kStoreField:
+        case OpKind::kNeg:
+        case OpKind::kAbs:
+        case OpKind::kExp:
+        case OpKind::kLog:
+        case OpKind::kSqrt:
+        case OpKind::kRelu:
+        case OpKind::kSigmoid:
+        case OpKind::kSilu:
+        case OpKind::kAdd:
+        case OpKind::kSub:
+        case OpKind::kMul:
+        case OpKind::kDiv:
+        case OpKind::kFloorDiv:
+        case OpKind::kMod:
+        case OpKind::kPow:
+        case OpKind::kMaximum:
+        case OpKind::kMinimum:
+        case OpKind::kLt:
+        case OpKind::kLe:
+        case OpKind::kGt:
+        case OpKind::kGe:
+        case OpKind::kEq:
+        case OpKind::kNe:
+        case OpKind::kWhere:
+        case OpKind::kSum:
+        case OpKind::kMean:
+        case OpKind::kSoftmax:
+        case OpKind::kFoldSum:
+        case OpKind::kFoldMean:
+        case OpKind::kFoldMax:
+        case OpKind::kFoldMin:
+        case OpKind::kMatMul:
+        case OpKind::kTranspose:
+        case OpKind::kReshape:
+        case OpKind::kSlice:
           for (int64_t i = 0; i < out_count; ++i) acc[static_cast<size_t>(i)] += row[i];
           break;
       }
@@ -293,7 +440,48 @@ void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>&
         case OpKind::kL2Norm:
           a += v * v;
           break;
-        default:
+        case OpKind::kInput:
+        case OpKind::kConstant:
+        case OpKind::kDimValue:
+        case OpKind::kLoadField:
+        case OpKind::kPageIndex:
+        case OpKind::kRowPages:
+        case OpKind::kStoreField:
+        case OpKind::kNeg:
+        case OpKind::kAbs:
+        case OpKind::kExp:
+        case OpKind::kLog:
+        case OpKind::kSqrt:
+        case OpKind::kRelu:
+        case OpKind::kSigmoid:
+        case OpKind::kSilu:
+        case OpKind::kAdd:
+        case OpKind::kSub:
+        case OpKind::kMul:
+        case OpKind::kDiv:
+        case OpKind::kFloorDiv:
+        case OpKind::kMod:
+        case OpKind::kPow:
+        case OpKind::kMaximum:
+        case OpKind::kMinimum:
+        case OpKind::kLt:
+        case OpKind::kLe:
+        case OpKind::kGt:
+        case OpKind::kGe:
+        case OpKind::kEq:
+        case OpKind::kNe:
+        case OpKind::kWhere:
+        case OpKind::kSum:
+        case OpKind::kMean:
+        case OpKind::kSoftmax:
+        case OpKind::kFoldSum:
+        case OpKind::kFoldMean:
+        case OpKind::kFoldMax:
+        case OpKind::kFoldMin:
+        case OpKind::kMatMul:
+        case OpKind::kTranspose:
+        case OpKind::kReshape:
+        case OpKind::kSlice:
           a += v;
           break;
       }
@@ -590,7 +778,9 @@ void evaluate(const FlowProgram& program, const Function& fn, const FlowGeometry
       case OpKind::kSlice:
         slice(operand(0), operand_shape(0), op.slices, out, count);
         break;
-      default:
+      case OpKind::kInput:
+      case OpKind::kStoreField:
+      case OpKind::kReshape:
         fail(program.filename, ":", op.loc.line, ":", op.loc.col,
              ": error: the CPU executor has no rule for op '", op_kind_name(op.kind), "'");
     }

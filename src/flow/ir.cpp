@@ -4,6 +4,8 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/error.h"
+
 namespace vortex::flow {
 
 Dim Dim::of(Symbol s, int64_t num, int64_t den) {
@@ -179,6 +181,10 @@ const char* op_kind_name(OpKind k) {
       return "slice";
   }
   return "?";
+}
+
+void unreachable_op_kind(OpKind k) {
+  fail("internal error: op kind ", static_cast<int>(k), " is not an OpKind");
 }
 
 const char* placement_name(Placement p) {

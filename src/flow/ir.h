@@ -137,6 +137,9 @@ enum class OpKind : uint8_t {
 };
 
 const char* op_kind_name(OpKind k);  // "add", "load_field", ...
+// After a switch that names every OpKind (switches over OpKind have no default, so the compiler
+// flags an op a switch forgets): a value outside the enum is a bug. Throws vortex::Error.
+[[noreturn]] void unreachable_op_kind(OpKind k);
 
 // One axis of a kSlice. With `index`, picks entry `start` and drops the axis; otherwise Python
 // slice semantics start:stop:step with missing bounds as nullopt. Negative values count from the

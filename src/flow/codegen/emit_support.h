@@ -228,9 +228,46 @@ inline bool is_unary(OpKind k) {
     case OpKind::kSigmoid:
     case OpKind::kSilu:
       return true;
-    default:
+    case OpKind::kInput:
+    case OpKind::kConstant:
+    case OpKind::kDimValue:
+    case OpKind::kLoadField:
+    case OpKind::kPageIndex:
+    case OpKind::kRowPages:
+    case OpKind::kStoreField:
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+    case OpKind::kFloorDiv:
+    case OpKind::kMod:
+    case OpKind::kPow:
+    case OpKind::kMaximum:
+    case OpKind::kMinimum:
+    case OpKind::kLt:
+    case OpKind::kLe:
+    case OpKind::kGt:
+    case OpKind::kGe:
+    case OpKind::kEq:
+    case OpKind::kNe:
+    case OpKind::kWhere:
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kL2Norm:
+    case OpKind::kSoftmax:
+    case OpKind::kFoldSum:
+    case OpKind::kFoldMean:
+    case OpKind::kFoldMax:
+    case OpKind::kFoldMin:
+    case OpKind::kMatMul:
+    case OpKind::kTranspose:
+    case OpKind::kReshape:
+    case OpKind::kSlice:
       return false;
   }
+  unreachable_op_kind(k);
 }
 
 inline bool is_binary(OpKind k) {
@@ -251,9 +288,39 @@ inline bool is_binary(OpKind k) {
     case OpKind::kEq:
     case OpKind::kNe:
       return true;
-    default:
+    case OpKind::kInput:
+    case OpKind::kConstant:
+    case OpKind::kDimValue:
+    case OpKind::kLoadField:
+    case OpKind::kPageIndex:
+    case OpKind::kRowPages:
+    case OpKind::kStoreField:
+    case OpKind::kNeg:
+    case OpKind::kAbs:
+    case OpKind::kExp:
+    case OpKind::kLog:
+    case OpKind::kSqrt:
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kSilu:
+    case OpKind::kWhere:
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kL2Norm:
+    case OpKind::kSoftmax:
+    case OpKind::kFoldSum:
+    case OpKind::kFoldMean:
+    case OpKind::kFoldMax:
+    case OpKind::kFoldMin:
+    case OpKind::kMatMul:
+    case OpKind::kTranspose:
+    case OpKind::kReshape:
+    case OpKind::kSlice:
       return false;
   }
+  unreachable_op_kind(k);
 }
 
 inline bool is_elementwise(OpKind k) {
@@ -337,9 +404,30 @@ inline std::string elementwise_expr(OpKind k, const std::vector<std::string>& x)
       return cmp("!=");
     case OpKind::kWhere:
       return "(" + x[0] + " != 0.0f ? " + x[1] + " : " + x[2] + ")";
-    default:
+    case OpKind::kInput:
+    case OpKind::kConstant:
+    case OpKind::kDimValue:
+    case OpKind::kLoadField:
+    case OpKind::kPageIndex:
+    case OpKind::kRowPages:
+    case OpKind::kStoreField:
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kL2Norm:
+    case OpKind::kSoftmax:
+    case OpKind::kFoldSum:
+    case OpKind::kFoldMean:
+    case OpKind::kFoldMax:
+    case OpKind::kFoldMin:
+    case OpKind::kMatMul:
+    case OpKind::kTranspose:
+    case OpKind::kReshape:
+    case OpKind::kSlice:
       return "";
   }
+  unreachable_op_kind(k);
 }
 
 }  // namespace vortex::flow::codegen
