@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex::agent {
 

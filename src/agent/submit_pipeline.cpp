@@ -21,7 +21,7 @@
 #include "core/error.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "eval/eval_report.h"
 #include "eval/eval_runner.h"
 #include "eval/perplexity.h"
@@ -276,7 +276,7 @@ StageResult recall(Context& c, Submission& sub, ResultsStore* store) {
   }
   c.say(kStageRecall, str_cat(reqs.size(), " samples x ", o.recall_tokens, " decode steps",
                               c.server ? " on " + c.server->url() : std::string()));
-  // {"mean", "p5", "rows", "per_layer"} (engine/sparse_attention.h's recall_summary_json).
+  // {"mean", "p5", "rows", "per_layer"} (engine/sparse_decode.h's recall_summary_json).
   Json summary;
   if (c.server) {
     c.server->generate(server_prompts(reqs), c.server_flow, o.server_concurrency);

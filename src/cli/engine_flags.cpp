@@ -143,7 +143,7 @@ EngineOptions engine_options_from_flags(const EngineFlags& f, const EngineFlagSe
     eo.num_pages = f.kv_pages;
     eo.kv_memory_bytes = static_cast<size_t>(f.kv_memory_gb * static_cast<double>(1 << 30));
   }
-  eo.max_running = f.max_batch;
+  eo.max_batch = f.max_batch;
   eo.max_step_tokens = std::max(f.max_step_tokens, f.max_batch);
   eo.prefill_first = f.prefill_first;
   eo.prefix_cache = !f.no_prefix_cache;

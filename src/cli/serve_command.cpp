@@ -147,7 +147,7 @@ Action add_serve_command(CLI::App& app) {
     so.request_timeout = seconds_flag(a->request_timeout_s);
     // Every streaming client holds a worker while it runs: room for the whole batch, the whole
     // waiting queue, and the short requests (metrics, health) beside them.
-    so.threads = static_cast<size_t>(eo.max_running) + static_cast<size_t>(a->max_waiting) + 8;
+    so.threads = static_cast<size_t>(eo.max_batch) + static_cast<size_t>(a->max_waiting) + 8;
     server::HttpServer http(loop, server::served_model_of(model, name, flows), so);
     const int port = http.bind();
 

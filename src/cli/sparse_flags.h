@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/json_file.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex::cli {
 

@@ -59,8 +59,8 @@ int32_t pages_for(const LoadedModel& m, const EngineOptions& o) {
   size_t flow_bytes = 0;
   for (const auto& f : loaded_flows(o)) flow_bytes += flow_bytes_per_page(*f, g);
   size_t by_memory = o.kv_memory_bytes / (kv_bytes + flow_bytes);
-  // No need for more pages than max_running full-context sequences.
-  size_t useful = static_cast<size_t>(o.max_running) *
+  // No need for more pages than max_batch full-context sequences.
+  size_t useful = static_cast<size_t>(o.max_batch) *
                   ((m.config.max_position_embeddings + o.page_size - 1) / o.page_size);
   size_t n = std::min(by_memory, useful);
   if (n < 2) {
@@ -108,7 +108,7 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
       pool_(num_pages_),
       prefix_cache_(shares_prefixes(options) ? std::make_unique<PrefixCache>(options.page_size)
                                              : nullptr),
-      scheduler_(SchedulerLimits{options.page_size, options.max_running, options.max_step_tokens,
+      scheduler_(SchedulerLimits{options.page_size, options.max_batch, options.max_step_tokens,
                                  num_pages_, options.prefill_first}) {
   scheduler_.set_prefix_cache(prefix_cache_.get());
   flows_ = loaded_flows(options);
@@ -126,7 +126,7 @@ Engine::Engine(const LoadedModel& model, const EngineOptions& options)
   }
   if (options.sparse) flow_name_ = flow_names_.front();
   runner_->set_flows(flows_);
-  runner_->warm_up(options.max_running, options.max_step_tokens);
+  runner_->warm_up(options.max_batch, options.max_step_tokens);
 }
 
 Engine::~Engine() = default;

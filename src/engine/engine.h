@@ -81,7 +81,7 @@ struct EngineOptions {
   int32_t page_size = 16;
   int32_t num_pages = 0;                     // 0: from kv_memory_bytes
   size_t kv_memory_bytes = size_t{1} << 30;  // KV cache budget when num_pages is 0
-  int32_t max_running = 64;                  // at most max_step_tokens
+  int32_t max_batch = 64;                    // at most max_step_tokens
   int32_t max_step_tokens = 512;             // chunked-prefill budget per step
   // Steps that can prefill carry only prefill work, and decodes run in lockstep after it
   // (SchedulerLimits::prefill_first); false: decodes first, prefill chunks fill the rest.

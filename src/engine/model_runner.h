@@ -12,7 +12,7 @@
 #include "engine/runner_options.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "kv/kv_cache.h"
 
 namespace vortex {

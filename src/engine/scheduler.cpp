@@ -27,10 +27,10 @@ Scheduler::Scheduler(SchedulerLimits limits) : limits_(limits) {
   if (l.num_pages < 1) {
     fail("scheduler: num_pages must be the size of the page pool (at least 1), got ", l.num_pages);
   }
-  if (l.max_running < 1) fail("scheduler: max_running must be at least 1, got ", l.max_running);
-  if (l.max_step_tokens < l.max_running) {
-    fail("scheduler: max_step_tokens (", l.max_step_tokens, ") must be at least max_running (",
-         l.max_running, ") so that every running request can decode each step");
+  if (l.max_batch < 1) fail("scheduler: max_batch must be at least 1, got ", l.max_batch);
+  if (l.max_step_tokens < l.max_batch) {
+    fail("scheduler: max_step_tokens (", l.max_step_tokens, ") must be at least max_batch (",
+         l.max_batch, ") so that every running request can decode each step");
   }
 }
 
@@ -149,7 +149,7 @@ void Scheduler::reserve_and_plan(Request* request, int32_t count, PagePool& pool
 
 void Scheduler::admit(PagePool& pool, int32_t& budget, std::vector<ScheduledWork>& work) {
   const int32_t p = limits_.page_size;
-  while (!waiting_.empty() && running_.size() < static_cast<size_t>(limits_.max_running) &&
+  while (!waiting_.empty() && running_.size() < static_cast<size_t>(limits_.max_batch) &&
          budget > 0) {
     Request* r = waiting_.front();
     VORTEX_ASSERT(r->num_computed == 0 && r->blocks.pages().empty());

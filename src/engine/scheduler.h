@@ -30,7 +30,7 @@
 // left before and after a step (only the newest can be part-way through a multi-token prefill: an
 // older one was cut short by the budget or the pages, which stops admission). Under decode first
 // they have none left after a step: their decode was scheduled. So a decode-first step serves
-// every one-token request before the newest one's chunk, and max_step_tokens >= max_running
+// every one-token request before the newest one's chunk, and max_step_tokens >= max_batch
 // guarantees each of them its token.
 #pragma once
 
@@ -47,7 +47,7 @@ namespace vortex {
 
 struct SchedulerLimits {
   int32_t page_size = 16;
-  int32_t max_running = 64;       // requests in the running set
+  int32_t max_batch = 64;         // requests in the running set
   int32_t max_step_tokens = 512;  // tokens computed per step (decode tokens + prefill chunks)
   int32_t num_pages = 0;          // pages in the pool given to schedule(); required, so that
                                   // add() can reject a prompt that could never fit
@@ -66,7 +66,7 @@ struct ScheduledWork {
 class Scheduler {
  public:
   // Throws vortex::Error on limits that cannot work (page_size not a power of two, no pages,
-  // max_step_tokens below max_running so a step could not give every decode its token).
+  // max_step_tokens below max_batch so a step could not give every decode its token).
   explicit Scheduler(SchedulerLimits limits);
 
   // Queues a request (FIFO; state kWaiting). Throws vortex::Error for an empty prompt or one that

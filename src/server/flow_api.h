@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/json_file.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "model/model_config.h"
 #include "server/error_response.h"
 

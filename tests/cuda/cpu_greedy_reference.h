@@ -14,7 +14,7 @@
 #include "core/dtype.h"
 #include "engine/cpu/cpu_model_runner.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex::test {
 

@@ -29,7 +29,8 @@ std::vector<Job> make_jobs(int32_t vocab, int n, uint64_t seed) {
   for (int i = 0; i < n; ++i) {
     Job j;
     int32_t len = 1 + static_cast<int32_t>(rng.next_u64() % 90);
-    for (int32_t t = 0; t < len; ++t) j.prompt.push_back(static_cast<int32_t>(rng.next_u64() % vocab));
+    for (int32_t t = 0; t < len; ++t)
+      j.prompt.push_back(static_cast<int32_t>(rng.next_u64() % vocab));
     j.max_tokens = 1 + static_cast<int32_t>(rng.next_u64() % 40);
     j.arrival_step = static_cast<int64_t>(rng.next_u64() % 30);
     if (i % 3 == 2) {  // some requests sample, with their own seed
@@ -93,7 +94,7 @@ TEST(ContinuousBatching, StaggeredArrivalsGiveEachRequestItsSoloTokens) {
   std::vector<Job> jobs = make_jobs(m.config.vocab_size, 12, 7);
   EngineOptions eo;
   eo.max_step_tokens = 48;  // forces chunked prefill mixed with decodes
-  eo.max_running = 16;
+  eo.max_batch = 16;
   EngineStats stats;
   std::vector<GenerationResult> together = run_together(m, jobs, eo, &stats);
   EXPECT_EQ(stats.preemptions, 0);
@@ -107,7 +108,7 @@ TEST(ContinuousBatching, PagePressurePreemptsAndRecomputesWithoutChangingResults
   eo.page_size = 4;
   eo.num_pages = 40;  // 160 tokens for ten requests of up to 130 tokens each
   eo.max_step_tokens = 32;
-  eo.max_running = 8;
+  eo.max_batch = 8;
   EngineStats stats;
   std::vector<GenerationResult> together = run_together(m, jobs, eo, &stats);
   EXPECT_GT(stats.preemptions, 0) << "the pool was meant to be too small";
@@ -122,7 +123,7 @@ TEST(ContinuousBatching, PrefillFirstChangesTheScheduleButNotTheResults) {
   std::vector<Job> jobs = make_jobs(m.config.vocab_size, 10, 13);
   EngineOptions eo;
   eo.max_step_tokens = 48;
-  eo.max_running = 16;
+  eo.max_batch = 16;
   EngineStats decode_first_stats, prefill_first_stats;
   std::vector<GenerationResult> decode_first = run_together(m, jobs, eo, &decode_first_stats);
   eo.prefill_first = true;
@@ -147,7 +148,7 @@ TEST(ContinuousBatching, PrefillFirstChangesTheScheduleButNotTheResults) {
   tight.page_size = 4;
   tight.num_pages = 40;
   tight.max_step_tokens = 32;
-  tight.max_running = 8;
+  tight.max_batch = 8;
   tight.prefill_first = true;
   EngineStats stats;
   std::vector<GenerationResult> together = run_together(llama, pressed, tight, &stats);

@@ -11,7 +11,7 @@
 #include "engine/engine.h"
 #include "engine/engine_loop.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex {
 namespace {

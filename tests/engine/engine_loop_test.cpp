@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex {
 namespace {
@@ -300,7 +300,7 @@ TEST(EngineLoop, DeadlinesAbortTheRequest) {
 
 TEST(EngineLoop, QueueFullThenRoomAgain) {
   EngineOptions eo;
-  eo.max_running = 1;  // everything after the first request waits
+  eo.max_batch = 1;  // everything after the first request waits
   EngineLoopOptions lo;
   lo.max_waiting = 2;
   auto loop = start(eo, lo);

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex {
 namespace {
@@ -345,7 +345,7 @@ TEST(EngineRequests, TopLogprobsStartWithTheGreedyTokenAndAreSorted) {
 TEST(EngineRequests, AbortFreesThePagesOfRunningAndWaitingRequests) {
   LoadedModel m = tiny_qwen3();
   EngineOptions eo;
-  eo.max_running = 1;  // the second request waits
+  eo.max_batch = 1;  // the second request waits
   Engine e(m, eo);
   std::vector<TokenEvent> heard;
   int64_t running = e.add_request(std::vector<int32_t>(40, 3), greedy(50),

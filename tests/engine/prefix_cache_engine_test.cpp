@@ -5,7 +5,7 @@
 
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 namespace vortex {
 namespace {
@@ -94,7 +94,7 @@ TEST(PrefixCacheEngine, SameTokensInOneBatchWithChunkedPrefill) {
   EngineOptions eo;
   eo.num_pages = 64;
   eo.max_step_tokens = 24;  // prompts arrive in chunks; requests share pages as they fill
-  eo.max_running = 4;
+  eo.max_batch = 4;
   RunResult off = run(m, eo, false, {prompts}, 10);
   RunResult on = run(m, eo, true, {prompts}, 10);
   EXPECT_EQ(on.tokens, off.tokens);

@@ -136,7 +136,7 @@ class FakeEngine {
       total += w.count;
     }
     EXPECT_LE(total, limits_.max_step_tokens);
-    EXPECT_LE(scheduler_.running().size(), static_cast<size_t>(limits_.max_running));
+    EXPECT_LE(scheduler_.running().size(), static_cast<size_t>(limits_.max_batch));
     // Every request that was decoding and still runs got its one token, except in a step of
     // prefill work under prefill_first, which gives none of them one and never preempts.
     size_t decoding_running = 0, decoding_served = 0;
@@ -233,12 +233,12 @@ class FakeEngine {
   int steps_ = 0;
 };
 
-SchedulerLimits limits(int32_t page_size, int32_t num_pages, int32_t max_running,
+SchedulerLimits limits(int32_t page_size, int32_t num_pages, int32_t max_batch,
                        int32_t max_step_tokens) {
   SchedulerLimits l;
   l.page_size = page_size;
   l.num_pages = num_pages;
-  l.max_running = max_running;
+  l.max_batch = max_batch;
   l.max_step_tokens = max_step_tokens;
   return l;
 }
@@ -262,12 +262,12 @@ Span span_of(const std::vector<ScheduledWork>& work, const Request* r) {
 // --- Random simulation ----------------------------------------------------------------------
 
 struct SimConfig {
-  int32_t page_size, num_pages, max_running, max_step_tokens;
+  int32_t page_size, num_pages, max_batch, max_step_tokens;
   int32_t num_requests, max_prompt, max_output, last_arrival;
 };
 
 int64_t simulate(const SimConfig& c, uint64_t seed, bool prefill_first = false) {
-  SchedulerLimits l = limits(c.page_size, c.num_pages, c.max_running, c.max_step_tokens);
+  SchedulerLimits l = limits(c.page_size, c.num_pages, c.max_batch, c.max_step_tokens);
   l.prefill_first = prefill_first;
   FakeEngine engine(l);
   Rng rng(seed);
@@ -328,7 +328,7 @@ int64_t simulate(const SimConfig& c, uint64_t seed, bool prefill_first = false) 
 
 TEST(SchedulerSimulation, RandomArrivalsUnderTightPagesKeepEveryInvariant) {
   const SimConfig configs[] = {
-      // P, pages, max_running, max_step_tokens, requests, max_prompt, max_output, last_arrival
+      // P, pages, max_batch, max_step_tokens, requests, max_prompt, max_output, last_arrival
       {4, 12, 8, 16, 60, 30, 12, 150},  {1, 24, 4, 8, 50, 16, 10, 100},
       {16, 6, 16, 64, 60, 70, 40, 200}, {4, 40, 64, 64, 120, 50, 30, 60},
       {2, 9, 3, 3, 40, 12, 8, 80},
@@ -348,7 +348,7 @@ TEST(SchedulerSimulation, RandomArrivalsUnderTightPagesKeepEveryInvariant) {
 
 TEST(SchedulerSimulation, PrefillFirstUnderTightPagesKeepsEveryInvariant) {
   const SimConfig configs[] = {
-      // P, pages, max_running, max_step_tokens, requests, max_prompt, max_output, last_arrival
+      // P, pages, max_batch, max_step_tokens, requests, max_prompt, max_output, last_arrival
       {4, 12, 8, 16, 60, 30, 12, 150},  {1, 24, 4, 8, 50, 16, 10, 100},
       {16, 6, 16, 64, 60, 70, 40, 200}, {4, 40, 64, 64, 120, 50, 30, 60},
       {2, 9, 3, 3, 40, 12, 8, 80},

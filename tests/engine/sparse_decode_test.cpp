@@ -1,4 +1,6 @@
 // Sparse decode in the engine: flows choose each decode row's pages per request and KV head.
+#include "engine/sparse_decode.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -7,14 +9,13 @@
 #include "core/rng.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
 #include "flow/budget_planner.h"
 
 namespace vortex {
 namespace {
 
-const char* const kFlows[] = {"block_topk",    "quest",     "gqa_softmax_max", "subpage_quest",
-                              "streaming",     "h2o",       "value_gated"};
+const char* const kFlows[] = {"block_topk", "quest", "gqa_softmax_max", "subpage_quest",
+                              "streaming",  "h2o",   "value_gated"};
 
 std::string flow_path(const std::string& name) {
   return std::string(VORTEX_SOURCE_DIR) + "/flows/" + name + ".py";
@@ -36,13 +37,13 @@ struct RunResult {
 };
 
 RunResult generate(const LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts,
-             int32_t max_tokens, std::shared_ptr<const SparseAttentionConfig> sparse,
-             int32_t page_size = 16, int32_t num_pages = 0) {
+                   int32_t max_tokens, std::shared_ptr<const SparseAttentionConfig> sparse,
+                   int32_t page_size = 16, int32_t num_pages = 0) {
   EngineOptions eo;
   eo.page_size = page_size;
   eo.num_pages = num_pages;
   eo.max_step_tokens = 96;
-  eo.max_running = 16;
+  eo.max_batch = 16;
   eo.sparse = sparse;
   Engine e(m, eo);
   GenerationParams gp;
@@ -74,7 +75,8 @@ TEST(SparseDecode, ABudgetCoveringEveryPageEqualsDenseForEveryFlow) {
       o.pages = 1000;
       RunResult sparse = generate(m, prompts, 20, load(f, m, o));
       for (size_t i = 0; i < prompts.size(); ++i) {
-        EXPECT_EQ(sparse.results[i].token_ids, dense.results[i].token_ids) << model_name << " " << f;
+        EXPECT_EQ(sparse.results[i].token_ids, dense.results[i].token_ids)
+            << model_name << " " << f;
       }
       EXPECT_DOUBLE_EQ(sparse.stats.kv_read_fraction(), 1.0) << f;
     }
@@ -107,7 +109,8 @@ TEST(SparseDecode, KvReadFractionMatchesTheBudgetArithmetic) {
         dense += n * H;
         read += (flow::is_dense_layer(cfg->policy, layer)
                      ? n
-                     : flow::plan_row(cfg->policy, n).num_selected()) * H;
+                     : flow::plan_row(cfg->policy, n).num_selected()) *
+                H;
       }
     }
   }
@@ -137,7 +140,7 @@ TEST(SparseDecode, MixedBatchesGiveEachRequestItsSoloTokens) {
     EngineOptions eo;
     eo.page_size = 8;
     eo.max_step_tokens = 64;
-    eo.max_running = 8;
+    eo.max_batch = 8;
     eo.sparse = cfg;
     Engine e(m, eo);
     std::map<int64_t, size_t> job;
@@ -171,7 +174,8 @@ TEST(SparseDecode, PreemptionUnderPagePressureKeepsRequestsApart) {
   auto cfg = load("h2o", m, o, 4);
   Rng rng(33);
   std::vector<std::vector<int32_t>> prompts;
-  for (int32_t len : {60, 20, 75, 33, 50}) prompts.push_back(random_prompt(rng, len, m.config.vocab_size));
+  for (int32_t len : {60, 20, 75, 33, 50})
+    prompts.push_back(random_prompt(rng, len, m.config.vocab_size));
   RunResult r = generate(m, prompts, 24, cfg, 4, /*num_pages=*/48);
   int preempted = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -205,8 +209,9 @@ TEST(SparseDecode, RecordRecallReportsOneValuePerSparseRowInRange) {
 TEST(SparseDecode, AFlowWithErrorsOrABadDenseLayerIsRefused) {
   LoadedModel m = tiny("tiny-qwen3");
   try {
-    load_sparse_attention(std::string(VORTEX_SOURCE_DIR) + "/tests/data/flows/malformed/for_loop.py",
-                          {}, m.config, 16, false);
+    load_sparse_attention(
+        std::string(VORTEX_SOURCE_DIR) + "/tests/data/flows/malformed/for_loop.py", {}, m.config,
+        16, false);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("for_loop.py:"), std::string::npos) << e.what();

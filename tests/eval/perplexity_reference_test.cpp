@@ -13,7 +13,7 @@
 #include "core/json_file.h"
 #include "engine/engine.h"
 #include "engine/loaded_model.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "eval/perplexity.h"
 
 namespace vortex::eval {

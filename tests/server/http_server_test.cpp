@@ -13,7 +13,7 @@
 #include <mutex>
 #include <thread>
 
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "server_test_util.h"
 #include "support/run_vortex.h"
 
@@ -23,10 +23,10 @@ namespace {
 using testing::tiny_model;
 using namespace std::chrono_literals;
 
-EngineOptions tiny_engine(int32_t max_running = 8) {
+EngineOptions tiny_engine(int32_t max_batch = 8) {
   EngineOptions eo;
   eo.num_pages = 512;
-  eo.max_running = max_running;
+  eo.max_batch = max_batch;
   eo.max_step_tokens = 256;
   return eo;
 }
@@ -401,7 +401,7 @@ TEST(HttpServer, AClientLeavingBeforeANonStreamingAnswerFreesItsPages) {
 }
 
 TEST(HttpServer, AFullQueueIs503WithRetryAfter) {
-  TestServer s(tiny_engine(/*max_running=*/1), /*max_waiting=*/1);
+  TestServer s(tiny_engine(/*max_batch=*/1), /*max_waiting=*/1);
   std::atomic<bool> hang_up{false};
   auto long_stream = [&] {
     s.stream("/v1/completions",

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/scheduler.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "flow/cpu_executor.h"
 #include "kernels/cpu/attention.h"
 #include "kv/kv_cache.h"

@@ -16,7 +16,7 @@
 #include "engine/cuda/cuda_util.h"
 #include "engine/runner_options.h"
 #include "engine/scheduler.h"
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/page_selection.h"
 #include "kv/kv_cache.h"

@@ -1,6 +1,8 @@
-// Sparse decode attention driven by a flow: the compiled flow, its budget policy with the user's
-// overrides, and the statistics a sparse run reports. The runner summarises pages as they fill
-// and, at each decode step and sparse layer, selects each row's pages (per request, per KV head).
+// Sparse decode by a flow, as the engine and both runners see it: the configuration of a loaded
+// flow (the compiled flow, its budget policy with the user's overrides) and the statistics and
+// per-part profile a sparse run reports. The runners' flow code is engine/cpu/cpu_sparse_attention
+// and engine/cuda/cuda_sparse_flows: they summarise pages as they fill and, at each decode step
+// and sparse layer, select each row's pages (per request, per KV head).
 #pragma once
 
 #include <cstdint>

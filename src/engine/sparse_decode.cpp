@@ -1,4 +1,4 @@
-#include "engine/sparse_attention.h"
+#include "engine/sparse_decode.h"
 
 #include <algorithm>
 #include <cmath>
