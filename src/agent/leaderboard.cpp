@@ -404,11 +404,60 @@ std::string marker(double x, double y, bool diamond, bool filled, double size = 
   return format("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" ", x, y, size) + style + "/>";
 }
 
-}  // namespace
+// One chart being drawn: the submissions and the axis, the scales, the boxes already taken by
+// marks and labels (new labels avoid them) and the SVG so far. draw() adds the parts in order.
+class Chart {
+ public:
+  Chart(const std::vector<Submission>& subs, CostAxis axis);
+  std::string draw() {
+    frame_and_axes();
+    mark_points_taken();
+    reference_lines();
+    frontier_line();
+    draw_points();
+    draw_labels();
+    draw_legend();
+    note_unplotted();
+    svg += "</svg>\n";
+    return svg;
+  }
 
-std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) {
-  const bool speedup_axis = axis == CostAxis::kSpeedup;
+ private:
+  // Pixels; always finite and within the plot box (only absurd figures need the clamp).
+  static double to_pixel(double v, const Range& r, double from, double to) {
+    const double p = from + (v - r.lo) / (r.hi - r.lo) * (to - from);
+    return std::isfinite(p) ? std::clamp(p, std::min(from, to), std::max(from, to))
+                            : (from + to) / 2;
+  }
+  double px(double v) const { return to_pixel(v, xr, kLeft + kInset, kRight - kInset); }
+  double py(double v) const { return to_pixel(v, yr, kBottom - kInset, kTop + kInset); }
+  bool is_free(const Box& box) const {
+    return std::none_of(taken.begin(), taken.end(), [&](const Box& o) { return box.overlaps(o); });
+  }
+  void frame_and_axes();
+  void mark_points_taken();
+  void reference_lines();
+  void frontier_line();
+  void draw_points();
+  void place_label(size_t i, bool frontier);
+  void draw_labels();
+  void draw_legend();
+  void note_unplotted();
+
+  const std::vector<Submission>& subs;
+  const CostAxis axis;
+  const bool speedup_axis;
   std::vector<size_t> plotted;
+  double full_accuracy = kNotMeasured;
+  Range xr, yr;
+  std::vector<size_t> front;
+  std::vector<bool> on_front;
+  std::vector<Box> taken;
+  std::string svg;
+};
+
+Chart::Chart(const std::vector<Submission>& subs_in, CostAxis axis_in)
+    : subs(subs_in), axis(axis_in), speedup_axis(axis_in == CostAxis::kSpeedup) {
   std::vector<double> xs, ys;
   double full_sum = 0;
   int full_n = 0;
@@ -419,24 +468,19 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
     xs.push_back(axis_value(subs[i], axis));
     ys.push_back(subs[i].accuracy);
   }
-  const double full_accuracy = full_n ? full_sum / full_n : kNotMeasured;
+  full_accuracy = full_n ? full_sum / full_n : kNotMeasured;
   std::vector<double> y_values = ys;
   if (finite(full_accuracy)) y_values.push_back(full_accuracy);
-  const Range xr = axis_range(xs, !speedup_axis, speedup_axis ? 1 : 0, speedup_axis ? 3 : 1);
-  const Range yr = axis_range(y_values, true, 0, 1);
-  // Pixels; always finite and within the plot box (only absurd figures need the clamp).
-  auto to_pixel = [](double v, const Range& r, double from, double to) {
-    const double p = from + (v - r.lo) / (r.hi - r.lo) * (to - from);
-    return std::isfinite(p) ? std::clamp(p, std::min(from, to), std::max(from, to))
-                            : (from + to) / 2;
-  };
-  auto px = [&](double v) { return to_pixel(v, xr, kLeft + kInset, kRight - kInset); };
-  auto py = [&](double v) { return to_pixel(v, yr, kBottom - kInset, kTop + kInset); };
-  const std::vector<size_t> front = pareto_front(subs, axis);
-  std::vector<bool> on_front(subs.size(), false);
+  xr = axis_range(xs, !speedup_axis, speedup_axis ? 1 : 0, speedup_axis ? 3 : 1);
+  yr = axis_range(y_values, true, 0, 1);
+  front = pareto_front(subs, axis);
+  on_front.assign(subs.size(), false);
   for (size_t i : front) on_front[i] = true;
+}
 
-  std::string svg = format(
+// Background, title, plot box, grid, ticks and axis labels.
+void Chart::frame_and_axes() {
+  svg = format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
       "viewBox=\"0 0 %.0f %.0f\" font-family=\"%s\">\n",
       kWidth, kHeight, kWidth, kHeight, kFont);
@@ -504,19 +548,19 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
              "font-size=\"13\" fill=\"%s\">",
              kLeft - 50, (kTop + kBottom) / 2, kInk) +
          xml_escape("accuracy (higher is better \u2192)") + "</text>\n";
+}
 
+void Chart::mark_points_taken() {
   // What labels must not cover: the points (with their frontier rings), the reference line's
   // label and the frontier's segments.
-  std::vector<Box> taken;
   for (size_t i : plotted) {
     const double x = px(axis_value(subs[i], axis)), y = py(subs[i].accuracy);
     const double r = on_front[i] ? 11 : 7;
     taken.push_back({x - r, y - r, x + r, y + r});
   }
-  auto is_free = [&](const Box& box) {
-    return std::none_of(taken.begin(), taken.end(), [&](const Box& o) { return box.overlaps(o); });
-  };
+}
 
+void Chart::reference_lines() {
   // Reference lines: full attention's accuracy, and for speed-ups its speed (1x).
   if (speedup_axis && 1 > xr.lo && 1 < xr.hi)
     svg += format(
@@ -539,7 +583,9 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
     svg += halo_text(at_left ? kLeft + 6 : kRight - 6, y - 6, at_left ? "start" : "end", 11, kMuted,
                      xml_escape(label));
   }
+}
 
+void Chart::frontier_line() {
   // The frontier: a step line through its points, each corner the worse of two neighbours on
   // both figures, so everything below it is dominated.
   if (!front.empty()) {
@@ -567,7 +613,9 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
     svg += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + kFrontier +
            "\" stroke-width=\"2.2\" stroke-linejoin=\"round\" opacity=\"0.85\"/>\n";
   }
+}
 
+void Chart::draw_points() {
   // Points: rejected under accepted, the frontier on top; each with a tooltip.
   std::vector<size_t> order = plotted;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -591,51 +639,54 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
           x, y, kFrontier);
     svg += marker(x, y, diamond, s.accepted) + "</g>\n";
   }
+}
 
-  // Labels: the frontier's first, then others where they fit without overlapping.
-  auto place_label = [&](size_t i, bool frontier) {
-    const Submission& s = subs[i];
-    const double size = frontier ? 11.5 : 10;
-    const std::u32string cps = clipped(s.name, 26);
-    std::string shown;
-    for (char32_t cp : cps) append_utf8(shown, cp);
-    shown += format(" (#%lld)", static_cast<long long>(s.id));
-    const double w = (frontier ? 0.66 : 0.6) * size * static_cast<double>(text_width(shown));
-    const double h = size + 2;
-    const double x = px(axis_value(s, axis)), y = py(s.accuracy);
-    // Beside the point on the side with room, else the other side, then ever further above or
-    // below it; a frontier label that finds no free place still goes beside its point.
-    const bool prefer_right = x + 12 + w <= kRight - 2;
-    auto box_at = [&](bool right, double dy) {
-      const double base = y + 4 + dy;
-      return right ? Box{x + 11, base - h + 3, x + 11 + w, base + 3}
-                   : Box{x - 11 - w, base - h + 3, x - 11, base + 3};
-    };
-    auto inside = [&](const Box& b) {
-      return b.y0 >= kTop && b.y1 <= kBottom && b.x0 >= kLeft && b.x1 <= kRight;
-    };
-    for (double dy : {0.0, -14.0, 14.0, -26.0, 26.0, -38.0, 38.0, -50.0, 50.0}) {
-      for (bool right : {prefer_right, !prefer_right}) {
-        const Box box = box_at(right, dy);
-        const bool last_resort = frontier && dy == 50.0 && right != prefer_right;
-        if (!last_resort && (!inside(box) || !is_free(box))) continue;
-        const Box shown_box = last_resort ? box_at(prefer_right, 0) : box;
-        const bool shown_right = last_resort ? prefer_right : right;
-        const double base = shown_box.y1 - 3;
-        taken.push_back(shown_box);
-        if (base != y + 4)  // a leader line from the point to its displaced label
-          svg += format(
-              "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-              "stroke-width=\"0.8\"/>\n",
-              x + (shown_right ? 6 : -6), y, shown_right ? shown_box.x0 - 1 : shown_box.x1 + 1,
-              base - size / 3, kMuted);
-        svg += halo_text(shown_right ? shown_box.x0 : shown_box.x1, base,
-                         shown_right ? "start" : "end", size, frontier ? kInk : kMuted,
-                         xml_escape(shown), frontier ? "bold" : "normal");
-        return;
-      }
-    }
+void Chart::place_label(size_t i, bool frontier) {
+  const Submission& s = subs[i];
+  const double size = frontier ? 11.5 : 10;
+  const std::u32string cps = clipped(s.name, 26);
+  std::string shown;
+  for (char32_t cp : cps) append_utf8(shown, cp);
+  shown += format(" (#%lld)", static_cast<long long>(s.id));
+  const double w = (frontier ? 0.66 : 0.6) * size * static_cast<double>(text_width(shown));
+  const double h = size + 2;
+  const double x = px(axis_value(s, axis)), y = py(s.accuracy);
+  // Beside the point on the side with room, else the other side, then ever further above or
+  // below it; a frontier label that finds no free place still goes beside its point.
+  const bool prefer_right = x + 12 + w <= kRight - 2;
+  auto box_at = [&](bool right, double dy) {
+    const double base = y + 4 + dy;
+    return right ? Box{x + 11, base - h + 3, x + 11 + w, base + 3}
+                 : Box{x - 11 - w, base - h + 3, x - 11, base + 3};
   };
+  auto inside = [&](const Box& b) {
+    return b.y0 >= kTop && b.y1 <= kBottom && b.x0 >= kLeft && b.x1 <= kRight;
+  };
+  for (double dy : {0.0, -14.0, 14.0, -26.0, 26.0, -38.0, 38.0, -50.0, 50.0}) {
+    for (bool right : {prefer_right, !prefer_right}) {
+      const Box box = box_at(right, dy);
+      const bool last_resort = frontier && dy == 50.0 && right != prefer_right;
+      if (!last_resort && (!inside(box) || !is_free(box))) continue;
+      const Box shown_box = last_resort ? box_at(prefer_right, 0) : box;
+      const bool shown_right = last_resort ? prefer_right : right;
+      const double base = shown_box.y1 - 3;
+      taken.push_back(shown_box);
+      if (base != y + 4)  // a leader line from the point to its displaced label
+        svg += format(
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+            "stroke-width=\"0.8\"/>\n",
+            x + (shown_right ? 6 : -6), y, shown_right ? shown_box.x0 - 1 : shown_box.x1 + 1,
+            base - size / 3, kMuted);
+      svg += halo_text(shown_right ? shown_box.x0 : shown_box.x1, base,
+                       shown_right ? "start" : "end", size, frontier ? kInk : kMuted,
+                       xml_escape(shown), frontier ? "bold" : "normal");
+      return;
+    }
+  }
+}
+
+void Chart::draw_labels() {
+  // Labels: the frontier's first, then others where they fit without overlapping.
   for (size_t i : front) place_label(i, true);
   if (plotted.size() <= 24)
     for (size_t i : plotted)
@@ -648,7 +699,9 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
                (kLeft + kRight) / 2, (kTop + kBottom) / 2, kMuted) +
            xml_escape(subs.empty() ? "no submissions yet" : "no submission has both figures yet") +
            "</text>\n";
+}
 
+void Chart::draw_legend() {
   // Legend.
   double ly = kTop + 8;
   svg += format(
@@ -687,7 +740,9 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
                       "stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>\n",
                       kLegendX - 2, ly + 22, kLegendX + 18, ly + 22, kMuted),
                "full attention's accuracy");
+}
 
+void Chart::note_unplotted() {
   // What is not on the plot, so an empty-looking chart is never a mystery.
   const size_t missing = subs.size() - plotted.size();
   if (missing > 0) {
@@ -698,8 +753,12 @@ std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) 
                   kHeight - 12, kMuted) +
            xml_escape(note) + "</text>\n";
   }
-  svg += "</svg>\n";
-  return svg;
+}
+
+}  // namespace
+
+std::string leaderboard_svg(const std::vector<Submission>& subs, CostAxis axis) {
+  return Chart(subs, axis).draw();
 }
 
 }  // namespace vortex::agent

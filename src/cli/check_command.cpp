@@ -264,58 +264,19 @@ bool check_cuda_target(const std::string& path, const std::string& source,
 }
 
 // Checks one file; prints its report; returns whether it compiled.
-bool check_one(const std::string& path, const ResolvedGeometry& geo, const CheckArgs& args) {
-  std::optional<std::string> source;
-  Json report;
-  report["file"] = path;
-  try {
-    source = flow::read_flow_source_file(path);
-  } catch (const flow::FlowFileError& e) {
-    // Not a flow file at all (missing, a directory, a FIFO, a device, too large): one line.
-    if (args.json) {
-      report["ok"] = false;
-      report["errors"] = Json::array({{{"line", 0}, {"col", 0}, {"message", e.detail()}}});
-      std::printf("%s\n", report.dump().c_str());
-    } else {
-      std::fprintf(stderr, "%s: error: %s\n", path.c_str(), e.detail().c_str());
-    }
-    return false;
-  }
-  flow::CompileOptions options;
-  options.dump_ir = args.dump_ir;
-  options.num_layers = geo.num_layers;
-  flow::CompileResult result =
-      flow::compile_flow(*source, path, geo.bound ? &geo.geometry : nullptr, options);
-
-  if (args.dump_ir && !args.json)
-    for (const std::string& dump : result.ir_dumps) std::printf("%s\n", dump.c_str());
-
-  report["ok"] = result.ok();
-  report["model"] = geo.bound ? Json(geo.model) : Json(nullptr);
-  auto value_or_null = [](int64_t v) { return v > 0 ? Json(v) : Json(nullptr); };
-  report["geometry"] = geo.bound ? Json{{"G", value_or_null(geo.geometry.G)},
-                                        {"D", value_or_null(geo.geometry.D)},
-                                        {"P", value_or_null(geo.geometry.P)}}
-                                 : Json(nullptr);
-  Json errors = Json::array();
-  for (const flow::Diagnostic& d : result.diagnostics)
-    errors.push_back({{"line", d.loc.line}, {"col", d.loc.col}, {"message", d.message}});
-  report["errors"] = errors;
-  if (!result.ok()) {
-    if (args.json) {
-      std::printf("%s\n", report.dump().c_str());
-    } else {
-      std::fputs(flow::format_compile_errors(result, *source, path, args.show_source).c_str(),
-                 stderr);
-      std::printf("%s: FAILED (%zu error%s)\n", path.c_str(), result.diagnostics.size(),
-                  result.diagnostics.size() == 1 ? "" : "s");
-    }
-    return false;
-  }
-
-  const flow::FlowProgram& program = *result.program;
+// Bytes a flow stores per (page, KV head, layer) for the geometry, as `report` fields too.
+struct Storage {
   int64_t field_bytes = 0, state_bytes = 0;
-  bool concrete = true;
+  bool concrete = true;             // every field's size is known (the geometry is bound)
+  std::optional<int64_t> kv_bytes;  // K and V of one page and KV head in bf16
+};
+
+Storage storage_of(const flow::FlowProgram& program, const ResolvedGeometry& geo, Json& report) {
+  Storage st;
+  int64_t& field_bytes = st.field_bytes;
+  int64_t& state_bytes = st.state_bytes;
+  bool& concrete = st.concrete;
+  std::optional<int64_t>& kv_bytes = st.kv_bytes;
   Json fields = Json::array();
   for (const flow::FieldDecl& f : program.fields) {
     std::optional<int64_t> n = field_elements(f);
@@ -330,7 +291,6 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
                       {"bytes", n ? Json(stored_bytes(f, *n)) : Json(nullptr)}});
   }
   // K and V of one page and KV head in bf16: 2 tensors x P x D x 2 bytes.
-  std::optional<int64_t> kv_bytes;
   if (geo.geometry.D > 0 && geo.geometry.P > 0) kv_bytes = 2 * geo.geometry.P * geo.geometry.D * 2;
   report["class"] = program.class_name;
   report["fields"] = fields;
@@ -339,65 +299,47 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
   report["kv_bytes_per_page"] = kv_bytes ? Json(*kv_bytes) : Json(nullptr);
   report["overhead_fraction"] =
       concrete && kv_bytes ? Json(static_cast<double>(field_bytes) / *kv_bytes) : Json(nullptr);
-  report["budget"] = budget_json(program.budget);
-  // What the GPU stores per (page, KV head, layer): every Field in one block padded to 16 bytes
-  // (bf16 values, int8 values plus a 4-byte scale each), States in f32 padded to 16 bytes.
-  std::optional<flow::CudaFlowSource> layout;
-  std::string estimate_text;
-  if (geo.bound && geo.geometry.G > 0 && geo.geometry.D > 0) {
-    try {
-      layout = flow::generate_cuda_flow(program, geo.geometry, flow::CudaCodegenOptions{});
-    } catch (const Error&) {
-      // compile_flow already ran the generator: reached only for limits the CUDA target
-      // reports itself (--target cuda), never for a valid flow.
-    }
-  }
-  if (layout) {
-    const int64_t gpu_field = 2 * int64_t{layout->field_stride} + 4 * int64_t{layout->field_scales};
-    const int64_t gpu_state = 4 * int64_t{layout->state_stride};
-    report["gpu_field_bytes_per_page"] = gpu_field;
-    report["gpu_state_bytes_per_page"] = gpu_state;
-    if (args.context > 0 && geo.config) {
-      const agent::StepBytes b = agent::estimate_step_bytes(
-          program.budget, *layout, *geo.config, static_cast<int32_t>(geo.geometry.P),
-          static_cast<int32_t>(args.batch), static_cast<int32_t>(args.context));
-      const double bw = agent::kReferenceBandwidth;
-      const double t_full = agent::estimated_step_seconds(b.full_total());
-      const double t_flow = agent::estimated_step_seconds(b.flow_total());
-      const double gb = 1e-9;
-      report["step_estimate"] = {
-          {"batch", args.batch},           {"context", args.context},
-          {"card", agent::kReferenceCard}, {"estimate", true},
-          {"gb", b.gigabytes_json()},      {"flow_part_ms", 1e3 * (b.fields + b.state) / bw},
-          {"step_ms_flow", 1e3 * t_flow},  {"step_ms_full", 1e3 * t_full},
-          {"speedup", t_full / t_flow}};
-      char line[512];
-      std::snprintf(
-          line, sizeof line,
-          "  decode step estimate (batch %lld x %lld tokens, bytes on an %s at %.2f TB/s):\n"
-          "    flow's own part: Fields %.3f GB + State %.3f GB = %.3f ms bandwidth-bound\n"
-          "    selected KV %.3f GB, dense layers' KV %.3f GB, weights %.3f GB\n"
-          "    step ~%.2f ms against full attention's ~%.2f ms (%.3f GB KV): ~%.2fx "
-          "(an estimate, not a measurement)\n",
-          static_cast<long long>(args.batch), static_cast<long long>(args.context),
-          agent::kReferenceCard, bw * 1e-12, b.fields * gb, b.state * gb,
-          1e3 * (b.fields + b.state) / bw, b.selected_kv * gb, b.dense_kv * gb, b.weights * gb,
-          1e3 * t_flow, 1e3 * t_full, b.full_kv * gb, t_full / t_flow);
-      estimate_text = line;
-    }
-  }
-  std::string cuda_text;
-  bool cuda_ok = true;
-  if (args.target == "cuda") {
-    cuda_ok = check_cuda_target(path, *source, program, geo, args, report, cuda_text);
-    report["ok"] = cuda_ok;
-  }
-  if (args.json) {
-    if (args.dump_ir) report["ir"] = result.ir_dumps;
-    std::printf("%s\n", report.dump().c_str());
-    return cuda_ok;
-  }
+  return st;
+}
 
+// With --context: one decode step's bytes with the flow and with full attention, and the time
+// on the reference card from them (an estimate). Adds report["step_estimate"]; returns the text.
+std::string step_estimate(const flow::FlowProgram& program, const flow::CudaFlowSource& layout,
+                          const ResolvedGeometry& geo, const CheckArgs& args, Json& report) {
+  const agent::StepBytes b = agent::estimate_step_bytes(
+      program.budget, layout, *geo.config, static_cast<int32_t>(geo.geometry.P),
+      static_cast<int32_t>(args.batch), static_cast<int32_t>(args.context));
+  const double bw = agent::kReferenceBandwidth;
+  const double t_full = agent::estimated_step_seconds(b.full_total());
+  const double t_flow = agent::estimated_step_seconds(b.flow_total());
+  const double gb = 1e-9;
+  report["step_estimate"] = {
+      {"batch", args.batch},           {"context", args.context},
+      {"card", agent::kReferenceCard}, {"estimate", true},
+      {"gb", b.gigabytes_json()},      {"flow_part_ms", 1e3 * (b.fields + b.state) / bw},
+      {"step_ms_flow", 1e3 * t_flow},  {"step_ms_full", 1e3 * t_full},
+      {"speedup", t_full / t_flow}};
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "  decode step estimate (batch %lld x %lld tokens, bytes on an %s at %.2f TB/s):\n"
+                "    flow's own part: Fields %.3f GB + State %.3f GB = %.3f ms bandwidth-bound\n"
+                "    selected KV %.3f GB, dense layers' KV %.3f GB, weights %.3f GB\n"
+                "    step ~%.2f ms against full attention's ~%.2f ms (%.3f GB KV): ~%.2fx "
+                "(an estimate, not a measurement)\n",
+                static_cast<long long>(args.batch), static_cast<long long>(args.context),
+                agent::kReferenceCard, bw * 1e-12, b.fields * gb, b.state * gb,
+                1e3 * (b.fields + b.state) / bw, b.selected_kv * gb, b.dense_kv * gb,
+                b.weights * gb, 1e3 * t_flow, 1e3 * t_full, b.full_kv * gb, t_full / t_flow);
+  return line;
+}
+
+// The text report of a flow that compiled (without the budget line and what follows it).
+void print_report(const std::string& path, const flow::FlowProgram& program,
+                  const ResolvedGeometry& geo, const Storage& st,
+                  const std::optional<flow::CudaFlowSource>& layout) {
+  const int64_t field_bytes = st.field_bytes, state_bytes = st.state_bytes;
+  const bool concrete = st.concrete;
+  const std::optional<int64_t>& kv_bytes = st.kv_bytes;
   std::printf("%s: ok: flow %s\n", path.c_str(), program.class_name.c_str());
   auto dim = [](int64_t v, const char* sym) {
     return v > 0 ? std::to_string(v) : std::string(sym);
@@ -448,6 +390,93 @@ bool check_one(const std::string& path, const ResolvedGeometry& geo, const Check
           f.name.c_str(), static_cast<long long>(*n), *n == 1 ? "" : "s",
           static_cast<long long>(*n + 4), static_cast<long long>(2 * *n));
   }
+}
+
+bool check_one(const std::string& path, const ResolvedGeometry& geo, const CheckArgs& args) {
+  std::optional<std::string> source;
+  Json report;
+  report["file"] = path;
+  try {
+    source = flow::read_flow_source_file(path);
+  } catch (const flow::FlowFileError& e) {
+    // Not a flow file at all (missing, a directory, a FIFO, a device, too large): one line.
+    if (args.json) {
+      report["ok"] = false;
+      report["errors"] = Json::array({{{"line", 0}, {"col", 0}, {"message", e.detail()}}});
+      std::printf("%s\n", report.dump().c_str());
+    } else {
+      std::fprintf(stderr, "%s: error: %s\n", path.c_str(), e.detail().c_str());
+    }
+    return false;
+  }
+  flow::CompileOptions options;
+  options.dump_ir = args.dump_ir;
+  options.num_layers = geo.num_layers;
+  flow::CompileResult result =
+      flow::compile_flow(*source, path, geo.bound ? &geo.geometry : nullptr, options);
+
+  if (args.dump_ir && !args.json)
+    for (const std::string& dump : result.ir_dumps) std::printf("%s\n", dump.c_str());
+
+  report["ok"] = result.ok();
+  report["model"] = geo.bound ? Json(geo.model) : Json(nullptr);
+  auto value_or_null = [](int64_t v) { return v > 0 ? Json(v) : Json(nullptr); };
+  report["geometry"] = geo.bound ? Json{{"G", value_or_null(geo.geometry.G)},
+                                        {"D", value_or_null(geo.geometry.D)},
+                                        {"P", value_or_null(geo.geometry.P)}}
+                                 : Json(nullptr);
+  Json errors = Json::array();
+  for (const flow::Diagnostic& d : result.diagnostics)
+    errors.push_back({{"line", d.loc.line}, {"col", d.loc.col}, {"message", d.message}});
+  report["errors"] = errors;
+  if (!result.ok()) {
+    if (args.json) {
+      std::printf("%s\n", report.dump().c_str());
+    } else {
+      std::fputs(flow::format_compile_errors(result, *source, path, args.show_source).c_str(),
+                 stderr);
+      std::printf("%s: FAILED (%zu error%s)\n", path.c_str(), result.diagnostics.size(),
+                  result.diagnostics.size() == 1 ? "" : "s");
+    }
+    return false;
+  }
+
+  const flow::FlowProgram& program = *result.program;
+  const Storage st = storage_of(program, geo, report);
+  report["budget"] = budget_json(program.budget);
+  // What the GPU stores per (page, KV head, layer): every Field in one block padded to 16 bytes
+  // (bf16 values, int8 values plus a 4-byte scale each), States in f32 padded to 16 bytes.
+  std::optional<flow::CudaFlowSource> layout;
+  std::string estimate_text;
+  if (geo.bound && geo.geometry.G > 0 && geo.geometry.D > 0) {
+    try {
+      layout = flow::generate_cuda_flow(program, geo.geometry, flow::CudaCodegenOptions{});
+    } catch (const Error&) {
+      // compile_flow already ran the generator: reached only for limits the CUDA target
+      // reports itself (--target cuda), never for a valid flow.
+    }
+  }
+  if (layout) {
+    const int64_t gpu_field = 2 * int64_t{layout->field_stride} + 4 * int64_t{layout->field_scales};
+    const int64_t gpu_state = 4 * int64_t{layout->state_stride};
+    report["gpu_field_bytes_per_page"] = gpu_field;
+    report["gpu_state_bytes_per_page"] = gpu_state;
+    if (args.context > 0 && geo.config)
+      estimate_text = step_estimate(program, *layout, geo, args, report);
+  }
+  std::string cuda_text;
+  bool cuda_ok = true;
+  if (args.target == "cuda") {
+    cuda_ok = check_cuda_target(path, *source, program, geo, args, report, cuda_text);
+    report["ok"] = cuda_ok;
+  }
+  if (args.json) {
+    if (args.dump_ir) report["ir"] = result.ir_dumps;
+    std::printf("%s\n", report.dump().c_str());
+    return cuda_ok;
+  }
+
+  print_report(path, program, geo, st, layout);
   std::printf("  budget: %s\n", budget_text(program.budget).c_str());
   std::fputs(estimate_text.c_str(), stdout);
   if (!cuda_ok) {
