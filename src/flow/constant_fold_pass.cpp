@@ -109,17 +109,9 @@ std::optional<double> fold(const Function& fn, const Op& op) {
       if (!n) return std::nullopt;
       return 1.0 / *n;
     }
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kMatMul:
+    default:
       return std::nullopt;
   }
-  unreachable_op_kind(op.kind);
 }
 
 // x*1, 1*x, x/1, x+0, 0+x, x-0 -> x when that keeps the shape and type.
@@ -145,47 +137,7 @@ std::optional<ValueId> identity(const Function& fn, const Op& op) {
     case OpKind::kSub:
       if (is(b, 0.0) && keeps(a)) return a;
       break;
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
+    default:
       break;
   }
   return std::nullopt;

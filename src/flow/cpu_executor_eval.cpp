@@ -131,43 +131,7 @@ void unary(OpKind kind, const float* x, float* out, int64_t count) {
       return map([](float v) { return sigmoid(v); });
     case OpKind::kSilu:
       return map([](float v) { return v * sigmoid(v); });
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
+    default:
       VORTEX_ASSERT(false);
   }
 }
@@ -208,57 +172,15 @@ void binary(OpKind kind, const Dims& out_shape, float* out, const float* a, cons
       return map([](float x, float y) { return x == y ? 1.0f : 0.0f; });
     case OpKind::kNe:
       return map([](float x, float y) { return x != y ? 1.0f : 0.0f; });
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
+    default:
       VORTEX_ASSERT(false);
   }
 }
 
-// What a reduction op computes, for the switches of reduce().
-enum class Reduction { kSum, kMean, kMax, kMin, kL2Norm };
-
-Reduction reduction_of(OpKind kind) {
-  if (kind == OpKind::kSum) return Reduction::kSum;
-  if (kind == OpKind::kMean) return Reduction::kMean;
-  if (kind == OpKind::kMax) return Reduction::kMax;
-  if (kind == OpKind::kMin) return Reduction::kMin;
-  if (kind == OpKind::kL2Norm) return Reduction::kL2Norm;
-  fail("internal error: '", op_kind_name(kind), "' is not a reduction");
-}
-
 // Reduction over `axes` of x; the result layout is x's with the reduced axes removed (keepdims
 // only adds size-1 axes, which do not move elements).
-void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<int>& axes,
-            float* out, int64_t out_count, std::vector<double>& acc) {
-  const Reduction kind = reduction_of(op_kind);
+void reduce(OpKind kind, const float* x, const Dims& xs, const std::vector<int>& axes, float* out,
+            int64_t out_count, std::vector<double>& acc) {
   Dims out_strides(xs.size(), 0);
   int64_t stride = 1;
   int64_t reduced = 1;
@@ -270,7 +192,7 @@ void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<in
       stride *= xs[a];
     }
   }
-  const bool extremum = kind == Reduction::kMax || kind == Reduction::kMin;
+  const bool extremum = kind == OpKind::kMax || kind == OpKind::kMin;
   // Common case: the reduced axes are the trailing ones, so each output reads one contiguous run.
   bool trailing = true;
   for (size_t a = 0; a < xs.size(); ++a)
@@ -280,21 +202,20 @@ void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<in
       const float* run = x + o * reduced;
       double a = run[0];
       switch (kind) {
-        case Reduction::kMax:
+        case OpKind::kMax:
           for (int64_t j = 1; j < reduced; ++j) a = nan_max(static_cast<float>(a), run[j]);
           break;
-        case Reduction::kMin:
+        case OpKind::kMin:
           for (int64_t j = 1; j < reduced; ++j) a = nan_min(static_cast<float>(a), run[j]);
           break;
-        case Reduction::kL2Norm:
+        case OpKind::kL2Norm:
           a *= a;
           for (int64_t j = 1; j < reduced; ++j) a += static_cast<double>(run[j]) * run[j];
           a = std::sqrt(a);
           break;
-        case Reduction::kSum:
-        case Reduction::kMean:
+        default:
           for (int64_t j = 1; j < reduced; ++j) a += run[j];
-          if (kind == Reduction::kMean) a /= static_cast<double>(reduced);
+          if (kind == OpKind::kMean) a /= static_cast<double>(reduced);
           break;
       }
       out[o] = static_cast<float>(a);
@@ -309,7 +230,7 @@ void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<in
     std::copy(x, x + out_count, out);
     for (int64_t r = 1; r < reduced; ++r) {
       const float* row = x + r * out_count;
-      if (kind == Reduction::kMax)
+      if (kind == OpKind::kMax)
         for (int64_t i = 0; i < out_count; ++i) out[i] = nan_max(out[i], row[i]);
       else
         for (int64_t i = 0; i < out_count; ++i) out[i] = nan_min(out[i], row[i]);
@@ -321,40 +242,39 @@ void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<in
     for (int64_t r = 1; r < reduced; ++r) {
       const float* row = x + r * out_count;
       switch (kind) {
-        case Reduction::kMax:
+        case OpKind::kMax:
           for (int64_t i = 0; i < out_count; ++i)
             acc[static_cast<size_t>(i)] =
                 nan_max(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
           break;
-        case Reduction::kMin:
+        case OpKind::kMin:
           for (int64_t i = 0; i < out_count; ++i)
             acc[static_cast<size_t>(i)] =
                 nan_min(static_cast<float>(acc[static_cast<size_t>(i)]), row[i]);
           break;
-        case Reduction::kL2Norm:
+        case OpKind::kL2Norm:
           if (r == 1)
             for (int64_t i = 0; i < out_count; ++i)
               acc[static_cast<size_t>(i)] *= acc[static_cast<size_t>(i)];
           for (int64_t i = 0; i < out_count; ++i)
             acc[static_cast<size_t>(i)] += static_cast<double>(row[i]) * row[i];
           break;
-        case Reduction::kSum:
-        case Reduction::kMean:
+        default:
           for (int64_t i = 0; i < out_count; ++i) acc[static_cast<size_t>(i)] += row[i];
           break;
       }
     }
     for (int64_t i = 0; i < out_count; ++i) {
       double a = acc[static_cast<size_t>(i)];
-      if (kind == Reduction::kL2Norm) a = reduced == 1 ? std::fabs(a) : std::sqrt(a);
-      if (kind == Reduction::kMean) a /= static_cast<double>(reduced);
+      if (kind == OpKind::kL2Norm) a = reduced == 1 ? std::fabs(a) : std::sqrt(a);
+      if (kind == OpKind::kMean) a /= static_cast<double>(reduced);
       out[i] = static_cast<float>(a);
     }
     return;
   }
-  const double init = kind == Reduction::kMax   ? -std::numeric_limits<double>::infinity()
-                      : kind == Reduction::kMin ? std::numeric_limits<double>::infinity()
-                                                : 0.0;
+  const double init = kind == OpKind::kMax   ? -std::numeric_limits<double>::infinity()
+                      : kind == OpKind::kMin ? std::numeric_limits<double>::infinity()
+                                             : 0.0;
   acc.assign(static_cast<size_t>(out_count), init);
   const int64_t total = num_elements(xs);
   if (total > 0) {
@@ -364,17 +284,16 @@ void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<in
       double v = x[i];
       double& a = acc[static_cast<size_t>(o)];
       switch (kind) {
-        case Reduction::kMax:
+        case OpKind::kMax:
           if (v > a || v != v) a = a != a ? a : v;
           break;
-        case Reduction::kMin:
+        case OpKind::kMin:
           if (v < a || v != v) a = a != a ? a : v;
           break;
-        case Reduction::kL2Norm:
+        case OpKind::kL2Norm:
           a += v * v;
           break;
-        case Reduction::kSum:
-        case Reduction::kMean:
+        default:
           a += v;
           break;
       }
@@ -388,9 +307,9 @@ void reduce(OpKind op_kind, const float* x, const Dims& xs, const std::vector<in
   }
   for (int64_t i = 0; i < out_count; ++i) {
     double a = acc[static_cast<size_t>(i)];
-    if (kind == Reduction::kMean) a /= static_cast<double>(reduced);
-    if (kind == Reduction::kL2Norm) a = std::sqrt(a);
-    out[i] = extremum || kind != Reduction::kMean || reduced > 0 ? static_cast<float>(a) : kNaN;
+    if (kind == OpKind::kMean) a /= static_cast<double>(reduced);
+    if (kind == OpKind::kL2Norm) a = std::sqrt(a);
+    out[i] = extremum || kind != OpKind::kMean || reduced > 0 ? static_cast<float>(a) : kNaN;
   }
 }
 
@@ -671,9 +590,7 @@ void evaluate(const FlowProgram& program, const Function& fn, const FlowGeometry
       case OpKind::kSlice:
         slice(operand(0), operand_shape(0), op.slices, out, count);
         break;
-      case OpKind::kInput:
-      case OpKind::kStoreField:
-      case OpKind::kReshape:
+      default:
         fail(program.filename, ":", op.loc.line, ":", op.loc.col,
              ": error: the CPU executor has no rule for op '", op_kind_name(op.kind), "'");
     }

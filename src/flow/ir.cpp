@@ -183,6 +183,68 @@ const char* op_kind_name(OpKind k) {
   return "?";
 }
 
+OpClass op_class(OpKind k) {
+  switch (k) {
+    case OpKind::kInput:
+    case OpKind::kConstant:
+    case OpKind::kDimValue:
+    case OpKind::kLoadField:
+    case OpKind::kPageIndex:
+    case OpKind::kRowPages:
+      return OpClass::kLeaf;
+    case OpKind::kStoreField:
+      return OpClass::kStore;
+    case OpKind::kNeg:
+    case OpKind::kAbs:
+    case OpKind::kExp:
+    case OpKind::kLog:
+    case OpKind::kSqrt:
+    case OpKind::kRelu:
+    case OpKind::kSigmoid:
+    case OpKind::kSilu:
+      return OpClass::kUnary;
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kMul:
+    case OpKind::kDiv:
+    case OpKind::kFloorDiv:
+    case OpKind::kMod:
+    case OpKind::kPow:
+    case OpKind::kMaximum:
+    case OpKind::kMinimum:
+      return OpClass::kBinary;
+    case OpKind::kLt:
+    case OpKind::kLe:
+    case OpKind::kGt:
+    case OpKind::kGe:
+    case OpKind::kEq:
+    case OpKind::kNe:
+      return OpClass::kComparison;
+    case OpKind::kWhere:
+      return OpClass::kWhere;
+    case OpKind::kSum:
+    case OpKind::kMean:
+    case OpKind::kMax:
+    case OpKind::kMin:
+    case OpKind::kL2Norm:
+      return OpClass::kReduction;
+    case OpKind::kSoftmax:
+      return OpClass::kSoftmax;
+    case OpKind::kFoldSum:
+    case OpKind::kFoldMean:
+    case OpKind::kFoldMax:
+    case OpKind::kFoldMin:
+      return OpClass::kFold;
+    case OpKind::kMatMul:
+      return OpClass::kMatMul;
+    case OpKind::kTranspose:
+    case OpKind::kReshape:
+    case OpKind::kSlice:
+      return OpClass::kRemap;
+  }
+  unreachable_op_kind(k);
+}
+
 void unreachable_op_kind(OpKind k) {
   fail("internal error: op kind ", static_cast<int>(k), " is not an OpKind");
 }

@@ -137,6 +137,23 @@ enum class OpKind : uint8_t {
 };
 
 const char* op_kind_name(OpKind k);  // "add", "load_field", ...
+
+// The families of OpKind, as the passes and both backends group them. op_class is the one place
+// a new op is classified (its switch names every op).
+enum class OpClass : uint8_t {
+  kLeaf,        // kInput, kConstant, kDimValue, kLoadField, kPageIndex, kRowPages
+  kStore,       // kStoreField
+  kUnary,       // kNeg .. kSilu
+  kBinary,      // kAdd .. kMinimum
+  kComparison,  // kLt .. kNe
+  kWhere,
+  kReduction,  // kSum, kMean, kMax, kMin, kL2Norm
+  kSoftmax,
+  kFold,  // kFoldSum .. kFoldMin
+  kMatMul,
+  kRemap,  // kTranspose, kReshape, kSlice: the same elements in another order
+};
+OpClass op_class(OpKind k);
 // After a switch that names every OpKind (switches over OpKind have no default, so the compiler
 // flags an op a switch forgets): a value outside the enum is a bug. Throws vortex::Error.
 [[noreturn]] void unreachable_op_kind(OpKind k);

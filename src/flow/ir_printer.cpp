@@ -89,34 +89,7 @@ std::string attributes(const FlowProgram& program, const Op& op) {
       out += "]";
       break;
     }
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kMatMul:
-    case OpKind::kReshape:
+    default:
       break;
   }
   return out;

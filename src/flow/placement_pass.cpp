@@ -27,43 +27,9 @@ bool mixes_pages(const Function& fn, const Op& op) {
       return is_page_dim(in[op.axis]);
     case OpKind::kMatMul:
       return !in.empty() && is_page_dim(in.back());
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
+    default:
       return false;
   }
-  unreachable_op_kind(op.kind);
 }
 
 }  // namespace

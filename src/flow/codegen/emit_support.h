@@ -218,124 +218,22 @@ inline std::string abi_asserts() {
 // ---- op classes ------------------------------------------------------------------------------
 
 inline bool is_unary(OpKind k) {
-  switch (k) {
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-      return true;
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
-      return false;
-  }
-  unreachable_op_kind(k);
+  return op_class(k) == OpClass::kUnary;
 }
-
-inline bool is_binary(OpKind k) {
-  switch (k) {
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-      return true;
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
-      return false;
-  }
-  unreachable_op_kind(k);
+inline bool is_binary(OpKind k) {  // arithmetic and comparisons
+  return op_class(k) == OpClass::kBinary || op_class(k) == OpClass::kComparison;
 }
-
 inline bool is_elementwise(OpKind k) {
   return is_unary(k) || is_binary(k) || k == OpKind::kWhere;
 }
 inline bool is_remap(OpKind k) {
-  return k == OpKind::kTranspose || k == OpKind::kReshape || k == OpKind::kSlice;
+  return op_class(k) == OpClass::kRemap;
 }
 inline bool is_reduction(OpKind k) {
-  return k == OpKind::kSum || k == OpKind::kMean || k == OpKind::kMax || k == OpKind::kMin ||
-         k == OpKind::kL2Norm;
+  return op_class(k) == OpClass::kReduction;
 }
 inline bool is_fold(OpKind k) {
-  return k == OpKind::kFoldSum || k == OpKind::kFoldMean || k == OpKind::kFoldMax ||
-         k == OpKind::kFoldMin;
+  return op_class(k) == OpClass::kFold;
 }
 // Ops computed by a loop over reduced indices per output element.
 inline bool is_reduce_like(OpKind k) {
@@ -404,30 +302,9 @@ inline std::string elementwise_expr(OpKind k, const std::vector<std::string>& x)
       return cmp("!=");
     case OpKind::kWhere:
       return "(" + x[0] + " != 0.0f ? " + x[1] + " : " + x[2] + ")";
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
-    case OpKind::kTranspose:
-    case OpKind::kReshape:
-    case OpKind::kSlice:
+    default:
       return "";
   }
-  unreachable_op_kind(k);
 }
 
 }  // namespace vortex::flow::codegen

@@ -277,48 +277,7 @@ Index Generator::remap_index(const Op& op, const Index& idx) const {
       }
       return out;
     }
-    case OpKind::kInput:
-    case OpKind::kConstant:
-    case OpKind::kDimValue:
-    case OpKind::kLoadField:
-    case OpKind::kPageIndex:
-    case OpKind::kRowPages:
-    case OpKind::kStoreField:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kSoftmax:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
+    default:
       VORTEX_ASSERT(false);
   }
   return out;

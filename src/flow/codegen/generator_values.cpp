@@ -178,42 +178,7 @@ std::string Generator::compute(ValueId id, const Index& idx) {
       return bind("expf(" + x + " - " + s.name + "[" + o + "]) / " + s.name2 + "[" + o + "]",
                   "v" + std::to_string(id) + "@" + index_key(idx));
     }
-    case OpKind::kInput:
-    case OpKind::kStoreField:
-    case OpKind::kNeg:
-    case OpKind::kAbs:
-    case OpKind::kExp:
-    case OpKind::kLog:
-    case OpKind::kSqrt:
-    case OpKind::kRelu:
-    case OpKind::kSigmoid:
-    case OpKind::kSilu:
-    case OpKind::kAdd:
-    case OpKind::kSub:
-    case OpKind::kMul:
-    case OpKind::kDiv:
-    case OpKind::kFloorDiv:
-    case OpKind::kMod:
-    case OpKind::kPow:
-    case OpKind::kMaximum:
-    case OpKind::kMinimum:
-    case OpKind::kLt:
-    case OpKind::kLe:
-    case OpKind::kGt:
-    case OpKind::kGe:
-    case OpKind::kEq:
-    case OpKind::kNe:
-    case OpKind::kWhere:
-    case OpKind::kSum:
-    case OpKind::kMean:
-    case OpKind::kMax:
-    case OpKind::kMin:
-    case OpKind::kL2Norm:
-    case OpKind::kFoldSum:
-    case OpKind::kFoldMean:
-    case OpKind::kFoldMax:
-    case OpKind::kFoldMin:
-    case OpKind::kMatMul:
+    default:
       break;
   }
   if (!is_elementwise(op.kind)) unsupported(op, "no rule for this op in this position");
