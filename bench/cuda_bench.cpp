@@ -21,7 +21,7 @@
 #include "core/thread_pool.h"
 #include "engine/cuda/cublaslt.h"
 #include "engine/cuda/cuda_model_runner.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "engine/loaded_model.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/skinny_gemm.h"

@@ -12,7 +12,7 @@
 #include "kernels/cpu/cpu_isa.h"
 
 #ifdef VORTEX_WITH_CUDA
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #endif
 
 namespace vortex::cli {

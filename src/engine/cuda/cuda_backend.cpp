@@ -29,6 +29,20 @@ cuda::DecodeKernel to_decode_kernel(const RunnerOptions& options) {
   return cuda::DecodeKernel::kMma3;
 }
 
+// Layer l of the cache as the attention and summarize kernels read it.
+cuda::DevicePagedKv paged_kv(const CudaKvCache& cache, int32_t l) {
+  const KvGeometry& g = cache.geometry();
+  cuda::DevicePagedKv kv;
+  kv.k = cache.k_layer(l);
+  kv.v = cache.v_layer(l);
+  kv.page_size = g.page_size;
+  kv.num_kv_heads = g.num_kv_heads;
+  kv.head_dim = g.head_dim;
+  kv.page_stride = cache.page_stride();
+  kv.head_stride = cache.head_stride();
+  return kv;
+}
+
 }  // namespace
 
 CudaBackend::CudaBackend(const ModelConfig& config, const ModelWeights& weights,
@@ -154,7 +168,7 @@ void CudaBackend::linear(int32_t l, Projection projection) {
 void CudaBackend::qkv_rope_append(int32_t l, bool qk_norm) {
   const DeviceLayerWeights& lw = layer(l);
   const MetaLayout& ml = meta_->layout();
-  const cuda::DevicePagedKv kv = cache_.layer(l);
+  const cuda::DevicePagedKv kv = paged_kv(cache_, l);
   VORTEX_ASSERT(!qk_norm || (lw.q_norm.data() && lw.k_norm.data()));
   cuda::QkvRopeArgs ra;
   ra.qkv = qkv_.as<float>();
@@ -184,7 +198,7 @@ void CudaBackend::flow_summarize(int32_t l) {
   // CudaFlowSelector::defers_summarize).
   if (sparse_ && sparse_->is_sparse_layer(l) && sparse_->summarizes_after_layer(l)) {
     begin(kPartSummarize);
-    sparse_->enqueue_summarize_after_layer(l, cache_.layer(l), sparse_meta_, stream_);
+    sparse_->enqueue_summarize_after_layer(l, paged_kv(cache_, l), sparse_meta_, stream_);
     end();
   }
 }
@@ -193,7 +207,7 @@ void CudaBackend::attention(int32_t l) {
   const int32_t Hq = cfg_.num_heads, Hkv = cfg_.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
   const MetaLayout& ml = meta_->layout();
-  const cuda::DevicePagedKv kv = cache_.layer(l);
+  const cuda::DevicePagedKv kv = paged_kv(cache_, l);
   if (shape_.decode_seqs > 0) {
     cuda::DecodeAttentionArgs da;
     da.q = q_.as<bf16_t>();
@@ -260,7 +274,7 @@ void CudaBackend::swiglu() {
 void CudaBackend::logits() {
   if (sparse_ && sparse_->summarizes_after_step()) {
     begin(kPartSummarize);
-    sparse_->enqueue_summarize_after_step(cache_.layer(0), cache_.layer_stride(), sparse_meta_,
+    sparse_->enqueue_summarize_after_step(paged_kv(cache_, 0), cache_.layer_stride(), sparse_meta_,
                                           stream_);
     end();
   }

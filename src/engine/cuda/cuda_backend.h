@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "engine/cuda/cuda_kv_cache.h"
+#include "kv/cuda/cuda_kv_cache.h"
 #include "engine/cuda/cuda_sparse_flows.h"
 #include "engine/cuda/device_weights.h"
 #include "engine/cuda/gemm.h"

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "core/error.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "flow/codegen/nvrtc_compiler.h"
 
 namespace vortex {

@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "engine/runner_options.h"
 #include "engine/scheduler.h"
 #include "engine/sparse_decode.h"

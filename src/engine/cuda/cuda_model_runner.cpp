@@ -8,9 +8,9 @@
 
 #include "core/error.h"
 #include "engine/cuda/cuda_backend.h"
-#include "engine/cuda/cuda_kv_cache.h"
+#include "kv/cuda/cuda_kv_cache.h"
 #include "engine/cuda/cuda_sparse_flows.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "engine/cuda/graph_cache.h"
 #include "engine/cuda/step_plan.h"
 #include "engine/cuda/step_timeline.h"

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_flow_selector.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 
 namespace vortex {
 

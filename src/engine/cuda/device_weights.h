@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "kernels/cuda/types.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "engine/cuda/cublaslt.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "kernels/cuda/types.h"
 
 namespace vortex {

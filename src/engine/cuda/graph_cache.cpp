@@ -1,6 +1,6 @@
 #include "engine/cuda/graph_cache.h"
 
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 
 namespace vortex {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "engine/cuda/cuda_flow_selector.h"
 #include "engine/cuda/cuda_sparse_flows.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #include "engine/model_runner.h"
 #include "kernels/cuda/sampling.h"
 #include "kv/kv_cache.h"

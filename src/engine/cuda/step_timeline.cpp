@@ -1,6 +1,6 @@
 #include "engine/cuda/step_timeline.h"
 
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 
 namespace vortex {
 

@@ -1,4 +1,4 @@
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "engine/cuda/cuda_kv_cache.h"
+#include "kv/cuda/cuda_kv_cache.h"
 
 #include <vector>
 
@@ -9,25 +9,13 @@ namespace vortex {
 
 CudaKvCache::CudaKvCache(const KvGeometry& geometry, int32_t num_pages)
     : geo_(geometry), num_pages_(num_pages) {
-  const size_t bytes = static_cast<size_t>(geo_.num_layers) * layer_stride() * sizeof(cuda::bf16_t);
+  const size_t bytes = static_cast<size_t>(geo_.num_layers) * layer_stride() * sizeof(uint16_t);
   k_ = DeviceBuffer(bytes, "the K cache");
   v_ = DeviceBuffer(bytes, "the V cache");
 }
 
 int64_t CudaKvCache::layer_stride() const {
   return int64_t{num_pages_ + 1} * geo_.num_kv_heads * geo_.page_size * geo_.head_dim;
-}
-
-cuda::DevicePagedKv CudaKvCache::layer(int32_t l) const {
-  cuda::DevicePagedKv kv;
-  kv.k = k_layer(l);
-  kv.v = v_layer(l);
-  kv.page_size = geo_.page_size;
-  kv.num_kv_heads = geo_.num_kv_heads;
-  kv.head_dim = geo_.head_dim;
-  kv.page_stride = int64_t{geo_.num_kv_heads} * geo_.page_size * geo_.head_dim;
-  kv.head_stride = int64_t{geo_.page_size} * geo_.head_dim;
-  return kv;
 }
 
 void CudaKvCache::read_block(int32_t layer, int32_t page, int32_t kv_head, float* k,
@@ -38,7 +26,7 @@ void CudaKvCache::read_block(int32_t layer, int32_t page, int32_t kv_head, float
   const int64_t off = (int64_t{page} * geo_.num_kv_heads + kv_head) * static_cast<int64_t>(n);
   std::vector<uint16_t> buf(n);
   for (int which = 0; which < 2; ++which) {
-    const cuda::bf16_t* src = (which == 0 ? k_layer(layer) : v_layer(layer)) + off;
+    const uint16_t* src = (which == 0 ? k_layer(layer) : v_layer(layer)) + off;
     check_cuda(cudaMemcpy(buf.data(), src, n * 2, cudaMemcpyDeviceToHost), "read_kv_block");
     float* dst = which == 0 ? k : v;
     for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(buf[i]);
