@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "core/cuda/cuda_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/thread_pool.h"
 #include "engine/cuda/cublaslt.h"
 #include "engine/cuda/cuda_model_runner.h"
-#include "core/cuda/cuda_util.h"
 #include "engine/loaded_model.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/skinny_gemm.h"

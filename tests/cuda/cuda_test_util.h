@@ -10,7 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/rng.h"
-#include "engine/cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 
 namespace vortex::test {
 

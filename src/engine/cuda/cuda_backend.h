@@ -11,13 +11,13 @@
 #include <cstdint>
 #include <memory>
 
-#include "kv/cuda/cuda_kv_cache.h"
 #include "engine/cuda/cuda_sparse_flows.h"
 #include "engine/cuda/device_weights.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/step_plan.h"
 #include "engine/cuda/step_timeline.h"
 #include "engine/runner_options.h"
+#include "kv/cuda/cuda_kv_cache.h"
 #include "model/decoder_backend.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "core/error.h"
 #include "core/cuda/cuda_util.h"
+#include "core/error.h"
 #include "flow/codegen/nvrtc_compiler.h"
 
 namespace vortex {

@@ -6,16 +6,16 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/cuda/cuda_util.h"
 #include "core/error.h"
 #include "engine/cuda/cuda_backend.h"
-#include "kv/cuda/cuda_kv_cache.h"
 #include "engine/cuda/cuda_sparse_flows.h"
-#include "core/cuda/cuda_util.h"
 #include "engine/cuda/graph_cache.h"
 #include "engine/cuda/step_plan.h"
 #include "engine/cuda/step_timeline.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/sampling.h"
+#include "kv/cuda/cuda_kv_cache.h"
 #include "model/architecture.h"
 
 namespace vortex {

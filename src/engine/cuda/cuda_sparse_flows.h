@@ -20,8 +20,8 @@
 #include <memory>
 #include <vector>
 
-#include "engine/cuda/cuda_flow_selector.h"
 #include "core/cuda/cuda_util.h"
+#include "engine/cuda/cuda_flow_selector.h"
 
 namespace vortex {
 

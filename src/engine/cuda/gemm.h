@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "engine/cuda/cublaslt.h"
 #include "core/cuda/cuda_util.h"
+#include "engine/cuda/cublaslt.h"
 #include "kernels/cuda/types.h"
 
 namespace vortex {

@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/cuda/cuda_util.h"
 #include "engine/cuda/cuda_flow_selector.h"
 #include "engine/cuda/cuda_sparse_flows.h"
-#include "core/cuda/cuda_util.h"
 #include "engine/model_runner.h"
 #include "kernels/cuda/sampling.h"
 #include "kv/kv_cache.h"
