@@ -1,8 +1,6 @@
 #include "engine/cuda/cuda_flow_selector.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 
 #include "core/error.h"
 #include "engine/cuda/cuda_flow_module.h"

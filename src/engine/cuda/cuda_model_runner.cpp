@@ -3,8 +3,6 @@
 #include <cuda_profiler_api.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 
 #include "core/cuda/cuda_util.h"
 #include "core/error.h"
